@@ -1,0 +1,170 @@
+package core
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"regexp"
+	"strings"
+)
+
+// Credential prefixes (compat-v1.md §3.1).
+const (
+	APIKeyPrefix          = "as_live_"
+	CapabilityTokenPrefix = "as_cap_"
+	credentialSecretLen   = 40
+	keyPrefixLen          = 12 // key_prefix shown in listings
+)
+
+var credentialRe = regexp.MustCompile(`^as_(live|cap)_[A-Za-z0-9]{40}$`)
+
+// Credential is what the store keeps for a key or token, found by the SHA-256 of the raw string.
+type Credential struct {
+	ID        string         `json:"id"`
+	Hash      string         `json:"hash"` // SHA-256 hex of the raw credential
+	ProjectID string         `json:"project_id"`
+	Kind      CredentialKind `json:"kind"`
+	Scopes    []string       `json:"scopes"` // nil = full access (API keys only)
+	AgentID   string         `json:"agent_id,omitempty"`
+	ExpiresAt int64          `json:"expires_at,omitempty"` // 0 = never
+	RevokedAt int64          `json:"revoked_at,omitempty"` // 0 = live
+}
+
+// Project is a tenant: every key, state, lease and claim belongs to exactly one.
+type Project struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	CreatedAt int64  `json:"created_at"`
+}
+
+// APIKey is the key object of compat-v1.md §13.1; Key is set only in a create response.
+type APIKey struct {
+	ID         string   `json:"id"`
+	Name       string   `json:"name"`
+	KeyPrefix  string   `json:"key_prefix"`
+	Scopes     []string `json:"scopes"`
+	CreatedAt  int64    `json:"created_at"`
+	LastUsedAt *int64   `json:"last_used_at"`
+	RevokedAt  *int64   `json:"revoked_at"`
+	Key        string   `json:"key,omitempty"`
+}
+
+// AuthStore is the store behind authentication and project bootstrap.
+type AuthStore interface {
+	// Credential returns the credential stored under hash, or nil when there is none.
+	Credential(ctx context.Context, hash string) (*Credential, error)
+	// CreateProject stores p unless a project with that id exists; it reports whether it did.
+	CreateProject(ctx context.Context, p Project) (bool, error)
+	// CountProjects says whether the store is empty.
+	CountProjects(ctx context.Context) (int64, error)
+	// CreateAPIKey stores key (without its raw value) and its credential under hash.
+	// An existing credential with the same hash is left as it is (bootstrap is idempotent).
+	CreateAPIKey(ctx context.Context, projectID string, key APIKey, hash string) error
+}
+
+// Auth turns a bearer credential into a Principal.
+type Auth struct {
+	store AuthStore
+	clock Clock
+}
+
+// NewAuth builds the authenticator.
+func NewAuth(store AuthStore, clock Clock) *Auth { return &Auth{store: store, clock: clock} }
+
+// ValidCredentialFormat reports whether raw looks like an API key or capability token.
+func ValidCredentialFormat(raw string) bool { return credentialRe.MatchString(raw) }
+
+// ValidAPIKeyFormat reports whether raw is "as_live_" + 40 base62 characters.
+func ValidAPIKeyFormat(raw string) bool {
+	return strings.HasPrefix(raw, APIKeyPrefix) && credentialRe.MatchString(raw)
+}
+
+// NewAPIKeySecret returns a fresh raw API key.
+func NewAPIKeySecret() string { return APIKeyPrefix + RandomBase62(credentialSecretLen) }
+
+var errUnauthorized = E("core.Auth.Authenticate", CodeUnauthorized, "Unauthorized")
+
+// Authenticate resolves raw to a principal. There is no cache: a revoke takes effect on the
+// very next request (v1's defect D5 is not copied).
+func (a *Auth) Authenticate(ctx context.Context, raw string) (Principal, error) {
+	if !ValidCredentialFormat(raw) {
+		return Principal{}, errUnauthorized
+	}
+	hash := SHA256Hex([]byte(raw))
+	cred, err := a.store.Credential(ctx, hash)
+	if err != nil {
+		return Principal{}, Internal("core.Auth.Authenticate", err)
+	}
+	// The store finds the credential by hash; comparing the full stored hash in constant time
+	// keeps the decision independent of how the store matched.
+	if cred == nil || subtle.ConstantTimeCompare([]byte(cred.Hash), []byte(hash)) != 1 {
+		return Principal{}, errUnauthorized
+	}
+	now := NowMs(a.clock)
+	if cred.RevokedAt != 0 || (cred.ExpiresAt != 0 && cred.ExpiresAt <= now) {
+		return Principal{}, errUnauthorized
+	}
+	scopes := cred.Scopes
+	if scopes == nil {
+		scopes = []string{"*"}
+	}
+	return Principal{
+		ProjectID: cred.ProjectID, CredentialID: cred.ID, Kind: cred.Kind,
+		Scopes: scopes, AgentID: cred.AgentID,
+	}, nil
+}
+
+// CreateProjectWithKey creates a project and its first full-access key. With rawKey empty a
+// new key is generated. It is idempotent for a given (project id, raw key).
+func (a *Auth) CreateProjectWithKey(ctx context.Context, p Project, rawKey string) (APIKey, error) {
+	const op = "core.Auth.CreateProjectWithKey"
+	if rawKey == "" {
+		rawKey = NewAPIKeySecret()
+	}
+	if !ValidAPIKeyFormat(rawKey) {
+		return APIKey{}, E(op, CodeBadRequest, "API key must be as_live_ followed by 40 letters or digits")
+	}
+	now := NowMs(a.clock)
+	if p.CreatedAt == 0 {
+		p.CreatedAt = now
+	}
+	if _, err := a.store.CreateProject(ctx, p); err != nil {
+		return APIKey{}, Internal(op, err)
+	}
+	key := APIKey{
+		ID: NewID(), Name: "Default", KeyPrefix: rawKey[:keyPrefixLen], CreatedAt: now,
+	}
+	if err := a.store.CreateAPIKey(ctx, p.ID, key, SHA256Hex([]byte(rawKey))); err != nil {
+		return APIKey{}, Internal(op, err)
+	}
+	key.Key = rawKey
+	return key, nil
+}
+
+// StoreIsEmpty reports whether no project exists yet.
+func (a *Auth) StoreIsEmpty(ctx context.Context) (bool, error) {
+	n, err := a.store.CountProjects(ctx)
+	if err != nil {
+		return false, Internal("core.Auth.StoreIsEmpty", err)
+	}
+	return n == 0, nil
+}
+
+// MarshalScopes encodes scopes for storage: nil (full access) as "".
+func MarshalScopes(scopes []string) string {
+	if scopes == nil {
+		return ""
+	}
+	b, _ := json.Marshal(scopes)
+	return string(b)
+}
+
+// UnmarshalScopes is MarshalScopes' inverse.
+func UnmarshalScopes(s string) ([]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []string
+	err := json.Unmarshal([]byte(s), &out)
+	return out, err
+}

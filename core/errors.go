@@ -1,0 +1,107 @@
+// Package core holds AgentState's domain: types, validation, services, the scope model and
+// error codes. It imports no HTTP, MCP or Redis package: transports call it, stores serve it.
+package core
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code is a machine-readable error code. The v1 codes are wire values and must not change.
+type Code string
+
+// Error codes. The first block is v1's set (compat-v1.md §4.1); the rest are this project's.
+const (
+	CodeBadRequest            Code = "BAD_REQUEST"
+	CodeInvalidCursor         Code = "INVALID_CURSOR"
+	CodeUnauthorized          Code = "UNAUTHORIZED"
+	CodeForbidden             Code = "FORBIDDEN"
+	CodeNotFound              Code = "NOT_FOUND"
+	CodeConflict              Code = "CONFLICT"
+	CodeLeaseConflict         Code = "LEASE_CONFLICT"
+	CodeLeaseRequired         Code = "LEASE_REQUIRED"
+	CodeLeaseExpired          Code = "LEASE_EXPIRED"
+	CodeIdempotencyConflict   Code = "IDEMPOTENCY_CONFLICT"
+	CodeIdempotencyInProgress Code = "IDEMPOTENCY_IN_PROGRESS"
+	CodeMethodNotAllowed      Code = "METHOD_NOT_ALLOWED"
+	CodeRateLimited           Code = "RATE_LIMITED"
+	CodeInternal              Code = "INTERNAL_ERROR"
+
+	CodeVersionConflict    Code = "VERSION_CONFLICT"
+	CodePayloadTooLarge    Code = "PAYLOAD_TOO_LARGE"
+	CodeStaleFencingToken  Code = "STALE_FENCING_TOKEN"
+	CodeServiceUnavailable Code = "SERVICE_UNAVAILABLE"
+)
+
+// Error is the one error type that crosses layers. Op says where it arose ("core.States.Put"),
+// Code what kind it is; Message is safe to show a client. Details, when set, is added to the
+// wire error object (for example the current state on VERSION_CONFLICT).
+type Error struct {
+	Op      string
+	Code    Code
+	Message string
+	Details any
+	Err     error // the cause, never shown to clients
+}
+
+func (e *Error) Error() string {
+	s := fmt.Sprintf("%s: %s: %s", e.Op, e.Code, e.Message)
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// E builds a client-facing error.
+func E(op string, code Code, msg string) *Error {
+	return &Error{Op: op, Code: code, Message: msg}
+}
+
+// Internal wraps an unexpected failure: clients see only "Internal server error".
+func Internal(op string, err error) *Error {
+	var ce *Error
+	if errors.As(err, &ce) {
+		return ce
+	}
+	return &Error{Op: op, Code: CodeInternal, Message: "Internal server error", Err: err}
+}
+
+// ErrorOf returns err as an *Error, wrapping anything unexpected as internal.
+func ErrorOf(err error) *Error {
+	return Internal("unknown", err)
+}
+
+// Retryable says whether the same request may succeed if simply sent again later.
+func (c Code) Retryable() bool {
+	switch c {
+	case CodeRateLimited, CodeInternal, CodeServiceUnavailable, CodeIdempotencyInProgress:
+		return true
+	}
+	return false
+}
+
+// IsCode reports whether err is an *Error with the given code.
+func IsCode(err error, code Code) bool {
+	var ce *Error
+	return errors.As(err, &ce) && ce.Code == code
+}
+
+// WireError is the error object both faces send: v1's {code, message} plus retryable and,
+// where there is more to say, details.
+type WireError struct {
+	Code      Code   `json:"code"`
+	Message   string `json:"message"`
+	Retryable bool   `json:"retryable"`
+	Details   any    `json:"details,omitempty"`
+}
+
+// WireErrorOf turns err into the wire error object.
+func WireErrorOf(err error) WireError {
+	ce := ErrorOf(err)
+	return WireError{Code: ce.Code, Message: ce.Message, Retryable: ce.Code.Retryable(), Details: ce.Details}
+}
+
+// ProductVersion is the AgentState v1 version this server is wire-compatible with.
+const ProductVersion = "0.1.4"

@@ -1,0 +1,38 @@
+package core
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"math/big"
+
+	gonanoid "github.com/matoous/go-nanoid/v2"
+)
+
+const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// NewID returns a 21-character nanoid, v1's id format.
+func NewID() string { return gonanoid.Must() }
+
+// NewShortID returns a 16-character nanoid (v1's generated request ids).
+func NewShortID() string { return gonanoid.Must(16) }
+
+// RandomBase62 returns n cryptographically random base62 characters.
+func RandomBase62(n int) string {
+	out := make([]byte, n)
+	max := big.NewInt(int64(len(base62)))
+	for i := range out {
+		v, err := rand.Int(rand.Reader, max)
+		if err != nil {
+			panic("crypto/rand failed: " + err.Error())
+		}
+		out[i] = base62[v.Int64()]
+	}
+	return string(out)
+}
+
+// SHA256Hex is how credentials are stored and how idempotency fingerprints are taken.
+func SHA256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}

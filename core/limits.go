@@ -1,0 +1,39 @@
+package core
+
+// Limits are the named bounds every face enforces. Defaults follow v1 where v1 has one.
+type Limits struct {
+	MaxBodyBytes         int64 // REST request body (413 above it)
+	MaxStateValueBytes   int   // compact data + metadata of one state write
+	MaxStateKeyBytes     int   // v1 has none; a key is part of Redis key names, so we bound it
+	MaxAgentIDLen        int
+	MaxTags              int
+	MaxTagLen            int
+	MaxPredicates        int
+	MaxQueryLimit        int
+	DefaultQueryLimit    int
+	MaxEventsLimit       int
+	DefaultEventsLimit   int
+	MaxIdempotencyKeyLen int
+	QueryScanPages       int // candidate pages a query may scan before returning a cursor
+	QueryPageFactor      int // candidates per page = limit * factor
+}
+
+// DefaultLimits returns the limits a server starts with.
+func DefaultLimits() Limits {
+	return Limits{
+		MaxBodyBytes:         1 << 20,
+		MaxStateValueBytes:   1 << 20,
+		MaxStateKeyBytes:     1024,
+		MaxAgentIDLen:        255,
+		MaxTags:              50,
+		MaxTagLen:            50,
+		MaxPredicates:        10,
+		MaxQueryLimit:        100,
+		DefaultQueryLimit:    50,
+		MaxEventsLimit:       500,
+		DefaultEventsLimit:   50,
+		MaxIdempotencyKeyLen: 255,
+		QueryScanPages:       10,
+		QueryPageFactor:      5,
+	}
+}

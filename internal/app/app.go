@@ -1,0 +1,153 @@
+// Package app wires configuration, the store and the core services together; both binaries
+// and the admin command start from here.
+package app
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/mark3labs/mcp-go/server"
+	"github.com/peterbourgon/ff/v3"
+
+	"github.com/agentstate/agentstate-go/core"
+	"github.com/agentstate/agentstate-go/redisstore"
+	"github.com/agentstate/agentstate-go/rest"
+	"github.com/agentstate/agentstate-go/tools"
+)
+
+// Config is every setting; each is a flag and an AGENTSTATE_* environment variable.
+type Config struct {
+	Addr             string
+	RedisURL         string
+	BootstrapKey     string
+	LogLevel         string
+	MaxBodyBytes     int64
+	AuthFailureDelay time.Duration
+}
+
+// Flags registers the shared settings on fs.
+func Flags(fs *flag.FlagSet) *Config {
+	c := &Config{}
+	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "HTTP listen address (AGENTSTATE_ADDR)")
+	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis URL, e.g. redis://127.0.0.1:6379/0; empty = embedded in-memory store (AGENTSTATE_REDIS_URL)")
+	fs.StringVar(&c.BootstrapKey, "bootstrap-key", "", "ensure project 'default' with this full-access key, as_live_ + 40 base62 (AGENTSTATE_BOOTSTRAP_KEY)")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error (AGENTSTATE_LOG_LEVEL)")
+	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", 1<<20, "largest accepted request body (AGENTSTATE_MAX_BODY_BYTES)")
+	fs.DurationVar(&c.AuthFailureDelay, "auth-failure-delay", 300*time.Millisecond, "minimum duration of an authentication failure (AGENTSTATE_AUTH_FAILURE_DELAY)")
+	return c
+}
+
+// Parse reads args and the environment into fs.
+func Parse(fs *flag.FlagSet, args []string) error {
+	return ff.Parse(fs, args, ff.WithEnvVarPrefix("AGENTSTATE"))
+}
+
+// NewLogger returns a JSON slog logger on w at the configured level.
+func NewLogger(level string, w *os.File) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// App is an opened store with the services built on it.
+type App struct {
+	Conn   *redisstore.Connection // nil when the caller owns the store
+	Store  *redisstore.Store
+	Auth   *core.Auth
+	States *core.States
+	Limits core.Limits
+}
+
+// Open connects the store (or starts the embedded one) and builds the services.
+func Open(ctx context.Context, c *Config, log *slog.Logger) (*App, error) {
+	conn, err := redisstore.Open(ctx, c.RedisURL)
+	if err != nil {
+		return nil, err
+	}
+	if conn.Embedded {
+		log.Warn("EMBEDDED STORE: no AGENTSTATE_REDIS_URL set, so data lives in this process's memory and is LOST ON EXIT. " +
+			"Set AGENTSTATE_REDIS_URL=redis://host:6379 for anything you want to keep.")
+	} else {
+		log.Info("store connected", "addr", conn.Addr)
+	}
+	limits := core.DefaultLimits()
+	limits.MaxBodyBytes = c.MaxBodyBytes
+	a := New(conn.Store, core.SystemClock{}, limits)
+	a.Conn = conn
+	return a, nil
+}
+
+// New builds the services over an open store; tests use it with their own clock and limits.
+func New(store *redisstore.Store, clock core.Clock, limits core.Limits) *App {
+	return &App{
+		Store:  store,
+		Auth:   core.NewAuth(store, clock),
+		States: core.NewStates(store, clock, limits),
+		Limits: limits,
+	}
+}
+
+// DefaultProject is the project the bootstrap key belongs to.
+var DefaultProject = core.Project{ID: "default", Name: "Default"}
+
+// Bootstrap makes sure a first key exists. With a configured key it ensures project "default"
+// holds it (idempotent). Without one, on an empty store, it creates a key and returns it so the
+// caller can print it once. It returns "" when nothing new needs showing.
+func (a *App) Bootstrap(ctx context.Context, configured string) (string, error) {
+	if configured != "" {
+		if !core.ValidAPIKeyFormat(configured) {
+			return "", fmt.Errorf("AGENTSTATE_BOOTSTRAP_KEY is malformed: want as_live_ followed by exactly 40 letters or digits (got %d characters starting %q)",
+				len(configured), prefixOf(configured))
+		}
+		_, err := a.Auth.CreateProjectWithKey(ctx, DefaultProject, configured)
+		return "", err
+	}
+	empty, err := a.Auth.StoreIsEmpty(ctx)
+	if err != nil || !empty {
+		return "", err
+	}
+	key, err := a.Auth.CreateProjectWithKey(ctx, DefaultProject, "")
+	if err != nil {
+		return "", err
+	}
+	return key.Key, nil
+}
+
+func prefixOf(s string) string {
+	if len(s) > 8 {
+		return s[:8]
+	}
+	return strings.TrimSpace(s)
+}
+
+// Close releases the store if Open opened it.
+func (a *App) Close() {
+	if a.Conn != nil {
+		a.Conn.Close()
+	}
+}
+
+// NewHandler builds the full HTTP surface: REST, MCP over streamable HTTP and legacy SSE.
+func (a *App) NewHandler(authFailureDelay time.Duration) http.Handler {
+	mcpSrv := tools.NewServer(a.ToolDeps())
+	return rest.NewHandler(rest.Deps{
+		Auth:             a.Auth,
+		States:           a.States,
+		AuthFailureDelay: authFailureDelay,
+		Ready:            a.Store.Ping,
+		MCP:              server.NewStreamableHTTPServer(mcpSrv, server.WithStateLess(true), server.WithDisableStreaming(true)),
+		MCPSSE: server.NewSSEServer(mcpSrv, server.WithStaticBasePath("/api/mcp"),
+			server.WithSSEEndpoint("/sse"), server.WithMessageEndpoint("/message")),
+	})
+}
+
+// ToolDeps are the services the MCP tools call.
+func (a *App) ToolDeps() tools.Deps { return tools.Deps{States: a.States} }

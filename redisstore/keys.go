@@ -1,0 +1,37 @@
+// Package redisstore is AgentState's store on Redis: key builders, Lua scripts, streams and
+// indexes. Every key of a project carries the hash tag {<project_id>}, so a project lives on
+// one Cluster shard and its scripts may touch all of its keys.
+package redisstore
+
+// This file is the only place that formats a key; docs/redis-keys.md describes the same layout
+// and keys_test.go checks the two agree.
+
+const prefix = "as:"
+
+func projectKey(project, rest string) string { return prefix + "{" + project + "}:" + rest }
+
+// Project-wide keys.
+func seqKey(project string) string       { return projectKey(project, "seq") }
+func logKey(project string) string       { return projectKey(project, "log") }
+func liveIndexKey(project string) string { return projectKey(project, "idx:live") }
+func allIndexKey(project string) string  { return projectKey(project, "idx:all") }
+func agentIndexKey(project, agent string) string {
+	return projectKey(project, "idx:agent:"+agent)
+}
+func tagIndexKey(project, tag string) string { return projectKey(project, "idx:tag:"+tag) }
+
+// Per state key.
+func stateKey(project, key string) string { return projectKey(project, "state:"+key) }
+func leaseLockKey(project, key string) string {
+	return projectKey(project, "lease:"+key)
+}
+func idempotencyKey(project, key string) string { return projectKey(project, "idem:"+key) }
+
+// Projects and credentials.
+func projectsKey() string                    { return prefix + "projects" }
+func projectRecordKey(project string) string { return projectKey(project, "project") }
+func credentialKey(hash string) string       { return prefix + "cred:" + hash }
+func apiKeyRecordKey(project, id string) string {
+	return projectKey(project, "key:"+id)
+}
+func apiKeysIndexKey(project string) string { return projectKey(project, "keys") }

@@ -1,0 +1,147 @@
+-- mutate_state.lua: one state write (upsert or soft delete), all or nothing.
+--
+-- The key's stream is its append-only event log; its last entry is the current state, so the
+-- record is never stored twice. Stream ids are "<sequence>-0".
+--
+-- KEYS[1]  as:{p}:state:<key>   stream, the key's events
+-- KEYS[2]  as:{p}:seq           string, the project's sequence counter
+-- KEYS[3]  as:{p}:log           stream, the project's event log (fields key, type)
+-- KEYS[4]  as:{p}:idx:live      zset, live state keys by latest sequence
+-- KEYS[5]  as:{p}:idx:all       zset, every key ever written, by latest sequence
+-- KEYS[6]  as:{p}:idem:<k>      hash {fp, seq, key}; read and written only when ARGV[8] ~= ""
+-- KEYS[7]  as:{p}:lease:<key>   string, the live lease id (redsync lock value)
+-- KEYS[8..7+n]  index zsets named by the labels ARGV[14..13+n]: "a:<agent>" is
+--               as:{p}:idx:agent:<agent>, "t:<tag>" is as:{p}:idx:tag:<tag>
+--
+-- ARGV[1]  op: "upsert" | "delete"
+-- ARGV[2]  now (Unix ms)
+-- ARGV[3]  event id
+-- ARGV[4]  agent_id (upsert)
+-- ARGV[5]  data, compact JSON object (upsert)
+-- ARGV[6]  metadata, compact JSON object or "" for null (upsert)
+-- ARGV[7]  tags, JSON array, sorted and unique (upsert)
+-- ARGV[8]  idempotency key or ""
+-- ARGV[9]  request fingerprint (with ARGV[8])
+-- ARGV[10] expected version or "" (0 = the state must not exist)
+-- ARGV[11] lease id or ""
+-- ARGV[12] the state key
+-- ARGV[13] n, the number of index labels
+--
+-- Returns one of:
+--   {"OK", seq, field, value, ...}      the event written
+--   {"REPLAY", seq, field, value, ...}  the event an earlier request with this idempotency key wrote
+--   {"RETRY", agent_id, tags_json}      the caller did not pass the index keys of the state's
+--                                       current agent/tags; nothing was written
+--   {"ERR", code}                       IDEMPOTENCY_CONFLICT, LEASE_REQUIRED, LEASE_CONFLICT,
+--                                       LEASE_EXPIRED, NOT_FOUND, VERSION_CONFLICT
+--   {"ERR", "VERSION_CONFLICT", seq, field, value, ...}  with the current live state
+
+local op, now, key = ARGV[1], ARGV[2], ARGV[12]
+
+local function seq_of(id)
+  return tonumber(string.match(id, "^(%d+)"))
+end
+
+local function fields_of(entry)
+  local t, f = {}, entry[2]
+  for i = 1, #f, 2 do t[f[i]] = f[i + 1] end
+  return t
+end
+
+-- A replay answers before any guard: the first request already passed them.
+if ARGV[8] ~= "" then
+  local rec = redis.call("HMGET", KEYS[6], "fp", "seq")
+  if rec[1] then
+    if rec[1] ~= ARGV[9] then return {"ERR", "IDEMPOTENCY_CONFLICT"} end
+    local e = redis.call("XRANGE", KEYS[1], rec[2] .. "-0", rec[2] .. "-0")
+    return {"REPLAY", tonumber(rec[2]), unpack(e[1][2])}
+  end
+end
+
+-- Lease guard: while a lease is live only its id may write; a presented id that is not the
+-- live lease's is stale (expired or released) and never accepted.
+local lock = redis.call("GET", KEYS[7])
+if lock then
+  if ARGV[11] == "" then return {"ERR", "LEASE_REQUIRED"} end
+  if lock ~= ARGV[11] then return {"ERR", "LEASE_CONFLICT"} end
+elseif ARGV[11] ~= "" then
+  return {"ERR", "LEASE_EXPIRED"}
+end
+
+local last = redis.call("XREVRANGE", KEYS[1], "+", "-", "COUNT", 1)
+local cur
+if #last > 0 then cur = fields_of(last[1]) end
+local live = cur ~= nil and cur.type == "upsert"
+
+if op == "delete" and not live then return {"ERR", "NOT_FOUND"} end
+
+if ARGV[10] ~= "" then
+  local have = 0
+  if live then have = tonumber(cur.version) end
+  if tonumber(ARGV[10]) ~= have then
+    if live then return {"ERR", "VERSION_CONFLICT", seq_of(last[1][1]), unpack(last[1][2])} end
+    return {"ERR", "VERSION_CONFLICT"}
+  end
+end
+
+local idx = {}
+for i = 1, tonumber(ARGV[13]) do idx[ARGV[13 + i]] = KEYS[7 + i] end
+
+local old_tags = {}
+if live then
+  old_tags = cjson.decode(cur.tags)
+  local missing = not idx["a:" .. cur.agent_id]
+  for _, t in ipairs(old_tags) do
+    if not idx["t:" .. t] then missing = true end
+  end
+  if missing then return {"RETRY", cur.agent_id, cur.tags} end
+end
+
+local seq = redis.call("INCR", KEYS[2])
+local id = seq .. "-0"
+local version, created = 1, now
+if cur then
+  version = tonumber(cur.version) + 1
+  created = cur.state_created_at -- kept across delete and re-create
+end
+
+local f
+if op == "upsert" then
+  f = {"type", "upsert", "id", ARGV[3], "agent_id", ARGV[4], "data", ARGV[5], "metadata", ARGV[6],
+       "tags", ARGV[7], "idempotency_key", ARGV[8], "version", tostring(version),
+       "created_at", now, "state_created_at", created}
+else
+  f = {"type", "delete", "id", ARGV[3], "agent_id", cur.agent_id, "data", "", "metadata", cur.metadata,
+       "tags", cur.tags, "idempotency_key", "", "version", tostring(version),
+       "created_at", now, "state_created_at", created}
+end
+redis.call("XADD", KEYS[1], id, unpack(f))
+redis.call("XADD", KEYS[3], id, "key", key, "type", op)
+redis.call("ZADD", KEYS[5], seq, key)
+
+if live then
+  if op == "delete" or cur.agent_id ~= ARGV[4] then
+    redis.call("ZREM", idx["a:" .. cur.agent_id], key)
+  end
+end
+if op == "upsert" then
+  redis.call("ZADD", KEYS[4], seq, key)
+  redis.call("ZADD", idx["a:" .. ARGV[4]], seq, key)
+  local keep = {}
+  for _, t in ipairs(cjson.decode(ARGV[7])) do
+    keep[t] = true
+    redis.call("ZADD", idx["t:" .. t], seq, key)
+  end
+  for _, t in ipairs(old_tags) do
+    if not keep[t] then redis.call("ZREM", idx["t:" .. t], key) end
+  end
+else
+  redis.call("ZREM", KEYS[4], key)
+  for _, t in ipairs(old_tags) do redis.call("ZREM", idx["t:" .. t], key) end
+end
+
+if ARGV[8] ~= "" then
+  redis.call("HSET", KEYS[6], "fp", ARGV[9], "seq", seq, "key", key)
+end
+
+return {"OK", seq, unpack(f)}

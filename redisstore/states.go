@@ -1,0 +1,337 @@
+package redisstore
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/agentstate/agentstate-go/core"
+)
+
+//go:embed scripts/mutate_state.lua
+var mutateStateLua string
+
+var mutateStateScript = redis.NewScript(mutateStateLua)
+
+// maxIndexRetries bounds how often a write re-runs because another writer changed the state's
+// agent or tags between our guess of its index keys and the script.
+const maxIndexRetries = 8
+
+var scriptErrors = map[string]struct {
+	code core.Code
+	msg  string
+}{
+	"IDEMPOTENCY_CONFLICT": {core.CodeIdempotencyConflict, "Idempotency-Key was already used for a different request"},
+	"LEASE_REQUIRED":       {core.CodeLeaseRequired, "Active lease requires lease_id"},
+	"LEASE_CONFLICT":       {core.CodeLeaseConflict, "lease_id does not match active lease"},
+	"LEASE_EXPIRED":        {core.CodeLeaseExpired, "Lease has expired"},
+	"NOT_FOUND":            {core.CodeNotFound, "State not found"},
+}
+
+// MutateState runs mutate_state.lua.
+func (s *Store) MutateState(ctx context.Context, project string, m core.StateMutation) (core.StateEvent, bool, error) {
+	const op = "redisstore.MutateState"
+	labels := map[string]bool{}
+	var order []string
+	addLabel := func(l string) {
+		if !labels[l] {
+			labels[l] = true
+			order = append(order, l)
+		}
+	}
+	tagsJSON := "[]"
+	if m.Op == core.EventUpsert {
+		addLabel("a:" + m.AgentID)
+		for _, t := range m.Tags {
+			addLabel("t:" + t)
+		}
+		b, _ := json.Marshal(m.Tags)
+		tagsJSON = string(b)
+	}
+	expected := ""
+	if m.ExpectedVersion != nil {
+		expected = strconv.FormatInt(*m.ExpectedVersion, 10)
+	}
+	for range maxIndexRetries {
+		keys := []string{
+			stateKey(project, m.Key), seqKey(project), logKey(project), liveIndexKey(project),
+			allIndexKey(project), idempotencyKey(project, m.IdempotencyKey), leaseLockKey(project, m.Key),
+		}
+		argv := []any{
+			m.Op, m.NowMs, m.EventID, m.AgentID, string(m.Data), string(m.Metadata), tagsJSON,
+			m.IdempotencyKey, m.Fingerprint, expected, m.LeaseID, m.Key, len(order),
+		}
+		for _, l := range order {
+			kind, val, _ := strings.Cut(l, ":")
+			if kind == "a" {
+				keys = append(keys, agentIndexKey(project, val))
+			} else {
+				keys = append(keys, tagIndexKey(project, val))
+			}
+			argv = append(argv, l)
+		}
+		res, err := mutateStateScript.Run(ctx, s.rdb, keys, argv...).Slice()
+		if err != nil {
+			return core.StateEvent{}, false, core.Internal(op, err)
+		}
+		switch res[0].(string) {
+		case "OK", "REPLAY":
+			ev, err := decodeEvent(m.Key, res[1].(int64), res[2:])
+			return ev, res[0] == "REPLAY", err
+		case "RETRY":
+			addLabel("a:" + res[1].(string))
+			var tags []string
+			if err := json.Unmarshal([]byte(res[2].(string)), &tags); err != nil {
+				return core.StateEvent{}, false, core.Internal(op, err)
+			}
+			for _, t := range tags {
+				addLabel("t:" + t)
+			}
+		case "ERR":
+			return core.StateEvent{}, false, scriptError(op, m, res[1:])
+		default:
+			return core.StateEvent{}, false, core.Internal(op, fmt.Errorf("unexpected script reply %v", res[0]))
+		}
+	}
+	return core.StateEvent{}, false, &core.Error{Op: op, Code: core.CodeServiceUnavailable,
+		Message: "The state changed too often during this write; retry it"}
+}
+
+func scriptError(op string, m core.StateMutation, res []any) error {
+	code := res[0].(string)
+	if e, ok := scriptErrors[code]; ok {
+		return core.E(op, e.code, e.msg)
+	}
+	if code != "VERSION_CONFLICT" {
+		return core.Internal(op, fmt.Errorf("unknown script error %q", code))
+	}
+	ce := &core.Error{Op: op, Code: core.CodeVersionConflict}
+	details := map[string]any{"current": nil, "current_version": 0}
+	if len(res) > 1 {
+		ev, err := decodeEvent(m.Key, res[1].(int64), res[2:])
+		if err != nil {
+			return err
+		}
+		st := ev.State()
+		details["current"], details["current_version"] = st, st.Version
+		ce.Message = fmt.Sprintf("State is at version %d, not the expected %d", st.Version, *m.ExpectedVersion)
+	} else {
+		ce.Message = fmt.Sprintf("State does not exist, not at the expected version %d", *m.ExpectedVersion)
+	}
+	if *m.ExpectedVersion == 0 && len(res) > 1 {
+		ce.Message = "State already exists"
+	}
+	ce.Details = details
+	return ce
+}
+
+// decodeEvent turns a stream entry's flat field list into an event.
+func decodeEvent(key string, seq int64, flat []any) (core.StateEvent, error) {
+	f := make(map[string]string, len(flat)/2)
+	for i := 0; i+1 < len(flat); i += 2 {
+		f[flat[i].(string)] = flat[i+1].(string)
+	}
+	return eventFromFields(key, seq, f)
+}
+
+func eventFromFields(key string, seq int64, f map[string]string) (core.StateEvent, error) {
+	ev := core.StateEvent{
+		Sequence: seq, ID: f["id"], StateKey: key, AgentID: f["agent_id"], EventType: f["type"],
+	}
+	if d := f["data"]; d != "" {
+		ev.Data = json.RawMessage(d)
+	}
+	if md := f["metadata"]; md != "" {
+		ev.Metadata = json.RawMessage(md)
+	}
+	if ik := f["idempotency_key"]; ik != "" {
+		ev.IdempotencyKey = &ik
+	}
+	var err error
+	if err = json.Unmarshal([]byte(f["tags"]), &ev.Tags); err != nil {
+		return ev, core.Internal("redisstore.decodeEvent", fmt.Errorf("tags of %s@%d: %w", key, seq, err))
+	}
+	ints := []struct {
+		name string
+		dst  *int64
+	}{{"version", &ev.Version}, {"created_at", &ev.CreatedAt}, {"state_created_at", &ev.StateCreatedAt}}
+	for _, n := range ints {
+		if *n.dst, err = strconv.ParseInt(f[n.name], 10, 64); err != nil {
+			return ev, core.Internal("redisstore.decodeEvent", fmt.Errorf("%s of %s@%d: %w", n.name, key, seq, err))
+		}
+	}
+	return ev, nil
+}
+
+func seqOfID(id string) int64 {
+	ms, _, _ := strings.Cut(id, "-")
+	n, _ := strconv.ParseInt(ms, 10, 64)
+	return n
+}
+
+func streamEvent(key string, m redis.XMessage) (core.StateEvent, error) {
+	f := make(map[string]string, len(m.Values))
+	for k, v := range m.Values {
+		f[k], _ = v.(string)
+	}
+	return eventFromFields(key, seqOfID(m.ID), f)
+}
+
+func upperID(atSeq int64) string {
+	if atSeq <= 0 {
+		return "+"
+	}
+	return strconv.FormatInt(atSeq, 10) + "-0"
+}
+
+// timeTravelBatch is how many older events are read at a time when walking back to a time bound.
+const timeTravelBatch = 64
+
+// StateEventsAt returns each key's newest event within the bounds (nil where none).
+func (s *Store) StateEventsAt(ctx context.Context, project string, keys []string, atSeq, atTime int64) ([]*core.StateEvent, error) {
+	const op = "redisstore.StateEventsAt"
+	out := make([]*core.StateEvent, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.XMessageSliceCmd, len(keys))
+	for i, k := range keys {
+		cmds[i] = pipe.XRevRangeN(ctx, stateKey(project, k), upperID(atSeq), "-", 1)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, core.Internal(op, err)
+	}
+	for i, cmd := range cmds {
+		msgs := cmd.Val()
+		if len(msgs) == 0 {
+			continue
+		}
+		ev, err := streamEvent(keys[i], msgs[0])
+		if err != nil {
+			return nil, err
+		}
+		if atTime > 0 && ev.CreatedAt > atTime {
+			if out[i], err = s.walkBackToTime(ctx, project, keys[i], ev.Sequence, atTime); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		out[i] = &ev
+	}
+	return out, nil
+}
+
+// walkBackToTime finds a key's newest event older than below with created_at <= atTime.
+func (s *Store) walkBackToTime(ctx context.Context, project, key string, below, atTime int64) (*core.StateEvent, error) {
+	for below > 1 {
+		msgs, err := s.rdb.XRevRangeN(ctx, stateKey(project, key), upperID(below-1), "-", timeTravelBatch).Result()
+		if err != nil {
+			return nil, core.Internal("redisstore.walkBackToTime", err)
+		}
+		for _, m := range msgs {
+			ev, err := streamEvent(key, m)
+			if err != nil {
+				return nil, err
+			}
+			if ev.CreatedAt <= atTime {
+				return &ev, nil
+			}
+			below = ev.Sequence
+		}
+		if len(msgs) < timeTravelBatch {
+			break
+		}
+	}
+	return nil, nil
+}
+
+// StateEvents lists a key's events after a sequence, ascending.
+func (s *Store) StateEvents(ctx context.Context, project, key string, after int64, limit int) ([]core.StateEvent, error) {
+	msgs, err := s.rdb.XRangeN(ctx, stateKey(project, key), strconv.FormatInt(after+1, 10)+"-0", "+", int64(limit)).Result()
+	if err != nil {
+		return nil, core.Internal("redisstore.StateEvents", err)
+	}
+	out := make([]core.StateEvent, 0, len(msgs))
+	for _, m := range msgs {
+		ev, err := streamEvent(key, m)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ev)
+	}
+	return out, nil
+}
+
+func (s *Store) indexKey(project string, idx core.StateIndex) string {
+	switch idx.Kind {
+	case "agent":
+		return agentIndexKey(project, idx.Value)
+	case "tag":
+		return tagIndexKey(project, idx.Value)
+	}
+	return liveIndexKey(project)
+}
+
+// IndexedKeys reads an index newest first below a sequence.
+func (s *Store) IndexedKeys(ctx context.Context, project string, idx core.StateIndex, before int64, count int) ([]core.IndexedKey, error) {
+	max := "+inf"
+	if before > 0 {
+		max = "(" + strconv.FormatInt(before, 10)
+	}
+	zs, err := s.rdb.ZRevRangeByScoreWithScores(ctx, s.indexKey(project, idx), &redis.ZRangeBy{
+		Max: max, Min: "-inf", Count: int64(count),
+	}).Result()
+	if err != nil {
+		return nil, core.Internal("redisstore.IndexedKeys", err)
+	}
+	out := make([]core.IndexedKey, len(zs))
+	for i, z := range zs {
+		out[i] = core.IndexedKey{Key: z.Member.(string), Sequence: int64(z.Score)}
+	}
+	return out, nil
+}
+
+// IndexSizes returns each index's cardinality.
+func (s *Store) IndexSizes(ctx context.Context, project string, idx []core.StateIndex) ([]int64, error) {
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.IntCmd, len(idx))
+	for i, x := range idx {
+		cmds[i] = pipe.ZCard(ctx, s.indexKey(project, x))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, core.Internal("redisstore.IndexSizes", err)
+	}
+	out := make([]int64, len(idx))
+	for i, c := range cmds {
+		out[i] = c.Val()
+	}
+	return out, nil
+}
+
+// LogEntries reads the project log newest first below a sequence.
+func (s *Store) LogEntries(ctx context.Context, project string, before int64, count int) ([]core.IndexedKey, error) {
+	upper := "+"
+	if before > 0 {
+		if before <= 1 {
+			return nil, nil
+		}
+		upper = upperID(before - 1)
+	}
+	msgs, err := s.rdb.XRevRangeN(ctx, logKey(project), upper, "-", int64(count)).Result()
+	if err != nil {
+		return nil, core.Internal("redisstore.LogEntries", err)
+	}
+	out := make([]core.IndexedKey, len(msgs))
+	for i, m := range msgs {
+		k, _ := m.Values["key"].(string)
+		out[i] = core.IndexedKey{Key: k, Sequence: seqOfID(m.ID)}
+	}
+	return out, nil
+}

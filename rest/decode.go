@@ -1,0 +1,90 @@
+package rest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/agentstate/agentstate-go/core"
+)
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// zodType names Go's decoder's view of a JSON type the way v1's validator words it.
+var zodType = map[string]string{"bool": "boolean", "int64": "number", "int": "number", "float64": "number"}
+
+// decodeBody reads a bounded JSON object body into dst. Unknown fields are ignored, as v1 does.
+func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, dst any) error {
+	const op = "rest.decodeBody"
+	b, err := readBody(w, r, limit)
+	if err != nil {
+		return err
+	}
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || !json.Valid(b) {
+		return core.E(op, core.CodeBadRequest, "Invalid JSON body")
+	}
+	if kind := core.JSONKind(b); kind != "object" {
+		return core.E(op, core.CodeBadRequest, "Expected object, received "+kind)
+	}
+	if err := json.Unmarshal(b, dst); err != nil {
+		var ute *json.UnmarshalTypeError
+		if errors.As(err, &ute) {
+			want := ute.Type.Kind().String()
+			if z, ok := zodType[want]; ok {
+				want = z
+			} else if strings.HasPrefix(ute.Type.String(), "[]") {
+				want = "array"
+			}
+			return &core.Error{Op: op, Code: core.CodeBadRequest,
+				Message: "Expected " + want + ", received " + ute.Value,
+				Details: map[string]string{"path": ute.Field}}
+		}
+		return core.E(op, core.CodeBadRequest, "Invalid JSON body")
+	}
+	return nil
+}
+
+// pathParam returns a percent-decoded path segment: "a%2Fb" names the state key "a/b".
+func pathParam(r *http.Request, name string) (string, error) {
+	v := chi.URLParam(r, name)
+	if r.URL.RawPath == "" {
+		return v, nil // no escapes in the path: chi already has the decoded value
+	}
+	u, err := url.PathUnescape(v)
+	if err != nil {
+		return "", core.E("rest.pathParam", core.CodeBadRequest, "Malformed percent-encoding in "+name)
+	}
+	return u, nil
+}
+
+// queryInt reads an integer query parameter; absent or malformed gives def.
+func queryInt(r *http.Request, name string, def int) int {
+	n, err := strconv.Atoi(r.URL.Query().Get(name))
+	if err != nil {
+		return def
+	}
+	return n
+}
+
+// versionHeader parses If-Match: a version number, optionally quoted as an ETag.
+func versionHeader(r *http.Request, name string) (*int64, error) {
+	v := strings.TrimSpace(r.Header.Get(name))
+	if v == "" {
+		return nil, nil
+	}
+	v = strings.TrimPrefix(v, "W/")
+	n, err := strconv.ParseInt(strings.Trim(v, `"`), 10, 64)
+	if err != nil || n < 0 {
+		return nil, core.E("rest.versionHeader", core.CodeBadRequest, name+" must be a state version (a non-negative integer)")
+	}
+	return &n, nil
+}
+
+func etag(version int64) string { return `"` + itoa(version) + `"` }

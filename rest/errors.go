@@ -1,0 +1,55 @@
+// Package rest serves the v1-compatible REST API (/api/v1) over core, plus health and the
+// mounting of the MCP transports. Handlers decode, call one core method and encode.
+package rest
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/agentstate/agentstate-go/core"
+)
+
+// httpStatus is the one table from error code to HTTP status.
+var httpStatus = map[core.Code]int{
+	core.CodeBadRequest:            http.StatusBadRequest,
+	core.CodeInvalidCursor:         http.StatusBadRequest,
+	core.CodeUnauthorized:          http.StatusUnauthorized,
+	core.CodeForbidden:             http.StatusForbidden,
+	core.CodeNotFound:              http.StatusNotFound,
+	core.CodeMethodNotAllowed:      http.StatusMethodNotAllowed,
+	core.CodeConflict:              http.StatusConflict,
+	core.CodeLeaseConflict:         http.StatusConflict,
+	core.CodeLeaseRequired:         http.StatusConflict,
+	core.CodeLeaseExpired:          http.StatusConflict,
+	core.CodeIdempotencyConflict:   http.StatusConflict,
+	core.CodeIdempotencyInProgress: http.StatusConflict,
+	core.CodeVersionConflict:       http.StatusConflict,
+	core.CodeStaleFencingToken:     http.StatusConflict,
+	core.CodePayloadTooLarge:       http.StatusRequestEntityTooLarge,
+	core.CodeRateLimited:           http.StatusTooManyRequests,
+	core.CodeServiceUnavailable:    http.StatusServiceUnavailable,
+	core.CodeInternal:              http.StatusInternalServerError,
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	body := core.WireErrorOf(err)
+	status, ok := httpStatus[body.Code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	if status >= 500 {
+		var ce *core.Error
+		errors.As(err, &ce)
+		slog.ErrorContext(r.Context(), "request failed", "op", ce.Op, "code", ce.Code, "err", err,
+			"request_id", w.Header().Get(headerRequestID))
+	}
+	writeJSON(w, status, map[string]core.WireError{"error": body})
+}

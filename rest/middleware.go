@@ -1,0 +1,144 @@
+package rest
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/agentstate/agentstate-go/core"
+)
+
+const headerRequestID = "X-Request-Id"
+
+var requestIDRe = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
+
+// requestID echoes a well-formed X-Request-Id and otherwise makes one (compat-v1.md §4.2).
+func requestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get(headerRequestID)
+		if !requestIDRe.MatchString(id) {
+			id = core.NewShortID()
+		}
+		w.Header().Set(headerRequestID, id)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// securityHeaders sets v1's headers on every response (compat-v1.md §4.3).
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
+		h.Set("Content-Security-Policy", "default-src 'none'")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// accessLog writes one structured line per request.
+func accessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		next.ServeHTTP(ww, r)
+		slog.DebugContext(r.Context(), "http", "method", r.Method, "path", r.URL.Path,
+			"status", ww.Status(), "bytes", ww.BytesWritten(), "dur_ms", time.Since(start).Milliseconds(),
+			"request_id", w.Header().Get(headerRequestID))
+	})
+}
+
+// recoverer turns a panic into v1's 500 envelope instead of a dropped connection.
+func recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				slog.ErrorContext(r.Context(), "panic", "value", v, "path", r.URL.Path)
+				writeError(w, r, core.Internal("rest.recoverer", errors.New("panic")))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// bearer extracts the credential from "Authorization: Bearer <token>".
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+// authenticator resolves the credential and stores the principal in the request context.
+type authenticator struct {
+	auth         *core.Auth
+	failureDelay time.Duration // v1 pads every auth failure to at least this long
+	onFail       func(w http.ResponseWriter, r *http.Request)
+	keysOnly     bool // routes that accept API keys only (capability tokens get 401)
+}
+
+func (a authenticator) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		p, err := a.auth.Authenticate(r.Context(), bearer(r))
+		if err == nil && a.keysOnly && p.Kind != core.KindAPIKey {
+			err = core.E("rest.auth", core.CodeUnauthorized, "Unauthorized")
+		}
+		if err != nil {
+			if core.IsCode(err, core.CodeUnauthorized) {
+				padTo(r.Context(), start, a.failureDelay)
+				if a.onFail != nil {
+					a.onFail(w, r)
+				}
+			}
+			writeError(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(core.WithPrincipal(r.Context(), p)))
+	})
+}
+
+// padTo sleeps until d has passed since start, so failures do not reveal how far they got.
+func padTo(ctx context.Context, start time.Time, d time.Duration) {
+	wait := d - time.Since(start)
+	if wait <= 0 {
+		return
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+func principal(r *http.Request) core.Principal {
+	p, _ := core.PrincipalFrom(r.Context())
+	return p
+}
+
+// readBody reads a bounded body; an oversized one is a 413 in the envelope.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, &core.Error{Op: "rest.readBody", Code: core.CodePayloadTooLarge,
+			Message: "Request body exceeds the limit of " + itoa(limit) + " bytes"}
+	}
+	if err != nil {
+		return nil, core.E("rest.readBody", core.CodeBadRequest, "Invalid JSON body")
+	}
+	return b, nil
+}

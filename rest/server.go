@@ -1,0 +1,115 @@
+package rest
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/agentstate/agentstate-go/core"
+)
+
+// Deps is what the HTTP server is built from.
+type Deps struct {
+	Auth             *core.Auth
+	States           *core.States
+	AuthFailureDelay time.Duration               // minimum duration of a 401 (v1: 300 ms)
+	Ready            func(context.Context) error // /readyz: nil when the store answers
+	MCP              http.Handler                // streamable HTTP MCP, served at /api/mcp
+	MCPSSE           http.Handler                // legacy SSE MCP, served under /api/mcp/sse and /api/mcp/message
+}
+
+// Server holds the handlers' dependencies.
+type Server struct {
+	Deps
+	limits core.Limits
+}
+
+// NewHandler builds the whole HTTP surface.
+func NewHandler(d Deps) http.Handler {
+	s := &Server{Deps: d, limits: d.States.Limits()}
+	r := chi.NewRouter()
+	r.Use(requestID, securityHeaders, accessLog, recoverer)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, core.E("rest", core.CodeNotFound, "Not found"))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, core.E("rest", core.CodeMethodNotAllowed, "Method not allowed"))
+	})
+
+	r.Get("/api", s.apiInfo)
+	r.Get("/healthz", s.healthz)
+	r.Get("/readyz", s.readyz)
+	r.Get("/.well-known/oauth-protected-resource", s.protectedResource)
+
+	scoped := authenticator{auth: d.Auth, failureDelay: d.AuthFailureDelay}
+	r.Route("/api/v1", func(r chi.Router) {
+		r.Use(scoped.middleware)
+		r.Post("/states/query", s.queryStates)
+		r.Put("/states/{state_key}", s.putState)
+		r.Get("/states/{state_key}", s.getState)
+		r.Delete("/states/{state_key}", s.deleteState)
+		r.Get("/states/{state_key}/events", s.listStateEvents)
+	})
+
+	mcpAuth := authenticator{auth: d.Auth, failureDelay: d.AuthFailureDelay, onFail: s.wwwAuthenticate}
+	notAllowed := func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, core.E("rest.mcp", core.CodeMethodNotAllowed, "Method not allowed"))
+	}
+	r.Get("/api/mcp", notAllowed)
+	r.Delete("/api/mcp", notAllowed)
+	if d.MCP != nil {
+		r.With(mcpAuth.middleware).Post("/api/mcp", d.MCP.ServeHTTP)
+	}
+	if d.MCPSSE != nil {
+		r.With(mcpAuth.middleware).Get("/api/mcp/sse", d.MCPSSE.ServeHTTP)
+		r.With(mcpAuth.middleware).Post("/api/mcp/message", d.MCPSSE.ServeHTTP)
+	}
+	return r
+}
+
+func (s *Server) apiInfo(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "public, max-age=60, stale-while-revalidate=300")
+	writeJSON(w, http.StatusOK, map[string]string{"name": "agentstate", "version": core.ProductVersion, "status": "ok"})
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.Ready != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.Ready(ctx); err != nil {
+			writeError(w, r, &core.Error{Op: "rest.readyz", Code: core.CodeServiceUnavailable,
+				Message: "Store is not answering", Err: err})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// origin is the scheme and host the client used to reach us.
+func origin(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+func (s *Server) wwwAuthenticate(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("WWW-Authenticate", `Bearer resource_metadata="`+origin(r)+`/.well-known/oauth-protected-resource"`)
+}
+
+func (s *Server) protectedResource(w http.ResponseWriter, r *http.Request) {
+	o := origin(r)
+	writeJSON(w, http.StatusOK, map[string]any{
+		"resource":                 o + "/api/mcp",
+		"authorization_servers":    []string{o},
+		"scopes_supported":         core.AllScopes,
+		"bearer_methods_supported": []string{"header"},
+	})
+}

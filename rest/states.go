@@ -1,0 +1,117 @@
+package rest
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/agentstate/agentstate-go/core"
+)
+
+func (s *Server) putState(w http.ResponseWriter, r *http.Request) {
+	key, err := pathParam(r, "state_key")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var body core.StateWrite
+	if err := decodeBody(w, r, s.limits.MaxBodyBytes, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	ifMatch, err := versionHeader(r, "If-Match")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	st, replayed, err := s.States.Put(r.Context(), principal(r), core.PutState{
+		Key: key, Body: body, IdempotencyKey: r.Header.Get("Idempotency-Key"), IfMatch: ifMatch,
+		CreateOnly: strings.TrimSpace(r.Header.Get("If-None-Match")) == "*",
+	})
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if replayed {
+		w.Header().Set("Idempotency-Replayed", "true")
+	}
+	w.Header().Set("ETag", etag(st.Version))
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (s *Server) getState(w http.ResponseWriter, r *http.Request) {
+	key, err := pathParam(r, "state_key")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	at := core.At{Sequence: core.ParseAtParam(q.Get("at_sequence")), Time: core.ParseAtParam(q.Get("at_time"))}
+	st, err := s.States.Get(r.Context(), principal(r), key, at)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	w.Header().Set("ETag", etag(st.Version))
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (s *Server) deleteState(w http.ResponseWriter, r *http.Request) {
+	key, err := pathParam(r, "state_key")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	ifMatch, err := versionHeader(r, "If-Match")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	lease := r.Header.Get("X-Lease-Id")
+	if lease == "" {
+		lease = r.URL.Query().Get("lease_id")
+	}
+	res, replayed, err := s.States.Delete(r.Context(), principal(r), core.DeleteState{
+		Key: key, LeaseID: lease, IdempotencyKey: r.Header.Get("Idempotency-Key"), ExpectedVersion: ifMatch,
+	})
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if replayed {
+		w.Header().Set("Idempotency-Replayed", "true")
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) listStateEvents(w http.ResponseWriter, r *http.Request) {
+	key, err := pathParam(r, "state_key")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	after, err := core.ParseSequenceCursor("rest.listStateEvents", r.URL.Query().Get("after"))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	page, err := s.States.Events(r.Context(), principal(r), key, after, queryInt(r, "limit", 0))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+func (s *Server) queryStates(w http.ResponseWriter, r *http.Request) {
+	var q core.StateQuery
+	if err := decodeBody(w, r, s.limits.MaxBodyBytes, &q); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	page, err := s.States.Query(r.Context(), principal(r), q)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page)
+}

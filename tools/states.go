@@ -1,0 +1,83 @@
+package tools
+
+import (
+	"context"
+
+	"github.com/agentstate/agentstate-go/core"
+)
+
+// UpsertStateArgs are upsert_state's arguments: the REST body plus the key and idempotency key.
+type UpsertStateArgs struct {
+	StateKey string `json:"state_key" jsonschema:"minLength=1,description=The state's key (any string; slashes allowed)."`
+	core.StateWrite
+	IdempotencyKey string `json:"idempotency_key,omitempty" jsonschema:"maxLength=255,description=Retry-safe key: a repeat with the same arguments returns the first result instead of writing again."`
+}
+
+// GetStateArgs are get_state's arguments.
+type GetStateArgs struct {
+	StateKey   string `json:"state_key" jsonschema:"minLength=1"`
+	AtSequence int64  `json:"at_sequence,omitempty" jsonschema:"minimum=1,description=Time travel: the state as of this sequence."`
+	AtTime     int64  `json:"at_time,omitempty" jsonschema:"minimum=1,description=Time travel: the state as of this time (Unix ms)."`
+}
+
+// DeleteStateArgs are delete_state's arguments.
+type DeleteStateArgs struct {
+	StateKey        string `json:"state_key" jsonschema:"minLength=1"`
+	LeaseID         string `json:"lease_id,omitempty" jsonschema:"description=Id of the live lease on this key; required while one is held."`
+	ExpectedVersion *int64 `json:"expected_version,omitempty" jsonschema:"minimum=1,description=Delete only if the state is at this version."`
+	IdempotencyKey  string `json:"idempotency_key,omitempty" jsonschema:"maxLength=255"`
+}
+
+// ListStateEventsArgs are list_state_events' arguments.
+type ListStateEventsArgs struct {
+	StateKey string `json:"state_key" jsonschema:"minLength=1"`
+	After    int64  `json:"after,omitempty" jsonschema:"minimum=0,description=Return events with a sequence greater than this (next_cursor of the previous page)."`
+	Limit    int    `json:"limit,omitempty" jsonschema:"minimum=1,maximum=500,description=Events per page (default 50)."`
+}
+
+func stateTools() []Tool {
+	return []Tool{
+		define(Tool{
+			Name: "upsert_state", Title: "Write a state", Scope: core.ScopeStateWrite,
+			Description: "Create or fully replace the JSON object stored under state_key. Returns the new state with its version. " +
+				"Pass expected_version (the version you read) to write only if nobody changed it meanwhile: a mismatch fails with VERSION_CONFLICT and the current state. " +
+				"While a lease is held on the key, pass its lease_id.",
+			Hints: Hints{Destructive: true},
+		}, func(ctx context.Context, d Deps, p core.Principal, a UpsertStateArgs) (core.State, error) {
+			st, _, err := d.States.Put(ctx, p, core.PutState{Key: a.StateKey, Body: a.StateWrite, IdempotencyKey: a.IdempotencyKey})
+			return st, err
+		}),
+		define(Tool{
+			Name: "get_state", Title: "Read a state", Scope: core.ScopeStateRead,
+			Description: "Read the state stored under state_key, or, with at_sequence / at_time, the state as it was then. Fails with NOT_FOUND if there is none (or it was deleted).",
+			Hints:       Hints{ReadOnly: true, Idempotent: true},
+		}, func(ctx context.Context, d Deps, p core.Principal, a GetStateArgs) (core.State, error) {
+			return d.States.Get(ctx, p, a.StateKey, core.At{Sequence: a.AtSequence, Time: a.AtTime})
+		}),
+		define(Tool{
+			Name: "query_states", Title: "Find states", Scope: core.ScopeStateRead,
+			Description: "Find states across the project, newest write first: by agent_id, tags (all must match), update time, and JSON-path equality on data " +
+				"(json_path like $.status with json_equals, or several predicates). Pages may be short; follow next_cursor until it is null.",
+			Hints: Hints{ReadOnly: true, Idempotent: true},
+		}, func(ctx context.Context, d Deps, p core.Principal, q core.StateQuery) (core.StatePage, error) {
+			return d.States.Query(ctx, p, q)
+		}),
+		define(Tool{
+			Name: "delete_state", Title: "Delete a state", Scope: core.ScopeStateWrite,
+			Description: "Delete the state under state_key. Its event history stays readable with list_state_events. Pass expected_version to delete only an unchanged state.",
+			Hints:       Hints{Destructive: true, Idempotent: true},
+		}, func(ctx context.Context, d Deps, p core.Principal, a DeleteStateArgs) (core.DeleteResult, error) {
+			res, _, err := d.States.Delete(ctx, p, core.DeleteState{
+				Key: a.StateKey, LeaseID: a.LeaseID, ExpectedVersion: a.ExpectedVersion, IdempotencyKey: a.IdempotencyKey,
+			})
+			return res, err
+		}),
+		define(Tool{
+			Name: "list_state_events", Title: "List a state's history", Scope: core.ScopeStateRead,
+			Description: "List the append-only event log of state_key (every write and delete, oldest first). Page with after = next_cursor.",
+			Hints:       Hints{ReadOnly: true, Idempotent: true},
+		}, func(ctx context.Context, d Deps, p core.Principal, a ListStateEventsArgs) (core.EventPage, error) {
+			return d.States.Events(ctx, p, a.StateKey, a.After, a.Limit)
+		}),
+	}
+}
