@@ -44,13 +44,13 @@ func NewHandler(d Deps) http.Handler {
 	r.Get("/.well-known/oauth-protected-resource", s.protectedResource)
 
 	scoped := authenticator{auth: d.Auth, failureDelay: d.AuthFailureDelay}
-	r.Route("/api/v1", func(r chi.Router) {
+	r.Group(func(r chi.Router) {
 		r.Use(scoped.middleware)
-		r.Post("/states/query", s.queryStates)
-		r.Put("/states/{state_key}", s.putState)
-		r.Get("/states/{state_key}", s.getState)
-		r.Delete("/states/{state_key}", s.deleteState)
-		r.Get("/states/{state_key}/events", s.listStateEvents)
+		for _, rt := range Routes {
+			r.Method(rt.Method, rt.Pattern, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+				rt.handle(s, w, req)
+			}))
+		}
 	})
 
 	mcpAuth := authenticator{auth: d.Auth, failureDelay: d.AuthFailureDelay, onFail: s.wwwAuthenticate}

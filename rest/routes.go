@@ -1,0 +1,34 @@
+package rest
+
+import (
+	"net/http"
+
+	"github.com/agentstate/agentstate-go/core"
+)
+
+// Route is one authenticated REST route. The table drives the router, the API reference and
+// the authorization tests, so a route cannot exist without being documented and tested.
+type Route struct {
+	Method   string
+	Pattern  string // chi pattern
+	Scope    string // scope the credential needs (checked in core)
+	Summary  string
+	Request  any // zero value of the JSON body type; nil when there is no body
+	Response any // zero value of the success body type
+	Status   int // success status
+	handle   func(*Server, http.ResponseWriter, *http.Request)
+}
+
+// Routes is every authenticated REST route.
+var Routes = []Route{
+	{http.MethodPut, "/api/v1/states/{state_key}", core.ScopeStateWrite,
+		"Create or replace a state", core.StateWrite{}, core.State{}, http.StatusOK, (*Server).putState},
+	{http.MethodGet, "/api/v1/states/{state_key}", core.ScopeStateRead,
+		"Read a state, now or as of at_sequence / at_time", nil, core.State{}, http.StatusOK, (*Server).getState},
+	{http.MethodDelete, "/api/v1/states/{state_key}", core.ScopeStateWrite,
+		"Soft-delete a state", nil, core.DeleteResult{}, http.StatusOK, (*Server).deleteState},
+	{http.MethodGet, "/api/v1/states/{state_key}/events", core.ScopeStateRead,
+		"List a state's events", nil, core.EventPage{}, http.StatusOK, (*Server).listStateEvents},
+	{http.MethodPost, "/api/v1/states/query", core.ScopeStateRead,
+		"Query states across the project", core.StateQuery{}, core.StatePage{}, http.StatusOK, (*Server).queryStates},
+}
