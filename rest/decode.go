@@ -3,7 +3,6 @@ package rest
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -15,9 +14,6 @@ import (
 )
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
-
-// zodType names Go's decoder's view of a JSON type the way v1's validator words it.
-var zodType = map[string]string{"bool": "boolean", "int64": "number", "int": "number", "float64": "number"}
 
 // decodeBody reads a bounded JSON object body into dst. Unknown fields are ignored, as v1 does.
 func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, dst any) error {
@@ -34,19 +30,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, dst any) er
 		return core.E(op, core.CodeBadRequest, "Expected object, received "+kind)
 	}
 	if err := json.Unmarshal(b, dst); err != nil {
-		var ute *json.UnmarshalTypeError
-		if errors.As(err, &ute) {
-			want := ute.Type.Kind().String()
-			if z, ok := zodType[want]; ok {
-				want = z
-			} else if strings.HasPrefix(ute.Type.String(), "[]") {
-				want = "array"
-			}
-			return &core.Error{Op: op, Code: core.CodeBadRequest,
-				Message: "Expected " + want + ", received " + ute.Value,
-				Details: map[string]string{"path": ute.Field}}
-		}
-		return core.E(op, core.CodeBadRequest, "Invalid JSON body")
+		return core.DecodeError(op, err)
 	}
 	return nil
 }

@@ -5,11 +5,8 @@ package tools
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
-	"strings"
-	"unicode"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -49,7 +46,7 @@ func define[In, Out any](t Tool, fn func(ctx context.Context, d Deps, p core.Pri
 		var args In
 		if len(raw) > 0 && string(raw) != "null" {
 			if err := json.Unmarshal(raw, &args); err != nil {
-				return nil, invalidParams(err)
+				return nil, core.DecodeError("tools."+t.Name, err)
 			}
 		}
 		return fn(ctx, d, p, args)
@@ -74,24 +71,6 @@ func (t Tool) Definition() mcp.Tool {
 		OpenWorldHint:   mcp.ToBoolPtr(t.Hints.OpenWorld),
 	}
 	return def
-}
-
-// errParams marks an argument that could not be decoded.
-type errParams struct{ path, msg string }
-
-func (e errParams) Error() string { return e.path + ": " + e.msg }
-
-func invalidParams(err error) error {
-	var ute *json.UnmarshalTypeError
-	if errors.As(err, &ute) {
-		// Embedded argument structs show up as "StateWrite.agent_id"; models know "agent_id".
-		path := ute.Field
-		for i := strings.IndexByte(path, '.'); i > 0 && unicode.IsUpper(rune(path[0])); i = strings.IndexByte(path, '.') {
-			path = path[i+1:]
-		}
-		return errParams{path, fmt.Sprintf("Expected %s, received %s", ute.Type, ute.Value)}
-	}
-	return errParams{"arguments", "must be a JSON object"}
 }
 
 // Handler adapts t to mcp-go: the principal comes from the context (set by the transport from
@@ -123,21 +102,13 @@ func (t Tool) Handler(d Deps) server.ToolHandlerFunc {
 	}
 }
 
-// errorResult renders a failure as v1 does: "INVALID_PARAMS: <path>: <msg>" for bad arguments,
-// "Error: <CODE>: <message>" otherwise, plus the wire error object as structured content.
+// errorResult renders a failure as v1 does: "INVALID_PARAMS: <path>: <msg>" for a bad
+// argument, "Error: <CODE>: <message>" otherwise, plus the wire error object as structured content.
 func errorResult(err error) *mcp.CallToolResult {
-	var pe errParams
-	var text string
-	var wire core.WireError
-	if errors.As(err, &pe) {
-		text = "INVALID_PARAMS: " + pe.Error()
-		wire = core.WireError{Code: core.CodeBadRequest, Message: pe.Error(), Details: map[string]string{"path": pe.path}}
-	} else {
-		wire = core.WireErrorOf(err)
-		text = fmt.Sprintf("Error: %s: %s", wire.Code, wire.Message)
-		if d, ok := wire.Details.(map[string]string); ok && wire.Code == core.CodeBadRequest && d["path"] != "" {
-			text = "INVALID_PARAMS: " + d["path"] + ": " + wire.Message
-		}
+	wire := core.WireErrorOf(err)
+	text := fmt.Sprintf("Error: %s: %s", wire.Code, wire.Message)
+	if d, ok := wire.Details.(map[string]string); ok && wire.Code == core.CodeBadRequest && d["path"] != "" {
+		text = "INVALID_PARAMS: " + d["path"] + ": " + wire.Message
 	}
 	r := mcp.NewToolResultError(text)
 	r.StructuredContent = map[string]any{"error": wire}

@@ -1,0 +1,259 @@
+// Package contract runs the same cases against both faces of the server, REST /api/v1 and MCP
+// at /api/mcp, over the real HTTP handler, on real Redis and on the embedded store.
+package contract
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/agentstate/agentstate-go/core"
+	"github.com/agentstate/agentstate-go/internal/testenv"
+)
+
+// Result is what a face answered: Body is the success object, or the error object on failure.
+type Result struct {
+	Code    core.Code // "" on success
+	Message string
+	Body    json.RawMessage
+	Header  http.Header // REST only
+	Status  int         // REST only
+}
+
+// Decode unmarshals the body into v.
+func (r Result) Decode(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.Body, err)
+	}
+}
+
+// Face calls one operation by its MCP tool name with MCP-style arguments.
+type Face interface {
+	Name() string
+	Call(t *testing.T, tool string, args map[string]any) Result
+}
+
+// forEachFace runs fn against REST and MCP on each store.
+func forEachFace(t *testing.T, fn func(t *testing.T, f Face, s *testenv.Server, e *testenv.Env)) {
+	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+		for _, mk := range []func(*testenv.Server, string) Face{newREST, newMCP} {
+			s := testenv.NewServer(t, e)
+			f := mk(s, s.Project.Key)
+			t.Run(f.Name(), func(t *testing.T) { fn(t, f, s, e) })
+		}
+	})
+}
+
+// rawJSON keeps bytes exactly as written, so tests can check key order survives.
+type rawJSON string
+
+func (r rawJSON) MarshalJSON() ([]byte, error) { return []byte(r), nil }
+
+func send(t *testing.T, method, u, key string, body any, hdr map[string]string) (*http.Response, []byte) {
+	t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, u, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, out
+}
+
+// ---- REST ----
+
+type restFace struct {
+	base, key string
+}
+
+func newREST(s *testenv.Server, key string) Face { return &restFace{base: s.URL, key: key} }
+
+func (f *restFace) Name() string { return "rest" }
+
+func take(args map[string]any, name string) (any, bool) {
+	v, ok := args[name]
+	delete(args, name)
+	return v, ok
+}
+
+func str(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case int:
+		return strconv.Itoa(x)
+	case int64:
+		return strconv.FormatInt(x, 10)
+	}
+	return fmt.Sprint(v)
+}
+
+func (f *restFace) Call(t *testing.T, tool string, in map[string]any) Result {
+	t.Helper()
+	args := map[string]any{}
+	for k, v := range in {
+		args[k] = v
+	}
+	hdr := map[string]string{}
+	if v, ok := take(args, "idempotency_key"); ok {
+		hdr["Idempotency-Key"] = str(v)
+	}
+	keyAny, _ := take(args, "state_key")
+	statePath := f.base + "/api/v1/states/" + url.PathEscape(str(keyAny))
+	var method, u string
+	var body any
+	switch tool {
+	case "upsert_state":
+		method, u, body = http.MethodPut, statePath, args
+	case "get_state":
+		q := url.Values{}
+		for _, n := range []string{"at_sequence", "at_time"} {
+			if v, ok := args[n]; ok {
+				q.Set(n, str(v))
+			}
+		}
+		method, u = http.MethodGet, statePath+"?"+q.Encode()
+	case "delete_state":
+		if v, ok := args["lease_id"]; ok {
+			hdr["X-Lease-Id"] = str(v)
+		}
+		if v, ok := args["expected_version"]; ok {
+			hdr["If-Match"] = str(v)
+		}
+		method, u = http.MethodDelete, statePath
+	case "list_state_events":
+		q := url.Values{}
+		for _, n := range []string{"after", "limit"} {
+			if v, ok := args[n]; ok {
+				q.Set(n, str(v))
+			}
+		}
+		method, u = http.MethodGet, statePath+"/events?"+q.Encode()
+	case "query_states":
+		method, u, body = http.MethodPost, f.base+"/api/v1/states/query", args
+	default:
+		t.Fatalf("rest face: no route for %s", tool)
+	}
+	resp, out := send(t, method, u, f.key, body, hdr)
+	r := Result{Header: resp.Header, Status: resp.StatusCode, Body: out}
+	if resp.StatusCode >= 400 {
+		var env struct {
+			Error core.WireError `json:"error"`
+		}
+		if err := json.Unmarshal(out, &env); err != nil || env.Error.Code == "" {
+			t.Fatalf("%s %s: status %d without the error envelope: %s", method, u, resp.StatusCode, out)
+		}
+		r.Code, r.Message = env.Error.Code, env.Error.Message
+		r.Body, _ = json.Marshal(env.Error)
+	}
+	return r
+}
+
+// ---- MCP ----
+
+type mcpFace struct {
+	base, key string
+	id        int
+}
+
+func newMCP(s *testenv.Server, key string) Face { return &mcpFace{base: s.URL, key: key} }
+
+func (f *mcpFace) Name() string { return "mcp" }
+
+// rpc sends one JSON-RPC request to /api/mcp and returns its result.
+func (f *mcpFace) rpc(t *testing.T, method string, params any) json.RawMessage {
+	t.Helper()
+	f.id++
+	resp, out := send(t, http.MethodPost, f.base+"/api/mcp", f.key,
+		map[string]any{"jsonrpc": "2.0", "id": f.id, "method": method, "params": params}, nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("mcp %s: status %d: %s", method, resp.StatusCode, out)
+	}
+	var msg struct {
+		Result json.RawMessage `json:"result"`
+		Error  *struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(out, &msg); err != nil {
+		t.Fatalf("mcp %s: %v: %s", method, err, out)
+	}
+	if msg.Error != nil {
+		t.Fatalf("mcp %s: JSON-RPC error %d %s", method, msg.Error.Code, msg.Error.Message)
+	}
+	return msg.Result
+}
+
+func (f *mcpFace) Call(t *testing.T, tool string, args map[string]any) Result {
+	t.Helper()
+	raw := f.rpc(t, "tools/call", map[string]any{"name": tool, "arguments": args})
+	var res struct {
+		IsError           bool `json:"isError"`
+		Content           []struct{ Text string }
+		StructuredContent json.RawMessage `json:"structuredContent"`
+	}
+	if err := json.Unmarshal(raw, &res); err != nil {
+		t.Fatalf("tools/call %s: %v", tool, err)
+	}
+	if !res.IsError {
+		// The text content is the same object, pretty-printed (v1's format).
+		var a, b any
+		_ = json.Unmarshal(res.StructuredContent, &a)
+		if len(res.Content) != 1 || json.Unmarshal([]byte(res.Content[0].Text), &b) != nil || fmt.Sprint(a) != fmt.Sprint(b) {
+			t.Fatalf("tools/call %s: text content does not match structured content", tool)
+		}
+		return Result{Body: res.StructuredContent}
+	}
+	var sc struct {
+		Error core.WireError `json:"error"`
+	}
+	if err := json.Unmarshal(res.StructuredContent, &sc); err != nil || sc.Error.Code == "" {
+		t.Fatalf("tools/call %s: error result without a structured error: %s", tool, raw)
+	}
+	text := res.Content[0].Text
+	want := fmt.Sprintf("Error: %s: %s", sc.Error.Code, sc.Error.Message)
+	if sc.Error.Code == core.CodeBadRequest {
+		if d, ok := sc.Error.Details.(map[string]any); ok && d["path"] != nil {
+			want = fmt.Sprintf("INVALID_PARAMS: %s: %s", d["path"], sc.Error.Message)
+		}
+	}
+	if text != want && !(sc.Error.Code == core.CodeForbidden && strings.HasPrefix(text, "FORBIDDEN: missing required scope ")) {
+		t.Fatalf("tools/call %s: error text %q, want %q", tool, text, want)
+	}
+	body, _ := json.Marshal(sc.Error)
+	return Result{Code: sc.Error.Code, Message: sc.Error.Message, Body: body}
+}
