@@ -1,6 +1,9 @@
 package core
 
-import "context"
+import (
+	"context"
+	"path"
+)
 
 // CredentialKind tells API keys from capability tokens; some routes accept only keys.
 type CredentialKind string
@@ -18,6 +21,7 @@ type Principal struct {
 	Kind         CredentialKind
 	Scopes       []string // effective scopes; a full-access key has ["*"]
 	AgentID      string   // set when the credential is bound to one agent
+	Resources    []string // state-key glob patterns the credential is limited to; nil = every key
 }
 
 // Can reports whether the principal holds scope.
@@ -32,6 +36,27 @@ func (p Principal) Require(op, scope string) error {
 		return E(op, CodeForbidden, "Capability token does not have required scope")
 	}
 	return E(op, CodeForbidden, "Missing required scope: "+scope)
+}
+
+// CanTouch reports whether the principal may act on a state key (and its lease or claims).
+func (p Principal) CanTouch(key string) bool {
+	if p.Resources == nil {
+		return true
+	}
+	for _, pat := range p.Resources {
+		if ok, _ := path.Match(pat, key); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// RequireResource returns 403 when key is outside the principal's resources.
+func (p Principal) RequireResource(op, key string) error {
+	if p.CanTouch(key) {
+		return nil
+	}
+	return E(op, CodeForbidden, "This credential may not access state key "+key)
 }
 
 type principalKey struct{}

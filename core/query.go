@@ -192,7 +192,7 @@ func (s *States) Query(ctx context.Context, p Principal, q StateQuery) (StatePag
 			// A candidate whose newest event is not the one indexed has moved (or, in time
 			// travel, is not the key's state at the bound): it is skipped here and, if it
 			// still matches, found at its own sequence.
-			if ev == nil || ev.Sequence != cands[i].Sequence || ev.EventType == EventDelete {
+			if ev == nil || ev.Sequence != cands[i].Sequence || ev.EventType == EventDelete || !p.CanTouch(ev.StateKey) {
 				continue
 			}
 			st := ev.State()

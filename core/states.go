@@ -287,6 +287,9 @@ func (s *States) Put(ctx context.Context, p Principal, in PutState) (State, bool
 	if err := s.validateKey(op, in.Key); err != nil {
 		return State{}, false, err
 	}
+	if err := p.RequireResource(op, in.Key); err != nil {
+		return State{}, false, err
+	}
 	if p.AgentID != "" && b.AgentID == "" {
 		b.AgentID = p.AgentID
 	}
@@ -351,6 +354,9 @@ func (s *States) Delete(ctx context.Context, p Principal, in DeleteState) (Delet
 	if err := s.validateKey(op, in.Key); err != nil {
 		return DeleteResult{}, false, err
 	}
+	if err := p.RequireResource(op, in.Key); err != nil {
+		return DeleteResult{}, false, err
+	}
 	if err := s.validateIdempotencyKey(op, in.IdempotencyKey); err != nil {
 		return DeleteResult{}, false, err
 	}
@@ -408,6 +414,9 @@ func (s *States) Get(ctx context.Context, p Principal, key string, at At) (State
 	if err := s.validateKey(op, key); err != nil {
 		return State{}, err
 	}
+	if err := p.RequireResource(op, key); err != nil {
+		return State{}, err
+	}
 	evs, err := s.store.StateEventsAt(ctx, p.ProjectID, []string{key}, at.Sequence, at.Time)
 	if err != nil {
 		return State{}, Internal(op, err)
@@ -449,6 +458,9 @@ func (s *States) Events(ctx context.Context, p Principal, key string, after int6
 		return EventPage{}, err
 	}
 	if err := s.validateKey(op, key); err != nil {
+		return EventPage{}, err
+	}
+	if err := p.RequireResource(op, key); err != nil {
 		return EventPage{}, err
 	}
 	if after < 0 {
