@@ -153,6 +153,9 @@ func (f *restFace) Call(t *testing.T, tool string, in map[string]any) Result {
 		if v, ok := args["expected_version"]; ok {
 			hdr["If-Match"] = str(v)
 		}
+		if v, ok := args["fencing_token"]; ok {
+			hdr["X-Fencing-Token"] = str(v)
+		}
 		method, u = http.MethodDelete, statePath
 	case "list_state_events":
 		q := url.Values{}
@@ -164,11 +167,35 @@ func (f *restFace) Call(t *testing.T, tool string, in map[string]any) Result {
 		method, u = http.MethodGet, statePath+"/events?"+q.Encode()
 	case "query_states":
 		method, u, body = http.MethodPost, f.base+"/api/v1/states/query", args
+	case "acquire_lease":
+		method, u, body = http.MethodPost, statePath+"/lease", args
+	case "renew_lease", "release_lease":
+		id, _ := take(args, "lease_id")
+		method, u, body = http.MethodPost, f.base+"/api/v1/leases/"+url.PathEscape(str(id))+"/renew", args
+		if tool == "release_lease" {
+			method, u, body = http.MethodDelete, f.base+"/api/v1/leases/"+url.PathEscape(str(id)), nil
+		}
+	case "get_lease":
+		method, u = http.MethodGet, statePath+"/lease"
+		if id, ok := args["lease_id"]; ok {
+			u = f.base + "/api/v1/leases/" + url.PathEscape(str(id))
+		}
+	case "list_leases":
+		q := url.Values{}
+		for _, n := range []string{"cursor", "limit"} {
+			if v, ok := args[n]; ok {
+				q.Set(n, str(v))
+			}
+		}
+		method, u = http.MethodGet, f.base+"/api/v1/leases?"+q.Encode()
 	default:
 		t.Fatalf("rest face: no route for %s", tool)
 	}
 	resp, out := send(t, method, u, f.key, body, hdr)
 	r := Result{Header: resp.Header, Status: resp.StatusCode, Body: out}
+	if tool == "release_lease" && resp.StatusCode == http.StatusNoContent {
+		r.Body = json.RawMessage(`{"released":true}`) // MCP's v1 answer for REST's empty 204
+	}
 	if resp.StatusCode >= 400 {
 		var env struct {
 			Error core.WireError `json:"error"`

@@ -1,10 +1,12 @@
 package core
 
+// MaxStateKeyBytes bounds a state key. v1 has no limit; ours is part of Redis key names.
+const MaxStateKeyBytes = 1024
+
 // Limits are the named bounds every face enforces. Defaults follow v1 where v1 has one.
 type Limits struct {
 	MaxBodyBytes         int64 // REST request body (413 above it)
 	MaxStateValueBytes   int   // compact data + metadata of one state write
-	MaxStateKeyBytes     int   // v1 has none; a key is part of Redis key names, so we bound it
 	MaxAgentIDLen        int
 	MaxTags              int
 	MaxTagLen            int
@@ -23,7 +25,6 @@ func DefaultLimits() Limits {
 	return Limits{
 		MaxBodyBytes:         1 << 20,
 		MaxStateValueBytes:   1 << 20,
-		MaxStateKeyBytes:     1024,
 		MaxAgentIDLen:        255,
 		MaxTags:              50,
 		MaxTagLen:            50,

@@ -26,6 +26,7 @@ type State struct {
 	Tags           []string        `json:"tags"`
 	LatestSequence int64           `json:"latest_sequence" jsonschema:"description=Sequence of the key's last event; per project and only increasing."`
 	Version        int64           `json:"version" jsonschema:"description=Per-key version: 1 on first write and +1 on every write (deletes included)."`
+	FencingToken   *int64          `json:"fencing_token" jsonschema:"oneof_type=integer;null,description=Fencing token the last write was made under (presented or that of the lease used); null if none."`
 	CreatedAt      int64           `json:"created_at"`
 	UpdatedAt      int64           `json:"updated_at"`
 	DeletedAt      *int64          `json:"deleted_at" jsonschema:"oneof_type=integer;null"`
@@ -43,6 +44,7 @@ type StateEvent struct {
 	Tags           []string        `json:"tags"`
 	IdempotencyKey *string         `json:"idempotency_key" jsonschema:"oneof_type=string;null"`
 	Version        int64           `json:"version"`
+	FencingToken   *int64          `json:"fencing_token" jsonschema:"oneof_type=integer;null"`
 	CreatedAt      int64           `json:"created_at"`
 	StateCreatedAt int64           `json:"-"` // created_at of the state, kept across delete and re-create
 }
@@ -51,7 +53,8 @@ type StateEvent struct {
 func (e StateEvent) State() State {
 	s := State{
 		StateKey: e.StateKey, AgentID: e.AgentID, Data: e.Data, Metadata: e.Metadata, Tags: e.Tags,
-		LatestSequence: e.Sequence, Version: e.Version, CreatedAt: e.StateCreatedAt, UpdatedAt: e.CreatedAt,
+		LatestSequence: e.Sequence, Version: e.Version, FencingToken: e.FencingToken,
+		CreatedAt: e.StateCreatedAt, UpdatedAt: e.CreatedAt,
 	}
 	if e.EventType == EventDelete {
 		at := e.CreatedAt
@@ -68,6 +71,7 @@ type StateWrite struct {
 	Tags            []string        `json:"tags,omitempty" jsonschema:"maxItems=50,description=Up to 50 tags of 1..50 characters [a-zA-Z0-9_-]; stored sorted and unique."`
 	LeaseID         string          `json:"lease_id,omitempty" jsonschema:"description=Id of the live lease on this key; required while one is held."`
 	ExpectedVersion *int64          `json:"expected_version,omitempty" jsonschema:"minimum=0,description=Compare-and-set: write only if the state's current version equals this (0 = only if it does not exist). On mismatch: 409 VERSION_CONFLICT carrying the current state."`
+	FencingToken    *int64          `json:"fencing_token,omitempty" jsonschema:"minimum=1,description=Fencing token of your lease: the write is refused (409 STALE_FENCING_TOKEN) unless it is the key's latest issued token."`
 }
 
 // PutState is a validated-at-core request to create or replace a state.
@@ -83,6 +87,7 @@ type PutState struct {
 type DeleteState struct {
 	Key             string
 	LeaseID         string
+	FencingToken    *int64
 	IdempotencyKey  string
 	ExpectedVersion *int64
 }
@@ -106,6 +111,7 @@ type StateMutation struct {
 	Fingerprint     string
 	ExpectedVersion *int64 // nil: unconditional; 0: the state must not exist
 	LeaseID         string
+	FencingToken    *int64
 	NowMs           int64
 }
 
@@ -164,12 +170,14 @@ func badRequest(op, path, msg string) *Error {
 	return e
 }
 
-func (s *States) validateKey(op, key string) error {
+
+// validateStateKey bounds a state key; leases and claims name keys too.
+func validateStateKey(op, key string) error {
 	switch {
 	case key == "":
 		return badRequest(op, "state_key", "state_key must not be empty")
-	case len(key) > s.limits.MaxStateKeyBytes:
-		return badRequest(op, "state_key", fmt.Sprintf("state_key must be at most %d bytes", s.limits.MaxStateKeyBytes))
+	case len(key) > MaxStateKeyBytes:
+		return badRequest(op, "state_key", fmt.Sprintf("state_key must be at most %d bytes", MaxStateKeyBytes))
 	case !utf8.ValidString(key):
 		return badRequest(op, "state_key", "state_key must be valid UTF-8")
 	}
@@ -284,7 +292,7 @@ func (s *States) Put(ctx context.Context, p Principal, in PutState) (State, bool
 		return State{}, false, err
 	}
 	b := in.Body
-	if err := s.validateKey(op, in.Key); err != nil {
+	if err := validateStateKey(op, in.Key); err != nil {
 		return State{}, false, err
 	}
 	if err := p.RequireResource(op, in.Key); err != nil {
@@ -326,7 +334,8 @@ func (s *States) Put(ctx context.Context, p Principal, in PutState) (State, bool
 	}
 	m := StateMutation{
 		Op: EventUpsert, Key: in.Key, EventID: NewID(), AgentID: b.AgentID, Data: data, Metadata: meta,
-		Tags: tags, IdempotencyKey: in.IdempotencyKey, ExpectedVersion: ev, LeaseID: b.LeaseID, NowMs: NowMs(s.clock),
+		Tags: tags, IdempotencyKey: in.IdempotencyKey, ExpectedVersion: ev, LeaseID: b.LeaseID,
+		FencingToken: b.FencingToken, NowMs: NowMs(s.clock),
 	}
 	if in.IdempotencyKey != "" {
 		m.Fingerprint = fingerprint("PUT", in.Key, struct {
@@ -336,7 +345,8 @@ func (s *States) Put(ctx context.Context, p Principal, in PutState) (State, bool
 			Tags            []string        `json:"tags"`
 			LeaseID         string          `json:"lease_id"`
 			ExpectedVersion *int64          `json:"expected_version"`
-		}{b.AgentID, data, meta, tags, b.LeaseID, ev})
+			FencingToken    *int64          `json:"fencing_token"`
+		}{b.AgentID, data, meta, tags, b.LeaseID, ev, b.FencingToken})
 	}
 	event, replayed, err := s.store.MutateState(ctx, p.ProjectID, m)
 	if err != nil {
@@ -351,7 +361,7 @@ func (s *States) Delete(ctx context.Context, p Principal, in DeleteState) (Delet
 	if err := p.Require(op, ScopeStateWrite); err != nil {
 		return DeleteResult{}, false, err
 	}
-	if err := s.validateKey(op, in.Key); err != nil {
+	if err := validateStateKey(op, in.Key); err != nil {
 		return DeleteResult{}, false, err
 	}
 	if err := p.RequireResource(op, in.Key); err != nil {
@@ -366,7 +376,7 @@ func (s *States) Delete(ctx context.Context, p Principal, in DeleteState) (Delet
 	}
 	m := StateMutation{
 		Op: EventDelete, Key: in.Key, EventID: NewID(), IdempotencyKey: in.IdempotencyKey,
-		ExpectedVersion: ev, LeaseID: in.LeaseID, NowMs: NowMs(s.clock),
+		ExpectedVersion: ev, LeaseID: in.LeaseID, FencingToken: in.FencingToken, NowMs: NowMs(s.clock),
 	}
 	if in.IdempotencyKey != "" {
 		var lease *string
@@ -376,7 +386,8 @@ func (s *States) Delete(ctx context.Context, p Principal, in DeleteState) (Delet
 		m.Fingerprint = fingerprint("DELETE", in.Key, struct {
 			LeaseID         *string `json:"lease_id"`
 			ExpectedVersion *int64  `json:"expected_version,omitempty"`
-		}{lease, ev})
+			FencingToken    *int64  `json:"fencing_token,omitempty"`
+		}{lease, ev, in.FencingToken})
 	}
 	event, replayed, err := s.store.MutateState(ctx, p.ProjectID, m)
 	if err != nil {
@@ -411,7 +422,7 @@ func (s *States) Get(ctx context.Context, p Principal, key string, at At) (State
 	if err := p.Require(op, ScopeStateRead); err != nil {
 		return State{}, err
 	}
-	if err := s.validateKey(op, key); err != nil {
+	if err := validateStateKey(op, key); err != nil {
 		return State{}, err
 	}
 	if err := p.RequireResource(op, key); err != nil {
@@ -457,7 +468,7 @@ func (s *States) Events(ctx context.Context, p Principal, key string, after int6
 	if err := p.Require(op, ScopeStateRead); err != nil {
 		return EventPage{}, err
 	}
-	if err := s.validateKey(op, key); err != nil {
+	if err := validateStateKey(op, key); err != nil {
 		return EventPage{}, err
 	}
 	if err := p.RequireResource(op, key); err != nil {

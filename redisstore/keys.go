@@ -26,6 +26,16 @@ func leaseLockKey(project, key string) string {
 	return projectKey(project, "lease:"+key)
 }
 func idempotencyKey(project, key string) string { return projectKey(project, "idem:"+key) }
+func fenceKey(project, key string) string       { return projectKey(project, "fence:"+key) }
+func leaseQueueKey(project, key string) string  { return projectKey(project, "leaseq:"+key) }
+
+// Leases.
+func activeLeasesKey(project string) string    { return projectKey(project, "leases") }
+func leaseRecordKey(project, id string) string { return projectKey(project, "leaserec:"+id) }
+func leaseEventsKey(project string) string     { return projectKey(project, "lease-events") }
+func leaseWaiterKey(project, id string) string { return projectKey(project, "leasew:"+id) }
+func leaseWaiterSeqKey(project string) string  { return projectKey(project, "leasew-seq") }
+func leaseProjectsKey() string                 { return prefix + "lease-projects" }
 
 // Projects and credentials.
 func projectsKey() string                    { return prefix + "projects" }

@@ -62,10 +62,11 @@ func (s *Store) MutateState(ctx context.Context, project string, m core.StateMut
 		keys := []string{
 			stateKey(project, m.Key), seqKey(project), logKey(project), liveIndexKey(project),
 			allIndexKey(project), idempotencyKey(project, m.IdempotencyKey), leaseLockKey(project, m.Key),
+			fenceKey(project, m.Key), activeLeasesKey(project), leaseRecordKey(project, m.LeaseID),
 		}
 		argv := []any{
 			m.Op, m.NowMs, m.EventID, m.AgentID, string(m.Data), string(m.Metadata), tagsJSON,
-			m.IdempotencyKey, m.Fingerprint, expected, m.LeaseID, m.Key, len(order),
+			m.IdempotencyKey, m.Fingerprint, expected, m.LeaseID, m.Key, optInt(m.FencingToken), len(order),
 		}
 		for _, l := range order {
 			kind, val, _ := strings.Cut(l, ":")
@@ -103,10 +104,26 @@ func (s *Store) MutateState(ctx context.Context, project string, m core.StateMut
 		Message: "The state changed too often during this write; retry it"}
 }
 
+func optInt(v *int64) string {
+	if v == nil {
+		return ""
+	}
+	return strconv.FormatInt(*v, 10)
+}
+
 func scriptError(op string, m core.StateMutation, res []any) error {
 	code := res[0].(string)
 	if e, ok := scriptErrors[code]; ok {
 		return core.E(op, e.code, e.msg)
+	}
+	if code == "STALE_FENCING_TOKEN" {
+		highest := res[1].(int64)
+		msg := fmt.Sprintf("Fencing token %d is stale: the key's latest lease has token %d", *m.FencingToken, highest)
+		if *m.FencingToken > highest {
+			msg = fmt.Sprintf("Fencing token %d was never issued for this key (latest is %d)", *m.FencingToken, highest)
+		}
+		return &core.Error{Op: op, Code: core.CodeStaleFencingToken, Message: msg,
+			Details: map[string]int64{"highest_fencing_token": highest}}
 	}
 	if code != "VERSION_CONFLICT" {
 		return core.Internal(op, fmt.Errorf("unknown script error %q", code))
@@ -152,6 +169,13 @@ func eventFromFields(key string, seq int64, f map[string]string) (core.StateEven
 	}
 	if ik := f["idempotency_key"]; ik != "" {
 		ev.IdempotencyKey = &ik
+	}
+	if ft := f["fencing_token"]; ft != "" {
+		n, err := strconv.ParseInt(ft, 10, 64)
+		if err != nil {
+			return ev, core.Internal("redisstore.decodeEvent", fmt.Errorf("fencing_token of %s@%d: %w", key, seq, err))
+		}
+		ev.FencingToken = &n
 	}
 	var err error
 	if err = json.Unmarshal([]byte(f["tags"]), &ev.Tags); err != nil {

@@ -5,16 +5,21 @@ import (
 	"fmt"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/go-redsync/redsync/v4"
+	"github.com/go-redsync/redsync/v4/redis/goredis/v9"
 	"github.com/redis/go-redis/v9"
 )
 
 // Store implements core's store interfaces on one Redis (or Redis-protocol) server.
 type Store struct {
 	rdb redis.UniversalClient
+	rs  *redsync.Redsync
 }
 
 // New wraps a client.
-func New(rdb redis.UniversalClient) *Store { return &Store{rdb: rdb} }
+func New(rdb redis.UniversalClient) *Store {
+	return &Store{rdb: rdb, rs: redsync.New(goredis.NewPool(rdb))}
+}
 
 // Client exposes the client for the pieces built on it directly (redsync, health checks).
 func (s *Store) Client() redis.UniversalClient { return s.rdb }

@@ -72,3 +72,19 @@ func versionHeader(r *http.Request, name string) (*int64, error) {
 }
 
 func etag(version int64) string { return `"` + itoa(version) + `"` }
+
+// fencingHeader reads X-Fencing-Token (or ?fencing_token= where headers are awkward).
+func fencingHeader(r *http.Request) (*int64, error) {
+	v := r.Header.Get("X-Fencing-Token")
+	if v == "" {
+		v = r.URL.Query().Get("fencing_token")
+	}
+	if v == "" {
+		return nil, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 1 {
+		return nil, core.E("rest.fencingHeader", core.CodeBadRequest, "X-Fencing-Token must be a positive integer")
+	}
+	return &n, nil
+}

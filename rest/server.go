@@ -14,6 +14,7 @@ import (
 type Deps struct {
 	Auth             *core.Auth
 	States           *core.States
+	Leases           *core.Leases
 	AuthFailureDelay time.Duration               // minimum duration of a 401 (v1: 300 ms)
 	Ready            func(context.Context) error // /readyz: nil when the store answers
 	MCP              http.Handler                // streamable HTTP MCP, served at /api/mcp

@@ -19,6 +19,9 @@ func (s *Server) putState(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ifMatch, err := versionHeader(r, "If-Match")
+	if err == nil && body.FencingToken == nil {
+		body.FencingToken, err = fencingHeader(r)
+	}
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -66,12 +69,17 @@ func (s *Server) deleteState(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	fence, err := fencingHeader(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
 	lease := r.Header.Get("X-Lease-Id")
 	if lease == "" {
 		lease = r.URL.Query().Get("lease_id")
 	}
 	res, replayed, err := s.States.Delete(r.Context(), principal(r), core.DeleteState{
-		Key: key, LeaseID: lease, IdempotencyKey: r.Header.Get("Idempotency-Key"), ExpectedVersion: ifMatch,
+		Key: key, LeaseID: lease, FencingToken: fence, IdempotencyKey: r.Header.Get("Idempotency-Key"), ExpectedVersion: ifMatch,
 	})
 	if err != nil {
 		writeError(w, r, err)

@@ -18,6 +18,7 @@ import (
 // Deps are the core services tools call.
 type Deps struct {
 	States *core.States
+	Leases *core.Leases
 }
 
 // Hints are the four MCP tool annotations; every tool states all four.
@@ -56,7 +57,7 @@ func define[In, Out any](t Tool, fn func(ctx context.Context, d Deps, p core.Pri
 
 // Inventory lists every tool, in the order tools/list shows them.
 func Inventory() []Tool {
-	return slices.Concat(stateTools())
+	return slices.Concat(stateTools(), leaseTools())
 }
 
 // Definition is the tool as MCP clients see it.

@@ -25,6 +25,7 @@ type DeleteStateArgs struct {
 	StateKey        string `json:"state_key" jsonschema:"minLength=1"`
 	LeaseID         string `json:"lease_id,omitempty" jsonschema:"description=Id of the live lease on this key; required while one is held."`
 	ExpectedVersion *int64 `json:"expected_version,omitempty" jsonschema:"minimum=1,description=Delete only if the state is at this version."`
+	FencingToken    *int64 `json:"fencing_token,omitempty" jsonschema:"minimum=1,description=Fencing token of your lease; refused if a newer lease was issued."`
 	IdempotencyKey  string `json:"idempotency_key,omitempty" jsonschema:"maxLength=255"`
 }
 
@@ -68,7 +69,8 @@ func stateTools() []Tool {
 			Hints:       Hints{Destructive: true, Idempotent: true},
 		}, func(ctx context.Context, d Deps, p core.Principal, a DeleteStateArgs) (core.DeleteResult, error) {
 			res, _, err := d.States.Delete(ctx, p, core.DeleteState{
-				Key: a.StateKey, LeaseID: a.LeaseID, ExpectedVersion: a.ExpectedVersion, IdempotencyKey: a.IdempotencyKey,
+				Key: a.StateKey, LeaseID: a.LeaseID, FencingToken: a.FencingToken, ExpectedVersion: a.ExpectedVersion,
+				IdempotencyKey: a.IdempotencyKey,
 			})
 			return res, err
 		}),

@@ -52,6 +52,7 @@ func run(args []string) error {
 		fmt.Fprintf(os.Stderr, "\n  Created project %q with a full-access API key (shown only now):\n\n    %s\n\n", app.DefaultProject.ID, newKey)
 	}
 
+	go a.Leases.RunSweeper(ctx, time.Second, func(err error) { log.Error("lease sweep", "err", err) })
 	handler := a.NewHandler(cfg.AuthFailureDelay)
 	srv := &http.Server{Addr: cfg.Addr, Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)

@@ -63,6 +63,7 @@ type App struct {
 	Store  *redisstore.Store
 	Auth   *core.Auth
 	States *core.States
+	Leases *core.Leases
 	Limits core.Limits
 }
 
@@ -91,6 +92,7 @@ func New(store *redisstore.Store, clock core.Clock, limits core.Limits) *App {
 		Store:  store,
 		Auth:   core.NewAuth(store, clock),
 		States: core.NewStates(store, clock, limits),
+		Leases: core.NewLeases(store, clock),
 		Limits: limits,
 	}
 }
@@ -141,6 +143,7 @@ func (a *App) NewHandler(authFailureDelay time.Duration) http.Handler {
 	return rest.NewHandler(rest.Deps{
 		Auth:             a.Auth,
 		States:           a.States,
+		Leases:           a.Leases,
 		AuthFailureDelay: authFailureDelay,
 		Ready:            a.Store.Ping,
 		MCP:              server.NewStreamableHTTPServer(mcpSrv, server.WithStateLess(true), server.WithDisableStreaming(true)),
@@ -150,4 +153,4 @@ func (a *App) NewHandler(authFailureDelay time.Duration) http.Handler {
 }
 
 // ToolDeps are the services the MCP tools call.
-func (a *App) ToolDeps() tools.Deps { return tools.Deps{States: a.States} }
+func (a *App) ToolDeps() tools.Deps { return tools.Deps{States: a.States, Leases: a.Leases} }

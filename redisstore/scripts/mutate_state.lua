@@ -9,9 +9,12 @@
 -- KEYS[4]  as:{p}:idx:live      zset, live state keys by latest sequence
 -- KEYS[5]  as:{p}:idx:all       zset, every key ever written, by latest sequence
 -- KEYS[6]  as:{p}:idem:<k>      hash {fp, seq, key}; read and written only when ARGV[8] ~= ""
--- KEYS[7]  as:{p}:lease:<key>   string, the live lease id (redsync lock value)
--- KEYS[8..7+n]  index zsets named by the labels ARGV[14..13+n]: "a:<agent>" is
---               as:{p}:idx:agent:<agent>, "t:<tag>" is as:{p}:idx:tag:<tag>
+-- KEYS[7]  as:{p}:lease:<key>   string, the lease id holding the key (redsync lock value)
+-- KEYS[8]  as:{p}:fence:<key>   string, the highest fencing token issued for the key
+-- KEYS[9]  as:{p}:leases        zset, active lease ids by expires_at (ms)
+-- KEYS[10] as:{p}:leaserec:<id> hash, the record of the presented lease id (ARGV[11])
+-- KEYS[11..10+n]  index zsets named by the labels ARGV[15..14+n]: "a:<agent>" is
+--                 as:{p}:idx:agent:<agent>, "t:<tag>" is as:{p}:idx:tag:<tag>
 --
 -- ARGV[1]  op: "upsert" | "delete"
 -- ARGV[2]  now (Unix ms)
@@ -25,7 +28,8 @@
 -- ARGV[10] expected version or "" (0 = the state must not exist)
 -- ARGV[11] lease id or ""
 -- ARGV[12] the state key
--- ARGV[13] n, the number of index labels
+-- ARGV[13] fencing token or ""
+-- ARGV[14] n, the number of index labels
 --
 -- Returns one of:
 --   {"OK", seq, field, value, ...}      the event written
@@ -34,6 +38,7 @@
 --                                       current agent/tags; nothing was written
 --   {"ERR", code}                       IDEMPOTENCY_CONFLICT, LEASE_REQUIRED, LEASE_CONFLICT,
 --                                       LEASE_EXPIRED, NOT_FOUND, VERSION_CONFLICT
+--   {"ERR", "STALE_FENCING_TOKEN", highest}  the token is not the key's highest issued one
 --   {"ERR", "VERSION_CONFLICT", seq, field, value, ...}  with the current live state
 
 local op, now, key = ARGV[1], ARGV[2], ARGV[12]
@@ -58,15 +63,31 @@ if ARGV[8] ~= "" then
   end
 end
 
--- Lease guard: while a lease is live only its id may write; a presented id that is not the
--- live lease's is stale (expired or released) and never accepted.
+-- Lease guard. A lease is live while its lock is held and its expires_at (the injected clock,
+-- not the lock's TTL) is in the future. While one is live only its id may write. A presented id
+-- of an expired or released lease on this key is stale and never accepted (v1 defect D3).
+local lease = ARGV[11]
+local live
 local lock = redis.call("GET", KEYS[7])
 if lock then
-  if ARGV[11] == "" then return {"ERR", "LEASE_REQUIRED"} end
-  if lock ~= ARGV[11] then return {"ERR", "LEASE_CONFLICT"} end
-elseif ARGV[11] ~= "" then
-  return {"ERR", "LEASE_EXPIRED"}
+  local exp = redis.call("ZSCORE", KEYS[9], lock)
+  if exp and tonumber(exp) > tonumber(now) then live = lock end
 end
+if lease == "" then
+  if live then return {"ERR", "LEASE_REQUIRED"} end
+elseif lease ~= live then
+  if redis.call("HGET", KEYS[10], "state_key") == key then return {"ERR", "LEASE_EXPIRED"} end
+  return {"ERR", "LEASE_CONFLICT"}
+end
+
+-- Fencing: only the key's highest issued token may write; a lower one belongs to a holder that
+-- has since been superseded (v1 defect D4: issued but never checked).
+local fence = ARGV[13]
+local highest = tonumber(redis.call("GET", KEYS[8]) or "0")
+if fence ~= "" and tonumber(fence) ~= highest then
+  return {"ERR", "STALE_FENCING_TOKEN", highest}
+end
+if fence == "" and live then fence = tostring(highest) end
 
 local last = redis.call("XREVRANGE", KEYS[1], "+", "-", "COUNT", 1)
 local cur
@@ -85,7 +106,7 @@ if ARGV[10] ~= "" then
 end
 
 local idx = {}
-for i = 1, tonumber(ARGV[13]) do idx[ARGV[13 + i]] = KEYS[7 + i] end
+for i = 1, tonumber(ARGV[14]) do idx[ARGV[14 + i]] = KEYS[10 + i] end
 
 local old_tags = {}
 if live then
@@ -109,11 +130,11 @@ local f
 if op == "upsert" then
   f = {"type", "upsert", "id", ARGV[3], "agent_id", ARGV[4], "data", ARGV[5], "metadata", ARGV[6],
        "tags", ARGV[7], "idempotency_key", ARGV[8], "version", tostring(version),
-       "created_at", now, "state_created_at", created}
+       "created_at", now, "state_created_at", created, "fencing_token", fence}
 else
   f = {"type", "delete", "id", ARGV[3], "agent_id", cur.agent_id, "data", "", "metadata", cur.metadata,
        "tags", cur.tags, "idempotency_key", "", "version", tostring(version),
-       "created_at", now, "state_created_at", created}
+       "created_at", now, "state_created_at", created, "fencing_token", fence}
 end
 redis.call("XADD", KEYS[1], id, unpack(f))
 redis.call("XADD", KEYS[3], id, "key", key, "type", op)

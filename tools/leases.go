@@ -1,0 +1,86 @@
+package tools
+
+import (
+	"context"
+
+	"github.com/agentstate/agentstate-go/core"
+)
+
+// AcquireLeaseArgs are acquire_lease's arguments.
+type AcquireLeaseArgs struct {
+	StateKey string `json:"state_key" jsonschema:"minLength=1,description=The state key to lease (it need not exist as a state)."`
+	core.AcquireLease
+}
+
+// LeaseIDArgs name one lease.
+type LeaseIDArgs struct {
+	LeaseID string `json:"lease_id" jsonschema:"minLength=1,description=The lease id returned by acquire_lease."`
+}
+
+// RenewLeaseArgs are renew_lease's arguments.
+type RenewLeaseArgs struct {
+	LeaseID string `json:"lease_id" jsonschema:"minLength=1"`
+	core.RenewLease
+}
+
+// GetLeaseArgs name a lease by id or the state key it holds.
+type GetLeaseArgs struct {
+	LeaseID  string `json:"lease_id,omitempty" jsonschema:"description=A lease id; or give state_key."`
+	StateKey string `json:"state_key,omitempty" jsonschema:"description=A state key: returns its live lease."`
+}
+
+// ListLeasesArgs page through active leases.
+type ListLeasesArgs struct {
+	Cursor string `json:"cursor,omitempty" jsonschema:"description=next_cursor of the previous page."`
+	Limit  int    `json:"limit,omitempty" jsonschema:"minimum=1,maximum=100"`
+}
+
+// Released is release_lease's result (v1).
+type Released struct {
+	Released bool `json:"released"`
+}
+
+func leaseTools() []Tool {
+	return []Tool{
+		define(Tool{
+			Name: "acquire_lease", Title: "Acquire a lease", Scope: core.ScopeLeaseWrite,
+			Description: "Take exclusive ownership of state_key for ttl_ms (default 60000, 1000..3600000). Returns the lease with its id and fencing_token: " +
+				"pass lease_id (or fencing_token) on every write to the key, renew at about half the TTL, and release when done. " +
+				"If someone else holds it: fails with LEASE_CONFLICT at once, or with wait_ms (<= 60000) waits its turn, first come first served.",
+			Hints: Hints{},
+		}, func(ctx context.Context, d Deps, p core.Principal, a AcquireLeaseArgs) (core.Lease, error) {
+			return d.Leases.Acquire(ctx, p, a.StateKey, a.AcquireLease)
+		}),
+		define(Tool{
+			Name: "renew_lease", Title: "Renew a lease", Scope: core.ScopeLeaseWrite,
+			Description: "Keep a lease: its expiry becomes now + ttl_ms. Fails with LEASE_EXPIRED if it already expired (acquire again) or NOT_FOUND if released.",
+			Hints:       Hints{Idempotent: true},
+		}, func(ctx context.Context, d Deps, p core.Principal, a RenewLeaseArgs) (core.Lease, error) {
+			return d.Leases.Renew(ctx, p, a.LeaseID, a.RenewLease)
+		}),
+		define(Tool{
+			Name: "release_lease", Title: "Release a lease", Scope: core.ScopeLeaseWrite,
+			Description: "Give up a lease so others can take the key. Releasing twice fails with NOT_FOUND.",
+			Hints:       Hints{Destructive: true, Idempotent: true},
+		}, func(ctx context.Context, d Deps, p core.Principal, a LeaseIDArgs) (Released, error) {
+			return Released{Released: true}, d.Leases.Release(ctx, p, a.LeaseID)
+		}),
+		define(Tool{
+			Name: "get_lease", Title: "Look up a lease", Scope: core.ScopeStateRead,
+			Description: "Who holds a key: give state_key for its live lease (NOT_FOUND when free), or lease_id for any lease with its status (active, released, expired).",
+			Hints:       Hints{ReadOnly: true, Idempotent: true},
+		}, func(ctx context.Context, d Deps, p core.Principal, a GetLeaseArgs) (core.Lease, error) {
+			if a.LeaseID != "" {
+				return d.Leases.Get(ctx, p, a.LeaseID)
+			}
+			return d.Leases.OnKey(ctx, p, a.StateKey)
+		}),
+		define(Tool{
+			Name: "list_leases", Title: "List active leases", Scope: core.ScopeStateRead,
+			Description: "List the project's active leases, soonest expiry first. Page with cursor = next_cursor.",
+			Hints:       Hints{ReadOnly: true, Idempotent: true},
+		}, func(ctx context.Context, d Deps, p core.Principal, a ListLeasesArgs) (core.LeasePage, error) {
+			return d.Leases.List(ctx, p, a.Cursor, a.Limit)
+		}),
+	}
+}
