@@ -170,7 +170,6 @@ func badRequest(op, path, msg string) *Error {
 	return e
 }
 
-
 // validateStateKey bounds a state key; leases and claims name keys too.
 func validateStateKey(op, key string) error {
 	switch {
