@@ -194,7 +194,7 @@ func TestMCPScopeFilteredToolsAndForbiddenCall(t *testing.T) {
 		for _, tl := range res.Tools {
 			names = append(names, tl.Name)
 		}
-		assert.ElementsMatch(t, []string{"get_state", "query_states", "list_state_events", "get_lease", "list_leases"}, names)
+		assert.ElementsMatch(t, []string{"get_state", "query_states", "list_state_events", "get_lease", "list_leases", "wait_for_state_change"}, names)
 
 		r := f.Call(t, "upsert_state", map[string]any{"state_key": "k", "agent_id": "a", "data": map[string]any{}})
 		assert.Equal(t, core.CodeForbidden, r.Code)

@@ -223,14 +223,7 @@ func (s *Store) LeaseEvents(ctx context.Context, project, after string, limit in
 	if err != nil {
 		return nil, core.Internal("redisstore.LeaseEvents", err)
 	}
-	out := make([]core.LeaseEvent, len(msgs))
-	for i, m := range msgs {
-		str := func(k string) string { v, _ := m.Values[k].(string); return v }
-		e := core.LeaseEvent{ID: m.ID, Type: str("type"), LeaseID: str("lease_id"), StateKey: str("state_key"), Holder: str("holder")}
-		e.FencingToken, _ = strconv.ParseInt(str("fencing_token"), 10, 64)
-		e.At, _ = strconv.ParseInt(str("at"), 10, 64)
-		out[i] = e
-	}
+	out := leaseEventsFrom(msgs)
 	return out, nil
 }
 

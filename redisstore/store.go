@@ -27,6 +27,9 @@ func (s *Store) Client() redis.UniversalClient { return s.rdb }
 // Ping checks the server answers; /readyz uses it.
 func (s *Store) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
 
+// minPoolSize leaves room for blocked watchers beside ordinary requests.
+const minPoolSize = 256
+
 // Connection is an opened store and how to close it.
 type Connection struct {
 	Store    *Store
@@ -46,7 +49,7 @@ func Open(ctx context.Context, url string) (*Connection, error) {
 		if err != nil {
 			return nil, fmt.Errorf("start embedded store: %w", err)
 		}
-		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), PoolSize: minPoolSize})
 		return &Connection{Store: New(rdb), Embedded: true, Addr: mr.Addr(), close: func() {
 			_ = rdb.Close()
 			mr.Close()
@@ -56,6 +59,8 @@ func Open(ctx context.Context, url string) (*Connection, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse AGENTSTATE_REDIS_URL: %w", err)
 	}
+	// Watches and long-polls each hold a connection while they block (XREAD BLOCK).
+	opts.PoolSize = max(opts.PoolSize, minPoolSize)
 	rdb := redis.NewClient(opts)
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		_ = rdb.Close()

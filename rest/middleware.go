@@ -87,12 +87,17 @@ type authenticator struct {
 	failureDelay time.Duration // v1 pads every auth failure to at least this long
 	onFail       func(w http.ResponseWriter, r *http.Request)
 	keysOnly     bool // routes that accept API keys only (capability tokens get 401)
+	queryToken   bool // also accept ?token=as_cap_… (capability tokens only)
 }
 
 func (a authenticator) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		p, err := a.auth.Authenticate(r.Context(), bearer(r))
+		cred := bearer(r)
+		if t := r.URL.Query().Get("token"); a.queryToken && cred == "" && strings.HasPrefix(t, core.CapabilityTokenPrefix) {
+			cred = t
+		}
+		p, err := a.auth.Authenticate(r.Context(), cred)
 		if err == nil && a.keysOnly && p.Kind != core.KindAPIKey {
 			err = core.E("rest.auth", core.CodeUnauthorized, "Unauthorized")
 		}

@@ -19,6 +19,9 @@ type Route struct {
 	handle   func(*Server, http.ResponseWriter, *http.Request)
 }
 
+// queryTokenRoutes also accept a capability token as ?token= (v1: SSE clients cannot set headers).
+var queryTokenRoutes = map[string]bool{http.MethodGet + " /api/v1/states/watch": true}
+
 // Routes is every authenticated REST route.
 var Routes = []Route{
 	{http.MethodPut, "/api/v1/states/{state_key}", core.ScopeStateWrite,
@@ -29,6 +32,8 @@ var Routes = []Route{
 		"Soft-delete a state", nil, core.DeleteResult{}, http.StatusOK, (*Server).deleteState},
 	{http.MethodGet, "/api/v1/states/{state_key}/events", core.ScopeStateRead,
 		"List a state's events", nil, core.EventPage{}, http.StatusOK, (*Server).listStateEvents},
+	{http.MethodGet, "/api/v1/states/watch", core.ScopeStateWatch,
+		"Server-sent events of every state event: backlog after ?after / Last-Event-ID, then live", nil, nil, http.StatusOK, (*Server).watchStates},
 	{http.MethodPost, "/api/v1/states/query", core.ScopeStateRead,
 		"Query states across the project", core.StateQuery{}, core.StatePage{}, http.StatusOK, (*Server).queryStates},
 	{http.MethodPost, "/api/v1/states/{state_key}/lease", core.ScopeLeaseWrite,

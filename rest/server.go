@@ -15,6 +15,7 @@ type Deps struct {
 	Auth             *core.Auth
 	States           *core.States
 	Leases           *core.Leases
+	Watcher          *core.Watcher
 	AuthFailureDelay time.Duration               // minimum duration of a 401 (v1: 300 ms)
 	Ready            func(context.Context) error // /readyz: nil when the store answers
 	MCP              http.Handler                // streamable HTTP MCP, served at /api/mcp
@@ -45,14 +46,17 @@ func NewHandler(d Deps) http.Handler {
 	r.Get("/.well-known/oauth-protected-resource", s.protectedResource)
 
 	scoped := authenticator{auth: d.Auth, failureDelay: d.AuthFailureDelay}
-	r.Group(func(r chi.Router) {
-		r.Use(scoped.middleware)
-		for _, rt := range Routes {
-			r.Method(rt.Method, rt.Pattern, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-				rt.handle(s, w, req)
-			}))
+	withQueryToken := scoped
+	withQueryToken.queryToken = true
+	for _, rt := range Routes {
+		mw := scoped.middleware
+		if queryTokenRoutes[rt.Method+" "+rt.Pattern] {
+			mw = withQueryToken.middleware
 		}
-	})
+		r.With(mw).Method(rt.Method, rt.Pattern, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			rt.handle(s, w, req)
+		}))
+	}
 
 	mcpAuth := authenticator{auth: d.Auth, failureDelay: d.AuthFailureDelay, onFail: s.wwwAuthenticate}
 	notAllowed := func(w http.ResponseWriter, r *http.Request) {

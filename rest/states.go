@@ -48,6 +48,10 @@ func (s *Server) getState(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
+	if q.Has("wait_version") {
+		s.longPoll(w, r, key)
+		return
+	}
 	at := core.At{Sequence: core.ParseAtParam(q.Get("at_sequence")), Time: core.ParseAtParam(q.Get("at_time"))}
 	st, err := s.States.Get(r.Context(), principal(r), key, at)
 	if err != nil {

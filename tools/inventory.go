@@ -17,8 +17,9 @@ import (
 
 // Deps are the core services tools call.
 type Deps struct {
-	States *core.States
-	Leases *core.Leases
+	States  *core.States
+	Leases  *core.Leases
+	Watcher *core.Watcher
 }
 
 // Hints are the four MCP tool annotations; every tool states all four.
@@ -57,7 +58,7 @@ func define[In, Out any](t Tool, fn func(ctx context.Context, d Deps, p core.Pri
 
 // Inventory lists every tool, in the order tools/list shows them.
 func Inventory() []Tool {
-	return slices.Concat(stateTools(), leaseTools())
+	return slices.Concat(stateTools(), leaseTools(), watchTools())
 }
 
 // Definition is the tool as MCP clients see it.
@@ -127,8 +128,9 @@ func NewServer(d Deps) *server.MCPServer {
 		})
 	})
 	s := server.NewMCPServer("agentstate", core.ProductVersion,
-		server.WithToolCapabilities(false), server.WithHooks(hooks), server.WithRecovery(),
-		server.WithInstructions(instructions))
+		server.WithToolCapabilities(false), server.WithResourceCapabilities(true, false),
+		server.WithHooks(hooks), server.WithRecovery(), server.WithInstructions(instructions))
+	addResources(s, hooks, d)
 	for _, t := range Inventory() {
 		s.AddTool(t.Definition(), t.Handler(d))
 	}

@@ -59,12 +59,13 @@ func NewLogger(level string, w *os.File) (*slog.Logger, error) {
 
 // App is an opened store with the services built on it.
 type App struct {
-	Conn   *redisstore.Connection // nil when the caller owns the store
-	Store  *redisstore.Store
-	Auth   *core.Auth
-	States *core.States
-	Leases *core.Leases
-	Limits core.Limits
+	Conn    *redisstore.Connection // nil when the caller owns the store
+	Store   *redisstore.Store
+	Auth    *core.Auth
+	States  *core.States
+	Leases  *core.Leases
+	Watcher *core.Watcher
+	Limits  core.Limits
 }
 
 // Open connects the store (or starts the embedded one) and builds the services.
@@ -88,12 +89,14 @@ func Open(ctx context.Context, c *Config, log *slog.Logger) (*App, error) {
 
 // New builds the services over an open store; tests use it with their own clock and limits.
 func New(store *redisstore.Store, clock core.Clock, limits core.Limits) *App {
+	states := core.NewStates(store, clock, limits)
 	return &App{
-		Store:  store,
-		Auth:   core.NewAuth(store, clock),
-		States: core.NewStates(store, clock, limits),
-		Leases: core.NewLeases(store, clock),
-		Limits: limits,
+		Store:   store,
+		Auth:    core.NewAuth(store, clock),
+		States:  states,
+		Leases:  core.NewLeases(store, clock),
+		Watcher: core.NewWatcher(store, states),
+		Limits:  limits,
 	}
 }
 
@@ -144,6 +147,7 @@ func (a *App) NewHandler(authFailureDelay time.Duration) http.Handler {
 		Auth:             a.Auth,
 		States:           a.States,
 		Leases:           a.Leases,
+		Watcher:          a.Watcher,
 		AuthFailureDelay: authFailureDelay,
 		Ready:            a.Store.Ping,
 		MCP:              server.NewStreamableHTTPServer(mcpSrv, server.WithStateLess(true), server.WithDisableStreaming(true)),
@@ -153,4 +157,6 @@ func (a *App) NewHandler(authFailureDelay time.Duration) http.Handler {
 }
 
 // ToolDeps are the services the MCP tools call.
-func (a *App) ToolDeps() tools.Deps { return tools.Deps{States: a.States, Leases: a.Leases} }
+func (a *App) ToolDeps() tools.Deps {
+	return tools.Deps{States: a.States, Leases: a.Leases, Watcher: a.Watcher}
+}

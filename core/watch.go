@@ -1,0 +1,260 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// WatchOnceMax is how many events a once-mode watch replays before closing (v1).
+const WatchOnceMax = 1000
+
+// WatchRequest is a subscription to a project's state events.
+type WatchRequest struct {
+	After      int64  // deliver state events with a greater sequence
+	AfterLease string // lease stream id to resume lease events after ("" = from now)
+	Once       bool   // replay the backlog (up to WatchOnceMax) and stop
+	Key        string // exact state key, or a prefix when it ends in "*"
+	AgentID    string
+	Leases     bool // also deliver lease events
+}
+
+// WatchFrame is one server-sent event.
+type WatchFrame struct {
+	ID    string // empty for pings and notices
+	Event string // state.upsert, state.delete, lease.<type>, ping, compacted
+	Data  any
+}
+
+// FeedBatch is what one read of a project's feeds returned.
+type FeedBatch struct {
+	States []StateEvent
+	Leases []LeaseEvent
+}
+
+// FeedStore reads a project's event feeds from the store (never from process memory, so a
+// watcher sees writes made through any server replica).
+type FeedStore interface {
+	// ReadFeed returns up to count state events after afterSeq and, if leases, lease events
+	// after afterLease, waiting up to block for the first one (0 = do not wait).
+	ReadFeed(ctx context.Context, project string, afterSeq int64, afterLease string, leases bool, count int, block time.Duration) (FeedBatch, error)
+	// LogBounds returns the oldest sequence still in the project log (0 if empty) and the latest issued.
+	LogBounds(ctx context.Context, project string) (oldest, latest int64, err error)
+	// LatestLeaseEventID is the lease stream's newest id ("0-0" when empty).
+	LatestLeaseEventID(ctx context.Context, project string) (string, error)
+	// WaitKey blocks until the key's log has an entry after afterSeq or block passes.
+	WaitKey(ctx context.Context, project, key string, afterSeq int64, block time.Duration) error
+}
+
+// Watcher serves watches and waits for changes.
+type Watcher struct {
+	store     FeedStore
+	states    *States
+	Heartbeat time.Duration // ping interval on idle streams (v1: 15 s)
+	// MaxBlock bounds one blocking store read: a blocked read does not notice its context
+	// ending, so this is how long a closed watch can linger on its connection.
+	MaxBlock time.Duration
+}
+
+// NewWatcher builds the service.
+func NewWatcher(store FeedStore, states *States) *Watcher {
+	return &Watcher{store: store, states: states, Heartbeat: 15 * time.Second, MaxBlock: time.Second}
+}
+
+// ParseWatchCursor reads a Last-Event-ID or ?after= value: "<seq>" or, for watches that include
+// leases, "<seq>.<lease stream id>".
+func ParseWatchCursor(v string) (int64, string, error) {
+	const op = "core.ParseWatchCursor"
+	if v == "" {
+		return 0, "", nil
+	}
+	seqPart, leasePart, _ := strings.Cut(v, ".")
+	seq, err := strconv.ParseInt(seqPart, 10, 64)
+	if err != nil || seq < 0 || (leasePart != "" && !streamIDRe.MatchString(leasePart)) {
+		return 0, "", E(op, CodeInvalidCursor, "Cursor must be an event sequence (or <sequence>.<lease event id>)")
+	}
+	return seq, leasePart, nil
+}
+
+func (r WatchRequest) wantsKey(key string) bool {
+	if r.Key == "" {
+		return true
+	}
+	if prefix, ok := strings.CutSuffix(r.Key, "*"); ok {
+		return strings.HasPrefix(key, prefix)
+	}
+	return key == r.Key
+}
+
+// watchBatch bounds one read of the feeds.
+const watchBatch = 256
+
+// Watch streams the project's events to emit: first the backlog after req.After, then live
+// events, in sequence order with no gap and no duplicate — both come from the same store read
+// loop, so there is no switch-over to get wrong. It returns when ctx ends, emit fails, or a
+// once-mode replay is done.
+func (w *Watcher) Watch(ctx context.Context, p Principal, req WatchRequest, emit func(WatchFrame) error) error {
+	const op = "core.Watcher.Watch"
+	if err := p.Require(op, ScopeStateWatch); err != nil {
+		return err
+	}
+	if req.Key != "" {
+		if err := validateStateKey(op, strings.TrimSuffix(req.Key, "*")); err != nil && req.Key != "*" {
+			return err
+		}
+	}
+	oldest, latest, err := w.store.LogBounds(ctx, p.ProjectID)
+	if err != nil {
+		return Internal(op, err)
+	}
+	// The stream opens with a ping, so a client knows it is subscribed before any event.
+	if err := emit(WatchFrame{Event: "ping", Data: struct{}{}}); err != nil {
+		return err
+	}
+	// The log is dense (one entry per sequence), so a hole before the resume point means it
+	// was trimmed: say so instead of skipping silently.
+	if req.After < latest && (oldest == 0 || oldest > req.After+1) {
+		from := max(oldest-1, req.After)
+		if oldest == 0 {
+			from = latest
+		}
+		if err := emit(WatchFrame{Event: "compacted", Data: map[string]int64{
+			"requested_after": req.After, "resume_after": from, "latest_sequence": latest,
+		}}); err != nil {
+			return err
+		}
+		req.After = from
+	}
+	if req.Leases && req.AfterLease == "" {
+		if req.AfterLease, err = w.store.LatestLeaseEventID(ctx, p.ProjectID); err != nil {
+			return Internal(op, err)
+		}
+	}
+	sent := 0
+	lastFrame := time.Now()
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		block := min(w.Heartbeat, w.MaxBlock)
+		if req.Once {
+			block = 0
+		}
+		batch, err := w.store.ReadFeed(ctx, p.ProjectID, req.After, req.AfterLease, req.Leases && !req.Once, watchBatch, block)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return Internal(op, err)
+		}
+		if len(batch.States)+len(batch.Leases) == 0 {
+			if req.Once {
+				return nil
+			}
+			if time.Since(lastFrame) >= w.Heartbeat {
+				if err := emit(WatchFrame{Event: "ping", Data: struct{}{}}); err != nil {
+					return err
+				}
+				lastFrame = time.Now()
+			}
+			continue
+		}
+		for _, f := range w.frames(p, &req, batch) {
+			if err := emit(f); err != nil {
+				return err
+			}
+			lastFrame = time.Now()
+			if sent++; req.Once && sent >= WatchOnceMax {
+				return nil
+			}
+		}
+	}
+}
+
+// frames turns a batch into frames, merged by time, advancing the request's cursors.
+func (w *Watcher) frames(p Principal, req *WatchRequest, b FeedBatch) []WatchFrame {
+	var out []WatchFrame
+	i, j := 0, 0
+	for i < len(b.States) || j < len(b.Leases) {
+		if j >= len(b.Leases) || (i < len(b.States) && b.States[i].CreatedAt <= b.Leases[j].At) {
+			ev := b.States[i]
+			i++
+			req.After = ev.Sequence
+			if !req.wantsKey(ev.StateKey) || !p.CanTouch(ev.StateKey) || (req.AgentID != "" && ev.AgentID != req.AgentID) {
+				continue
+			}
+			out = append(out, WatchFrame{ID: req.cursor(), Event: "state." + ev.EventType, Data: ev})
+			continue
+		}
+		ev := b.Leases[j]
+		j++
+		req.AfterLease = ev.ID
+		if !req.wantsKey(ev.StateKey) || !p.CanTouch(ev.StateKey) {
+			continue
+		}
+		out = append(out, WatchFrame{ID: req.cursor(), Event: "lease." + ev.Type, Data: ev})
+	}
+	return out
+}
+
+func (r WatchRequest) cursor() string {
+	if r.Leases {
+		return fmt.Sprintf("%d.%s", r.After, r.AfterLease)
+	}
+	return strconv.FormatInt(r.After, 10)
+}
+
+// WaitResult is the outcome of waiting for a state to change.
+type WaitResult struct {
+	Changed bool   `json:"changed" jsonschema:"description=True when the version moved past after_version before the timeout."`
+	Deleted bool   `json:"deleted" jsonschema:"description=True when the state does not exist (deleted or never written)."`
+	State   *State `json:"state" jsonschema:"description=The current state; null when deleted or missing."`
+	Version int64  `json:"version" jsonschema:"description=The key's current version (deletes count); wait again with after_version = this."`
+}
+
+// WaitMax bounds a long-poll.
+const WaitMax = 60 * time.Second
+
+// WaitForChange returns as soon as the key's version exceeds afterVersion, or its current state
+// once wait has passed.
+func (w *Watcher) WaitForChange(ctx context.Context, p Principal, key string, afterVersion int64, wait time.Duration) (WaitResult, error) {
+	const op = "core.Watcher.WaitForChange"
+	if err := p.Require(op, ScopeStateRead); err != nil {
+		return WaitResult{}, err
+	}
+	if err := validateStateKey(op, key); err != nil {
+		return WaitResult{}, err
+	}
+	if err := p.RequireResource(op, key); err != nil {
+		return WaitResult{}, err
+	}
+	if afterVersion < 0 || wait < 0 || wait > WaitMax {
+		return WaitResult{}, badRequest(op, "wait_ms", fmt.Sprintf("wait must be 0..%d ms and the version >= 0", WaitMax.Milliseconds()))
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		evs, err := w.states.store.StateEventsAt(ctx, p.ProjectID, []string{key}, 0, 0)
+		if err != nil {
+			return WaitResult{}, Internal(op, err)
+		}
+		res := WaitResult{Deleted: true}
+		var seq int64
+		if ev := evs[0]; ev != nil {
+			seq, res.Version = ev.Sequence, ev.Version
+			res.Changed = ev.Version > afterVersion
+			if ev.EventType == EventUpsert {
+				st := ev.State()
+				res.State, res.Deleted = &st, false
+			}
+		}
+		left := time.Until(deadline)
+		if res.Changed || left <= 0 {
+			return res, nil
+		}
+		if err := w.store.WaitKey(ctx, p.ProjectID, key, seq, min(left, w.MaxBlock)); err != nil {
+			return WaitResult{}, Internal(op, err)
+		}
+	}
+}
