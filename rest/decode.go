@@ -23,10 +23,13 @@ func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, dst any) er
 		return err
 	}
 	b = bytes.TrimSpace(b)
-	if len(b) == 0 || !json.Valid(b) {
+	if len(b) == 0 {
 		return core.E(op, core.CodeBadRequest, "Invalid JSON body")
 	}
 	if kind := core.JSONKind(b); kind != "object" {
+		if !json.Valid(b) {
+			return core.E(op, core.CodeBadRequest, "Invalid JSON body")
+		}
 		return core.E(op, core.CodeBadRequest, "Expected object, received "+kind)
 	}
 	if err := json.Unmarshal(b, dst); err != nil {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -79,12 +80,24 @@ func Open(ctx context.Context, c *Config, log *slog.Logger) (*App, error) {
 			"Set AGENTSTATE_REDIS_URL=redis://host:6379 for anything you want to keep.")
 	} else {
 		log.Info("store connected", "addr", conn.Addr)
+		warnStreamNodeSize(ctx, conn.Store, log)
 	}
 	limits := core.DefaultLimits()
 	limits.MaxBodyBytes = c.MaxBodyBytes
 	a := New(conn.Store, core.SystemClock{}, limits)
 	a.Conn = conn
 	return a, nil
+}
+
+// warnStreamNodeSize flags a Redis setting that triples memory per state: every state key is
+// its own stream, and Redis reserves stream-node-max-bytes (default 4096) for a stream's first
+// node. Memory, not correctness, so a warning (docs/benchmarks.md has the numbers).
+func warnStreamNodeSize(ctx context.Context, s *redisstore.Store, log *slog.Logger) {
+	v, err := s.Client().ConfigGet(ctx, "stream-node-max-bytes").Result()
+	if n, _ := strconv.Atoi(v["stream-node-max-bytes"]); err == nil && n > 1024 {
+		log.Warn("redis stream-node-max-bytes is above 1024: each state then takes about 5 KiB instead of 2.3 KiB; set it with CONFIG SET stream-node-max-bytes 1024 or in redis.conf",
+			"stream-node-max-bytes", n)
+	}
 }
 
 // New builds the services over an open store; tests use it with their own clock and limits.
