@@ -17,15 +17,12 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/agentstate/agentstate-go/core"
 	"github.com/agentstate/agentstate-go/internal/app"
 	"github.com/agentstate/agentstate-go/internal/testenv"
-	"github.com/agentstate/agentstate-go/redisstore"
 )
 
 const (
@@ -40,76 +37,10 @@ func benchData(n int) json.RawMessage {
 	return json.RawMessage(head + strings.Repeat("x", n-len(head)-len(tail)) + tail)
 }
 
-// benchStore is one store under benchmark.
-type benchStore struct {
-	name string
-	open func(b *testing.B) redis.UniversalClient // skips the benchmark when unavailable
-}
-
-var benchStores = []benchStore{
-	{"redis", func(b *testing.B) redis.UniversalClient {
-		opts, err := redis.ParseURL(testenv.RedisURL())
-		if err != nil {
-			b.Fatalf("AGENTSTATE_TEST_REDIS_URL: %v", err)
-		}
-		opts.PoolSize = 2 * benchConcurrency
-		rdb := redis.NewClient(opts)
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		if err := rdb.Ping(ctx).Err(); err != nil {
-			_ = rdb.Close()
-			b.Skipf("real Redis at %s not answering (%v): skipped", testenv.RedisURL(), err)
-		}
-		b.Cleanup(func() { _ = rdb.Close() })
-		return rdb
-	}},
-	{"embedded", func(b *testing.B) redis.UniversalClient {
-		mr := miniredis.RunT(b)
-		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), PoolSize: 2 * benchConcurrency})
-		b.Cleanup(func() { _ = rdb.Close() })
-		return rdb
-	}},
-}
-
-// benchProject creates a fresh project with a full-access key (testenv.NewProject, which takes
-// a *testing.T) and deletes everything it wrote when the benchmark ends.
-func benchProject(b *testing.B, rdb redis.UniversalClient) (*app.App, core.Principal) {
-	b.Helper()
-	ctx := context.Background()
-	a := app.New(redisstore.New(rdb), core.SystemClock{}, core.DefaultLimits())
-	id := "b_" + core.NewID()
-	key, err := a.Auth.CreateProjectWithKey(ctx, core.Project{ID: id, Name: b.Name()}, "")
-	if err != nil {
-		b.Fatalf("create project: %v", err)
-	}
-	p, err := a.Auth.Authenticate(ctx, key.Key)
-	if err != nil {
-		b.Fatalf("authenticate: %v", err)
-	}
-	b.Cleanup(func() { dropProject(b, rdb, id, key.Key) })
-	return a, p
-}
-
-// dropProject removes a benchmark project's keys. SCAN is fine here: this is test cleanup, not
-// a request path. The loop is bounded by the number of SCAN calls.
-func dropProject(b *testing.B, rdb redis.UniversalClient, id, rawKey string) {
-	ctx := context.Background()
-	var cursor uint64
-	for range 1_000_000 {
-		keys, next, err := rdb.Scan(ctx, cursor, "as:{"+id+"}:*", 1000).Result()
-		if err != nil {
-			b.Logf("cleanup of project %s: %v", id, err)
-			return
-		}
-		if len(keys) > 0 {
-			rdb.Unlink(ctx, keys...)
-		}
-		if cursor = next; cursor == 0 {
-			break
-		}
-	}
-	rdb.Unlink(ctx, "as:cred:"+core.SHA256Hex([]byte(rawKey)))
-	rdb.ZRem(ctx, "as:projects", id)
+// benchProject opens a store and a fresh project on it; the project is removed afterwards.
+func benchProject(b *testing.B, st testenv.Store) (*app.App, core.Principal) {
+	a := st.Open(b).App(b)
+	return a, testenv.NewProject(b, a).P
 }
 
 // parallel32 makes b.RunParallel use benchConcurrency goroutines whatever GOMAXPROCS is.
@@ -134,9 +65,9 @@ func putOnce(ctx context.Context, a *app.App, p core.Principal, key string, data
 // mutate_state.lua round trip.
 func BenchmarkStatePut(b *testing.B) {
 	data := benchData(benchDataBytes)
-	for _, st := range benchStores {
-		b.Run(st.name+"/c1", func(b *testing.B) {
-			a, p := benchProject(b, st.open(b))
+	for _, st := range testenv.Stores {
+		b.Run(st.Name+"/c1", func(b *testing.B) {
+			a, p := benchProject(b, st)
 			ctx := context.Background()
 			var i uint64
 			b.SetBytes(benchDataBytes)
@@ -148,8 +79,8 @@ func BenchmarkStatePut(b *testing.B) {
 			}
 			reportRate(b)
 		})
-		b.Run(st.name+"/c32", func(b *testing.B) {
-			a, p := benchProject(b, st.open(b))
+		b.Run(st.Name+"/c32", func(b *testing.B) {
+			a, p := benchProject(b, st)
 			ctx := context.Background()
 			var next, failed atomic.Uint64
 			b.SetBytes(benchDataBytes)
@@ -170,9 +101,9 @@ func BenchmarkStatePut(b *testing.B) {
 // BenchmarkStateGet measures States.Get of a current 1 KiB state (one XREVRANGE round trip).
 func BenchmarkStateGet(b *testing.B) {
 	data := benchData(benchDataBytes)
-	for _, st := range benchStores {
+	for _, st := range testenv.Stores {
 		setup := func(b *testing.B) (*app.App, core.Principal) {
-			a, p := benchProject(b, st.open(b))
+			a, p := benchProject(b, st)
 			for i := range uint64(benchKeys) {
 				if err := putOnce(context.Background(), a, p, benchKey(i), data); err != nil {
 					b.Fatal(err)
@@ -180,7 +111,7 @@ func BenchmarkStateGet(b *testing.B) {
 			}
 			return a, p
 		}
-		b.Run(st.name+"/c1", func(b *testing.B) {
+		b.Run(st.Name+"/c1", func(b *testing.B) {
 			a, p := setup(b)
 			ctx := context.Background()
 			var i uint64
@@ -192,7 +123,7 @@ func BenchmarkStateGet(b *testing.B) {
 			}
 			reportRate(b)
 		})
-		b.Run(st.name+"/c32", func(b *testing.B) {
+		b.Run(st.Name+"/c32", func(b *testing.B) {
 			a, p := setup(b)
 			ctx := context.Background()
 			var next, failed atomic.Uint64
@@ -216,8 +147,10 @@ func BenchmarkStateGet(b *testing.B) {
 // used_memory per state (noisy when other clients write to the same Redis meanwhile). Run it
 // with a fixed count: -benchtime 10000x.
 func BenchmarkStateMemory(b *testing.B) {
-	rdb := benchStores[0].open(b)
-	a, p := benchProject(b, rdb)
+	e := testenv.Stores[0].Open(b)
+	rdb := e.Rdb
+	a := e.App(b)
+	p := testenv.NewProject(b, a).P
 	ctx := context.Background()
 	data := benchData(benchDataBytes)
 	before := usedMemory(b, rdb)

@@ -10,11 +10,9 @@ package rest_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"runtime"
 	"strconv"
 	"strings"
@@ -22,13 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
-	"github.com/redis/go-redis/v9"
-
-	"github.com/agentstate/agentstate-go/core"
-	"github.com/agentstate/agentstate-go/internal/app"
 	"github.com/agentstate/agentstate-go/internal/testenv"
-	"github.com/agentstate/agentstate-go/redisstore"
 )
 
 const (
@@ -44,35 +36,6 @@ func benchBody(n int) []byte {
 	return []byte(`{"agent_id":"bench","data":` + data + `}`)
 }
 
-func openRedis(b *testing.B) redis.UniversalClient {
-	opts, err := redis.ParseURL(testenv.RedisURL())
-	if err != nil {
-		b.Fatalf("AGENTSTATE_TEST_REDIS_URL: %v", err)
-	}
-	opts.PoolSize = 2 * benchConcurrency
-	rdb := redis.NewClient(opts)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		_ = rdb.Close()
-		b.Skipf("real Redis at %s not answering (%v): skipped", testenv.RedisURL(), err)
-	}
-	b.Cleanup(func() { _ = rdb.Close() })
-	return rdb
-}
-
-func openEmbedded(b *testing.B) redis.UniversalClient {
-	mr := miniredis.RunT(b)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), PoolSize: 2 * benchConcurrency})
-	b.Cleanup(func() { _ = rdb.Close() })
-	return rdb
-}
-
-var benchStores = []struct {
-	name string
-	open func(b *testing.B) redis.UniversalClient
-}{{"redis", openRedis}, {"embedded", openEmbedded}}
-
 // benchServer is the full HTTP surface over rdb with a fresh project (what testenv.NewServer
 // does for a *testing.T), a keep-alive client sized for benchConcurrency, and cleanup of the
 // project's keys.
@@ -82,43 +45,12 @@ type benchServer struct {
 	client *http.Client
 }
 
-func newBenchServer(b *testing.B, rdb redis.UniversalClient) *benchServer {
+func newBenchServer(b *testing.B, st testenv.Store) *benchServer {
 	b.Helper()
-	ctx := context.Background()
-	a := app.New(redisstore.New(rdb), core.SystemClock{}, core.DefaultLimits())
-	id := "b_" + core.NewID()
-	key, err := a.Auth.CreateProjectWithKey(ctx, core.Project{ID: id, Name: b.Name()}, "")
-	if err != nil {
-		b.Fatalf("create project: %v", err)
-	}
-	b.Cleanup(func() { dropProject(b, rdb, id, key.Key) })
-	ts := httptest.NewServer(a.NewHandler(0))
-	b.Cleanup(ts.Close)
+	srv := testenv.NewServer(b, st.Open(b))
 	tr := &http.Transport{MaxIdleConns: 2 * benchConcurrency, MaxIdleConnsPerHost: 2 * benchConcurrency}
 	b.Cleanup(tr.CloseIdleConnections)
-	return &benchServer{url: ts.URL, key: key.Key, client: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
-}
-
-// dropProject removes a benchmark project's keys. SCAN is fine here: this is test cleanup, not
-// a request path. The loop is bounded by the number of SCAN calls.
-func dropProject(b *testing.B, rdb redis.UniversalClient, id, rawKey string) {
-	ctx := context.Background()
-	var cursor uint64
-	for range 1_000_000 {
-		keys, next, err := rdb.Scan(ctx, cursor, "as:{"+id+"}:*", 1000).Result()
-		if err != nil {
-			b.Logf("cleanup of project %s: %v", id, err)
-			return
-		}
-		if len(keys) > 0 {
-			rdb.Unlink(ctx, keys...)
-		}
-		if cursor = next; cursor == 0 {
-			break
-		}
-	}
-	rdb.Unlink(ctx, "as:cred:"+core.SHA256Hex([]byte(rawKey)))
-	rdb.ZRem(ctx, "as:projects", id)
+	return &benchServer{url: srv.URL, key: srv.Project.Key, client: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
 }
 
 // do sends one request and drains the body so the connection is reused.
@@ -172,9 +104,9 @@ func runParallel32(b *testing.B, op func(i uint64) error) {
 // BenchmarkRESTStatePut measures PUT /api/v1/states/{key} with a 1 KiB data object.
 func BenchmarkRESTStatePut(b *testing.B) {
 	body := benchBody(benchDataBytes)
-	for _, st := range benchStores {
-		b.Run(st.name+"/c32", func(b *testing.B) {
-			s := newBenchServer(b, st.open(b))
+	for _, st := range testenv.Stores {
+		b.Run(st.Name+"/c32", func(b *testing.B) {
+			s := newBenchServer(b, st)
 			b.SetBytes(int64(len(body)))
 			runParallel32(b, func(i uint64) error { return s.do(http.MethodPut, benchKey(i), body) })
 		})
@@ -184,9 +116,9 @@ func BenchmarkRESTStatePut(b *testing.B) {
 // BenchmarkRESTStateGet measures GET /api/v1/states/{key} of current 1 KiB states.
 func BenchmarkRESTStateGet(b *testing.B) {
 	body := benchBody(benchDataBytes)
-	for _, st := range benchStores {
-		b.Run(st.name+"/c32", func(b *testing.B) {
-			s := newBenchServer(b, st.open(b))
+	for _, st := range testenv.Stores {
+		b.Run(st.Name+"/c32", func(b *testing.B) {
+			s := newBenchServer(b, st)
 			for i := range uint64(benchKeys) {
 				if err := s.do(http.MethodPut, benchKey(i), body); err != nil {
 					b.Fatal(err)

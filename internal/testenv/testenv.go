@@ -63,27 +63,41 @@ func realRedis() (redis.UniversalClient, error) {
 	return realRdb, realErr
 }
 
-// ForEachStore runs fn as a subtest against real Redis and against the embedded store. Without
-// a reachable Redis the real half is skipped, unless AGENTSTATE_TEST_REQUIRE_REDIS=1 (CI), where
-// that is a failure.
+// Store opens one kind of store for a test or benchmark.
+type Store struct {
+	Name string
+	Open func(tb testing.TB) *Env // skips tb when the store is unavailable
+}
+
+// Stores are the stores every store/contract test and benchmark runs against.
+var Stores = []Store{{"redis", openReal}, {"embedded", openEmbedded}}
+
+// openReal uses the real Redis. Without one the test is skipped, unless
+// AGENTSTATE_TEST_REQUIRE_REDIS=1 (CI), where that is a failure.
+func openReal(tb testing.TB) *Env {
+	rdb, err := realRedis()
+	if err != nil {
+		if os.Getenv("AGENTSTATE_TEST_REQUIRE_REDIS") == "1" {
+			tb.Fatalf("real Redis at %s is required: %v", RedisURL(), err)
+		}
+		tb.Skipf("real Redis at %s not answering (%v): skipped; the embedded half still runs", RedisURL(), err)
+	}
+	return &Env{Name: "redis", Rdb: rdb, Store: redisstore.New(rdb), Clock: NewClock()}
+}
+
+func openEmbedded(tb testing.TB) *Env {
+	mr := miniredis.RunT(tb)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), PoolSize: 64})
+	tb.Cleanup(func() { _ = rdb.Close() })
+	return &Env{Name: "embedded", Rdb: rdb, Store: redisstore.New(rdb), Mini: mr, Clock: NewClock()}
+}
+
+// ForEachStore runs fn as a subtest against each of Stores.
 func ForEachStore(t *testing.T, fn func(t *testing.T, e *Env)) {
 	t.Helper()
-	t.Run("redis", func(t *testing.T) {
-		rdb, err := realRedis()
-		if err != nil {
-			if os.Getenv("AGENTSTATE_TEST_REQUIRE_REDIS") == "1" {
-				t.Fatalf("real Redis at %s is required: %v", RedisURL(), err)
-			}
-			t.Skipf("real Redis at %s not answering (%v): skipped; the embedded half still runs", RedisURL(), err)
-		}
-		fn(t, &Env{Name: "redis", Rdb: rdb, Store: redisstore.New(rdb), Clock: NewClock()})
-	})
-	t.Run("embedded", func(t *testing.T) {
-		mr := miniredis.RunT(t)
-		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), PoolSize: 64})
-		t.Cleanup(func() { _ = rdb.Close() })
-		fn(t, &Env{Name: "embedded", Rdb: rdb, Store: redisstore.New(rdb), Mini: mr, Clock: NewClock()})
-	})
+	for _, s := range Stores {
+		t.Run(s.Name, func(t *testing.T) { fn(t, s.Open(t)) })
+	}
 }
 
 // Clock is a settable clock for tests; it starts at a fixed instant and moves only when told.
@@ -110,7 +124,7 @@ func (c *Clock) Advance(d time.Duration) {
 }
 
 // App builds the services over e's store with e's clock.
-func (e *Env) App(t *testing.T) *app.App {
+func (e *Env) App(tb testing.TB) *app.App {
 	return app.New(e.Store, e.Clock, core.DefaultLimits())
 }
 
@@ -121,19 +135,43 @@ type Project struct {
 	P   core.Principal
 }
 
-// NewProject creates an isolated project on e with a full-access key.
-func NewProject(t *testing.T, a *app.App) Project {
-	t.Helper()
+// NewProject creates an isolated project with a full-access key; its keys are removed from
+// the store when the test ends, so the shared Redis does not fill up.
+func NewProject(tb testing.TB, a *app.App) Project {
+	tb.Helper()
 	id := "t_" + core.NewID()
-	key, err := a.Auth.CreateProjectWithKey(context.Background(), core.Project{ID: id, Name: t.Name()}, "")
+	key, err := a.Auth.CreateProjectWithKey(context.Background(), core.Project{ID: id, Name: tb.Name()}, "")
 	if err != nil {
-		t.Fatalf("create project: %v", err)
+		tb.Fatalf("create project: %v", err)
 	}
 	p, err := a.Auth.Authenticate(context.Background(), key.Key)
 	if err != nil {
-		t.Fatalf("authenticate new key: %v", err)
+		tb.Fatalf("authenticate new key: %v", err)
 	}
+	tb.Cleanup(func() { dropProject(a.Store.Client(), id, key.Key) })
 	return Project{ID: id, Key: key.Key, P: p}
+}
+
+// dropProject deletes a test project's keys. SCAN is fine here: test cleanup, not a request
+// path. It is bounded by the number of SCAN calls.
+func dropProject(rdb redis.UniversalClient, id, rawKey string) {
+	ctx := context.Background()
+	var cursor uint64
+	for range 100_000 {
+		keys, next, err := rdb.Scan(ctx, cursor, "as:{"+id+"}:*", 1000).Result()
+		if err != nil {
+			return
+		}
+		if len(keys) > 0 {
+			rdb.Unlink(ctx, keys...)
+		}
+		if cursor = next; cursor == 0 {
+			break
+		}
+	}
+	rdb.Unlink(ctx, "as:cred:"+core.SHA256Hex([]byte(rawKey)))
+	rdb.ZRem(ctx, "as:projects", id)
+	rdb.SRem(ctx, "as:lease-projects", id)
 }
 
 // Server is our real HTTP handler on a loopback port.
@@ -144,10 +182,10 @@ type Server struct {
 }
 
 // NewServer starts the full HTTP surface over e's store with no auth-failure padding.
-func NewServer(t *testing.T, e *Env) *Server {
-	t.Helper()
-	a := e.App(t)
+func NewServer(tb testing.TB, e *Env) *Server {
+	tb.Helper()
+	a := e.App(tb)
 	ts := httptest.NewServer(a.NewHandler(0))
-	t.Cleanup(ts.Close)
-	return &Server{URL: ts.URL, App: a, Project: NewProject(t, a)}
+	tb.Cleanup(ts.Close)
+	return &Server{URL: ts.URL, App: a, Project: NewProject(tb, a)}
 }
