@@ -119,7 +119,7 @@ func errorResult(err error) *mcp.CallToolResult {
 
 // NewServer builds an MCP server holding the whole inventory. tools/list shows only the tools
 // the calling credential may use; a call to any other gets v1's FORBIDDEN result.
-func NewServer(d Deps) *server.MCPServer {
+func NewServer(d Deps, opts ...server.ServerOption) *server.MCPServer {
 	hooks := &server.Hooks{}
 	hooks.AddAfterListTools(func(ctx context.Context, _ any, _ *mcp.ListToolsRequest, res *mcp.ListToolsResult) {
 		p, _ := core.PrincipalFrom(ctx)
@@ -127,9 +127,11 @@ func NewServer(d Deps) *server.MCPServer {
 			return !p.Can(scopeOf[t.Name])
 		})
 	})
-	s := server.NewMCPServer("agentstate", core.ProductVersion,
+	opts = append([]server.ServerOption{
 		server.WithToolCapabilities(false), server.WithResourceCapabilities(true, false),
-		server.WithHooks(hooks), server.WithRecovery(), server.WithInstructions(instructions))
+		server.WithHooks(hooks), server.WithRecovery(), server.WithInstructions(instructions),
+	}, opts...)
+	s := server.NewMCPServer("agentstate", core.ProductVersion, opts...)
 	addResources(s, hooks, d)
 	for _, t := range Inventory() {
 		s.AddTool(t.Definition(), t.Handler(d))

@@ -6,9 +6,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -50,7 +50,7 @@ func Parse(fs *flag.FlagSet, args []string) error {
 }
 
 // NewLogger returns a JSON slog logger on w at the configured level.
-func NewLogger(level string, w *os.File) (*slog.Logger, error) {
+func NewLogger(level string, w io.Writer) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", level)
