@@ -68,7 +68,7 @@ func (c *stdioClient) call(t *testing.T, method string, params any) json.RawMess
 }
 
 type toolResult struct {
-	IsError           bool            `json:"isError"`
+	IsError           bool `json:"isError"`
 	Content           []struct{ Text string }
 	StructuredContent json.RawMessage `json:"structuredContent"`
 }

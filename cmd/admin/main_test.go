@@ -1,0 +1,38 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/agentstate/agentstate-go/core"
+	"github.com/agentstate/agentstate-go/internal/testenv"
+)
+
+func TestCreateProjectPrintsAWorkingKey(t *testing.T) {
+	e := testenv.Stores[0].Open(t) // skips without Redis (fails in CI)
+	t.Setenv("AGENTSTATE_REDIS_URL", testenv.RedisURL())
+	var out, errOut bytes.Buffer
+	id := "admin_" + core.NewID()
+	require.NoError(t, run(context.Background(), []string{"create-project", "-name", "fleet", "-id", id}, &out, &errOut), errOut.String())
+	key := strings.TrimSpace(out.String())
+	assert.True(t, core.ValidAPIKeyFormat(key), "stdout holds only the key: %q", out.String())
+	p, err := e.App(t).Auth.Authenticate(context.Background(), key)
+	require.NoError(t, err)
+	assert.Equal(t, id, p.ProjectID)
+	e.Rdb.Del(context.Background(), "as:cred:"+core.SHA256Hex([]byte(key)))
+	e.Rdb.ZRem(context.Background(), "as:projects", id)
+}
+
+func TestAdminRefusesEmbeddedStoreAndBadUsage(t *testing.T) {
+	t.Setenv("AGENTSTATE_REDIS_URL", "")
+	err := run(context.Background(), []string{"create-project", "-name", "x"}, &bytes.Buffer{}, &bytes.Buffer{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "AGENTSTATE_REDIS_URL is required")
+	assert.ErrorContains(t, run(context.Background(), nil, &bytes.Buffer{}, &bytes.Buffer{}), "usage")
+	assert.ErrorContains(t, run(context.Background(), []string{"nope"}, &bytes.Buffer{}, &bytes.Buffer{}), "usage")
+}
