@@ -27,7 +27,7 @@ type Lease struct {
 	ID           string `json:"id"`
 	StateKey     string `json:"state_key"`
 	Holder       string `json:"holder"`
-	FencingToken int64  `json:"fencing_token" jsonschema:"description=Strictly increasing per key; pass it on state writes (fencing_token) and to your own storage."`
+	FencingToken int64  `json:"fencing_token" jsonschema_description:"Strictly increasing per key; pass it on state writes (fencing_token) and to your own storage."`
 	ExpiresAt    int64  `json:"expires_at"`
 	CreatedAt    int64  `json:"created_at"`
 	RenewedAt    int64  `json:"renewed_at"`
@@ -37,7 +37,7 @@ type Lease struct {
 
 // LeaseEvent is one lease transition.
 type LeaseEvent struct {
-	ID           string `json:"id" jsonschema:"description=Stream id; pass as after to read on."`
+	ID           string `json:"id" jsonschema_description:"Stream id; pass as after to read on."`
 	Type         string `json:"type" jsonschema:"enum=acquired,enum=renewed,enum=released,enum=expired"`
 	LeaseID      string `json:"lease_id"`
 	StateKey     string `json:"state_key"`
@@ -48,15 +48,15 @@ type LeaseEvent struct {
 
 // AcquireLease is the body of POST /api/v1/states/{state_key}/lease.
 type AcquireLease struct {
-	Holder    string `json:"holder" jsonschema:"minLength=1,maxLength=255,description=Who holds the lease (informational)."`
-	TTLMs     *int64 `json:"ttl_ms,omitempty" jsonschema:"minimum=1000,maximum=3600000,description=Lease duration in ms (default 60000)."`
-	WaitMs    *int64 `json:"wait_ms,omitempty" jsonschema:"minimum=0,maximum=60000,description=Wait up to this long for the key instead of failing at once; waiters are served first come first served."`
-	RequestID string `json:"request_id,omitempty" jsonschema:"maxLength=255,description=Retry-safe acquire: the same holder and request_id get the same live lease back."`
+	Holder    string `json:"holder" jsonschema:"minLength=1,maxLength=255" jsonschema_description:"Who holds the lease (informational)."`
+	TTLMs     *int64 `json:"ttl_ms,omitempty" jsonschema:"minimum=1000,maximum=3600000" jsonschema_description:"Lease duration in ms (default 60000)."`
+	WaitMs    *int64 `json:"wait_ms,omitempty" jsonschema:"minimum=0,maximum=60000" jsonschema_description:"Wait up to this long for the key instead of failing at once; waiters are served first come first served."`
+	RequestID string `json:"request_id,omitempty" jsonschema:"maxLength=255" jsonschema_description:"Retry-safe acquire: the same holder and request_id get the same live lease back."`
 }
 
 // RenewLease is the body of POST /api/v1/leases/{id}/renew.
 type RenewLease struct {
-	TTLMs *int64 `json:"ttl_ms,omitempty" jsonschema:"minimum=1000,maximum=3600000,description=New duration from now in ms (default 60000)."`
+	TTLMs *int64 `json:"ttl_ms,omitempty" jsonschema:"minimum=1000,maximum=3600000" jsonschema_description:"New duration from now in ms (default 60000)."`
 }
 
 // LeasePage is a page of active leases.

@@ -10,23 +10,23 @@ import (
 
 // StateQuery is the body of POST /api/v1/states/query (compat-v1.md §6.6).
 type StateQuery struct {
-	AgentID       string          `json:"agent_id,omitempty" jsonschema:"description=Only states last written by this agent."`
-	Tags          []string        `json:"tags,omitempty" jsonschema:"maxItems=50,description=Only states carrying all of these tags."`
-	UpdatedAfter  *int64          `json:"updated_after,omitempty" jsonschema:"description=Only states updated at or after this time (Unix ms)."`
-	UpdatedBefore *int64          `json:"updated_before,omitempty" jsonschema:"description=Only states updated at or before this time (Unix ms)."`
-	JSONPath      *string         `json:"json_path,omitempty" jsonschema:"description=A path into data: $ then .name or [index] segments, e.g. $.status or $.items[0].id."`
-	JSONEquals    json.RawMessage `json:"json_equals,omitempty" jsonschema:"description=The JSON value json_path must equal (compared as serialised JSON)."`
-	Predicates    []Predicate     `json:"predicates,omitempty" jsonschema:"maxItems=10,description=Further path/equals conditions; all must hold."`
-	AtSequence    *int64          `json:"at_sequence,omitempty" jsonschema:"minimum=1,description=Time travel: states as of this sequence."`
-	AtTime        *int64          `json:"at_time,omitempty" jsonschema:"minimum=1,description=Time travel: states as of this time (Unix ms)."`
-	Limit         *int            `json:"limit,omitempty" jsonschema:"minimum=1,maximum=100,description=Rows per page (default 50)."`
-	Cursor        *string         `json:"cursor,omitempty" jsonschema:"description=next_cursor of the previous page."`
+	AgentID       string          `json:"agent_id,omitempty" jsonschema_description:"Only states last written by this agent."`
+	Tags          []string        `json:"tags,omitempty" jsonschema:"maxItems=50" jsonschema_description:"Only states carrying all of these tags."`
+	UpdatedAfter  *int64          `json:"updated_after,omitempty" jsonschema_description:"Only states updated at or after this time (Unix ms)."`
+	UpdatedBefore *int64          `json:"updated_before,omitempty" jsonschema_description:"Only states updated at or before this time (Unix ms)."`
+	JSONPath      *string         `json:"json_path,omitempty" jsonschema_description:"A path into data: $ then .name or [index] segments, e.g. $.status or $.items[0].id."`
+	JSONEquals    json.RawMessage `json:"json_equals,omitempty" jsonschema_description:"The JSON value json_path must equal (compared as serialised JSON)."`
+	Predicates    []Predicate     `json:"predicates,omitempty" jsonschema:"maxItems=10" jsonschema_description:"Further path/equals conditions; all must hold."`
+	AtSequence    *int64          `json:"at_sequence,omitempty" jsonschema:"minimum=1" jsonschema_description:"Time travel: states as of this sequence."`
+	AtTime        *int64          `json:"at_time,omitempty" jsonschema:"minimum=1" jsonschema_description:"Time travel: states as of this time (Unix ms)."`
+	Limit         *int            `json:"limit,omitempty" jsonschema:"minimum=1,maximum=100" jsonschema_description:"Rows per page (default 50)."`
+	Cursor        *string         `json:"cursor,omitempty" jsonschema_description:"next_cursor of the previous page."`
 }
 
 // Predicate is one JSON-path equality condition on data.
 type Predicate struct {
-	Path   string          `json:"path" jsonschema:"description=A path into data, as json_path."`
-	Equals json.RawMessage `json:"equals,omitempty" jsonschema:"description=The value the path must equal; omitted means the path must be absent."`
+	Path   string          `json:"path" jsonschema_description:"A path into data, as json_path."`
+	Equals json.RawMessage `json:"equals,omitempty" jsonschema_description:"The value the path must equal; omitted means the path must be absent."`
 }
 
 // StatePage is the query response: v1 has no total.

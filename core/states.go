@@ -24,9 +24,9 @@ type State struct {
 	Data           json.RawMessage `json:"data" jsonschema:"type=object"`
 	Metadata       json.RawMessage `json:"metadata" jsonschema:"oneof_type=object;null"`
 	Tags           []string        `json:"tags"`
-	LatestSequence int64           `json:"latest_sequence" jsonschema:"description=Sequence of the key's last event; per project and only increasing."`
-	Version        int64           `json:"version" jsonschema:"description=Per-key version: 1 on first write and +1 on every write (deletes included)."`
-	FencingToken   *int64          `json:"fencing_token" jsonschema:"oneof_type=integer;null,description=Fencing token the last write was made under (presented or that of the lease used); null if none."`
+	LatestSequence int64           `json:"latest_sequence" jsonschema_description:"Sequence of the key's last event; per project and only increasing."`
+	Version        int64           `json:"version" jsonschema_description:"Per-key version: 1 on first write and +1 on every write (deletes included)."`
+	FencingToken   *int64          `json:"fencing_token" jsonschema:"oneof_type=integer;null" jsonschema_description:"Fencing token the last write was made under (presented or that of the lease used); null if none."`
 	CreatedAt      int64           `json:"created_at"`
 	UpdatedAt      int64           `json:"updated_at"`
 	DeletedAt      *int64          `json:"deleted_at" jsonschema:"oneof_type=integer;null"`
@@ -65,13 +65,13 @@ func (e StateEvent) State() State {
 
 // StateWrite is the body of PUT /api/v1/states/{state_key}.
 type StateWrite struct {
-	AgentID         string          `json:"agent_id" jsonschema:"minLength=1,maxLength=255,description=The agent making the write; recorded on the state and its event."`
-	Data            json.RawMessage `json:"data" jsonschema:"type=object,description=The state value: a JSON object stored byte for byte (compacted) as sent."`
-	Metadata        json.RawMessage `json:"metadata,omitempty" jsonschema:"type=object,description=Optional free-form object; omitted means null (writes replace fully)."`
-	Tags            []string        `json:"tags,omitempty" jsonschema:"maxItems=50,description=Up to 50 tags of 1..50 characters [a-zA-Z0-9_-]; stored sorted and unique."`
-	LeaseID         string          `json:"lease_id,omitempty" jsonschema:"description=Id of the live lease on this key; required while one is held."`
-	ExpectedVersion *int64          `json:"expected_version,omitempty" jsonschema:"minimum=0,description=Compare-and-set: write only if the state's current version equals this (0 = only if it does not exist). On mismatch: 409 VERSION_CONFLICT carrying the current state."`
-	FencingToken    *int64          `json:"fencing_token,omitempty" jsonschema:"minimum=1,description=Fencing token of your lease: the write is refused (409 STALE_FENCING_TOKEN) unless it is the key's latest issued token."`
+	AgentID         string          `json:"agent_id" jsonschema:"minLength=1,maxLength=255" jsonschema_description:"The agent making the write; recorded on the state and its event."`
+	Data            json.RawMessage `json:"data" jsonschema:"type=object" jsonschema_description:"The state value: a JSON object stored byte for byte (compacted) as sent."`
+	Metadata        json.RawMessage `json:"metadata,omitempty" jsonschema:"type=object" jsonschema_description:"Optional free-form object; omitted means null (writes replace fully)."`
+	Tags            []string        `json:"tags,omitempty" jsonschema:"maxItems=50" jsonschema_description:"Up to 50 tags of 1..50 characters [a-zA-Z0-9_-]; stored sorted and unique."`
+	LeaseID         string          `json:"lease_id,omitempty" jsonschema_description:"Id of the live lease on this key; required while one is held."`
+	ExpectedVersion *int64          `json:"expected_version,omitempty" jsonschema:"minimum=0" jsonschema_description:"Compare-and-set: write only if the state's current version equals this (0 = only if it does not exist). On mismatch: 409 VERSION_CONFLICT carrying the current state."`
+	FencingToken    *int64          `json:"fencing_token,omitempty" jsonschema:"minimum=1" jsonschema_description:"Fencing token of your lease: the write is refused (409 STALE_FENCING_TOKEN) unless it is the key's latest issued token."`
 }
 
 // PutState is a validated-at-core request to create or replace a state.

@@ -208,10 +208,10 @@ func (r WatchRequest) cursor() string {
 
 // WaitResult is the outcome of waiting for a state to change.
 type WaitResult struct {
-	Changed bool   `json:"changed" jsonschema:"description=True when the version moved past after_version before the timeout."`
-	Deleted bool   `json:"deleted" jsonschema:"description=True when the state does not exist (deleted or never written)."`
-	State   *State `json:"state" jsonschema:"description=The current state; null when deleted or missing."`
-	Version int64  `json:"version" jsonschema:"description=The key's current version (deletes count); wait again with after_version = this."`
+	Changed bool   `json:"changed" jsonschema_description:"True when the version moved past after_version before the timeout."`
+	Deleted bool   `json:"deleted" jsonschema_description:"True when the state does not exist (deleted or never written)."`
+	State   *State `json:"state" jsonschema:"oneof_type=object;null" jsonschema_description:"The current state; null when deleted or missing."`
+	Version int64  `json:"version" jsonschema_description:"The key's current version (deletes count); wait again with after_version = this."`
 }
 
 // WaitMax bounds a long-poll.

@@ -8,13 +8,13 @@ import (
 
 // AcquireLeaseArgs are acquire_lease's arguments.
 type AcquireLeaseArgs struct {
-	StateKey string `json:"state_key" jsonschema:"minLength=1,description=The state key to lease (it need not exist as a state)."`
+	StateKey string `json:"state_key" jsonschema:"minLength=1" jsonschema_description:"The state key to lease (it need not exist as a state)."`
 	core.AcquireLease
 }
 
 // LeaseIDArgs name one lease.
 type LeaseIDArgs struct {
-	LeaseID string `json:"lease_id" jsonschema:"minLength=1,description=The lease id returned by acquire_lease."`
+	LeaseID string `json:"lease_id" jsonschema:"minLength=1" jsonschema_description:"The lease id returned by acquire_lease."`
 }
 
 // RenewLeaseArgs are renew_lease's arguments.
@@ -25,13 +25,13 @@ type RenewLeaseArgs struct {
 
 // GetLeaseArgs name a lease by id or the state key it holds.
 type GetLeaseArgs struct {
-	LeaseID  string `json:"lease_id,omitempty" jsonschema:"description=A lease id; or give state_key."`
-	StateKey string `json:"state_key,omitempty" jsonschema:"description=A state key: returns its live lease."`
+	LeaseID  string `json:"lease_id,omitempty" jsonschema_description:"A lease id; or give state_key."`
+	StateKey string `json:"state_key,omitempty" jsonschema_description:"A state key: returns its live lease."`
 }
 
 // ListLeasesArgs page through active leases.
 type ListLeasesArgs struct {
-	Cursor string `json:"cursor,omitempty" jsonschema:"description=next_cursor of the previous page."`
+	Cursor string `json:"cursor,omitempty" jsonschema_description:"next_cursor of the previous page."`
 	Limit  int    `json:"limit,omitempty" jsonschema:"minimum=1,maximum=100"`
 }
 

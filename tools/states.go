@@ -8,32 +8,32 @@ import (
 
 // UpsertStateArgs are upsert_state's arguments: the REST body plus the key and idempotency key.
 type UpsertStateArgs struct {
-	StateKey string `json:"state_key" jsonschema:"minLength=1,description=The state's key (any string; slashes allowed)."`
+	StateKey string `json:"state_key" jsonschema:"minLength=1" jsonschema_description:"The state's key (any string; slashes allowed)."`
 	core.StateWrite
-	IdempotencyKey string `json:"idempotency_key,omitempty" jsonschema:"maxLength=255,description=Retry-safe key: a repeat with the same arguments returns the first result instead of writing again."`
+	IdempotencyKey string `json:"idempotency_key,omitempty" jsonschema:"maxLength=255" jsonschema_description:"Retry-safe key: a repeat with the same arguments returns the first result instead of writing again."`
 }
 
 // GetStateArgs are get_state's arguments.
 type GetStateArgs struct {
 	StateKey   string `json:"state_key" jsonschema:"minLength=1"`
-	AtSequence int64  `json:"at_sequence,omitempty" jsonschema:"minimum=1,description=Time travel: the state as of this sequence."`
-	AtTime     int64  `json:"at_time,omitempty" jsonschema:"minimum=1,description=Time travel: the state as of this time (Unix ms)."`
+	AtSequence int64  `json:"at_sequence,omitempty" jsonschema:"minimum=1" jsonschema_description:"Time travel: the state as of this sequence."`
+	AtTime     int64  `json:"at_time,omitempty" jsonschema:"minimum=1" jsonschema_description:"Time travel: the state as of this time (Unix ms)."`
 }
 
 // DeleteStateArgs are delete_state's arguments.
 type DeleteStateArgs struct {
 	StateKey        string `json:"state_key" jsonschema:"minLength=1"`
-	LeaseID         string `json:"lease_id,omitempty" jsonschema:"description=Id of the live lease on this key; required while one is held."`
-	ExpectedVersion *int64 `json:"expected_version,omitempty" jsonschema:"minimum=1,description=Delete only if the state is at this version."`
-	FencingToken    *int64 `json:"fencing_token,omitempty" jsonschema:"minimum=1,description=Fencing token of your lease; refused if a newer lease was issued."`
+	LeaseID         string `json:"lease_id,omitempty" jsonschema_description:"Id of the live lease on this key; required while one is held."`
+	ExpectedVersion *int64 `json:"expected_version,omitempty" jsonschema:"minimum=1" jsonschema_description:"Delete only if the state is at this version."`
+	FencingToken    *int64 `json:"fencing_token,omitempty" jsonschema:"minimum=1" jsonschema_description:"Fencing token of your lease; refused if a newer lease was issued."`
 	IdempotencyKey  string `json:"idempotency_key,omitempty" jsonschema:"maxLength=255"`
 }
 
 // ListStateEventsArgs are list_state_events' arguments.
 type ListStateEventsArgs struct {
 	StateKey string `json:"state_key" jsonschema:"minLength=1"`
-	After    int64  `json:"after,omitempty" jsonschema:"minimum=0,description=Return events with a sequence greater than this (next_cursor of the previous page)."`
-	Limit    int    `json:"limit,omitempty" jsonschema:"minimum=1,maximum=500,description=Events per page (default 50)."`
+	After    int64  `json:"after,omitempty" jsonschema:"minimum=0" jsonschema_description:"Return events with a sequence greater than this (next_cursor of the previous page)."`
+	Limit    int    `json:"limit,omitempty" jsonschema:"minimum=1,maximum=500" jsonschema_description:"Events per page (default 50)."`
 }
 
 func stateTools() []Tool {

@@ -10,8 +10,8 @@ import (
 // WaitArgs are wait_for_state_change's arguments.
 type WaitArgs struct {
 	StateKey     string `json:"state_key" jsonschema:"minLength=1"`
-	AfterVersion int64  `json:"after_version" jsonschema:"minimum=0,description=The version you last saw (0 if none): returns as soon as the state's version is greater."`
-	TimeoutMs    int64  `json:"timeout_ms,omitempty" jsonschema:"minimum=0,maximum=60000,description=How long to wait (default 30000)."`
+	AfterVersion int64  `json:"after_version" jsonschema:"minimum=0" jsonschema_description:"The version you last saw (0 if none): returns as soon as the state's version is greater."`
+	TimeoutMs    int64  `json:"timeout_ms,omitempty" jsonschema:"minimum=0,maximum=60000" jsonschema_description:"How long to wait (default 30000)."`
 }
 
 func watchTools() []Tool {
