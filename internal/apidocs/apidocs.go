@@ -1,0 +1,124 @@
+// Package apidocs renders docs/api.md, the API reference, from the REST route table and the MCP
+// tool inventory and the JSON Schemas of their Go types, so the reference cannot drift from
+// the code. `UPDATE_SNAPSHOTS=1 go test ./internal/apidocs/` rewrites it.
+package apidocs
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/invopop/jsonschema"
+
+	"github.com/agentstate/agentstate-go/core"
+	"github.com/agentstate/agentstate-go/rest"
+	"github.com/agentstate/agentstate-go/schemas"
+	"github.com/agentstate/agentstate-go/tools"
+)
+
+// Render returns the Markdown reference.
+func Render() []byte {
+	var b bytes.Buffer
+	b.WriteString("# API reference\n\n")
+	b.WriteString("Generated from `rest/routes.go`, `tools/` and the JSON Schemas of `core`'s types " +
+		"(`UPDATE_SNAPSHOTS=1 go test ./internal/apidocs/`); do not edit by hand.\n\n")
+	b.WriteString("Every route and tool takes `Authorization: Bearer <as_live_… or as_cap_…>`. Errors are " +
+		"`{\"error\":{\"code\",\"message\",\"retryable\",\"details\"?}}` on REST and `isError` results with text " +
+		"`Error: <CODE>: <message>` (or `INVALID_PARAMS: <field>: <message>`) plus the same object as structured content on MCP.\n\n")
+	b.WriteString("## REST\n\n| Method | Path | Scope | Success | Summary |\n|---|---|---|---|---|\n")
+	for _, r := range rest.Routes {
+		fmt.Fprintf(&b, "| %s | `%s` | `%s` | %d | %s |\n", r.Method, r.Pattern, r.Scope, r.Status, r.Summary)
+	}
+	for _, r := range rest.Routes {
+		fmt.Fprintf(&b, "\n### %s %s\n\n%s. Scope `%s`; success %d.\n", r.Method, r.Pattern, r.Summary, r.Scope, r.Status)
+		if r.Request != nil {
+			b.WriteString("\nRequest body:\n\n")
+			fields(&b, schemas.Reflect(r.Request))
+		}
+		if r.Response != nil {
+			b.WriteString("\nResponse:\n\n")
+			fields(&b, schemas.Reflect(r.Response))
+		}
+	}
+	b.WriteString("\n## MCP tools\n\nServed over stdio (`cmd/mcp-server`), streamable HTTP (`POST /api/mcp`) and SSE " +
+		"(`/api/mcp/sse`). `tools/list` shows only the tools the credential's scopes allow.\n\n" +
+		"| Tool | Scope | Read-only | Destructive | Idempotent |\n|---|---|---|---|---|\n")
+	inv := tools.Inventory()
+	sort.Slice(inv, func(i, j int) bool { return inv[i].Name < inv[j].Name })
+	for _, t := range inv {
+		fmt.Fprintf(&b, "| `%s` | `%s` | %v | %v | %v |\n", t.Name, t.Scope, t.Hints.ReadOnly, t.Hints.Destructive, t.Hints.Idempotent)
+	}
+	for _, t := range inv {
+		fmt.Fprintf(&b, "\n### %s — %s\n\n%s\n\nArguments:\n\n", t.Name, t.Title, t.Description)
+		fields(&b, schemas.Reflect(t.Input))
+	}
+	fmt.Fprintf(&b, "\n---\nAgentState %s wire version.\n", core.ProductVersion)
+	return b.Bytes()
+}
+
+// fields writes a schema's top-level properties as a table.
+func fields(b *bytes.Buffer, s *jsonschema.Schema) {
+	if s.Properties == nil || s.Properties.Len() == 0 {
+		b.WriteString("(no fields)\n")
+		return
+	}
+	required := map[string]bool{}
+	for _, r := range s.Required {
+		required[r] = true
+	}
+	b.WriteString("| Field | Type | Required | Description |\n|---|---|---|---|\n")
+	for p := s.Properties.Oldest(); p != nil; p = p.Next() {
+		fmt.Fprintf(b, "| `%s` | %s | %s | %s |\n", p.Key, typeOf(p.Value), yes(required[p.Key]), constraints(p.Value))
+	}
+}
+
+func typeOf(s *jsonschema.Schema) string {
+	switch {
+	case s.Type == "array" && s.Items != nil:
+		return typeOf(s.Items) + "[]"
+	case s.Type != "":
+		return s.Type
+	case len(s.OneOf) > 0:
+		var ts []string
+		for _, o := range s.OneOf {
+			ts = append(ts, o.Type)
+		}
+		return strings.Join(ts, " \\| ")
+	}
+	return "any JSON"
+}
+
+func constraints(s *jsonschema.Schema) string {
+	d := strings.ReplaceAll(s.Description, "|", "\\|")
+	var c []string
+	if s.MinLength != nil {
+		c = append(c, fmt.Sprintf("min length %d", *s.MinLength))
+	}
+	if s.MaxLength != nil {
+		c = append(c, fmt.Sprintf("max length %d", *s.MaxLength))
+	}
+	if s.Minimum != "" {
+		c = append(c, "≥ "+string(s.Minimum))
+	}
+	if s.Maximum != "" {
+		c = append(c, "≤ "+string(s.Maximum))
+	}
+	if s.MaxItems != nil {
+		c = append(c, fmt.Sprintf("at most %d items", *s.MaxItems))
+	}
+	if len(s.Enum) > 0 {
+		c = append(c, fmt.Sprintf("one of %v", s.Enum))
+	}
+	if len(c) > 0 {
+		d = strings.TrimSpace(d + " (" + strings.Join(c, ", ") + ")")
+	}
+	return d
+}
+
+func yes(b bool) string {
+	if b {
+		return "yes"
+	}
+	return ""
+}
