@@ -214,12 +214,13 @@ func (s *Leases) Acquire(ctx context.Context, p Principal, key string, in Acquir
 // tryAcquire makes one attempt; waiter is "" for a caller not (yet) in the queue, who may only
 // take the key when nobody is queued (no barging past waiters).
 func (s *Leases) tryAcquire(ctx context.Context, project, key string, in AcquireLease, ttl int64, waiter string) (Lease, bool, error) {
-	now := NowMs(s.clock)
-	if err := s.store.ExpireDue(ctx, project, key, now); err != nil {
-		return Lease{}, false, err
-	}
+	// Waiters behind the head only check their place: that keeps a long queue cheap.
 	head, err := s.store.Head(ctx, project, key)
 	if err != nil || head != waiter {
+		return Lease{}, false, err
+	}
+	now := NowMs(s.clock)
+	if err := s.store.ExpireDue(ctx, project, key, now); err != nil {
 		return Lease{}, false, err
 	}
 	id := NewID()
