@@ -36,6 +36,9 @@ func TestRESTCrossCutting(t *testing.T) {
 			assert.Equal(t, "public, max-age=60, stale-while-revalidate=300", resp.Header.Get("Cache-Control"))
 			resp, _ = send(t, "GET", s.URL+"/readyz", "", nil, nil)
 			assert.Equal(t, 200, resp.StatusCode)
+			resp, body = send(t, "GET", s.URL+"/openapi.json", "", nil, nil)
+			assert.Equal(t, 200, resp.StatusCode)
+			assert.Contains(t, string(body), `"openapi":`)
 		})
 		t.Run("request id and security headers", func(t *testing.T) {
 			resp, _ := send(t, "GET", s.URL+"/api", "", nil, map[string]string{"X-Request-Id": "my-trace_123"})

@@ -67,8 +67,8 @@ func (e StateEvent) State() State {
 type StateWrite struct {
 	AgentID         string          `json:"agent_id" jsonschema:"minLength=1,maxLength=255" jsonschema_description:"The agent making the write; recorded on the state and its event."`
 	Data            json.RawMessage `json:"data" jsonschema:"type=object" jsonschema_description:"The state value: a JSON object stored byte for byte (compacted) as sent."`
-	Metadata        json.RawMessage `json:"metadata,omitempty" jsonschema:"type=object" jsonschema_description:"Optional free-form object; omitted means null (writes replace fully)."`
-	Tags            []string        `json:"tags,omitempty" jsonschema:"maxItems=50" jsonschema_description:"Up to 50 tags of 1..50 characters [a-zA-Z0-9_-]; stored sorted and unique."`
+	Metadata        json.RawMessage `json:"metadata,omitempty" jsonschema:"oneof_type=object;null" jsonschema_description:"Optional free-form object; omitted means null (writes replace fully)."`
+	Tags            []string        `json:"tags,omitempty" jsonschema:"maxItems=50,minLength=1,maxLength=50,pattern=^[a-zA-Z0-9_-]+$" jsonschema_description:"Up to 50 tags of 1..50 characters [a-zA-Z0-9_-]; stored sorted and unique."`
 	LeaseID         string          `json:"lease_id,omitempty" jsonschema_description:"Id of the live lease on this key; required while one is held."`
 	ExpectedVersion *int64          `json:"expected_version,omitempty" jsonschema:"minimum=0" jsonschema_description:"Compare-and-set: write only if the state's current version equals this (0 = only if it does not exist). On mismatch: 409 VERSION_CONFLICT carrying the current state."`
 	FencingToken    *int64          `json:"fencing_token,omitempty" jsonschema:"minimum=1" jsonschema_description:"Fencing token of your lease: the write is refused (409 STALE_FENCING_TOKEN) unless it is the key's latest issued token."`

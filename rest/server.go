@@ -8,6 +8,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/agentstate/agentstate-go/core"
+	"github.com/agentstate/agentstate-go/schemas"
 )
 
 // Deps is what the HTTP server is built from.
@@ -44,6 +45,10 @@ func NewHandler(d Deps) http.Handler {
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
 	r.Get("/.well-known/oauth-protected-resource", s.protectedResource)
+	r.Get("/openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(schemas.OpenAPIDocument)
+	})
 
 	scoped := authenticator{auth: d.Auth, failureDelay: d.AuthFailureDelay}
 	withQueryToken := scoped

@@ -4,10 +4,13 @@
 package schemas
 
 import (
+	_ "embed"
 	"encoding/json"
 
 	"github.com/invopop/jsonschema"
 )
+
+//go:generate go run ./cmd/gendocs
 
 // Reflect returns the inlined schema of v's type.
 func Reflect(v any) *jsonschema.Schema {
@@ -26,3 +29,9 @@ func JSON(v any) json.RawMessage {
 	}
 	return b
 }
+
+// OpenAPIDocument is the committed OpenAPI 3.1 document (kept current by a test), served at
+// GET /openapi.json.
+//
+//go:embed openapi.json
+var OpenAPIDocument []byte

@@ -1,0 +1,123 @@
+package schemas_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/agentstate/agentstate-go/core"
+	"github.com/agentstate/agentstate-go/rest"
+	"github.com/agentstate/agentstate-go/schemas"
+)
+
+// The committed document is kept current by TestGeneratedFilesAreCurrent (schemas/cmd/gendocs);
+// these tests check that what it says matches the router, read as a client would read it.
+
+func loadOpenAPI(t *testing.T) map[string]any {
+	b, err := os.ReadFile("openapi.json")
+	require.NoError(t, err, "go run ./schemas/cmd/gendocs")
+	var doc map[string]any
+	require.NoError(t, json.Unmarshal(b, &doc))
+	return doc
+}
+
+// TestOpenAPIDescribesEveryRoute: each route appears with its scope, success status, path
+// parameters and the error envelope, so the document cannot promise less or other than the router.
+func TestOpenAPIDescribesEveryRoute(t *testing.T) {
+	doc := loadOpenAPI(t)
+	assert.Equal(t, "3.1.0", doc["openapi"])
+	assert.Equal(t, core.ProductVersion, dig(doc, "info", "version"))
+	paths := doc["paths"].(map[string]any)
+	ops := 0
+	for _, item := range paths {
+		ops += len(item.(map[string]any))
+	}
+	assert.Equal(t, len(rest.Routes), ops, "one operation per route")
+	param := regexp.MustCompile(`\{([^}:]+)`)
+	for _, r := range rest.Routes {
+		name := r.Method + " " + r.Pattern
+		op, ok := dig(paths, r.Pattern, strings.ToLower(r.Method)).(map[string]any)
+		require.True(t, ok, "%s is missing", name)
+		assert.Equal(t, r.Scope, op["x-required-scope"], name)
+		assert.Contains(t, fmt.Sprint(op["security"]), r.Scope, name)
+		responses := op["responses"].(map[string]any)
+		assert.Contains(t, responses, fmt.Sprint(r.Status), name)
+		for _, class := range []string{"4XX", "5XX"} {
+			assert.Equal(t, "#/components/responses/Error", dig(responses, class, "$ref"), "%s %s", name, class)
+		}
+		assert.Equal(t, r.Request != nil, op["requestBody"] != nil, "%s: request body", name)
+		declared := map[string]bool{}
+		for _, p := range asSlice(op["parameters"]) {
+			p := p.(map[string]any)
+			if p["in"] == "path" {
+				declared[p["name"].(string)] = true
+				assert.Equal(t, true, p["required"], "%s: path parameter %s", name, p["name"])
+			}
+		}
+		for _, m := range param.FindAllStringSubmatch(r.Pattern, -1) {
+			assert.True(t, declared[m[1]], "%s: path parameter %s undeclared", name, m[1])
+			delete(declared, m[1])
+		}
+		assert.Empty(t, declared, "%s: path parameters not in the path", name)
+	}
+}
+
+// TestOpenAPIRefsResolve: a dangling $ref breaks every client generator.
+func TestOpenAPIRefsResolve(t *testing.T) {
+	doc := loadOpenAPI(t)
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if ref, ok := v["$ref"].(string); ok {
+				parts := strings.Split(strings.TrimPrefix(ref, "#/"), "/")
+				assert.NotNil(t, dig(doc, parts...), "dangling $ref %s", ref)
+			}
+			for _, c := range v {
+				walk(c)
+			}
+		case []any:
+			for _, c := range v {
+				walk(c)
+			}
+		}
+	}
+	walk(doc)
+}
+
+// TestOpenAPIDocumentsTheErrorEnvelope pins the v1 envelope every 4xx/5xx carries.
+func TestOpenAPIDocumentsTheErrorEnvelope(t *testing.T) {
+	doc := loadOpenAPI(t)
+	inner := dig(doc, "components", "schemas", "Error", "properties", "error").(map[string]any)
+	assert.ElementsMatch(t, []any{"code", "message", "retryable"}, inner["required"])
+	assert.Contains(t, inner["properties"], "details")
+}
+
+// TestOpenAPIRefusesUndocumentedRoutes: a route the generator knows nothing about fails
+// generation instead of appearing without its headers and parameters.
+func TestOpenAPIRefusesUndocumentedRoutes(t *testing.T) {
+	_, err := schemas.OpenAPI([]schemas.Route{{Method: "GET", Pattern: "/api/v1/nowhere", Scope: core.ScopeStateRead, Status: 200}})
+	assert.ErrorContains(t, err, "restDetails")
+}
+
+func dig(v any, keys ...string) any {
+	for _, k := range keys {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[k]
+	}
+	return v
+}
+
+func asSlice(v any) []any {
+	s, _ := v.([]any)
+	return s
+}
