@@ -340,7 +340,7 @@ func (s *Leases) List(ctx context.Context, p Principal, cursor string, limit int
 			page.Data = append(page.Data, s.view(l))
 		}
 	}
-	page.Pagination.Limit = limit
+	page.Pagination.Limit = len(page.Data)
 	if len(ls) > limit {
 		c := ls[limit-1].ID
 		page.Pagination.NextCursor = &c
