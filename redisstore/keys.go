@@ -14,7 +14,6 @@ func projectKey(project, rest string) string { return prefix + "{" + project + "
 func seqKey(project string) string       { return projectKey(project, "seq") }
 func logKey(project string) string       { return projectKey(project, "log") }
 func liveIndexKey(project string) string { return projectKey(project, "idx:live") }
-func allIndexKey(project string) string  { return projectKey(project, "idx:all") }
 func agentIndexKey(project, agent string) string {
 	return projectKey(project, "idx:agent:"+agent)
 }

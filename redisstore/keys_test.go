@@ -25,7 +25,6 @@ var keyBuilders = map[string]string{
 	"seqKey":            seqKey("<project>"),
 	"logKey":            logKey("<project>"),
 	"liveIndexKey":      liveIndexKey("<project>"),
-	"allIndexKey":       allIndexKey("<project>"),
 	"agentIndexKey":     agentIndexKey("<project>", "<agent>"),
 	"tagIndexKey":       tagIndexKey("<project>", "<tag>"),
 	"stateKey":          stateKey("<project>", "<key>"),

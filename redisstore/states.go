@@ -61,7 +61,7 @@ func (s *Store) MutateState(ctx context.Context, project string, m core.StateMut
 	for range maxIndexRetries {
 		keys := []string{
 			stateKey(project, m.Key), seqKey(project), logKey(project), liveIndexKey(project),
-			allIndexKey(project), idempotencyKey(project, m.IdempotencyKey), leaseLockKey(project, m.Key),
+			idempotencyKey(project, m.IdempotencyKey), leaseLockKey(project, m.Key),
 			fenceKey(project, m.Key), activeLeasesKey(project), leaseRecordKey(project, m.LeaseID),
 		}
 		argv := []any{

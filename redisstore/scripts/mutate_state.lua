@@ -7,13 +7,12 @@
 -- KEYS[2]  as:{p}:seq           string, the project's sequence counter
 -- KEYS[3]  as:{p}:log           stream, the project's event log (fields key, type)
 -- KEYS[4]  as:{p}:idx:live      zset, live state keys by latest sequence
--- KEYS[5]  as:{p}:idx:all       zset, every key ever written, by latest sequence
--- KEYS[6]  as:{p}:idem:<k>      hash {fp, seq, key}; read and written only when ARGV[8] ~= ""
--- KEYS[7]  as:{p}:lease:<key>   string, the lease id holding the key (redsync lock value)
--- KEYS[8]  as:{p}:fence:<key>   string, the highest fencing token issued for the key
--- KEYS[9]  as:{p}:leases        zset, active lease ids by expires_at (ms)
--- KEYS[10] as:{p}:leaserec:<id> hash, the record of the presented lease id (ARGV[11])
--- KEYS[11..10+n]  index zsets named by the labels ARGV[15..14+n]: "a:<agent>" is
+-- KEYS[5]  as:{p}:idem:<k>      hash {fp, seq, key}; read and written only when ARGV[8] ~= ""
+-- KEYS[6]  as:{p}:lease:<key>   string, the lease id holding the key (redsync lock value)
+-- KEYS[7]  as:{p}:fence:<key>   string, the highest fencing token issued for the key
+-- KEYS[8]  as:{p}:leases        zset, active lease ids by expires_at (ms)
+-- KEYS[9]  as:{p}:leaserec:<id> hash, the record of the presented lease id (ARGV[11])
+-- KEYS[10..9+n]  index zsets named by the labels ARGV[15..14+n]: "a:<agent>" is
 --                 as:{p}:idx:agent:<agent>, "t:<tag>" is as:{p}:idx:tag:<tag>
 --
 -- ARGV[1]  op: "upsert" | "delete"
@@ -55,7 +54,7 @@ end
 
 -- A replay answers before any guard: the first request already passed them.
 if ARGV[8] ~= "" then
-  local rec = redis.call("HMGET", KEYS[6], "fp", "seq")
+  local rec = redis.call("HMGET", KEYS[5], "fp", "seq")
   if rec[1] then
     if rec[1] ~= ARGV[9] then return {"ERR", "IDEMPOTENCY_CONFLICT"} end
     local e = redis.call("XRANGE", KEYS[1], rec[2] .. "-0", rec[2] .. "-0")
@@ -68,22 +67,22 @@ end
 -- of an expired or released lease on this key is stale and never accepted (v1 defect D3).
 local lease = ARGV[11]
 local live
-local lock = redis.call("GET", KEYS[7])
+local lock = redis.call("GET", KEYS[6])
 if lock then
-  local exp = redis.call("ZSCORE", KEYS[9], lock)
+  local exp = redis.call("ZSCORE", KEYS[8], lock)
   if exp and tonumber(exp) > tonumber(now) then live = lock end
 end
 if lease == "" then
   if live then return {"ERR", "LEASE_REQUIRED"} end
 elseif lease ~= live then
-  if redis.call("HGET", KEYS[10], "state_key") == key then return {"ERR", "LEASE_EXPIRED"} end
+  if redis.call("HGET", KEYS[9], "state_key") == key then return {"ERR", "LEASE_EXPIRED"} end
   return {"ERR", "LEASE_CONFLICT"}
 end
 
 -- Fencing: only the key's highest issued token may write; a lower one belongs to a holder that
 -- has since been superseded (v1 defect D4: issued but never checked).
 local fence = ARGV[13]
-local highest = tonumber(redis.call("GET", KEYS[8]) or "0")
+local highest = tonumber(redis.call("GET", KEYS[7]) or "0")
 if fence ~= "" and tonumber(fence) ~= highest then
   return {"ERR", "STALE_FENCING_TOKEN", highest}
 end
@@ -106,7 +105,7 @@ if ARGV[10] ~= "" then
 end
 
 local idx = {}
-for i = 1, tonumber(ARGV[14]) do idx[ARGV[14 + i]] = KEYS[10 + i] end
+for i = 1, tonumber(ARGV[14]) do idx[ARGV[14 + i]] = KEYS[9 + i] end
 
 local old_tags = {}
 if live then
@@ -138,7 +137,6 @@ else
 end
 redis.call("XADD", KEYS[1], id, unpack(f))
 redis.call("XADD", KEYS[3], id, "key", key, "type", op)
-redis.call("ZADD", KEYS[5], seq, key)
 
 if live then
   if op == "delete" or cur.agent_id ~= ARGV[4] then
@@ -162,7 +160,7 @@ else
 end
 
 if ARGV[8] ~= "" then
-  redis.call("HSET", KEYS[6], "fp", ARGV[9], "seq", seq, "key", key)
+  redis.call("HSET", KEYS[5], "fp", ARGV[9], "seq", seq, "key", key)
 end
 
 return {"OK", seq, unpack(f)}
