@@ -16,6 +16,8 @@ const (
 	keyPrefixLen          = 12 // key_prefix shown in listings
 )
 
+var projectIDRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
 var credentialRe = regexp.MustCompile(`^as_(live|cap)_[A-Za-z0-9]{40}$`)
 
 // Credential is what the store keeps for a key or token, found by the SHA-256 of the raw string.
@@ -118,6 +120,10 @@ func (a *Auth) Authenticate(ctx context.Context, raw string) (Principal, error) 
 // new key is generated. It is idempotent for a given (project id, raw key).
 func (a *Auth) CreateProjectWithKey(ctx context.Context, p Project, rawKey string) (APIKey, error) {
 	const op = "core.Auth.CreateProjectWithKey"
+	// The id goes inside Redis hash tags ({id}); braces or colons would break the isolation.
+	if !projectIDRe.MatchString(p.ID) {
+		return APIKey{}, E(op, CodeBadRequest, "Project id must be 1..64 letters, digits, _ or -")
+	}
 	if rawKey == "" {
 		rawKey = NewAPIKeySecret()
 	}

@@ -34,5 +34,10 @@ func TestAdminRefusesEmbeddedStoreAndBadUsage(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "AGENTSTATE_REDIS_URL is required")
 	assert.ErrorContains(t, run(context.Background(), nil, &bytes.Buffer{}, &bytes.Buffer{}), "usage")
+	t.Setenv("AGENTSTATE_REDIS_URL", testenv.RedisURL())
+	if testenv.Stores[0].Open(t) != nil {
+		err = run(context.Background(), []string{"create-project", "-name", "x", "-id", "p}:state:x"}, &bytes.Buffer{}, &bytes.Buffer{})
+		assert.ErrorContains(t, err, "Project id must be", "ids cannot break out of their hash tag")
+	}
 	assert.ErrorContains(t, run(context.Background(), []string{"nope"}, &bytes.Buffer{}, &bytes.Buffer{}), "usage")
 }
