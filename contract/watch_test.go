@@ -80,6 +80,9 @@ func (c *sseClient) close() {
 // next returns the next frame that is not a ping.
 func (c *sseClient) next(t *testing.T) sseFrame {
 	t.Helper()
+	// One deadline for the whole call: pings keep arriving, so a per-iteration timer would
+	// never fire and a missing event would hang the suite instead of failing it.
+	deadline := time.After(20 * time.Second)
 	for {
 		select {
 		case f, ok := <-c.frames:
@@ -87,7 +90,7 @@ func (c *sseClient) next(t *testing.T) sseFrame {
 			if f.Event != "ping" {
 				return f
 			}
-		case <-time.After(20 * time.Second):
+		case <-deadline:
 			t.Fatal("no frame within 20s")
 		}
 	}
@@ -327,6 +330,7 @@ func TestMCPResourceSubscriptionNotifiesOnChange(t *testing.T) {
 			close(lines)
 		}()
 		nextData := func(substr string) string {
+			deadline := time.After(20 * time.Second)
 			for {
 				select {
 				case l, ok := <-lines:
@@ -334,7 +338,7 @@ func TestMCPResourceSubscriptionNotifiesOnChange(t *testing.T) {
 					if strings.HasPrefix(l, "data: ") && strings.Contains(l, substr) {
 						return l[6:]
 					}
-				case <-time.After(20 * time.Second):
+				case <-deadline:
 					t.Fatalf("no SSE data containing %q", substr)
 				}
 			}

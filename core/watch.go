@@ -109,6 +109,13 @@ func (w *Watcher) Watch(ctx context.Context, p Principal, req WatchRequest, emit
 	if err != nil {
 		return Internal(op, err)
 	}
+	// "From now" must be fixed before the opening ping: a client that has seen the ping may
+	// act at once, and its lease events must not fall between the ping and this read.
+	if req.Leases && req.AfterLease == "" {
+		if req.AfterLease, err = w.store.LatestLeaseEventID(ctx, p.ProjectID); err != nil {
+			return Internal(op, err)
+		}
+	}
 	// The stream opens with a ping, so a client knows it is subscribed before any event.
 	if err := emit(WatchFrame{Event: "ping", Data: struct{}{}}); err != nil {
 		return err
@@ -126,11 +133,6 @@ func (w *Watcher) Watch(ctx context.Context, p Principal, req WatchRequest, emit
 			return err
 		}
 		req.After = from
-	}
-	if req.Leases && req.AfterLease == "" {
-		if req.AfterLease, err = w.store.LatestLeaseEventID(ctx, p.ProjectID); err != nil {
-			return Internal(op, err)
-		}
 	}
 	sent := 0
 	lastFrame := time.Now()
