@@ -188,13 +188,31 @@ func (f *restFace) Call(t *testing.T, tool string, in map[string]any) Result {
 			}
 		}
 		method, u = http.MethodGet, f.base+"/api/v1/leases?"+q.Encode()
+	case "mint_capability_token":
+		method, u, body = http.MethodPost, f.base+"/api/v1/capability-tokens", args
+	case "list_capability_tokens":
+		method, u = http.MethodGet, f.base+"/api/v1/capability-tokens"
+	case "revoke_capability_token":
+		method, u = http.MethodDelete, f.base+"/api/v1/capability-tokens/"+url.PathEscape(str(args["id"]))
+	case "create_api_key":
+		method, u, body = http.MethodPost, f.base+"/api/v1/keys", args
+	case "list_api_keys":
+		method, u = http.MethodGet, f.base+"/api/v1/keys"
+	case "revoke_api_key":
+		method, u = http.MethodDelete, f.base+"/api/v1/keys/"+url.PathEscape(str(args["id"]))
 	default:
 		t.Fatalf("rest face: no route for %s", tool)
 	}
 	resp, out := send(t, method, u, f.key, body, hdr)
 	r := Result{Header: resp.Header, Status: resp.StatusCode, Body: out}
-	if tool == "release_lease" && resp.StatusCode == http.StatusNoContent {
-		r.Body = json.RawMessage(`{"released":true}`) // MCP's v1 answer for REST's empty 204
+	if resp.StatusCode == http.StatusNoContent {
+		// MCP's answers for REST's empty 204s.
+		switch tool {
+		case "release_lease":
+			r.Body = json.RawMessage(`{"released":true}`)
+		case "revoke_api_key", "revoke_capability_token":
+			r.Body, _ = json.Marshal(map[string]any{"revoked": true, "id": args["id"]})
+		}
 	}
 	if resp.StatusCode >= 400 {
 		var env struct {

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -30,6 +31,10 @@ type Credential struct {
 	AgentID   string         `json:"agent_id,omitempty"`
 	ExpiresAt int64          `json:"expires_at,omitempty"` // 0 = never
 	RevokedAt int64          `json:"revoked_at,omitempty"` // 0 = live
+	Resources []string       `json:"resources,omitempty"`  // nil = every state key
+	// Token lineage: ids from the root token to the parent, and how deep it may still delegate.
+	Ancestors []string `json:"ancestors,omitempty"`
+	MaxDepth  int      `json:"max_depth,omitempty"`
 }
 
 // Project is a tenant: every key, state, lease and claim belongs to exactly one.
@@ -48,6 +53,8 @@ type APIKey struct {
 	CreatedAt  int64    `json:"created_at"`
 	LastUsedAt *int64   `json:"last_used_at"`
 	RevokedAt  *int64   `json:"revoked_at"`
+	Resources  []string `json:"resources,omitempty" jsonschema_description:"State-key patterns the key is limited to; absent = every key."`
+	AgentID    string   `json:"agent_id,omitempty" jsonschema_description:"The agent the key is bound to, if any."`
 	Key        string   `json:"key,omitempty"`
 }
 
@@ -59,6 +66,10 @@ type AuthStore interface {
 	CreateProject(ctx context.Context, p Project) (bool, error)
 	// CountProjects says whether the store is empty.
 	CountProjects(ctx context.Context) (int64, error)
+	// ListProjects returns every project, oldest first.
+	ListProjects(ctx context.Context) ([]Project, error)
+	// DeleteProject removes the project, all its credentials and all its data; false when unknown.
+	DeleteProject(ctx context.Context, id string) (bool, error)
 	// CreateAPIKey stores key (without its raw value) and its credential under hash.
 	// An existing credential with the same hash is left as it is (bootstrap is idempotent).
 	CreateAPIKey(ctx context.Context, projectID string, key APIKey, hash string) error
@@ -66,12 +77,14 @@ type AuthStore interface {
 
 // Auth turns a bearer credential into a Principal.
 type Auth struct {
-	store AuthStore
+	store KeyStore
 	clock Clock
+	// AdminToken guards project management (AGENTSTATE_ADMIN_TOKEN); empty = disabled.
+	AdminToken string
 }
 
 // NewAuth builds the authenticator.
-func NewAuth(store AuthStore, clock Clock) *Auth { return &Auth{store: store, clock: clock} }
+func NewAuth(store KeyStore, clock Clock) *Auth { return &Auth{store: store, clock: clock} }
 
 // ValidCredentialFormat reports whether raw looks like an API key or capability token.
 func ValidCredentialFormat(raw string) bool { return credentialRe.MatchString(raw) }
@@ -106,13 +119,24 @@ func (a *Auth) Authenticate(ctx context.Context, raw string) (Principal, error) 
 	if cred.RevokedAt != 0 || (cred.ExpiresAt != 0 && cred.ExpiresAt <= now) {
 		return Principal{}, errUnauthorized
 	}
+	if cred.Kind == KindCapabilityToken {
+		// A token dies with any ancestor: one membership check per level, no cache.
+		revoked, err := a.store.RevokedAmong(ctx, cred.ProjectID, append(slices.Clone(cred.Ancestors), cred.ID))
+		if err != nil {
+			return Principal{}, Internal("core.Auth.Authenticate", err)
+		}
+		if slices.Contains(revoked, true) {
+			return Principal{}, errUnauthorized
+		}
+	}
 	scopes := cred.Scopes
 	if scopes == nil {
 		scopes = []string{"*"}
 	}
 	return Principal{
 		ProjectID: cred.ProjectID, CredentialID: cred.ID, Kind: cred.Kind,
-		Scopes: scopes, AgentID: cred.AgentID,
+		Scopes: scopes, AgentID: cred.AgentID, Resources: cred.Resources,
+		Ancestors: cred.Ancestors, Depth: len(cred.Ancestors), MaxDepth: cred.MaxDepth, ExpiresAt: cred.ExpiresAt,
 	}, nil
 }
 

@@ -3,6 +3,9 @@ package core
 // MaxStateKeyBytes bounds a state key. v1 has no limit; ours is part of Redis key names.
 const MaxStateKeyBytes = 1024
 
+// MaxAgentIDLen bounds agent ids (v1: 255), on writes and on credentials bound to an agent.
+const MaxAgentIDLen = 255
+
 // Limits are the named bounds every face enforces. Defaults follow v1 where v1 has one.
 type Limits struct {
 	MaxBodyBytes         int64 // REST request body (413 above it)
@@ -25,7 +28,7 @@ func DefaultLimits() Limits {
 	return Limits{
 		MaxBodyBytes:         1 << 20,
 		MaxStateValueBytes:   1 << 20,
-		MaxAgentIDLen:        255,
+		MaxAgentIDLen:        MaxAgentIDLen,
 		MaxTags:              50,
 		MaxTagLen:            50,
 		MaxPredicates:        10,

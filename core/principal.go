@@ -2,7 +2,8 @@ package core
 
 import (
 	"context"
-	"path"
+	"slices"
+	"strings"
 )
 
 // CredentialKind tells API keys from capability tokens; some routes accept only keys.
@@ -21,7 +22,12 @@ type Principal struct {
 	Kind         CredentialKind
 	Scopes       []string // effective scopes; a full-access key has ["*"]
 	AgentID      string   // set when the credential is bound to one agent
-	Resources    []string // state-key glob patterns the credential is limited to; nil = every key
+	Resources    []string // state-key patterns the credential is limited to; nil = every key
+	// Capability-token lineage: delegation never widens any of these.
+	Ancestors []string // token ids from the root to the parent
+	Depth     int
+	MaxDepth  int
+	ExpiresAt int64 // 0 = never
 }
 
 // Can reports whether the principal holds scope.
@@ -40,15 +46,51 @@ func (p Principal) Require(op, scope string) error {
 
 // CanTouch reports whether the principal may act on a state key (and its lease or claims).
 func (p Principal) CanTouch(key string) bool {
-	if p.Resources == nil {
+	return p.Resources == nil || slices.ContainsFunc(p.Resources, func(pat string) bool { return KeyPatternMatch(pat, key) })
+}
+
+// KeyPatternMatch is the one state-key pattern rule (credential resources, watch filters): a
+// pattern is an exact key, or a prefix followed by a final "*". A single trailing wildcard
+// keeps "is this pattern within that one" decidable, which delegation needs.
+func KeyPatternMatch(pattern, key string) bool {
+	if prefix, ok := strings.CutSuffix(pattern, "*"); ok {
+		return strings.HasPrefix(key, prefix)
+	}
+	return key == pattern
+}
+
+// ResourcesWithin reports whether every child pattern matches only keys some parent pattern
+// matches; nil parent resources allow everything.
+func ResourcesWithin(parent, child []string) bool {
+	if parent == nil {
 		return true
 	}
-	for _, pat := range p.Resources {
-		if ok, _ := path.Match(pat, key); ok {
-			return true
+	for _, c := range child {
+		covered := slices.ContainsFunc(parent, func(p string) bool {
+			if prefix, ok := strings.CutSuffix(p, "*"); ok {
+				return strings.HasPrefix(strings.TrimSuffix(c, "*"), prefix)
+			}
+			return c == p
+		})
+		if !covered {
+			return false
 		}
 	}
-	return false
+	return true
+}
+
+func validateKeyPattern(op, path, pat string) error {
+	base := strings.TrimSuffix(pat, "*")
+	if strings.Contains(base, "*") {
+		return badRequest(op, path, "A key pattern may hold one *, at its end")
+	}
+	if base == "" {
+		if pat == "*" {
+			return nil
+		}
+		return badRequest(op, path, "String must contain at least 1 character(s)")
+	}
+	return validateStateKey(op, base)
 }
 
 // RequireResource returns 403 when key is outside the principal's resources.

@@ -79,13 +79,7 @@ func ParseWatchCursor(v string) (int64, string, error) {
 }
 
 func (r WatchRequest) wantsKey(key string) bool {
-	if r.Key == "" {
-		return true
-	}
-	if prefix, ok := strings.CutSuffix(r.Key, "*"); ok {
-		return strings.HasPrefix(key, prefix)
-	}
-	return key == r.Key
+	return r.Key == "" || KeyPatternMatch(r.Key, key)
 }
 
 // watchBatch bounds one read of the feeds.

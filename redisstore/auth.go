@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"encoding/json"
 	"strconv"
 
 	"github.com/redis/go-redis/v9"
@@ -11,24 +12,59 @@ import (
 
 // Credential reads as:cred:<hash>.
 func (s *Store) Credential(ctx context.Context, hash string) (*core.Credential, error) {
+	const op = "redisstore.Credential"
 	f, err := s.rdb.HGetAll(ctx, credentialKey(hash)).Result()
 	if err != nil {
-		return nil, core.Internal("redisstore.Credential", err)
+		return nil, core.Internal(op, err)
 	}
 	if len(f) == 0 {
 		return nil, nil
 	}
-	scopes, err := core.UnmarshalScopes(f["scopes"])
-	if err != nil {
-		return nil, core.Internal("redisstore.Credential", err)
-	}
 	c := &core.Credential{
 		ID: f["id"], Hash: hash, ProjectID: f["project_id"], Kind: core.CredentialKind(f["kind"]),
-		Scopes: scopes, AgentID: f["agent_id"],
+		AgentID: f["agent_id"], ExpiresAt: int64Field(f, "expires_at"), RevokedAt: int64Field(f, "revoked_at"),
+		MaxDepth: int(int64Field(f, "max_depth")),
 	}
-	c.ExpiresAt, _ = strconv.ParseInt(f["expires_at"], 10, 64)
-	c.RevokedAt, _ = strconv.ParseInt(f["revoked_at"], 10, 64)
+	if c.Scopes, err = core.UnmarshalScopes(f["scopes"]); err != nil {
+		return nil, core.Internal(op, err)
+	}
+	if c.Resources, err = jsonList(f["resources"]); err != nil {
+		return nil, core.Internal(op, err)
+	}
+	if c.Ancestors, err = jsonList(f["ancestors"]); err != nil {
+		return nil, core.Internal(op, err)
+	}
 	return c, nil
+}
+
+func int64Field(f map[string]string, name string) int64 {
+	n, _ := strconv.ParseInt(f[name], 10, 64)
+	return n
+}
+
+// optInt64 is a nullable wire field: absent or 0 is null.
+func optInt64(f map[string]string, name string) *int64 {
+	if n := int64Field(f, name); n != 0 {
+		return &n
+	}
+	return nil
+}
+
+// jsonList decodes a stored string list; "" is nil (no restriction).
+func jsonList(s string) ([]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []string
+	return out, json.Unmarshal([]byte(s), &out)
+}
+
+func encodeList(l []string) string {
+	if l == nil {
+		return ""
+	}
+	b, _ := json.Marshal(l)
+	return string(b)
 }
 
 // CreateProject registers a project unless its id is taken.
@@ -56,6 +92,107 @@ func (s *Store) CountProjects(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
+// ListProjects reads every project record, oldest first.
+func (s *Store) ListProjects(ctx context.Context) ([]core.Project, error) {
+	const op = "redisstore.ListProjects"
+	ids, err := s.rdb.ZRange(ctx, projectsKey(), 0, -1).Result()
+	if err != nil {
+		return nil, core.Internal(op, err)
+	}
+	recs, err := s.hashes(ctx, ids, projectRecordKey)
+	if err != nil {
+		return nil, core.Internal(op, err)
+	}
+	out := make([]core.Project, 0, len(ids))
+	for i, f := range recs {
+		out = append(out, core.Project{ID: ids[i], Name: f["name"], CreatedAt: int64Field(f, "created_at")})
+	}
+	return out, nil
+}
+
+// hashes reads one hash per id in a pipeline.
+func (s *Store) hashes(ctx context.Context, ids []string, key func(string) string) ([]map[string]string, error) {
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = pipe.HGetAll(ctx, key(id))
+	}
+	if len(ids) > 0 {
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]map[string]string, len(ids))
+	for i, c := range cmds {
+		out[i] = c.Val()
+	}
+	return out, nil
+}
+
+// purgeBatch bounds one SCAN/UNLINK round of a project purge.
+const purgeBatch = 500
+
+// DeleteProject unlists the project, deletes every credential it issued (so nothing can use it
+// from here on), then unlinks its data in bounded SCAN batches. This admin-only path is the one
+// place that scans: a project's keys are not all indexed, and it runs once per project.
+func (s *Store) DeleteProject(ctx context.Context, id string) (bool, error) {
+	const op = "redisstore.DeleteProject"
+	removed, err := s.rdb.ZRem(ctx, projectsKey(), id).Result()
+	if err != nil {
+		return false, core.Internal(op, err)
+	}
+	if removed == 0 {
+		return false, nil
+	}
+	for _, idx := range []struct {
+		index  string
+		record func(string, string) string
+	}{{apiKeysIndexKey(id), apiKeyRecordKey}, {tokensIndexKey(id), tokenRecordKey}} {
+		ids, err := s.rdb.ZRange(ctx, idx.index, 0, -1).Result()
+		if err != nil {
+			return true, core.Internal(op, err)
+		}
+		recs, err := s.hashes(ctx, ids, func(i string) string { return idx.record(id, i) })
+		if err != nil {
+			return true, core.Internal(op, err)
+		}
+		for _, f := range recs {
+			if f["hash"] != "" {
+				if err := s.rdb.Del(ctx, credentialKey(f["hash"])).Err(); err != nil {
+					return true, core.Internal(op, err)
+				}
+			}
+		}
+	}
+	if err := s.rdb.SRem(ctx, leaseProjectsKey(), id).Err(); err != nil {
+		return true, core.Internal(op, err)
+	}
+	iter := s.rdb.Scan(ctx, 0, projectKey(id, "*"), purgeBatch).Iterator()
+	batch := make([]string, 0, purgeBatch)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := s.rdb.Unlink(ctx, batch...).Err()
+		batch = batch[:0]
+		return err
+	}
+	for iter.Next(ctx) {
+		if batch = append(batch, iter.Val()); len(batch) == purgeBatch {
+			if err := flush(); err != nil {
+				return true, core.Internal(op, err)
+			}
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return true, core.Internal(op, err)
+	}
+	if err := flush(); err != nil {
+		return true, core.Internal(op, err)
+	}
+	return true, nil
+}
+
 // CreateAPIKey stores the key record, then its credential. The credential is written last: a
 // crash in between leaves an unusable record, never a usable key without a record. The two
 // live in different slots (credentials are global), so they cannot share one transaction.
@@ -68,10 +205,11 @@ func (s *Store) CreateAPIKey(ctx context.Context, project string, key core.APIKe
 	if exists == 1 {
 		return nil
 	}
-	scopes := core.MarshalScopes(key.Scopes)
+	scopes, resources := core.MarshalScopes(key.Scopes), encodeList(key.Resources)
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.HSet(ctx, apiKeyRecordKey(project, key.ID), "id", key.ID, "name", key.Name,
-			"key_prefix", key.KeyPrefix, "scopes", scopes, "created_at", key.CreatedAt, "hash", hash)
+			"key_prefix", key.KeyPrefix, "scopes", scopes, "created_at", key.CreatedAt, "hash", hash,
+			"resources", resources, "agent_id", key.AgentID)
 		p.ZAdd(ctx, apiKeysIndexKey(project), redis.Z{Score: float64(key.CreatedAt), Member: key.ID})
 		return nil
 	})
@@ -79,9 +217,201 @@ func (s *Store) CreateAPIKey(ctx context.Context, project string, key core.APIKe
 		return core.Internal(op, err)
 	}
 	err = s.rdb.HSet(ctx, credentialKey(hash), "id", key.ID, "project_id", project,
-		"kind", string(core.KindAPIKey), "scopes", scopes).Err()
+		"kind", string(core.KindAPIKey), "scopes", scopes, "resources", resources, "agent_id", key.AgentID).Err()
 	if err != nil {
 		return core.Internal(op, err)
 	}
 	return nil
+}
+
+// ListAPIKeys returns every key record of the project, oldest first.
+func (s *Store) ListAPIKeys(ctx context.Context, project string) ([]core.APIKey, error) {
+	const op = "redisstore.ListAPIKeys"
+	ids, err := s.rdb.ZRange(ctx, apiKeysIndexKey(project), 0, -1).Result()
+	if err != nil {
+		return nil, core.Internal(op, err)
+	}
+	recs, err := s.hashes(ctx, ids, func(id string) string { return apiKeyRecordKey(project, id) })
+	if err != nil {
+		return nil, core.Internal(op, err)
+	}
+	out := make([]core.APIKey, 0, len(recs))
+	for _, f := range recs {
+		if len(f) == 0 {
+			continue
+		}
+		k := core.APIKey{ID: f["id"], Name: f["name"], KeyPrefix: f["key_prefix"], CreatedAt: int64Field(f, "created_at"),
+			RevokedAt: optInt64(f, "revoked_at"), AgentID: f["agent_id"]}
+		if k.Scopes, err = core.UnmarshalScopes(f["scopes"]); err != nil {
+			return nil, core.Internal(op, err)
+		}
+		if k.Resources, err = jsonList(f["resources"]); err != nil {
+			return nil, core.Internal(op, err)
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+// RevokeAPIKey marks the credential revoked first (that is what authentication reads), then
+// the record. A second revoke keeps the first revoked_at.
+func (s *Store) RevokeAPIKey(ctx context.Context, project, id string, now int64) (bool, error) {
+	const op = "redisstore.RevokeAPIKey"
+	hash, err := s.rdb.HGet(ctx, apiKeyRecordKey(project, id), "hash").Result()
+	if err == redis.Nil {
+		return false, nil
+	}
+	if err != nil {
+		return false, core.Internal(op, err)
+	}
+	if err := s.rdb.HSetNX(ctx, credentialKey(hash), "revoked_at", now).Err(); err != nil {
+		return true, core.Internal(op, err)
+	}
+	if err := s.rdb.HSetNX(ctx, apiKeyRecordKey(project, id), "revoked_at", now).Err(); err != nil {
+		return true, core.Internal(op, err)
+	}
+	return true, nil
+}
+
+// CreateToken stores the token record and index atomically, then its credential (last, as
+// for keys).
+func (s *Store) CreateToken(ctx context.Context, project string, t core.CapabilityToken, hash string) error {
+	const op = "redisstore.CreateToken"
+	var expires int64
+	if t.ExpiresAt != nil {
+		expires = *t.ExpiresAt
+	}
+	var parent, agent string
+	if t.ParentID != nil {
+		parent = *t.ParentID
+	}
+	if t.AgentID != nil {
+		agent = *t.AgentID
+	}
+	scopes, resources, ancestors := encodeList(t.Scopes), encodeList(t.Resources), encodeList(t.Ancestors)
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, tokenRecordKey(project, t.ID), "id", t.ID, "name", t.Name, "key_prefix", t.KeyPrefix,
+			"scopes", scopes, "expires_at", expires, "created_at", t.CreatedAt, "parent_id", parent,
+			"ancestors", ancestors, "max_depth", t.MaxDepth, "resources", resources, "agent_id", agent, "hash", hash)
+		p.ZAdd(ctx, tokensIndexKey(project), redis.Z{Score: float64(t.CreatedAt), Member: t.ID})
+		return nil
+	})
+	if err != nil {
+		return core.Internal(op, err)
+	}
+	err = s.rdb.HSet(ctx, credentialKey(hash), "id", t.ID, "project_id", project,
+		"kind", string(core.KindCapabilityToken), "scopes", scopes, "expires_at", expires,
+		"resources", resources, "agent_id", agent, "ancestors", ancestors, "max_depth", t.MaxDepth).Err()
+	if err != nil {
+		return core.Internal(op, err)
+	}
+	return nil
+}
+
+func tokenFrom(f map[string]string) (core.CapabilityToken, error) {
+	t := core.CapabilityToken{ID: f["id"], Name: f["name"], KeyPrefix: f["key_prefix"],
+		ExpiresAt: optInt64(f, "expires_at"), CreatedAt: int64Field(f, "created_at"),
+		RevokedAt: optInt64(f, "revoked_at"), MaxDepth: int(int64Field(f, "max_depth"))}
+	var err error
+	if t.Scopes, err = jsonList(f["scopes"]); err != nil {
+		return t, err
+	}
+	if t.Resources, err = jsonList(f["resources"]); err != nil {
+		return t, err
+	}
+	if t.Ancestors, err = jsonList(f["ancestors"]); err != nil {
+		return t, err
+	}
+	t.Depth = len(t.Ancestors)
+	if p := f["parent_id"]; p != "" {
+		t.ParentID = &p
+	}
+	if a := f["agent_id"]; a != "" {
+		t.AgentID = &a
+	}
+	return t, nil
+}
+
+// Token reads one token record; nil when the project has no such token.
+func (s *Store) Token(ctx context.Context, project, id string) (*core.CapabilityToken, error) {
+	f, err := s.rdb.HGetAll(ctx, tokenRecordKey(project, id)).Result()
+	if err != nil {
+		return nil, core.Internal("redisstore.Token", err)
+	}
+	if len(f) == 0 {
+		return nil, nil
+	}
+	t, err := tokenFrom(f)
+	if err != nil {
+		return nil, core.Internal("redisstore.Token", err)
+	}
+	return &t, nil
+}
+
+// Tokens reads every token record of the project, oldest first.
+func (s *Store) Tokens(ctx context.Context, project string) ([]core.CapabilityToken, error) {
+	const op = "redisstore.Tokens"
+	ids, err := s.rdb.ZRange(ctx, tokensIndexKey(project), 0, -1).Result()
+	if err != nil {
+		return nil, core.Internal(op, err)
+	}
+	recs, err := s.hashes(ctx, ids, func(id string) string { return tokenRecordKey(project, id) })
+	if err != nil {
+		return nil, core.Internal(op, err)
+	}
+	out := make([]core.CapabilityToken, 0, len(recs))
+	for _, f := range recs {
+		if len(f) == 0 {
+			continue
+		}
+		t, err := tokenFrom(f)
+		if err != nil {
+			return nil, core.Internal(op, err)
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// RevokeToken adds the id to the project's revoked set (what authentication checks for the
+// token and all its ancestors) and stamps the record, in one transaction.
+func (s *Store) RevokeToken(ctx context.Context, project, id string, now int64) error {
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.SAdd(ctx, revokedTokensKey(project), id)
+		p.HSetNX(ctx, tokenRecordKey(project, id), "revoked_at", now)
+		return nil
+	})
+	if err != nil {
+		return core.Internal("redisstore.RevokeToken", err)
+	}
+	return nil
+}
+
+// RevokedAmong checks ids against the revoked set in one command.
+func (s *Store) RevokedAmong(ctx context.Context, project string, ids []string) ([]bool, error) {
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	out, err := s.rdb.SMIsMember(ctx, revokedTokensKey(project), args...).Result()
+	if err != nil {
+		return nil, core.Internal("redisstore.RevokedAmong", err)
+	}
+	return out, nil
+}
+
+// CountRequest counts one request in the credential's fixed window. The counter outlives its
+// window by one more, then expires.
+func (s *Store) CountRequest(ctx context.Context, project, credential string, windowStart int64) (int64, error) {
+	key := rateLimitKey(project, credential, windowStart)
+	var incr *redis.IntCmd
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		incr = p.Incr(ctx, key)
+		p.PExpire(ctx, key, 2*core.RateWindow)
+		return nil
+	})
+	if err != nil {
+		return 0, core.Internal("redisstore.CountRequest", err)
+	}
+	return incr.Val(), nil
 }

@@ -3,6 +3,8 @@
 // one Cluster shard and its scripts may touch all of its keys.
 package redisstore
 
+import "strconv"
+
 // This file is the only place that formats a key; docs/redis-keys.md describes the same layout
 // and keys_test.go checks the two agree.
 
@@ -44,3 +46,11 @@ func apiKeyRecordKey(project, id string) string {
 	return projectKey(project, "key:"+id)
 }
 func apiKeysIndexKey(project string) string { return projectKey(project, "keys") }
+
+// Capability tokens and rate limits.
+func tokenRecordKey(project, id string) string { return projectKey(project, "tok:"+id) }
+func tokensIndexKey(project string) string     { return projectKey(project, "toks") }
+func revokedTokensKey(project string) string   { return projectKey(project, "revoked") }
+func rateLimitKey(project, credential string, windowStart int64) string {
+	return projectKey(project, "rl:"+credential+":"+strconv.FormatInt(windowStart, 10))
+}

@@ -43,6 +43,11 @@ var keyBuilders = map[string]string{
 	"credentialKey":     credentialKey("<hash>"),
 	"apiKeyRecordKey":   apiKeyRecordKey("<project>", "<id>"),
 	"apiKeysIndexKey":   apiKeysIndexKey("<project>"),
+	"tokenRecordKey":    tokenRecordKey("<project>", "<id>"),
+	"tokensIndexKey":    tokensIndexKey("<project>"),
+	"revokedTokensKey":  revokedTokensKey("<project>"),
+	// The window is a number in the key; the doc writes it as <window>.
+	"rateLimitKey": strings.Replace(rateLimitKey("<project>", "<id>", 0), ":0", ":<window>", 1),
 }
 
 // globalKeys are the builders that deliberately live outside every project's hash tag: the
@@ -157,13 +162,13 @@ func TestKeysDoNotCollide(t *testing.T) {
 		if strings.HasPrefix(key, tagged) {
 			from = len(tagged)
 		}
-		loc := placeholder.FindStringIndex(key[from:])
-		if loc == nil {
+		locs := placeholder.FindAllStringIndex(key[from:], -1)
+		if locs == nil {
 			all = append(all, owned{name, key, false})
 			continue
 		}
-		assert.Equal(t, len(key), from+loc[1], "%s: the variable part must end the key: %s", name, key)
-		all = append(all, owned{name, key[:from+loc[0]], true})
+		assert.Equal(t, len(key), from+locs[len(locs)-1][1], "%s: the variable part must end the key: %s", name, key)
+		all = append(all, owned{name, key[:from+locs[0][0]], true})
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].name < all[j].name })
 	for _, a := range all {

@@ -81,16 +81,21 @@ func bearer(r *http.Request) string {
 	return ""
 }
 
-// authenticator resolves the credential and stores the principal in the request context.
+// authenticator resolves the credential, stores the principal in the request context and
+// charges the request to the credential's rate limit.
 type authenticator struct {
 	auth         *core.Auth
+	limiter      *core.RateLimiter
 	failureDelay time.Duration // v1 pads every auth failure to at least this long
 	onFail       func(w http.ResponseWriter, r *http.Request)
-	keysOnly     bool // routes that accept API keys only (capability tokens get 401)
+	access       Access
 	queryToken   bool // also accept ?token=as_cap_… (capability tokens only)
 }
 
 func (a authenticator) middleware(next http.Handler) http.Handler {
+	if a.access == adminOnly {
+		return a.admin(next)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		cred := bearer(r)
@@ -98,21 +103,51 @@ func (a authenticator) middleware(next http.Handler) http.Handler {
 			cred = t
 		}
 		p, err := a.auth.Authenticate(r.Context(), cred)
-		if err == nil && a.keysOnly && p.Kind != core.KindAPIKey {
+		if err == nil && a.access == keyOnly && p.Kind != core.KindAPIKey {
 			err = core.E("rest.auth", core.CodeUnauthorized, "Unauthorized")
 		}
 		if err != nil {
-			if core.IsCode(err, core.CodeUnauthorized) {
-				padTo(r.Context(), start, a.failureDelay)
-				if a.onFail != nil {
-					a.onFail(w, r)
-				}
+			a.fail(w, r, start, err)
+			return
+		}
+		st, err := a.limiter.Allow(r.Context(), p)
+		if st.Limit > 0 {
+			h := w.Header()
+			h.Set("X-RateLimit-Limit", itoa(st.Limit))
+			h.Set("X-RateLimit-Remaining", itoa(st.Remaining))
+			h.Set("X-RateLimit-Reset", itoa(st.Reset))
+			if st.RetryAfter > 0 {
+				h.Set("Retry-After", itoa(st.RetryAfter))
 			}
+		}
+		if err != nil {
 			writeError(w, r, err)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(core.WithPrincipal(r.Context(), p)))
 	})
+}
+
+// admin guards project management with the operator token.
+func (a authenticator) admin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		if err := a.auth.Admin(bearer(r)); err != nil {
+			a.fail(w, r, start, err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (a authenticator) fail(w http.ResponseWriter, r *http.Request, start time.Time, err error) {
+	if core.IsCode(err, core.CodeUnauthorized) {
+		padTo(r.Context(), start, a.failureDelay)
+		if a.onFail != nil {
+			a.onFail(w, r)
+		}
+	}
+	writeError(w, r, err)
 }
 
 // padTo sleeps until d has passed since start, so failures do not reveal how far they got.

@@ -14,6 +14,8 @@ import (
 // Deps is what the HTTP server is built from.
 type Deps struct {
 	Auth             *core.Auth
+	Keys             *core.Keys
+	RateLimiter      *core.RateLimiter // nil = no limit
 	States           *core.States
 	Leases           *core.Leases
 	Watcher          *core.Watcher
@@ -50,20 +52,15 @@ func NewHandler(d Deps) http.Handler {
 		_, _ = w.Write(schemas.OpenAPIDocument)
 	})
 
-	scoped := authenticator{auth: d.Auth, failureDelay: d.AuthFailureDelay}
-	withQueryToken := scoped
-	withQueryToken.queryToken = true
 	for _, rt := range Routes {
-		mw := scoped.middleware
-		if queryTokenRoutes[rt.Method+" "+rt.Pattern] {
-			mw = withQueryToken.middleware
-		}
-		r.With(mw).Method(rt.Method, rt.Pattern, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		a := authenticator{auth: d.Auth, limiter: d.RateLimiter, failureDelay: d.AuthFailureDelay,
+			access: rt.Access, queryToken: queryTokenRoutes[rt.Method+" "+rt.Pattern]}
+		r.With(a.middleware).Method(rt.Method, rt.Pattern, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			rt.handle(s, w, req)
 		}))
 	}
 
-	mcpAuth := authenticator{auth: d.Auth, failureDelay: d.AuthFailureDelay, onFail: s.wwwAuthenticate}
+	mcpAuth := authenticator{auth: d.Auth, limiter: d.RateLimiter, failureDelay: d.AuthFailureDelay, onFail: s.wwwAuthenticate}
 	notAllowed := func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, core.E("rest.mcp", core.CodeMethodNotAllowed, "Method not allowed"))
 	}

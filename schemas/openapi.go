@@ -26,6 +26,7 @@ type Route struct {
 	Method, Pattern, Scope, Summary string
 	Request, Response               any // zero values of the body types; nil when there is none
 	Status                          int
+	KeyOnly, AdminOnly              bool // capability tokens refused; operator token instead of a project credential
 }
 
 // restDetail is what the handlers read beyond the JSON body and path: rest.Route does not
@@ -112,12 +113,25 @@ var restDetails = map[string]restDetail{
 		{Name: "after", In: "query", Schema: &jsonschema.Schema{Type: "string"}, Description: "Lease event id to read on from (next_cursor of the previous page)."},
 		limitParam(50, 500),
 	}},
+	"POST /api/v1/capability-tokens":             {ID: "mintToken"},
+	"GET /api/v1/capability-tokens":              {ID: "listTokens"},
+	"DELETE /api/v1/capability-tokens/{id}":      {ID: "revokeToken"},
+	"POST /api/v1/keys":                          {ID: "createKey"},
+	"GET /api/v1/keys":                           {ID: "listKeys"},
+	"DELETE /api/v1/keys/{id}":                   {ID: "revokeKey"},
+	"POST /api/projects/{projectId}/keys":        {ID: "legacyCreateKey"},
+	"GET /api/projects/{projectId}/keys":         {ID: "legacyListKeys"},
+	"DELETE /api/projects/{projectId}/keys/{id}": {ID: "legacyRevokeKey"},
+	"POST /api/v1/projects":                      {ID: "createProject"},
+	"GET /api/v1/projects":                       {ID: "listProjects"},
+	"DELETE /api/v1/projects/{id}":               {ID: "deleteProject"},
 }
 
 // pathParams describes every path parameter name a pattern may use.
 var pathParams = map[string]string{
 	"state_key": "The state's key, percent-encoded: a%2Fb names the key a/b.",
-	"id":        "A lease id.",
+	"id":        "The id of the lease, key, token or project the route names.",
+	"projectId": "The caller's own project id (legacy route).",
 }
 
 // errorEnvelope is the body of every 4xx and 5xx.
@@ -218,8 +232,9 @@ func OpenAPI(routes []Route) ([]byte, error) {
 			"The same operations are MCP tools at /api/mcp."},
 		Servers:  []server{{URL: "http://127.0.0.1:8080", Description: "cmd/http-server's default address (-addr, AGENTSTATE_ADDR)"}},
 		Security: []map[string][]string{{"bearerAuth": {}}},
-		Tags:     []tag{{"States", "Versioned JSON objects under string keys, their event log and watch."}, {"Leases", "Fenced, expiring locks on state keys."}},
-		Paths:    map[string]map[string]operation{},
+		Tags: []tag{{"States", "Versioned JSON objects under string keys, their event log and watch."}, {"Leases", "Fenced, expiring locks on state keys."},
+			{"Credentials", "API keys and delegable capability tokens."}, {"Projects", "Operator-only project management (AGENTSTATE_ADMIN_TOKEN)."}},
+		Paths: map[string]map[string]operation{},
 		Components: components{
 			Schemas: map[string]*jsonschema.Schema{},
 			Responses: map[string]response{"Error": {Description: "The error envelope; code is machine-readable, retryable says whether the same request may later succeed.",
@@ -227,6 +242,10 @@ func OpenAPI(routes []Route) ([]byte, error) {
 			SecuritySchemes: map[string]securityScheme{
 				"bearerAuth": {Type: "http", Scheme: "bearer",
 					Description: "An API key (as_live_…) or a capability token (as_cap_…). A route needs the scope in x-required-scope."},
+				"apiKeyOnly": {Type: "http", Scheme: "bearer",
+					Description: "An API key (as_live_…) only: a capability token is refused with 401."},
+				"adminToken": {Type: "http", Scheme: "bearer",
+					Description: "The operator token configured as AGENTSTATE_ADMIN_TOKEN; without one the route always answers 401."},
 				"capabilityTokenQuery": {Type: "apiKey", In: "query", Name: "token",
 					Description: "A capability token (as_cap_…) as ?token=, only where a browser EventSource cannot set headers."},
 			},
@@ -260,8 +279,19 @@ func OpenAPI(routes []Route) ([]byte, error) {
 			Security:  []map[string][]string{{"bearerAuth": {r.Scope}}},
 			Responses: map[string]response{"4XX": {Ref: "#/components/responses/Error"}, "5XX": {Ref: "#/components/responses/Error"}},
 		}
-		if strings.Contains(path, "lease") {
+		switch {
+		case strings.Contains(path, "lease"):
 			op.Tags = []string{"Leases"}
+		case strings.Contains(path, "keys") || strings.Contains(path, "capability-tokens"):
+			op.Tags = []string{"Credentials"}
+		case strings.HasPrefix(path, "/api/v1/projects"):
+			op.Tags = []string{"Projects"}
+		}
+		switch {
+		case r.AdminOnly:
+			op.Security = []map[string][]string{{"adminToken": {}}}
+		case r.KeyOnly:
+			op.Security = []map[string][]string{{"apiKeyOnly": {r.Scope}}}
 		}
 		if d.QueryToken {
 			op.Security = append(op.Security, map[string][]string{"capabilityTokenQuery": {r.Scope}})

@@ -20,6 +20,7 @@ type Deps struct {
 	States  *core.States
 	Leases  *core.Leases
 	Watcher *core.Watcher
+	Keys    *core.Keys
 }
 
 // Hints are the four MCP tool annotations; every tool states all four.
@@ -33,6 +34,7 @@ type Tool struct {
 	Title       string
 	Description string
 	Scope       string // the scope a credential needs to see and call the tool
+	Delegation  bool   // also open to a capability token that may delegate (max_depth > 0)
 	Hints       Hints
 	Input       any // zero value of the arguments type; its schema is the input schema
 	Output      any // zero value of the result type; its schema is the output schema
@@ -58,7 +60,12 @@ func define[In, Out any](t Tool, fn func(ctx context.Context, d Deps, p core.Pri
 
 // Inventory lists every tool, in the order tools/list shows them.
 func Inventory() []Tool {
-	return slices.Concat(stateTools(), leaseTools(), watchTools())
+	return slices.Concat(stateTools(), leaseTools(), watchTools(), keyTools())
+}
+
+// callableBy reports whether p may see and call t.
+func (t Tool) callableBy(p core.Principal) bool {
+	return p.Can(t.Scope) || (t.Delegation && p.Kind == core.KindCapabilityToken && p.MayDelegate() == nil)
 }
 
 // Definition is the tool as MCP clients see it.
@@ -83,7 +90,10 @@ func (t Tool) Handler(d Deps) server.ToolHandlerFunc {
 		if !ok {
 			return errorResult(core.E("tools."+t.Name, core.CodeUnauthorized, "Unauthorized")), nil
 		}
-		if !p.Can(t.Scope) {
+		if !t.callableBy(p) && t.Delegation && p.Kind == core.KindCapabilityToken {
+			return errorResult(p.MayDelegate()), nil // a token lacks no scope here: say why it cannot delegate
+		}
+		if !t.callableBy(p) {
 			r := mcp.NewToolResultError("FORBIDDEN: missing required scope " + t.Scope)
 			r.StructuredContent = map[string]any{"error": core.WireErrorOf(core.E("tools."+t.Name, core.CodeForbidden, "Missing required scope: "+t.Scope))}
 			return r, nil
@@ -124,7 +134,7 @@ func NewServer(d Deps, opts ...server.ServerOption) *server.MCPServer {
 	hooks.AddAfterListTools(func(ctx context.Context, _ any, _ *mcp.ListToolsRequest, res *mcp.ListToolsResult) {
 		p, _ := core.PrincipalFrom(ctx)
 		res.Tools = slices.DeleteFunc(res.Tools, func(t mcp.Tool) bool {
-			return !p.Can(scopeOf[t.Name])
+			return !byName[t.Name].callableBy(p)
 		})
 	})
 	opts = append([]server.ServerOption{
@@ -139,10 +149,10 @@ func NewServer(d Deps, opts ...server.ServerOption) *server.MCPServer {
 	return s
 }
 
-var scopeOf = func() map[string]string {
-	m := map[string]string{}
+var byName = func() map[string]Tool {
+	m := map[string]Tool{}
 	for _, t := range Inventory() {
-		m[t.Name] = t.Scope
+		m[t.Name] = t
 	}
 	return m
 }()

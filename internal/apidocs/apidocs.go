@@ -23,12 +23,14 @@ func Render() []byte {
 	b.WriteString("# API reference\n\n")
 	b.WriteString("Generated from `rest/routes.go`, `tools/` and the JSON Schemas of `core`'s types " +
 		"(`UPDATE_SNAPSHOTS=1 go test ./internal/apidocs/`); do not edit by hand.\n\n")
-	b.WriteString("Every route and tool takes `Authorization: Bearer <as_live_… or as_cap_…>`. Errors are " +
+	b.WriteString("Every route and tool takes `Authorization: Bearer <credential>`: an API key (`as_live_…`) or, where the " +
+		"Credential column says so, a capability token (`as_cap_…`); a token elsewhere gets 401. Project routes take the operator's " +
+		"`AGENTSTATE_ADMIN_TOKEN`. Errors are " +
 		"`{\"error\":{\"code\",\"message\",\"retryable\",\"details\"?}}` on REST and `isError` results with text " +
 		"`Error: <CODE>: <message>` (or `INVALID_PARAMS: <field>: <message>`) plus the same object as structured content on MCP.\n\n")
-	b.WriteString("## REST\n\n| Method | Path | Scope | Success | Summary |\n|---|---|---|---|---|\n")
+	b.WriteString("## REST\n\n| Method | Path | Credential | Scope | Success | Summary |\n|---|---|---|---|---|---|\n")
 	for _, r := range rest.Routes {
-		fmt.Fprintf(&b, "| %s | `%s` | `%s` | %d | %s |\n", r.Method, r.Pattern, r.Scope, r.Status, r.Summary)
+		fmt.Fprintf(&b, "| %s | `%s` | %s | `%s` | %d | %s |\n", r.Method, r.Pattern, credential(r), r.Scope, r.Status, r.Summary)
 	}
 	for _, r := range rest.Routes {
 		fmt.Fprintf(&b, "\n### %s %s\n\n%s. Scope `%s`; success %d.\n", r.Method, r.Pattern, r.Summary, r.Scope, r.Status)
@@ -55,6 +57,16 @@ func Render() []byte {
 	}
 	fmt.Fprintf(&b, "\n---\nAgentState %s wire version.\n", core.ProductVersion)
 	return b.Bytes()
+}
+
+func credential(r rest.Route) string {
+	switch {
+	case r.AdminOnly():
+		return "admin token"
+	case r.AcceptsTokens():
+		return "key or token"
+	}
+	return "key"
 }
 
 // fields writes a schema's top-level properties as a table.

@@ -30,6 +30,8 @@ type Config struct {
 	LogLevel         string
 	MaxBodyBytes     int64
 	AuthFailureDelay time.Duration
+	AdminToken       string
+	RateLimitPerMin  int
 }
 
 // Flags registers the shared settings on fs.
@@ -41,6 +43,8 @@ func Flags(fs *flag.FlagSet) *Config {
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error (AGENTSTATE_LOG_LEVEL)")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", 1<<20, "largest accepted request body (AGENTSTATE_MAX_BODY_BYTES)")
 	fs.DurationVar(&c.AuthFailureDelay, "auth-failure-delay", 300*time.Millisecond, "minimum duration of an authentication failure (AGENTSTATE_AUTH_FAILURE_DELAY)")
+	fs.StringVar(&c.AdminToken, "admin-token", "", "operator token for /api/v1/projects; empty = project API disabled (AGENTSTATE_ADMIN_TOKEN)")
+	fs.IntVar(&c.RateLimitPerMin, "rate-limit-per-min", 600, "requests per credential per minute, counted in Redis; 0 = off (AGENTSTATE_RATE_LIMIT_PER_MIN)")
 	return c
 }
 
@@ -63,10 +67,13 @@ type App struct {
 	Conn    *redisstore.Connection // nil when the caller owns the store
 	Store   *redisstore.Store
 	Auth    *core.Auth
+	Keys    *core.Keys
 	States  *core.States
 	Leases  *core.Leases
 	Watcher *core.Watcher
 	Limits  core.Limits
+	// RateLimiter charges REST and MCP requests to their credential; nil = unlimited.
+	RateLimiter *core.RateLimiter
 }
 
 // Open connects the store (or starts the embedded one) and builds the services.
@@ -86,6 +93,8 @@ func Open(ctx context.Context, c *Config, log *slog.Logger) (*App, error) {
 	limits.MaxBodyBytes = c.MaxBodyBytes
 	a := New(conn.Store, core.SystemClock{}, limits)
 	a.Conn = conn
+	a.Auth.AdminToken = c.AdminToken
+	a.RateLimiter = core.NewRateLimiter(conn.Store, core.SystemClock{}, c.RateLimitPerMin)
 	return a, nil
 }
 
@@ -106,6 +115,7 @@ func New(store *redisstore.Store, clock core.Clock, limits core.Limits) *App {
 	return &App{
 		Store:   store,
 		Auth:    core.NewAuth(store, clock),
+		Keys:    core.NewKeys(store, clock),
 		States:  states,
 		Leases:  core.NewLeases(store, clock),
 		Watcher: core.NewWatcher(store, states),
@@ -158,6 +168,8 @@ func (a *App) NewHandler(authFailureDelay time.Duration) http.Handler {
 	mcpSrv := tools.NewServer(a.ToolDeps())
 	return rest.NewHandler(rest.Deps{
 		Auth:             a.Auth,
+		Keys:             a.Keys,
+		RateLimiter:      a.RateLimiter,
 		States:           a.States,
 		Leases:           a.Leases,
 		Watcher:          a.Watcher,
@@ -171,5 +183,5 @@ func (a *App) NewHandler(authFailureDelay time.Duration) http.Handler {
 
 // ToolDeps are the services the MCP tools call.
 func (a *App) ToolDeps() tools.Deps {
-	return tools.Deps{States: a.States, Leases: a.Leases, Watcher: a.Watcher}
+	return tools.Deps{States: a.States, Leases: a.Leases, Watcher: a.Watcher, Keys: a.Keys}
 }

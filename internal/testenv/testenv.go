@@ -135,8 +135,7 @@ type Project struct {
 	P   core.Principal
 }
 
-// NewProject creates an isolated project with a full-access key; its keys are removed from
-// the store when the test ends, so the shared Redis does not fill up.
+// NewProject creates an isolated project with a full-access key, deleted when the test ends.
 func NewProject(tb testing.TB, a *app.App) Project {
 	tb.Helper()
 	id := "t_" + core.NewID()
@@ -148,30 +147,10 @@ func NewProject(tb testing.TB, a *app.App) Project {
 	if err != nil {
 		tb.Fatalf("authenticate new key: %v", err)
 	}
-	tb.Cleanup(func() { dropProject(a.Store.Client(), id, key.Key) })
+	// The product's own project deletion: every credential the test minted goes with its data,
+	// so the shared Redis does not fill up.
+	tb.Cleanup(func() { _, _ = a.Store.DeleteProject(context.Background(), id) })
 	return Project{ID: id, Key: key.Key, P: p}
-}
-
-// dropProject deletes a test project's keys. SCAN is fine here: test cleanup, not a request
-// path. It is bounded by the number of SCAN calls.
-func dropProject(rdb redis.UniversalClient, id, rawKey string) {
-	ctx := context.Background()
-	var cursor uint64
-	for range 100_000 {
-		keys, next, err := rdb.Scan(ctx, cursor, "as:{"+id+"}:*", 1000).Result()
-		if err != nil {
-			return
-		}
-		if len(keys) > 0 {
-			rdb.Unlink(ctx, keys...)
-		}
-		if cursor = next; cursor == 0 {
-			break
-		}
-	}
-	rdb.Unlink(ctx, "as:cred:"+core.SHA256Hex([]byte(rawKey)))
-	rdb.ZRem(ctx, "as:projects", id)
-	rdb.SRem(ctx, "as:lease-projects", id)
 }
 
 // Server is our real HTTP handler on a loopback port.
@@ -181,10 +160,14 @@ type Server struct {
 	Project Project
 }
 
-// NewServer starts the full HTTP surface over e's store with no auth-failure padding.
-func NewServer(tb testing.TB, e *Env) *Server {
+// NewServer starts the full HTTP surface over e's store with no auth-failure padding;
+// configure, when given, adjusts the services before the handler is built.
+func NewServer(tb testing.TB, e *Env, configure ...func(*app.App)) *Server {
 	tb.Helper()
 	a := e.App(tb)
+	for _, c := range configure {
+		c(a)
+	}
 	ts := httptest.NewServer(a.NewHandler(0))
 	tb.Cleanup(ts.Close)
 	return &Server{URL: ts.URL, App: a, Project: NewProject(tb, a)}

@@ -24,7 +24,7 @@ func outputs() (map[string][]byte, error) {
 	routes := make([]schemas.Route, len(rest.Routes))
 	for i, r := range rest.Routes {
 		routes[i] = schemas.Route{Method: r.Method, Pattern: r.Pattern, Scope: r.Scope, Summary: r.Summary,
-			Request: r.Request, Response: r.Response, Status: r.Status}
+			Request: r.Request, Response: r.Response, Status: r.Status, KeyOnly: !r.AcceptsTokens() && !r.AdminOnly(), AdminOnly: r.AdminOnly()}
 	}
 	doc, err := schemas.OpenAPI(routes)
 	if err != nil {

@@ -1,0 +1,61 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// RateWindow is v1's fixed window: counts reset at each UTC minute.
+const RateWindow = time.Minute
+
+// RateLimitStore counts requests per credential and window in the store, so every server
+// replica sees the same counters.
+type RateLimitStore interface {
+	// CountRequest adds one to the credential's counter for the window starting at windowStart
+	// (Unix ms) and returns the new count.
+	CountRequest(ctx context.Context, project, credentialID string, windowStart int64) (int64, error)
+}
+
+// RateLimiter applies a per-credential request budget.
+type RateLimiter struct {
+	store     RateLimitStore
+	clock     Clock
+	perWindow int64 // 0 = off
+}
+
+// NewRateLimiter builds a limiter of perMinute requests per credential; 0 turns it off.
+func NewRateLimiter(store RateLimitStore, clock Clock, perMinute int) *RateLimiter {
+	return &RateLimiter{store: store, clock: clock, perWindow: int64(perMinute)}
+}
+
+// RateStatus is what a response tells the client about its budget (the X-RateLimit-* headers).
+type RateStatus struct {
+	Limit      int64
+	Remaining  int64
+	Reset      int64 // Unix seconds at which the window ends
+	RetryAfter int64 // seconds; set when the request was refused
+}
+
+// Allow counts one request of p. Over budget it returns the status and a RATE_LIMITED error
+// with v1's message. With the limiter off the status is zero.
+func (l *RateLimiter) Allow(ctx context.Context, p Principal) (RateStatus, error) {
+	const op = "core.RateLimiter.Allow"
+	if l == nil || l.perWindow <= 0 {
+		return RateStatus{}, nil
+	}
+	now := l.clock.Now()
+	start := now.Truncate(RateWindow)
+	end := start.Add(RateWindow)
+	n, err := l.store.CountRequest(ctx, p.ProjectID, p.CredentialID, start.UnixMilli())
+	if err != nil {
+		return RateStatus{}, Internal(op, err)
+	}
+	st := RateStatus{Limit: l.perWindow, Remaining: max(l.perWindow-n, 0), Reset: end.Unix()}
+	if n <= l.perWindow {
+		return st, nil
+	}
+	st.RetryAfter = max(int64((end.Sub(now)+time.Second-1)/time.Second), 1)
+	return st, &Error{Op: op, Code: CodeRateLimited, Message: fmt.Sprintf(
+		"Rate limit exceeded. Maximum %d requests per minute. Retry after %d seconds.", l.perWindow, st.RetryAfter)}
+}

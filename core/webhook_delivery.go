@@ -1,0 +1,321 @@
+package core
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// webhookURLMessage is v1's wording (compat-v1.md §14); clients may match on it.
+const webhookURLMessage = "Webhook url must be https and must not point at a private, loopback, link-local or metadata address"
+
+// Webhook delivery defaults from compat-v1.md §14.
+const (
+	webhookUserAgent      = "AgentState-Webhooks/1.0"
+	webhookAttemptTimeout = 10 * time.Second
+	// A receiver's reply is never read; draining a little lets the connection be reused
+	// without letting a hostile endpoint stream to us forever.
+	webhookDrainLimit = 64 << 10
+)
+
+type webhookAddrClass int
+
+const (
+	webhookAddrPublic webhookAddrClass = iota
+	webhookAddrLoopback
+	webhookAddrBlocked
+)
+
+// Ranges refused beyond what netip's predicates cover. 0/8 and 100.64/10 are included
+// because on common hosting they reach the machine itself or the provider's network.
+var webhookExtraBlocked = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("255.255.255.255/32"),
+}
+
+// NAT64 embeds an IPv4 address in IPv6; on a NAT64 network it reaches that IPv4 address,
+// so the embedded one is what must be judged.
+var nat64Prefix = netip.MustParsePrefix("64:ff9b::/96")
+
+var webhookMetadataHosts = map[string]bool{
+	"metadata.google.internal": true,
+	"metadata":                 true,
+	"instance-data":            true, // AWS's resolvable alias for 169.254.169.254
+}
+
+func classifyWebhookAddr(a netip.Addr) webhookAddrClass {
+	a = a.Unmap() // ::ffff:127.0.0.1 would otherwise slip past the IPv4 checks
+	if a.Is6() && nat64Prefix.Contains(a) {
+		b := a.As16()
+		a = netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]})
+	}
+	switch {
+	case !a.IsValid():
+		return webhookAddrBlocked
+	case a.IsLoopback():
+		return webhookAddrLoopback
+	case a.IsPrivate(), a.IsLinkLocalUnicast(), a.IsLinkLocalMulticast(), a.IsInterfaceLocalMulticast(),
+		a.IsMulticast(), a.IsUnspecified():
+		// 169.254.169.254 and fd00:ec2::254 (the metadata services) fall in link-local and fc00::/7.
+		return webhookAddrBlocked
+	}
+	for _, p := range webhookExtraBlocked {
+		if p.Contains(a) {
+			return webhookAddrBlocked
+		}
+	}
+	return webhookAddrPublic
+}
+
+// looksNumericHost catches hosts such as "2130706433" or "0x7f.1" that some resolvers and
+// libraries treat as IPv4 literals although net/netip does not parse them.
+func looksNumericHost(host string) bool {
+	for _, label := range strings.Split(host, ".") {
+		if label == "" {
+			return false
+		}
+		digits := label
+		if strings.HasPrefix(label, "0x") {
+			digits = label[2:]
+			if strings.Trim(digits, "0123456789abcdef") != "" {
+				return false
+			}
+			continue
+		}
+		if strings.Trim(digits, "0123456789") != "" {
+			return false
+		}
+	}
+	return true
+}
+
+func classifyWebhookHost(host string) webhookAddrClass {
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if host == "" {
+		return webhookAddrBlocked
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		return classifyWebhookAddr(a)
+	}
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return webhookAddrLoopback
+	}
+	if webhookMetadataHosts[host] || looksNumericHost(host) {
+		return webhookAddrBlocked
+	}
+	// A public-looking name can still resolve to a private address; webhookDialer checks
+	// the address actually dialled.
+	return webhookAddrPublic
+}
+
+// ValidateWebhookURL refuses URLs a webhook must not be sent to (SSRF guard, compat-v1.md §14).
+// allowLoopback exists for local development and tests, where the receiver runs on this machine.
+func ValidateWebhookURL(raw string, allowLoopback bool) error {
+	const op = "core.ValidateWebhookURL"
+	bad := E(op, CodeBadRequest, webhookURLMessage)
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || u.Host == "" || u.Opaque != "" {
+		return bad
+	}
+	class := classifyWebhookHost(u.Hostname())
+	switch {
+	case class == webhookAddrBlocked:
+		return bad
+	case class == webhookAddrLoopback && !allowLoopback:
+		return bad
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		return nil
+	case "http":
+		// Plain http only for a local receiver: anything else would send the signed body
+		// and its signature in clear text across networks.
+		if allowLoopback && class == webhookAddrLoopback {
+			return nil
+		}
+	}
+	return bad
+}
+
+// webhookDialer re-checks the address at connect time: a name that passed ValidateWebhookURL
+// may later resolve to a private address (DNS rebinding), and redirects are refused anyway.
+func webhookDialer(allowLoopback bool) *net.Dialer {
+	return &net.Dialer{
+		Timeout:   webhookAttemptTimeout,
+		KeepAlive: 30 * time.Second,
+		Control: func(network, address string, _ syscall.RawConn) error {
+			ap, err := netip.ParseAddrPort(address)
+			if err != nil {
+				return fmt.Errorf("webhook dial to %q refused: %w", address, err)
+			}
+			switch classifyWebhookAddr(ap.Addr()) {
+			case webhookAddrPublic:
+				return nil
+			case webhookAddrLoopback:
+				if allowLoopback {
+					return nil
+				}
+			}
+			return fmt.Errorf("webhook dial to %s refused: private, loopback, link-local or metadata address", address)
+		},
+	}
+}
+
+// SignWebhook is the v1 signature: lowercase hex HMAC-SHA256(secret, "<timestamp>.<body>").
+// The timestamp is signed so a captured delivery cannot be replayed later under a new one.
+func SignWebhook(secret string, timestampMs int64, body []byte) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(strconv.FormatInt(timestampMs, 10)))
+	m.Write([]byte{'.'})
+	m.Write(body)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// WebhookDeliverer sends signed webhook events with v1's retry policy. The fields are
+// exported so tests can swap the client, skip the waits and fix the clock.
+type WebhookDeliverer struct {
+	Client  *http.Client
+	Sleep   func(context.Context, time.Duration) error
+	Delays  []time.Duration // wait before attempt 2, 3, ...; attempts = len(Delays)+1
+	Timeout time.Duration   // per attempt
+	Clock   Clock
+}
+
+// NewWebhookDeliverer returns a deliverer with v1's defaults: 3 attempts, 1 s then 2 s apart,
+// 10 s each, through a client that refuses internal addresses and does not follow redirects.
+func NewWebhookDeliverer(allowLoopback bool, clock Clock) *WebhookDeliverer {
+	if clock == nil {
+		clock = SystemClock{}
+	}
+	return &WebhookDeliverer{
+		Client:  newWebhookClient(allowLoopback),
+		Sleep:   sleepCtx,
+		Delays:  []time.Duration{time.Second, 2 * time.Second},
+		Timeout: webhookAttemptTimeout,
+		Clock:   clock,
+	}
+}
+
+func newWebhookClient(allowLoopback bool) *http.Client {
+	d := webhookDialer(allowLoopback)
+	return &http.Client{
+		Transport: &http.Transport{
+			// No proxy: the dial guard must see the receiver's address, not a proxy's.
+			Proxy:                 nil,
+			DialContext:           d.DialContext,
+			ForceAttemptHTTP2:     true,
+			MaxIdleConns:          50,
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   webhookAttemptTimeout,
+			ResponseHeaderTimeout: webhookAttemptTimeout,
+		},
+		// A redirect could point anywhere, including an internal host the URL check never saw;
+		// the 3xx counts as a failed attempt.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+type webhookPayload struct {
+	Event     string `json:"event"`
+	Timestamp int64  `json:"timestamp"`
+	Data      any    `json:"data"`
+}
+
+// Deliver posts one event, retrying on non-2xx replies and transport errors. The body and
+// signature are built once so every retry is byte-identical and receivers can deduplicate.
+func (d *WebhookDeliverer) Deliver(ctx context.Context, url, secret, event string, data any) (attempts int, err error) {
+	const op = "core.WebhookDeliverer.Deliver"
+	clock := d.Clock
+	if clock == nil {
+		clock = SystemClock{}
+	}
+	client := d.Client
+	if client == nil {
+		client = newWebhookClient(false)
+	}
+	sleep := d.Sleep
+	if sleep == nil {
+		sleep = sleepCtx
+	}
+	timeout := d.Timeout
+	if timeout <= 0 {
+		timeout = webhookAttemptTimeout
+	}
+
+	ts := NowMs(clock)
+	body, err := json.Marshal(webhookPayload{Event: event, Timestamp: ts, Data: data})
+	if err != nil {
+		return 0, Internal(op, fmt.Errorf("encode webhook body: %w", err))
+	}
+	sig := SignWebhook(secret, ts, body)
+	tsHeader := strconv.FormatInt(ts, 10)
+
+	maxAttempts := len(d.Delays) + 1
+	var last error
+	for attempts = 1; attempts <= maxAttempts; attempts++ {
+		if attempts > 1 {
+			if err := sleep(ctx, d.Delays[attempts-2]); err != nil {
+				return attempts - 1, Internal(op, fmt.Errorf("webhook delivery abandoned after %d attempts (%v): %w", attempts-1, last, err))
+			}
+		}
+		last = d.attempt(ctx, client, timeout, url, body, sig, tsHeader)
+		if last == nil {
+			return attempts, nil
+		}
+		if ctx.Err() != nil {
+			return attempts, Internal(op, fmt.Errorf("webhook delivery abandoned after %d attempts (%v): %w", attempts, last, ctx.Err()))
+		}
+	}
+	return maxAttempts, Internal(op, fmt.Errorf("webhook delivery failed after %d attempts: %w", maxAttempts, last))
+}
+
+func (d *WebhookDeliverer) attempt(ctx context.Context, client *http.Client, timeout time.Duration, url string, body []byte, sig, ts string) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("build request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-AgentState-Signature", sig)
+	req.Header.Set("X-AgentState-Timestamp", ts)
+	req.Header.Set("User-Agent", webhookUserAgent)
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("last error: %w", err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, webhookDrainLimit))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("last status %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
+	}
+	return nil
+}
