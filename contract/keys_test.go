@@ -2,6 +2,8 @@ package contract
 
 import (
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"regexp"
 	"strings"
@@ -336,4 +338,84 @@ func TestRateLimitPerCredential(t *testing.T) {
 		e.Clock.Advance(45 * time.Second)
 		assert.Equal(t, 200, status(t, s, "GET", "/api/v1/leases", s.Project.Key, nil), "the next window resets")
 	})
+}
+
+// TestDelegationPropertyRandom: whatever a token asks for, a child it manages to mint is within
+// it on every axis (scopes, resources, expiry, depth, agent).
+func TestDelegationPropertyRandom(t *testing.T) {
+	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+		s := testenv.NewServer(t, e)
+		ctx, k := t.Context(), s.App.Keys
+		rng := rand.New(rand.NewPCG(1, 2))
+		pick := func(from []string) []string {
+			var out []string
+			for _, v := range from {
+				if rng.IntN(3) == 0 {
+					out = append(out, v)
+				}
+			}
+			return out
+		}
+		patterns := []string{"*", "a*", "a/*", "a/b*", "a/b", "b*", "ab", "a"}
+		parent := s.Project.P
+		minted := 0
+		for i := range 300 {
+			if parent.Kind == core.KindCapabilityToken && (parent.MaxDepth == 0 || rng.IntN(5) == 0) {
+				parent = s.Project.P // back to the top of a new chain
+			}
+			scopes := pick(core.CapabilityScopes)
+			if len(scopes) == 0 {
+				scopes = []string{core.CapabilityScopes[rng.IntN(len(core.CapabilityScopes))]}
+			}
+			req := core.MintTokenRequest{Name: fmt.Sprint("t", i), Scopes: scopes, Resources: pick(patterns)}
+			if rng.IntN(2) == 0 {
+				req.ExpiresAt = ptr(e.Clock.Now().Add(time.Duration(1+rng.IntN(100)) * time.Hour).UnixMilli())
+			}
+			if rng.IntN(2) == 0 {
+				req.MaxDepth = ptr(rng.IntN(4))
+			}
+			if rng.IntN(4) == 0 {
+				req.AgentID = []string{"x", "y"}[rng.IntN(2)]
+			}
+			tok, err := k.MintToken(ctx, parent, req)
+			if err != nil {
+				continue
+			}
+			minted++
+			assert.True(t, scopesWithinP(parent.Scopes, tok.Scopes), "scopes %v within %v", tok.Scopes, parent.Scopes)
+			assert.True(t, core.ResourcesWithin(parent.Resources, tok.Resources), "resources %v within %v", tok.Resources, parent.Resources)
+			if parent.ExpiresAt != 0 {
+				require.NotNil(t, tok.ExpiresAt)
+				assert.LessOrEqual(t, *tok.ExpiresAt, parent.ExpiresAt)
+			}
+			if parent.Kind == core.KindCapabilityToken {
+				assert.Less(t, tok.MaxDepth, parent.MaxDepth)
+				assert.Equal(t, parent.Depth+1, tok.Depth)
+			}
+			if parent.AgentID != "" {
+				assert.Equal(t, parent.AgentID, *tok.AgentID)
+			}
+			// Every key the child may touch, the parent may touch too.
+			child, err := s.App.Auth.Authenticate(ctx, tok.Token)
+			require.NoError(t, err)
+			for _, key := range []string{"a", "ab", "a/b", "a/bc", "a/c", "b", "bz", "c"} {
+				if child.CanTouch(key) {
+					assert.True(t, parent.CanTouch(key), "child touches %s, parent cannot", key)
+				}
+			}
+			if tok.MaxDepth > 0 && rng.IntN(2) == 0 {
+				parent = child // walk down the chain
+			}
+		}
+		assert.Greater(t, minted, 60, "the generator must produce successful mints")
+	})
+}
+
+func scopesWithinP(granted, requested []string) bool {
+	for _, s := range requested {
+		if !core.ScopesSatisfy(granted, s) {
+			return false
+		}
+	}
+	return true
 }

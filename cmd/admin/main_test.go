@@ -24,8 +24,14 @@ func TestCreateProjectPrintsAWorkingKey(t *testing.T) {
 	p, err := e.App(t).Auth.Authenticate(context.Background(), key)
 	require.NoError(t, err)
 	assert.Equal(t, id, p.ProjectID)
-	e.Rdb.Del(context.Background(), "as:cred:"+core.SHA256Hex([]byte(key)))
-	e.Rdb.ZRem(context.Background(), "as:projects", id)
+
+	out.Reset()
+	require.NoError(t, run(context.Background(), []string{"list-projects"}, &out, &errOut))
+	assert.Contains(t, out.String(), id+"\t")
+	require.NoError(t, run(context.Background(), []string{"delete-project", "-id", id}, &out, &errOut))
+	_, err = e.App(t).Auth.Authenticate(context.Background(), key)
+	assert.Error(t, err, "deleting the project removes its key")
+	assert.ErrorContains(t, run(context.Background(), []string{"delete-project", "-id", id}, &out, &errOut), "Project not found")
 }
 
 func TestAdminRefusesEmbeddedStoreAndBadUsage(t *testing.T) {

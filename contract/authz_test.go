@@ -1,0 +1,339 @@
+package contract
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/agentstate/agentstate-go/core"
+	"github.com/agentstate/agentstate-go/internal/app"
+	"github.com/agentstate/agentstate-go/internal/testenv"
+	"github.com/agentstate/agentstate-go/rest"
+	"github.com/agentstate/agentstate-go/tools"
+)
+
+// The authorization matrix: every REST route and every MCP tool, called with each kind of
+// credential, against project A's objects. Routes and tools come from rest.Routes and
+// tools.Inventory; each needs a probe below, so a new one without an entry fails the test.
+
+// authzCase is one column of the matrix.
+type authzCase string
+
+const (
+	caseNone            authzCase = "no credential"
+	caseMalformed       authzCase = "malformed"
+	caseUnknown         authzCase = "unknown key"
+	caseRevokedKey      authzCase = "revoked key"
+	caseRevokedAncestor authzCase = "token with a revoked ancestor"
+	caseExpired         authzCase = "expired token"
+	caseOtherProject    authzCase = "other project's key"
+	caseMissingScope    authzCase = "missing scope"
+	caseWildcard        authzCase = "wildcard scope"
+	caseOutOfResource   authzCase = "out-of-resource key"
+)
+
+var authzCases = []authzCase{caseNone, caseMalformed, caseUnknown, caseRevokedKey, caseRevokedAncestor,
+	caseExpired, caseOtherProject, caseMissingScope, caseWildcard, caseOutOfResource}
+
+// fixture makes fresh objects in project A, so destructive probes can run once per case.
+type fixture struct {
+	t   *testing.T
+	s   *testenv.Server
+	a   *app.App
+	n   int
+	ctx context.Context
+}
+
+// key is a fresh state key outside the out-of-resource key's "allowed/*".
+func (fx *fixture) key() string {
+	fx.n++
+	return fmt.Sprintf("probe/%d", fx.n)
+}
+
+func (fx *fixture) state() string {
+	k := fx.key()
+	_, _, err := fx.a.States.Put(fx.ctx, fx.s.Project.P, core.PutState{Key: k, Body: core.StateWrite{AgentID: "a", Data: []byte(`{"v":1}`)}})
+	require.NoError(fx.t, err)
+	return k
+}
+
+func (fx *fixture) lease() core.Lease {
+	l, err := fx.a.Leases.Acquire(fx.ctx, fx.s.Project.P, fx.key(), core.AcquireLease{Holder: "h"})
+	require.NoError(fx.t, err)
+	return l
+}
+
+func (fx *fixture) apiKeyID() string {
+	k, err := fx.a.Keys.CreateAPIKey(fx.ctx, fx.s.Project.P, core.CreateKeyRequest{Name: "victim", Scopes: []string{"state:read"}})
+	require.NoError(fx.t, err)
+	return k.ID
+}
+
+func (fx *fixture) tokenID() string {
+	tok, err := fx.a.Keys.MintToken(fx.ctx, fx.s.Project.P, core.MintTokenRequest{Name: "victim", Scopes: []string{"state:read"}})
+	require.NoError(fx.t, err)
+	return tok.ID
+}
+
+func esc(k string) string { return url.PathEscape(k) }
+
+// routeProbe builds a request on fresh objects of project A and says what each credential
+// that authenticates should get: ok with a wildcard scope, oor with a key limited to
+// "allowed/*", other with project B's full-access key.
+type routeProbe struct {
+	req            func(fx *fixture) (path string, body any)
+	ok, oor, other int
+}
+
+var routeProbes = map[string]routeProbe{
+	"PUT /api/v1/states/{state_key}": {func(fx *fixture) (string, any) {
+		return "/api/v1/states/" + esc(fx.key()), putBody
+	}, 200, 403, 200},
+	"GET /api/v1/states/{state_key}": {func(fx *fixture) (string, any) {
+		return "/api/v1/states/" + esc(fx.state()), nil
+	}, 200, 403, 404},
+	"DELETE /api/v1/states/{state_key}": {func(fx *fixture) (string, any) {
+		return "/api/v1/states/" + esc(fx.state()), nil
+	}, 200, 403, 404},
+	"GET /api/v1/states/{state_key}/events": {func(fx *fixture) (string, any) {
+		return "/api/v1/states/" + esc(fx.state()) + "/events", nil
+	}, 200, 403, 200},
+	"GET /api/v1/states/watch": {func(fx *fixture) (string, any) {
+		return "/api/v1/states/watch?once=true", nil
+	}, 200, 200, 200},
+	"POST /api/v1/states/query": {func(fx *fixture) (string, any) {
+		return "/api/v1/states/query", map[string]any{}
+	}, 200, 200, 200},
+	"POST /api/v1/states/{state_key}/lease": {func(fx *fixture) (string, any) {
+		return "/api/v1/states/" + esc(fx.key()) + "/lease", map[string]any{"holder": "h"}
+	}, 201, 403, 201},
+	"GET /api/v1/states/{state_key}/lease": {func(fx *fixture) (string, any) {
+		return "/api/v1/states/" + esc(fx.lease().StateKey) + "/lease", nil
+	}, 200, 403, 404},
+	"POST /api/v1/leases/{id}/renew": {func(fx *fixture) (string, any) {
+		return "/api/v1/leases/" + fx.lease().ID + "/renew", map[string]any{}
+	}, 200, 403, 404},
+	"DELETE /api/v1/leases/{id}": {func(fx *fixture) (string, any) {
+		return "/api/v1/leases/" + fx.lease().ID, nil
+	}, 204, 403, 404},
+	"GET /api/v1/leases/{id}": {func(fx *fixture) (string, any) {
+		return "/api/v1/leases/" + fx.lease().ID, nil
+	}, 200, 403, 404},
+	"GET /api/v1/leases":        {func(fx *fixture) (string, any) { return "/api/v1/leases", nil }, 200, 200, 200},
+	"GET /api/v1/leases/events": {func(fx *fixture) (string, any) { return "/api/v1/leases/events", nil }, 200, 200, 200},
+	"POST /api/v1/capability-tokens": {func(fx *fixture) (string, any) {
+		return "/api/v1/capability-tokens", map[string]any{"name": "t", "scopes": []string{"state:read"}}
+	}, 201, 201, 201},
+	"GET /api/v1/capability-tokens": {func(fx *fixture) (string, any) { return "/api/v1/capability-tokens", nil }, 200, 200, 200},
+	"DELETE /api/v1/capability-tokens/{id}": {func(fx *fixture) (string, any) {
+		return "/api/v1/capability-tokens/" + fx.tokenID(), nil
+	}, 204, 204, 404},
+	"POST /api/v1/keys": {func(fx *fixture) (string, any) { return "/api/v1/keys", map[string]any{"name": "k"} }, 201, 201, 201},
+	"GET /api/v1/keys":  {func(fx *fixture) (string, any) { return "/api/v1/keys", nil }, 200, 200, 200},
+	"DELETE /api/v1/keys/{id}": {func(fx *fixture) (string, any) {
+		return "/api/v1/keys/" + fx.apiKeyID(), nil
+	}, 204, 204, 404},
+	"POST /api/projects/{projectId}/keys": {func(fx *fixture) (string, any) {
+		return "/api/projects/" + fx.s.Project.ID + "/keys", map[string]any{"name": "k"}
+	}, 201, 201, 403},
+	"GET /api/projects/{projectId}/keys": {func(fx *fixture) (string, any) {
+		return "/api/projects/" + fx.s.Project.ID + "/keys", nil
+	}, 200, 200, 403},
+	"DELETE /api/projects/{projectId}/keys/{id}": {func(fx *fixture) (string, any) {
+		return "/api/projects/" + fx.s.Project.ID + "/keys/" + fx.apiKeyID(), nil
+	}, 204, 204, 403},
+	// Admin routes take no project credential at all: every case below is 401 (the operator
+	// token is tested in TestProjectsAdminAPI).
+	"POST /api/v1/projects":        {func(fx *fixture) (string, any) { return "/api/v1/projects", map[string]any{"name": "p"} }, 401, 401, 401},
+	"GET /api/v1/projects":         {func(fx *fixture) (string, any) { return "/api/v1/projects", nil }, 401, 401, 401},
+	"DELETE /api/v1/projects/{id}": {func(fx *fixture) (string, any) { return "/api/v1/projects/" + fx.s.Project.ID, nil }, 401, 401, 401},
+}
+
+// toolProbe is routeProbe for MCP: arguments on fresh objects and the error code ("" =
+// success) for the out-of-resource key and for project B's key.
+type toolProbe struct {
+	args       func(fx *fixture) map[string]any
+	oor, other core.Code
+}
+
+var toolProbes = map[string]toolProbe{
+	"upsert_state": {func(fx *fixture) map[string]any {
+		return map[string]any{"state_key": fx.key(), "agent_id": "a", "data": map[string]any{}}
+	}, core.CodeForbidden, ""},
+	"get_state": {func(fx *fixture) map[string]any {
+		return map[string]any{"state_key": fx.state()}
+	}, core.CodeForbidden, core.CodeNotFound},
+	"delete_state": {func(fx *fixture) map[string]any {
+		return map[string]any{"state_key": fx.state()}
+	}, core.CodeForbidden, core.CodeNotFound},
+	"list_state_events": {func(fx *fixture) map[string]any {
+		return map[string]any{"state_key": fx.state()}
+	}, core.CodeForbidden, ""},
+	"query_states": {func(fx *fixture) map[string]any { return map[string]any{} }, "", ""},
+	"wait_for_state_change": {func(fx *fixture) map[string]any {
+		return map[string]any{"state_key": fx.state(), "after_version": 0, "timeout_ms": 1}
+	}, core.CodeForbidden, ""},
+	"acquire_lease": {func(fx *fixture) map[string]any {
+		return map[string]any{"state_key": fx.key(), "holder": "h"}
+	}, core.CodeForbidden, ""},
+	"renew_lease": {func(fx *fixture) map[string]any {
+		return map[string]any{"lease_id": fx.lease().ID}
+	}, core.CodeForbidden, core.CodeNotFound},
+	"release_lease": {func(fx *fixture) map[string]any {
+		return map[string]any{"lease_id": fx.lease().ID}
+	}, core.CodeForbidden, core.CodeNotFound},
+	"get_lease": {func(fx *fixture) map[string]any {
+		return map[string]any{"lease_id": fx.lease().ID}
+	}, core.CodeForbidden, core.CodeNotFound},
+	"list_leases": {func(fx *fixture) map[string]any { return map[string]any{} }, "", ""},
+	"mint_capability_token": {func(fx *fixture) map[string]any {
+		return map[string]any{"name": "t", "scopes": []string{"state:read"}}
+	}, "", ""},
+	"list_capability_tokens": {func(fx *fixture) map[string]any { return map[string]any{} }, "", ""},
+	"revoke_capability_token": {func(fx *fixture) map[string]any {
+		return map[string]any{"id": fx.tokenID()}
+	}, "", core.CodeNotFound},
+	"create_api_key": {func(fx *fixture) map[string]any { return map[string]any{"name": "k"} }, "", ""},
+	"list_api_keys":  {func(fx *fixture) map[string]any { return map[string]any{} }, "", ""},
+	"revoke_api_key": {func(fx *fixture) map[string]any {
+		return map[string]any{"id": fx.apiKeyID()}
+	}, "", core.CodeNotFound},
+}
+
+// credentials builds one credential per case for a route or tool needing scope.
+type credentials struct {
+	fx       *fixture
+	fixed    map[authzCase]string
+	wildcard map[string]string
+}
+
+func newCredentials(t *testing.T, fx *fixture, e *testenv.Env) *credentials {
+	ctx, a, p := fx.ctx, fx.a, fx.s.Project.P
+	key := func(req core.CreateKeyRequest) core.APIKey {
+		k, err := a.Keys.CreateAPIKey(ctx, p, req)
+		require.NoError(t, err)
+		return k
+	}
+	revoked := key(core.CreateKeyRequest{Name: "revoked"})
+	require.NoError(t, a.Keys.RevokeAPIKey(ctx, p, revoked.ID))
+	root, err := a.Keys.MintToken(ctx, p, core.MintTokenRequest{Name: "root", Scopes: core.CapabilityScopes, MaxDepth: ptr(1)})
+	require.NoError(t, err)
+	rootP, err := a.Auth.Authenticate(ctx, root.Token)
+	require.NoError(t, err)
+	child, err := a.Keys.MintToken(ctx, rootP, core.MintTokenRequest{Name: "child", Scopes: core.CapabilityScopes})
+	require.NoError(t, err)
+	require.NoError(t, a.Keys.RevokeToken(ctx, p, root.ID))
+	expired, err := a.Keys.MintToken(ctx, p, core.MintTokenRequest{Name: "old", Scopes: core.CapabilityScopes, ExpiresAt: ptr(int64(1000))})
+	require.NoError(t, err)
+	other := testenv.NewProject(t, a)
+	return &credentials{fx: fx, wildcard: map[string]string{}, fixed: map[authzCase]string{
+		caseNone:            "",
+		caseMalformed:       "not-a-credential",
+		caseUnknown:         core.NewAPIKeySecret(),
+		caseRevokedKey:      revoked.Key,
+		caseRevokedAncestor: child.Token,
+		caseExpired:         expired.Token,
+		caseOtherProject:    other.Key,
+		caseMissingScope:    key(core.CreateKeyRequest{Name: "no-scope", Scopes: []string{core.ScopeDomainsWrite}}).Key,
+		caseOutOfResource:   key(core.CreateKeyRequest{Name: "oor", Resources: []string{"allowed/*"}}).Key,
+	}}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// get returns the credential for c; the wildcard key holds "<resource>:*" for scope (plus
+// state:* so that minting a state:read token stays within it).
+func (c *credentials) get(t *testing.T, cs authzCase, scope string) string {
+	if cs != caseWildcard {
+		return c.fixed[cs]
+	}
+	w := "*"
+	if scope != "" {
+		w = scope[:strings.IndexByte(scope, ':')] + ":*"
+	}
+	if c.wildcard[w] == "" {
+		k, err := c.fx.a.Keys.CreateAPIKey(c.fx.ctx, c.fx.s.Project.P,
+			core.CreateKeyRequest{Name: "wild", Scopes: slices.Compact([]string{w, "state:*"})})
+		require.NoError(t, err)
+		c.wildcard[w] = k.Key
+	}
+	return c.wildcard[w]
+}
+
+func TestAuthorizationMatrix(t *testing.T) {
+	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+		s := testenv.NewServer(t, e)
+		fx := &fixture{t: t, s: s, a: s.App, ctx: t.Context()}
+		creds := newCredentials(t, fx, e)
+
+		t.Run("rest", func(t *testing.T) {
+			seen := map[string]bool{}
+			for _, rt := range rest.Routes {
+				name := rt.Method + " " + rt.Pattern
+				seen[name] = true
+				pr, ok := routeProbes[name]
+				if !assert.True(t, ok, "route %s has no entry in routeProbes", name) {
+					continue
+				}
+				for _, cs := range authzCases {
+					want := 401
+					switch cs {
+					case caseOtherProject:
+						want = pr.other
+					case caseMissingScope:
+						want = 403
+					case caseWildcard:
+						want = pr.ok
+					case caseOutOfResource:
+						want = pr.oor
+					}
+					if rt.AdminOnly() {
+						want = 401
+					}
+					path, body := pr.req(fx)
+					resp, out := send(t, rt.Method, s.URL+path, creds.get(t, cs, rt.Scope), body, nil)
+					assert.Equal(t, want, resp.StatusCode, "%s with %s: %s", name, cs, out)
+				}
+			}
+			for name := range routeProbes {
+				assert.True(t, seen[name], "routeProbes has %s, which is not a route", name)
+			}
+		})
+
+		t.Run("mcp", func(t *testing.T) {
+			seen := map[string]bool{}
+			for _, tl := range tools.Inventory() {
+				seen[tl.Name] = true
+				pr, ok := toolProbes[tl.Name]
+				if !assert.True(t, ok, "tool %s has no entry in toolProbes", tl.Name) {
+					continue
+				}
+				for _, cs := range authzCases {
+					cred := creds.get(t, cs, tl.Scope)
+					args := pr.args(fx)
+					switch cs {
+					case caseNone, caseMalformed, caseUnknown, caseRevokedKey, caseRevokedAncestor, caseExpired:
+						resp, _ := send(t, http.MethodPost, s.URL+"/api/mcp", cred, map[string]any{"jsonrpc": "2.0", "id": 1,
+							"method": "tools/call", "params": map[string]any{"name": tl.Name, "arguments": args}}, nil)
+						assert.Equal(t, 401, resp.StatusCode, "%s with %s", tl.Name, cs)
+						continue
+					}
+					want := map[authzCase]core.Code{caseOtherProject: pr.other, caseMissingScope: core.CodeForbidden,
+						caseWildcard: "", caseOutOfResource: pr.oor}[cs]
+					r := newMCP(s, cred).Call(t, tl.Name, args)
+					assert.Equal(t, want, r.Code, "%s with %s: %s", tl.Name, cs, r.Message)
+				}
+			}
+			for name := range toolProbes {
+				assert.True(t, seen[name], "toolProbes has %s, which is not a tool", name)
+			}
+		})
+	})
+}
