@@ -82,6 +82,22 @@ func (fx *fixture) tokenID() string {
 	return tok.ID
 }
 
+func (fx *fixture) claim() string {
+	c, err := fx.a.Claims.Create(fx.ctx, fx.s.Project.P, claimOn(fx.key()))
+	require.NoError(fx.t, err)
+	return c.ID
+}
+
+func claimOn(subject string) core.CreateClaim {
+	return core.CreateClaim{SubjectType: "task", SubjectID: subject, Statement: "done",
+		Evidence: []core.EvidenceInput{{Kind: "text_hash", Source: "s", Data: []byte(`"x"`), Hash: core.SHA256Hex([]byte("x"))}}}
+}
+
+func claimBody(subject string) map[string]any {
+	return map[string]any{"subject_type": "task", "subject_id": subject, "statement": "done",
+		"evidence": []map[string]any{{"kind": "text_hash", "source": "s", "data": "x", "hash": core.SHA256Hex([]byte("x"))}}}
+}
+
 func esc(k string) string { return url.PathEscape(k) }
 
 // routeProbe builds a request on fresh objects of project A and says what each credential
@@ -149,6 +165,23 @@ var routeProbes = map[string]routeProbe{
 	"DELETE /api/projects/{projectId}/keys/{id}": {func(fx *fixture) (string, any) {
 		return "/api/projects/" + fx.s.Project.ID + "/keys/" + fx.apiKeyID(), nil
 	}, 204, 204, 403},
+	"POST /api/v1/claims": {func(fx *fixture) (string, any) { return "/api/v1/claims", claimBody(fx.key()) }, 201, 403, 201},
+	"GET /api/v1/claims":  {func(fx *fixture) (string, any) { return "/api/v1/claims", nil }, 200, 200, 200},
+	"GET /api/v1/claims/{id}": {func(fx *fixture) (string, any) {
+		return "/api/v1/claims/" + fx.claim(), nil
+	}, 200, 404, 404},
+	"POST /api/v1/claims/{id}/verify": {func(fx *fixture) (string, any) {
+		return "/api/v1/claims/" + fx.claim() + "/verify", nil
+	}, 201, 404, 404},
+	"GET /api/v1/claims/{id}/verifications": {func(fx *fixture) (string, any) {
+		return "/api/v1/claims/" + fx.claim() + "/verifications", nil
+	}, 200, 404, 404},
+	"GET /api/v1/claims/{id}/bundle": {func(fx *fixture) (string, any) {
+		return "/api/v1/claims/" + fx.claim() + "/bundle", nil
+	}, 200, 404, 404},
+	"GET /api/v1/claims/log":            {func(fx *fixture) (string, any) { return "/api/v1/claims/log", nil }, 200, 403, 200},
+	"GET /api/v1/claims/log/checkpoint": {func(fx *fixture) (string, any) { return "/api/v1/claims/log/checkpoint", nil }, 200, 200, 200},
+	"GET /api/v1/claims/log/export":     {func(fx *fixture) (string, any) { return "/api/v1/claims/log/export", nil }, 200, 403, 200},
 	// Admin routes take no project credential at all: every case below is 401 (the operator
 	// token is tested in TestProjectsAdminAPI).
 	"POST /api/v1/projects":        {func(fx *fixture) (string, any) { return "/api/v1/projects", map[string]any{"name": "p"} }, 401, 401, 401},
@@ -192,7 +225,15 @@ var toolProbes = map[string]toolProbe{
 	"get_lease": {func(fx *fixture) map[string]any {
 		return map[string]any{"lease_id": fx.lease().ID}
 	}, core.CodeForbidden, core.CodeNotFound},
-	"list_leases": {func(fx *fixture) map[string]any { return map[string]any{} }, "", ""},
+	"list_leases":  {func(fx *fixture) map[string]any { return map[string]any{} }, "", ""},
+	"create_claim": {func(fx *fixture) map[string]any { return claimBody(fx.key()) }, core.CodeForbidden, ""},
+	"verify_claim": {func(fx *fixture) map[string]any {
+		return map[string]any{"claim_id": fx.claim()}
+	}, core.CodeNotFound, core.CodeNotFound},
+	"get_claim": {func(fx *fixture) map[string]any {
+		return map[string]any{"claim_id": fx.claim()}
+	}, core.CodeNotFound, core.CodeNotFound},
+	"list_claims": {func(fx *fixture) map[string]any { return map[string]any{} }, "", ""},
 	"mint_capability_token": {func(fx *fixture) map[string]any {
 		return map[string]any{"name": "t", "scopes": []string{"state:read"}}
 	}, "", ""},

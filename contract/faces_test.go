@@ -188,6 +188,20 @@ func (f *restFace) Call(t *testing.T, tool string, in map[string]any) Result {
 			}
 		}
 		method, u = http.MethodGet, f.base+"/api/v1/leases?"+q.Encode()
+	case "create_claim":
+		method, u, body = http.MethodPost, f.base+"/api/v1/claims", args
+	case "verify_claim":
+		method, u = http.MethodPost, f.base+"/api/v1/claims/"+url.PathEscape(str(args["claim_id"]))+"/verify"
+	case "get_claim":
+		method, u = http.MethodGet, f.base+"/api/v1/claims/"+url.PathEscape(str(args["claim_id"]))
+	case "list_claims":
+		q := url.Values{}
+		for _, n := range []string{"cursor", "limit", "order", "subject_type", "subject_id"} {
+			if v, ok := args[n]; ok {
+				q.Set(n, str(v))
+			}
+		}
+		method, u = http.MethodGet, f.base+"/api/v1/claims?"+q.Encode()
 	case "mint_capability_token":
 		method, u, body = http.MethodPost, f.base+"/api/v1/capability-tokens", args
 	case "list_capability_tokens":
@@ -302,3 +316,5 @@ func (f *mcpFace) Call(t *testing.T, tool string, args map[string]any) Result {
 	body, _ := json.Marshal(sc.Error)
 	return Result{Code: sc.Error.Code, Message: sc.Error.Message, Body: body}
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

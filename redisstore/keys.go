@@ -20,6 +20,7 @@ func agentIndexKey(project, agent string) string {
 	return projectKey(project, "idx:agent:"+agent)
 }
 func tagIndexKey(project, tag string) string { return projectKey(project, "idx:tag:"+tag) }
+func eventIDIndexKey(project string) string  { return projectKey(project, "evid") }
 
 // Per state key.
 func stateKey(project, key string) string { return projectKey(project, "state:"+key) }
@@ -54,3 +55,11 @@ func revokedTokensKey(project string) string   { return projectKey(project, "rev
 func rateLimitKey(project, credential string, windowStart int64) string {
 	return projectKey(project, "rl:"+credential+":"+strconv.FormatInt(windowStart, 10))
 }
+
+// Claims.
+func claimKey(project, id string) string     { return projectKey(project, "claim:"+id) }
+func claimsIndexKey(project string) string   { return projectKey(project, "claims") }
+func claimRunsKey(project, id string) string { return projectKey(project, "claimruns:"+id) }
+func claimLogKey(project string) string      { return projectKey(project, "claimlog") }
+func claimLogHeadKey(project string) string  { return projectKey(project, "claimlog-head") }
+func signingKeyKey() string                  { return prefix + "signing-key" }

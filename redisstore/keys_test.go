@@ -44,6 +44,13 @@ var keyBuilders = map[string]string{
 	"apiKeyRecordKey":   apiKeyRecordKey("<project>", "<id>"),
 	"apiKeysIndexKey":   apiKeysIndexKey("<project>"),
 	"tokenRecordKey":    tokenRecordKey("<project>", "<id>"),
+	"eventIDIndexKey":   eventIDIndexKey("<project>"),
+	"claimKey":          claimKey("<project>", "<id>"),
+	"claimsIndexKey":    claimsIndexKey("<project>"),
+	"claimRunsKey":      claimRunsKey("<project>", "<id>"),
+	"claimLogKey":       claimLogKey("<project>"),
+	"claimLogHeadKey":   claimLogHeadKey("<project>"),
+	"signingKeyKey":     signingKeyKey(),
 	"tokensIndexKey":    tokensIndexKey("<project>"),
 	"revokedTokensKey":  revokedTokensKey("<project>"),
 	// The window is a number in the key; the doc writes it as <window>.
@@ -53,7 +60,7 @@ var keyBuilders = map[string]string{
 // globalKeys are the builders that deliberately live outside every project's hash tag: the
 // registries that span projects, and credential look-ups (a request names no project before
 // its credential is found).
-var globalKeys = map[string]bool{"leaseProjectsKey": true, "projectsKey": true, "credentialKey": true}
+var globalKeys = map[string]bool{"leaseProjectsKey": true, "projectsKey": true, "credentialKey": true, "signingKeyKey": true}
 
 // keyHelpers are functions of keys.go that return a string but are not builders themselves.
 var keyHelpers = map[string]bool{"projectKey": true}

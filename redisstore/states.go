@@ -63,6 +63,7 @@ func (s *Store) MutateState(ctx context.Context, project string, m core.StateMut
 			stateKey(project, m.Key), seqKey(project), logKey(project), liveIndexKey(project),
 			idempotencyKey(project, m.IdempotencyKey), leaseLockKey(project, m.Key),
 			fenceKey(project, m.Key), activeLeasesKey(project), leaseRecordKey(project, m.LeaseID),
+			eventIDIndexKey(project),
 		}
 		argv := []any{
 			m.Op, m.NowMs, m.EventID, m.AgentID, string(m.Data), string(m.Metadata), tagsJSON,

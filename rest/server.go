@@ -15,6 +15,7 @@ import (
 type Deps struct {
 	Auth             *core.Auth
 	Keys             *core.Keys
+	Claims           *core.Claims
 	RateLimiter      *core.RateLimiter // nil = no limit
 	States           *core.States
 	Leases           *core.Leases
@@ -47,6 +48,7 @@ func NewHandler(d Deps) http.Handler {
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
 	r.Get("/.well-known/oauth-protected-resource", s.protectedResource)
+	r.Get("/.well-known/agentstate-signing-key", s.signingKey)
 	r.Get("/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(schemas.OpenAPIDocument)

@@ -123,8 +123,26 @@ var restDetails = map[string]restDetail{
 	"GET /api/projects/{projectId}/keys":         {ID: "legacyListKeys"},
 	"DELETE /api/projects/{projectId}/keys/{id}": {ID: "legacyRevokeKey"},
 	"POST /api/v1/projects":                      {ID: "createProject"},
-	"GET /api/v1/projects":                       {ID: "listProjects"},
-	"DELETE /api/v1/projects/{id}":               {ID: "deleteProject"},
+	"POST /api/v1/claims":                        {ID: "createClaim"},
+	"GET /api/v1/claims": {ID: "listClaims", Params: []parameter{
+		{Name: "cursor", In: "query", Schema: &jsonschema.Schema{Type: "string"}, Description: "next_cursor of the previous page (<created_at>.<id>)."},
+		{Name: "order", In: "query", Schema: &jsonschema.Schema{Type: "string", Enum: []any{"asc", "desc"}}, Description: "desc (default) or asc by created_at."},
+		{Name: "subject_type", In: "query", Schema: &jsonschema.Schema{Type: "string"}, Description: "Only claims about this subject type."},
+		{Name: "subject_id", In: "query", Schema: &jsonschema.Schema{Type: "string"}, Description: "Only claims about this subject id."},
+		limitParam(50, 100),
+	}},
+	"GET /api/v1/claims/{id}":               {ID: "getClaim"},
+	"POST /api/v1/claims/{id}/verify":       {ID: "verifyClaim"},
+	"GET /api/v1/claims/{id}/verifications": {ID: "listClaimRuns"},
+	"GET /api/v1/claims/{id}/bundle":        {ID: "claimBundle"},
+	"GET /api/v1/claims/log": {ID: "claimLog", Params: []parameter{
+		{Name: "after", In: "query", Schema: intSchema(0), Description: "Entries with a seq greater than this (next_cursor of the previous page)."},
+		limitParam(50, 500),
+	}},
+	"GET /api/v1/claims/log/checkpoint": {ID: "claimLogCheckpoint"},
+	"GET /api/v1/claims/log/export":     {ID: "exportClaimLog"},
+	"GET /api/v1/projects":              {ID: "listProjects"},
+	"DELETE /api/v1/projects/{id}":      {ID: "deleteProject"},
 }
 
 // pathParams describes every path parameter name a pattern may use.
@@ -233,7 +251,8 @@ func OpenAPI(routes []Route) ([]byte, error) {
 		Servers:  []server{{URL: "http://127.0.0.1:8080", Description: "cmd/http-server's default address (-addr, AGENTSTATE_ADDR)"}},
 		Security: []map[string][]string{{"bearerAuth": {}}},
 		Tags: []tag{{"States", "Versioned JSON objects under string keys, their event log and watch."}, {"Leases", "Fenced, expiring locks on state keys."},
-			{"Credentials", "API keys and delegable capability tokens."}, {"Projects", "Operator-only project management (AGENTSTATE_ADMIN_TOKEN)."}},
+			{"Credentials", "API keys and delegable capability tokens."}, {"Projects", "Operator-only project management (AGENTSTATE_ADMIN_TOKEN)."},
+			{"Claims", "Assertions with evidence, verified by the server, in a signed hash-chained log."}},
 		Paths: map[string]map[string]operation{},
 		Components: components{
 			Schemas: map[string]*jsonschema.Schema{},
@@ -286,6 +305,8 @@ func OpenAPI(routes []Route) ([]byte, error) {
 			op.Tags = []string{"Credentials"}
 		case strings.HasPrefix(path, "/api/v1/projects"):
 			op.Tags = []string{"Projects"}
+		case strings.HasPrefix(path, "/api/v1/claims"):
+			op.Tags = []string{"Claims"}
 		}
 		switch {
 		case r.AdminOnly:

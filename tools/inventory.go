@@ -21,6 +21,7 @@ type Deps struct {
 	Leases  *core.Leases
 	Watcher *core.Watcher
 	Keys    *core.Keys
+	Claims  *core.Claims
 }
 
 // Hints are the four MCP tool annotations; every tool states all four.
@@ -60,7 +61,7 @@ func define[In, Out any](t Tool, fn func(ctx context.Context, d Deps, p core.Pri
 
 // Inventory lists every tool, in the order tools/list shows them.
 func Inventory() []Tool {
-	return slices.Concat(stateTools(), leaseTools(), watchTools(), keyTools())
+	return slices.Concat(stateTools(), leaseTools(), watchTools(), claimTools(), keyTools())
 }
 
 // callableBy reports whether p may see and call t.

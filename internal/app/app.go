@@ -4,6 +4,8 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"flag"
 	"fmt"
 	"io"
@@ -32,6 +34,7 @@ type Config struct {
 	AuthFailureDelay time.Duration
 	AdminToken       string
 	RateLimitPerMin  int
+	SigningKey       string
 }
 
 // Flags registers the shared settings on fs.
@@ -44,6 +47,7 @@ func Flags(fs *flag.FlagSet) *Config {
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", 1<<20, "largest accepted request body (AGENTSTATE_MAX_BODY_BYTES)")
 	fs.DurationVar(&c.AuthFailureDelay, "auth-failure-delay", 300*time.Millisecond, "minimum duration of an authentication failure (AGENTSTATE_AUTH_FAILURE_DELAY)")
 	fs.StringVar(&c.AdminToken, "admin-token", "", "operator token for /api/v1/projects; empty = project API disabled (AGENTSTATE_ADMIN_TOKEN)")
+	fs.StringVar(&c.SigningKey, "signing-key", "", "base64 32-byte Ed25519 seed that signs claims-log checkpoints; empty = generated once and kept in Redis (AGENTSTATE_SIGNING_KEY)")
 	fs.IntVar(&c.RateLimitPerMin, "rate-limit-per-min", 600, "requests per credential per minute, counted in Redis; 0 = off (AGENTSTATE_RATE_LIMIT_PER_MIN)")
 	return c
 }
@@ -68,6 +72,7 @@ type App struct {
 	Store   *redisstore.Store
 	Auth    *core.Auth
 	Keys    *core.Keys
+	Claims  *core.Claims
 	States  *core.States
 	Leases  *core.Leases
 	Watcher *core.Watcher
@@ -95,7 +100,31 @@ func Open(ctx context.Context, c *Config, log *slog.Logger) (*App, error) {
 	a.Conn = conn
 	a.Auth.AdminToken = c.AdminToken
 	a.RateLimiter = core.NewRateLimiter(conn.Store, core.SystemClock{}, c.RateLimitPerMin)
+	seed, err := signingSeed(ctx, c.SigningKey, conn.Store)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	signer, err := core.NewSigner(seed)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("AGENTSTATE_SIGNING_KEY: %w", err)
+	}
+	a.Claims = core.NewClaims(conn.Store, core.SystemClock{}, signer)
+	log.Info("claims log checkpoints signed", "key_id", signer.PublicKey().KeyID)
 	return a, nil
+}
+
+// signingSeed is the configured checkpoint key, or the one kept in the store (made on first use).
+func signingSeed(ctx context.Context, configured string, store *redisstore.Store) ([]byte, error) {
+	if configured != "" {
+		seed, err := base64.StdEncoding.DecodeString(configured)
+		if err != nil {
+			return nil, fmt.Errorf("AGENTSTATE_SIGNING_KEY must be base64 of 32 bytes: %w", err)
+		}
+		return seed, nil
+	}
+	return store.SigningSeed(ctx)
 }
 
 // warnStreamNodeSize flags a Redis setting that triples memory per state: every state key is
@@ -112,7 +141,12 @@ func warnStreamNodeSize(ctx context.Context, s *redisstore.Store, log *slog.Logg
 // New builds the services over an open store; tests use it with their own clock and limits.
 func New(store *redisstore.Store, clock core.Clock, limits core.Limits) *App {
 	states := core.NewStates(store, clock, limits)
+	// A fresh key per App; Open replaces it with the configured or shared one.
+	seed := make([]byte, 32)
+	_, _ = rand.Read(seed)
+	signer, _ := core.NewSigner(seed)
 	return &App{
+		Claims:  core.NewClaims(store, clock, signer),
 		Store:   store,
 		Auth:    core.NewAuth(store, clock),
 		Keys:    core.NewKeys(store, clock),
@@ -169,6 +203,7 @@ func (a *App) NewHandler(authFailureDelay time.Duration) http.Handler {
 	return rest.NewHandler(rest.Deps{
 		Auth:             a.Auth,
 		Keys:             a.Keys,
+		Claims:           a.Claims,
 		RateLimiter:      a.RateLimiter,
 		States:           a.States,
 		Leases:           a.Leases,
@@ -183,5 +218,5 @@ func (a *App) NewHandler(authFailureDelay time.Duration) http.Handler {
 
 // ToolDeps are the services the MCP tools call.
 func (a *App) ToolDeps() tools.Deps {
-	return tools.Deps{States: a.States, Leases: a.Leases, Watcher: a.Watcher, Keys: a.Keys}
+	return tools.Deps{States: a.States, Leases: a.Leases, Watcher: a.Watcher, Keys: a.Keys, Claims: a.Claims}
 }

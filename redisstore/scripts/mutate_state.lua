@@ -12,7 +12,8 @@
 -- KEYS[7]  as:{p}:fence:<key>   string, the highest fencing token issued for the key
 -- KEYS[8]  as:{p}:leases        zset, active lease ids by expires_at (ms)
 -- KEYS[9]  as:{p}:leaserec:<id> hash, the record of the presented lease id (ARGV[11])
--- KEYS[10..9+n]  index zsets named by the labels ARGV[15..14+n]: "a:<agent>" is
+-- KEYS[10] as:{p}:evid          hash, event id -> sequence (claims cite events by id)
+-- KEYS[11..10+n] index zsets named by the labels ARGV[15..14+n]: "a:<agent>" is
 --                 as:{p}:idx:agent:<agent>, "t:<tag>" is as:{p}:idx:tag:<tag>
 --
 -- ARGV[1]  op: "upsert" | "delete"
@@ -105,7 +106,7 @@ if ARGV[10] ~= "" then
 end
 
 local idx = {}
-for i = 1, tonumber(ARGV[14]) do idx[ARGV[14 + i]] = KEYS[9 + i] end
+for i = 1, tonumber(ARGV[14]) do idx[ARGV[14 + i]] = KEYS[10 + i] end
 
 local old_tags = {}
 if live then
@@ -137,6 +138,7 @@ else
 end
 redis.call("XADD", KEYS[1], id, unpack(f))
 redis.call("XADD", KEYS[3], id, "key", key, "type", op)
+redis.call("HSET", KEYS[10], ARGV[3], seq)
 
 if live then
   if op == "delete" or cur.agent_id ~= ARGV[4] then
