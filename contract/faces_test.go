@@ -202,6 +202,45 @@ func (f *restFace) Call(t *testing.T, tool string, in map[string]any) Result {
 			}
 		}
 		method, u = http.MethodGet, f.base+"/api/v1/claims?"+q.Encode()
+	case "store_conversation":
+		method, u, body = http.MethodPost, f.base+"/api/v1/conversations", args
+	case "recall_conversation":
+		method, u = http.MethodGet, f.base+"/api/v1/conversations/"+url.PathEscape(str(args["id"]))
+	case "list_conversations":
+		q := url.Values{}
+		for _, n := range []string{"cursor", "limit", "order", "tag"} {
+			if v, ok := args[n]; ok {
+				q.Set(n, str(v))
+			}
+		}
+		method, u = http.MethodGet, f.base+"/api/v1/conversations?"+q.Encode()
+	case "append_messages":
+		id, _ := take(args, "id")
+		method, u, body = http.MethodPost, f.base+"/api/v1/conversations/"+url.PathEscape(str(id))+"/messages", args
+	case "search_conversations":
+		q := url.Values{}
+		for _, n := range []string{"q", "cursor", "limit", "order"} {
+			if v, ok := args[n]; ok {
+				q.Set(n, str(v))
+			}
+		}
+		method, u = http.MethodGet, f.base+"/api/v1/conversations/search?"+q.Encode()
+	case "conversation_tags":
+		// REST has no combined call: add, remove one by one, then read, as a client would.
+		base := f.base + "/api/v1/conversations/" + url.PathEscape(str(args["id"])) + "/tags"
+		if add, ok := args["add"]; ok {
+			if r := f.do(t, http.MethodPost, base, map[string]any{"tags": add}, nil); r.Code != "" {
+				return r
+			}
+		}
+		if rm, ok := args["remove"].([]string); ok {
+			for _, tag := range rm {
+				if r := f.do(t, http.MethodDelete, base+"/"+url.PathEscape(tag), nil, nil); r.Code != "" {
+					return r
+				}
+			}
+		}
+		method, u = http.MethodGet, base
 	case "mint_capability_token":
 		method, u, body = http.MethodPost, f.base+"/api/v1/capability-tokens", args
 	case "list_capability_tokens":
@@ -217,9 +256,8 @@ func (f *restFace) Call(t *testing.T, tool string, in map[string]any) Result {
 	default:
 		t.Fatalf("rest face: no route for %s", tool)
 	}
-	resp, out := send(t, method, u, f.key, body, hdr)
-	r := Result{Header: resp.Header, Status: resp.StatusCode, Body: out}
-	if resp.StatusCode == http.StatusNoContent {
+	r := f.do(t, method, u, body, hdr)
+	if r.Status == http.StatusNoContent {
 		// MCP's answers for REST's empty 204s.
 		switch tool {
 		case "release_lease":
@@ -228,6 +266,14 @@ func (f *restFace) Call(t *testing.T, tool string, in map[string]any) Result {
 			r.Body, _ = json.Marshal(map[string]any{"revoked": true, "id": args["id"]})
 		}
 	}
+	return r
+}
+
+// do sends one request and maps an error envelope into the Result.
+func (f *restFace) do(t *testing.T, method, u string, body any, hdr map[string]string) Result {
+	t.Helper()
+	resp, out := send(t, method, u, f.key, body, hdr)
+	r := Result{Header: resp.Header, Status: resp.StatusCode, Body: out}
 	if resp.StatusCode >= 400 {
 		var env struct {
 			Error core.WireError `json:"error"`

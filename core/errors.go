@@ -25,6 +25,8 @@ const (
 	CodeIdempotencyInProgress Code = "IDEMPOTENCY_IN_PROGRESS"
 	CodeMethodNotAllowed      Code = "METHOD_NOT_ALLOWED"
 	CodeRateLimited           Code = "RATE_LIMITED"
+	CodeInvalidField          Code = "INVALID_FIELD"
+	CodeInvalidTag            Code = "INVALID_TAG"
 	CodeInternal              Code = "INTERNAL_ERROR"
 
 	CodeVersionConflict    Code = "VERSION_CONFLICT"
@@ -105,3 +107,6 @@ func WireErrorOf(err error) WireError {
 
 // ProductVersion is the AgentState v1 version this server is wire-compatible with.
 const ProductVersion = "0.1.4"
+
+// asError is errors.As for *Error.
+func asError(err error, target **Error) bool { return errors.As(err, target) }

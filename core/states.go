@@ -221,13 +221,19 @@ func compactObject(op, path string, raw json.RawMessage) (json.RawMessage, error
 
 // normalizeTags validates tags and returns them sorted and unique.
 func (s *States) normalizeTags(op string, tags []string) ([]string, error) {
-	if len(tags) > s.limits.MaxTags {
-		return nil, badRequest(op, "tags", fmt.Sprintf("Array must contain at most %d element(s)", s.limits.MaxTags))
+	return normalizeTags(op, tags, s.limits.MaxTags, s.limits.MaxTagLen)
+}
+
+// normalizeTags validates tags (v1's rule, shared by states and conversations) and returns
+// them sorted and unique.
+func normalizeTags(op string, tags []string, maxTags, maxLen int) ([]string, error) {
+	if len(tags) > maxTags {
+		return nil, badRequest(op, "tags", fmt.Sprintf("Array must contain at most %d element(s)", maxTags))
 	}
 	for i, t := range tags {
-		if len(t) < 1 || len(t) > s.limits.MaxTagLen || !tagRe.MatchString(t) {
+		if !validTag(t, maxLen) {
 			return nil, badRequest(op, fmt.Sprintf("tags[%d]", i),
-				fmt.Sprintf("Invalid tag %q: tags are 1..%d characters of letters, digits, _ or -", t, s.limits.MaxTagLen))
+				fmt.Sprintf("Invalid tag %q: tags are 1..%d characters of letters, digits, _ or -", t, maxLen))
 		}
 	}
 	out := slices.Clone(tags)
@@ -237,6 +243,10 @@ func (s *States) normalizeTags(op string, tags []string) ([]string, error) {
 		out = []string{}
 	}
 	return out, nil
+}
+
+func validTag(t string, maxLen int) bool {
+	return len(t) >= 1 && len(t) <= maxLen && tagRe.MatchString(t)
 }
 
 func (s *States) validateIdempotencyKey(op, k string) error {

@@ -63,3 +63,19 @@ func claimRunsKey(project, id string) string { return projectKey(project, "claim
 func claimLogKey(project string) string      { return projectKey(project, "claimlog") }
 func claimLogHeadKey(project string) string  { return projectKey(project, "claimlog-head") }
 func signingKeyKey() string                  { return prefix + "signing-key" }
+
+// Conversations.
+func convKey(project, id string) string       { return projectKey(project, "conv:"+id) }
+func convMsgsKey(project, id string) string   { return projectKey(project, "convmsgs:"+id) }
+func convMsgIDsKey(project, id string) string { return projectKey(project, "convmsgids:"+id) }
+func convsKey(project string) string          { return projectKey(project, "convs") }
+func convsCreatedKey(project string) string   { return projectKey(project, "convs-created") }
+func convExtKey(project string) string        { return projectKey(project, "convext") }
+func convTokensKey(project, id string) string { return projectKey(project, "convtok:"+id) }
+func postingKey(project, token string) string { return projectKey(project, "sx:"+token) }
+func tracesKey(project string) string         { return projectKey(project, "traces") }
+func convTagsKey(project, id string) string   { return projectKey(project, "convtags:"+id) }
+func tagConvsKey(project, tag string) string  { return projectKey(project, "tagconvs:"+tag) }
+func tagCountsKey(project string) string      { return projectKey(project, "tags") }
+func webhookKey(project, id string) string    { return projectKey(project, "webhook:"+id) }
+func webhooksKey(project string) string       { return projectKey(project, "webhooks") }

@@ -15,6 +15,8 @@ import (
 var httpStatus = map[core.Code]int{
 	core.CodeBadRequest:            http.StatusBadRequest,
 	core.CodeInvalidCursor:         http.StatusBadRequest,
+	core.CodeInvalidField:          http.StatusBadRequest,
+	core.CodeInvalidTag:            http.StatusBadRequest,
 	core.CodeUnauthorized:          http.StatusUnauthorized,
 	core.CodeForbidden:             http.StatusForbidden,
 	core.CodeNotFound:              http.StatusNotFound,

@@ -3,6 +3,7 @@ package rest
 import (
 	"context"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -16,6 +17,8 @@ type Deps struct {
 	Auth             *core.Auth
 	Keys             *core.Keys
 	Claims           *core.Claims
+	Conversations    *core.Conversations
+	Webhooks         *core.Webhooks
 	RateLimiter      *core.RateLimiter // nil = no limit
 	States           *core.States
 	Leases           *core.Leases
@@ -57,9 +60,11 @@ func NewHandler(d Deps) http.Handler {
 	for _, rt := range Routes {
 		a := authenticator{auth: d.Auth, limiter: d.RateLimiter, failureDelay: d.AuthFailureDelay,
 			access: rt.Access, queryToken: queryTokenRoutes[rt.Method+" "+rt.Pattern]}
-		r.With(a.middleware).Method(rt.Method, rt.Pattern, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-			rt.handle(s, w, req)
-		}))
+		h := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { rt.handle(s, w, req) })
+		r.With(a.middleware).Method(rt.Method, rt.Pattern, h)
+		if legacy, ok := legacyPath(rt.Pattern); ok {
+			r.With(a.middleware).Method(rt.Method, legacy, h)
+		}
 	}
 
 	mcpAuth := authenticator{auth: d.Auth, limiter: d.RateLimiter, failureDelay: d.AuthFailureDelay, onFail: s.wwwAuthenticate}
@@ -76,6 +81,16 @@ func NewHandler(d Deps) http.Handler {
 		r.With(mcpAuth.middleware).Post("/api/mcp/message", d.MCPSSE.ServeHTTP)
 	}
 	return r
+}
+
+// legacyPath is v1's older /v1 prefix, still served for conversations, tags and analytics.
+func legacyPath(pattern string) (string, bool) {
+	for _, p := range []string{"/api/v1/conversations", "/api/v1/tags", "/api/v1/analytics"} {
+		if strings.HasPrefix(pattern, p) {
+			return strings.TrimPrefix(pattern, "/api"), true
+		}
+	}
+	return "", false
 }
 
 func (s *Server) apiInfo(w http.ResponseWriter, r *http.Request) {

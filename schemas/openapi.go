@@ -141,15 +141,80 @@ var restDetails = map[string]restDetail{
 	}},
 	"GET /api/v1/claims/log/checkpoint": {ID: "claimLogCheckpoint"},
 	"GET /api/v1/claims/log/export":     {ID: "exportClaimLog"},
-	"GET /api/v1/projects":              {ID: "listProjects"},
-	"DELETE /api/v1/projects/{id}":      {ID: "deleteProject"},
+	"POST /api/v1/conversations":        {ID: "createConversation"},
+	"GET /api/v1/conversations": {ID: "listConversations", Params: []parameter{
+		{Name: "cursor", In: "query", Schema: &jsonschema.Schema{Type: "string"}, Description: "next_cursor of the previous page (<updated_at>.<id>)."},
+		{Name: "order", In: "query", Schema: &jsonschema.Schema{Type: "string", Enum: []any{"asc", "desc"}}, Description: "desc (default) or asc by updated_at."},
+		{Name: "tag", In: "query", Schema: &jsonschema.Schema{Type: "string"}, Description: "Only conversations with this tag."},
+		limitParam(50, 100),
+	}},
+	"GET /api/v1/conversations/search": {ID: "searchConversations", Params: []parameter{
+		{Name: "q", In: "query", Required: true, Schema: &jsonschema.Schema{Type: "string"}, Description: "Words that must all occur in the conversation's messages."},
+		{Name: "cursor", In: "query", Schema: &jsonschema.Schema{Type: "string"}, Description: "next_cursor of the previous page."},
+		{Name: "order", In: "query", Schema: &jsonschema.Schema{Type: "string", Enum: []any{"updated", "relevance"}}, Description: "updated (default) or relevance."},
+		limitParam(20, 100),
+	}},
+	"POST /api/v1/conversations/export":        {ID: "exportConversations", BodyOptional: true},
+	"POST /api/v1/conversations/bulk-delete":   {ID: "bulkDeleteConversations"},
+	"POST /api/v1/conversations/traces/ingest": {ID: "ingestTrace"},
+	"GET /api/v1/conversations/traces": {ID: "listTraces", Params: []parameter{
+		{Name: "cursor", In: "query", Schema: &jsonschema.Schema{Type: "string"}, Description: "next_cursor of the previous page (<updated_at>.<id>)."},
+		{Name: "order", In: "query", Schema: &jsonschema.Schema{Type: "string", Enum: []any{"asc", "desc"}}, Description: "desc (default) or asc by updated_at."},
+		limitParam(50, 100),
+	}},
+	"GET /api/v1/conversations/traces/{id}":                 {ID: "getTrace"},
+	"GET /api/v1/conversations/by-external-id/{externalId}": {ID: "getConversationByExternalID"},
+	"GET /api/v1/conversations/{id}": {ID: "getConversation", Params: []parameter{
+		{Name: "fields", In: "query", Schema: &jsonschema.Schema{Type: "string"}, Description: "Comma-separated conversation fields and/or messages, or !messages for everything but messages."},
+	}},
+	"PUT /api/v1/conversations/{id}":           {ID: "updateConversation"},
+	"DELETE /api/v1/conversations/{id}":        {ID: "deleteConversation"},
+	"POST /api/v1/conversations/{id}/messages": {ID: "appendMessages"},
+	"GET /api/v1/conversations/{id}/messages": {ID: "listMessages", Params: []parameter{
+		{Name: "after", In: "query", Schema: &jsonschema.Schema{Type: "string"}, Description: "A message id: the page starts after it (an unknown id starts from the beginning)."},
+		limitParam(100, 500),
+	}},
+	"GET /api/v1/conversations/{id}/analytics":       {ID: "conversationAnalytics"},
+	"POST /api/v1/conversations/{id}/generate-title": {ID: "generateTitle"},
+	"POST /api/v1/conversations/{id}/follow-ups":     {ID: "followUps"},
+	"POST /api/v1/conversations/{id}/generate-all":   {ID: "generateAll"},
+	"GET /api/v1/conversations/{id}/tags":            {ID: "conversationTags"},
+	"POST /api/v1/conversations/{id}/tags":           {ID: "addConversationTags"},
+	"DELETE /api/v1/conversations/{id}/tags/{tag}":   {ID: "removeConversationTag"},
+	"GET /api/v1/tags":                               {ID: "projectTags"},
+	"GET /api/v1/analytics/summary": {ID: "analyticsSummary", Params: []parameter{
+		{Name: "start", In: "query", Schema: intSchema(0), Description: "Window start, Unix ms (default: end - 30 days); filters by created_at."},
+		{Name: "end", In: "query", Schema: intSchema(0), Description: "Window end, Unix ms (default: now)."},
+		{Name: "tag", In: "query", Schema: &jsonschema.Schema{Type: "string"}, Description: "Repeatable: only conversations with all these tags."},
+	}},
+	"GET /api/v1/analytics/timeseries": {ID: "analyticsTimeseries", Params: []parameter{
+		{Name: "start", In: "query", Schema: intSchema(0), Description: "Window start, Unix ms (default: end - 30 days); filters by created_at."},
+		{Name: "end", In: "query", Schema: intSchema(0), Description: "Window end, Unix ms (default: now)."},
+		{Name: "tag", In: "query", Schema: &jsonschema.Schema{Type: "string"}, Description: "Repeatable: only conversations with all these tags."},
+		{Name: "metric", In: "query", Schema: &jsonschema.Schema{Type: "string", Enum: []any{"conversations", "messages", "tokens"}}, Description: "What to sum per bucket (default conversations)."},
+		{Name: "granularity", In: "query", Schema: &jsonschema.Schema{Type: "string", Enum: []any{"day", "week", "month"}}, Description: "Bucket size (default day)."},
+	}},
+	"GET /api/v1/analytics/tags": {ID: "analyticsTags", Params: []parameter{
+		{Name: "start", In: "query", Schema: intSchema(0), Description: "Window start, Unix ms (default: end - 30 days); filters by created_at."},
+		{Name: "end", In: "query", Schema: intSchema(0), Description: "Window end, Unix ms (default: now)."},
+		limitParam(50, 200),
+	}},
+	"POST /api/v1/webhooks":        {ID: "createWebhook"},
+	"GET /api/v1/webhooks":         {ID: "listWebhooks"},
+	"GET /api/v1/webhooks/{id}":    {ID: "getWebhook"},
+	"PUT /api/v1/webhooks/{id}":    {ID: "updateWebhook"},
+	"DELETE /api/v1/webhooks/{id}": {ID: "deleteWebhook"},
+	"GET /api/v1/projects":         {ID: "listProjects"},
+	"DELETE /api/v1/projects/{id}": {ID: "deleteProject"},
 }
 
 // pathParams describes every path parameter name a pattern may use.
 var pathParams = map[string]string{
-	"state_key": "The state's key, percent-encoded: a%2Fb names the key a/b.",
-	"id":        "The id of the lease, key, token or project the route names.",
-	"projectId": "The caller's own project id (legacy route).",
+	"state_key":  "The state's key, percent-encoded: a%2Fb names the key a/b.",
+	"id":         "The id of the lease, key, token or project the route names.",
+	"projectId":  "The caller's own project id (legacy route).",
+	"externalId": "The conversation's external_id, percent-encoded.",
+	"tag":        "A tag.",
 }
 
 // errorEnvelope is the body of every 4xx and 5xx.
@@ -252,7 +317,9 @@ func OpenAPI(routes []Route) ([]byte, error) {
 		Security: []map[string][]string{{"bearerAuth": {}}},
 		Tags: []tag{{"States", "Versioned JSON objects under string keys, their event log and watch."}, {"Leases", "Fenced, expiring locks on state keys."},
 			{"Credentials", "API keys and delegable capability tokens."}, {"Projects", "Operator-only project management (AGENTSTATE_ADMIN_TOKEN)."},
-			{"Claims", "Assertions with evidence, verified by the server, in a signed hash-chained log."}},
+			{"Claims", "Assertions with evidence, verified by the server, in a signed hash-chained log."},
+			{"Conversations", "Message history, tags, full-text search, traces and analytics (also under the legacy /v1 prefix)."},
+			{"Webhooks", "Signed conversation.created deliveries."}},
 		Paths: map[string]map[string]operation{},
 		Components: components{
 			Schemas: map[string]*jsonschema.Schema{},
@@ -307,6 +374,10 @@ func OpenAPI(routes []Route) ([]byte, error) {
 			op.Tags = []string{"Projects"}
 		case strings.HasPrefix(path, "/api/v1/claims"):
 			op.Tags = []string{"Claims"}
+		case strings.HasPrefix(path, "/api/v1/conversations"), strings.HasPrefix(path, "/api/v1/tags"), strings.HasPrefix(path, "/api/v1/analytics"):
+			op.Tags = []string{"Conversations"}
+		case strings.HasPrefix(path, "/api/v1/webhooks"):
+			op.Tags = []string{"Webhooks"}
 		}
 		switch {
 		case r.AdminOnly:

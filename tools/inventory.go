@@ -17,11 +17,12 @@ import (
 
 // Deps are the core services tools call.
 type Deps struct {
-	States  *core.States
-	Leases  *core.Leases
-	Watcher *core.Watcher
-	Keys    *core.Keys
-	Claims  *core.Claims
+	States        *core.States
+	Leases        *core.Leases
+	Watcher       *core.Watcher
+	Keys          *core.Keys
+	Claims        *core.Claims
+	Conversations *core.Conversations
 }
 
 // Hints are the four MCP tool annotations; every tool states all four.
@@ -61,7 +62,7 @@ func define[In, Out any](t Tool, fn func(ctx context.Context, d Deps, p core.Pri
 
 // Inventory lists every tool, in the order tools/list shows them.
 func Inventory() []Tool {
-	return slices.Concat(stateTools(), leaseTools(), watchTools(), claimTools(), keyTools())
+	return slices.Concat(stateTools(), leaseTools(), watchTools(), claimTools(), conversationTools(), keyTools())
 }
 
 // callableBy reports whether p may see and call t.

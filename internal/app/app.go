@@ -35,6 +35,7 @@ type Config struct {
 	AdminToken       string
 	RateLimitPerMin  int
 	SigningKey       string
+	WebhookLoopback  bool
 }
 
 // Flags registers the shared settings on fs.
@@ -48,6 +49,7 @@ func Flags(fs *flag.FlagSet) *Config {
 	fs.DurationVar(&c.AuthFailureDelay, "auth-failure-delay", 300*time.Millisecond, "minimum duration of an authentication failure (AGENTSTATE_AUTH_FAILURE_DELAY)")
 	fs.StringVar(&c.AdminToken, "admin-token", "", "operator token for /api/v1/projects; empty = project API disabled (AGENTSTATE_ADMIN_TOKEN)")
 	fs.StringVar(&c.SigningKey, "signing-key", "", "base64 32-byte Ed25519 seed that signs claims-log checkpoints; empty = generated once and kept in Redis (AGENTSTATE_SIGNING_KEY)")
+	fs.BoolVar(&c.WebhookLoopback, "webhook-allow-loopback", false, "let webhooks target this machine (http or https on loopback), for local development (AGENTSTATE_WEBHOOK_ALLOW_LOOPBACK)")
 	fs.IntVar(&c.RateLimitPerMin, "rate-limit-per-min", 600, "requests per credential per minute, counted in Redis; 0 = off (AGENTSTATE_RATE_LIMIT_PER_MIN)")
 	return c
 }
@@ -73,6 +75,8 @@ type App struct {
 	Auth    *core.Auth
 	Keys    *core.Keys
 	Claims  *core.Claims
+	Convs   *core.Conversations
+	Hooks   *core.Webhooks
 	States  *core.States
 	Leases  *core.Leases
 	Watcher *core.Watcher
@@ -111,6 +115,9 @@ func Open(ctx context.Context, c *Config, log *slog.Logger) (*App, error) {
 		return nil, fmt.Errorf("AGENTSTATE_SIGNING_KEY: %w", err)
 	}
 	a.Claims = core.NewClaims(conn.Store, core.SystemClock{}, signer)
+	a.Hooks = core.NewWebhooks(conn.Store, core.SystemClock{}, c.WebhookLoopback)
+	a.Convs = core.NewConversations(conn.Store, core.SystemClock{}, core.TitleProviderFromEnv(nil))
+	a.Convs.OnCreate = a.Hooks.ConversationCreated
 	log.Info("claims log checkpoints signed", "key_id", signer.PublicKey().KeyID)
 	return a, nil
 }
@@ -145,8 +152,13 @@ func New(store *redisstore.Store, clock core.Clock, limits core.Limits) *App {
 	seed := make([]byte, 32)
 	_, _ = rand.Read(seed)
 	signer, _ := core.NewSigner(seed)
+	hooks := core.NewWebhooks(store, clock, true)
+	convs := core.NewConversations(store, clock, core.LocalProvider{})
+	convs.OnCreate = hooks.ConversationCreated
 	return &App{
 		Claims:  core.NewClaims(store, clock, signer),
+		Convs:   convs,
+		Hooks:   hooks,
 		Store:   store,
 		Auth:    core.NewAuth(store, clock),
 		Keys:    core.NewKeys(store, clock),
@@ -204,6 +216,8 @@ func (a *App) NewHandler(authFailureDelay time.Duration) http.Handler {
 		Auth:             a.Auth,
 		Keys:             a.Keys,
 		Claims:           a.Claims,
+		Conversations:    a.Convs,
+		Webhooks:         a.Hooks,
 		RateLimiter:      a.RateLimiter,
 		States:           a.States,
 		Leases:           a.Leases,
@@ -218,5 +232,5 @@ func (a *App) NewHandler(authFailureDelay time.Duration) http.Handler {
 
 // ToolDeps are the services the MCP tools call.
 func (a *App) ToolDeps() tools.Deps {
-	return tools.Deps{States: a.States, Leases: a.Leases, Watcher: a.Watcher, Keys: a.Keys, Claims: a.Claims}
+	return tools.Deps{States: a.States, Leases: a.Leases, Watcher: a.Watcher, Keys: a.Keys, Claims: a.Claims, Conversations: a.Convs}
 }

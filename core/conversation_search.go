@@ -1,0 +1,186 @@
+package core
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// SearchQuery is GET /api/v1/conversations/search's parameters and search_conversations' arguments.
+type SearchQuery struct {
+	Q      string `json:"q" jsonschema:"minLength=1" jsonschema_description:"Words to find; a conversation matches when its messages hold every word (case-insensitive, any language)."`
+	Limit  int    `json:"limit,omitempty" jsonschema:"minimum=1,maximum=100"`
+	Cursor string `json:"cursor,omitempty" jsonschema_description:"next_cursor of the previous page."`
+	Order  string `json:"order,omitempty" jsonschema:"enum=updated,enum=relevance" jsonschema_description:"updated (default, v1: most recently updated first) or relevance (most occurrences of the words first)."`
+}
+
+// SearchHit is one conversation found, with a snippet of its first matching message.
+type SearchHit struct {
+	ID           string  `json:"id"`
+	Title        *string `json:"title"`
+	Snippet      string  `json:"snippet"`
+	MessageCount int64   `json:"message_count"`
+	CreatedAt    int64   `json:"created_at"`
+	UpdatedAt    int64   `json:"updated_at"`
+}
+
+// SearchPage is v1's search response (no pagination object).
+type SearchPage struct {
+	Data       []SearchHit `json:"data"`
+	NextCursor *string     `json:"next_cursor"`
+}
+
+// MaxRelevanceCandidates bounds how many matches relevance ordering reads messages of.
+const MaxRelevanceCandidates = 200
+
+type scored struct {
+	id    string
+	at    int64
+	score int
+}
+
+// Search finds conversations whose messages hold every query term, through the inverted index:
+// the work grows with the number of matches, not with the corpus.
+func (c *Conversations) Search(ctx context.Context, p Principal, q SearchQuery) (SearchPage, error) {
+	const op = "core.Conversations.Search"
+	if err := p.Require(op, ScopeConversationsRead); err != nil {
+		return SearchPage{}, err
+	}
+	if strings.TrimSpace(q.Q) == "" {
+		return SearchPage{}, badRequest(op, "q", "Query parameter 'q' is required and must not be empty")
+	}
+	if q.Order != "" && q.Order != "updated" && q.Order != "relevance" {
+		return SearchPage{}, badRequest(op, "order", "Invalid enum value. Expected 'updated' | 'relevance', received '"+q.Order+"'")
+	}
+	limit := ClampLimit(q.Limit, DefaultSearchLimit, MaxSearchLimit)
+	terms := SearchQueryTerms(q.Q)
+	page := SearchPage{Data: []SearchHit{}}
+	if len(terms) == 0 {
+		return page, nil // only punctuation: nothing can match a word
+	}
+	ids, err := c.store.SearchCandidates(ctx, p.ProjectID, terms, MaxSearchCandidates)
+	if err != nil {
+		return SearchPage{}, Internal(op, err)
+	}
+	ats, err := c.store.UpdatedAts(ctx, p.ProjectID, ids)
+	if err != nil {
+		return SearchPage{}, Internal(op, err)
+	}
+	cands := make([]scored, 0, len(ids))
+	for i, id := range ids {
+		if ats[i] > 0 { // a conversation deleted under the read
+			cands = append(cands, scored{id: id, at: ats[i]})
+		}
+	}
+	byRecency := func(a, b scored) int {
+		if a.at != b.at {
+			return int(b.at - a.at)
+		}
+		return strings.Compare(b.id, a.id)
+	}
+	slices.SortFunc(cands, byRecency)
+	if q.Order == "relevance" {
+		return c.searchByRelevance(ctx, op, p, q, cands, terms, limit)
+	}
+	if q.Cursor != "" {
+		cur, err := ParseConvCursor(op, q.Cursor)
+		if err != nil {
+			return SearchPage{}, err
+		}
+		cands = slices.DeleteFunc(cands, func(s scored) bool {
+			return s.at > cur.At || (s.at == cur.At && s.id >= cur.ID)
+		})
+	}
+	return c.hits(ctx, op, p, cands, terms, limit, func(s scored) string {
+		return strconv.FormatInt(s.at, 10) + "." + s.id
+	})
+}
+
+// searchByRelevance ranks the most recent MaxRelevanceCandidates matches by how often the terms
+// occur; its cursor is an offset into that ranking.
+func (c *Conversations) searchByRelevance(ctx context.Context, op string, p Principal, q SearchQuery, cands []scored, terms []string, limit int) (SearchPage, error) {
+	cands = cands[:min(len(cands), MaxRelevanceCandidates)]
+	for i := range cands {
+		msgs, err := c.store.Messages(ctx, p.ProjectID, cands[i].id, 0, SnippetScanMessages)
+		if err != nil {
+			return SearchPage{}, Internal(op, err)
+		}
+		for _, m := range msgs {
+			for _, t := range SearchTokensAll(m.Content) {
+				if slices.Contains(terms, t) {
+					cands[i].score++
+				}
+			}
+		}
+	}
+	slices.SortStableFunc(cands, func(a, b scored) int { return b.score - a.score })
+	offset := 0
+	if q.Cursor != "" {
+		n, err := strconv.Atoi(strings.TrimPrefix(q.Cursor, "r"))
+		if err != nil || n < 0 || !strings.HasPrefix(q.Cursor, "r") {
+			return SearchPage{}, E(op, CodeInvalidCursor, "Cursor must be next_cursor of a relevance search")
+		}
+		offset = min(n, len(cands))
+	}
+	rank := map[string]int{}
+	for i, s := range cands {
+		rank[s.id] = i + 1
+	}
+	return c.hits(ctx, op, p, cands[offset:], terms, limit, func(s scored) string { return "r" + strconv.Itoa(rank[s.id]) })
+}
+
+// hits loads up to limit results with snippets; cursor names the position after a result.
+func (c *Conversations) hits(ctx context.Context, op string, p Principal, cands []scored, terms []string, limit int, cursor func(scored) string) (SearchPage, error) {
+	page := SearchPage{Data: []SearchHit{}}
+	for i, s := range cands {
+		if len(page.Data) == limit {
+			next := cursor(cands[i-1])
+			page.NextCursor = &next
+			break
+		}
+		conv, err := c.store.Conversation(ctx, p.ProjectID, s.id)
+		if err != nil {
+			return SearchPage{}, Internal(op, err)
+		}
+		if conv == nil {
+			continue
+		}
+		snippet, err := c.snippet(ctx, p.ProjectID, s.id, terms)
+		if err != nil {
+			return SearchPage{}, Internal(op, err)
+		}
+		page.Data = append(page.Data, SearchHit{ID: conv.ID, Title: conv.Title, Snippet: snippet,
+			MessageCount: conv.MessageCount, CreatedAt: conv.CreatedAt, UpdatedAt: conv.UpdatedAt})
+	}
+	return page, nil
+}
+
+// snippet comes from the first message holding every term, else the first holding any.
+func (c *Conversations) snippet(ctx context.Context, project, id string, terms []string) (string, error) {
+	msgs, err := c.store.Messages(ctx, project, id, 0, SnippetScanMessages)
+	if err != nil {
+		return "", err
+	}
+	best := -1
+	for i, m := range msgs {
+		toks := map[string]bool{}
+		for _, t := range SearchTokens(m.Content) {
+			toks[t] = true
+		}
+		if MatchesAllTerms(toks, terms) {
+			best = i
+			break
+		}
+		if best < 0 && slices.ContainsFunc(terms, func(t string) bool { return toks[t] }) {
+			best = i
+		}
+	}
+	if best < 0 {
+		if len(msgs) == 0 {
+			return "", nil
+		}
+		best = 0
+	}
+	return SearchSnippet(msgs[best].Content, terms), nil
+}

@@ -1,0 +1,679 @@
+package core
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// Named limits of conversations. v1 bounds some (pages, fields, ids); the rest are ours so
+// that one request cannot grow without limit.
+const (
+	MaxMessagesPerWrite      = 1000
+	MaxMessageContentBytes   = 256 << 10
+	MaxModelLen              = 100
+	MaxConvIDs               = 100 // export, bulk delete
+	ConvGetMessages          = 1000
+	DefaultConvLimit         = 50
+	MaxConvLimit             = 100
+	DefaultMessagesLimit     = 100
+	MaxMessagesLimit         = 500
+	DefaultSearchLimit       = 20
+	MaxSearchLimit           = 100
+	MaxConvTags              = 50
+	MaxTraceObservations     = 100
+	MaxSearchCandidates      = 10_000 // conversations one search ranks before paging
+	SnippetScanMessages      = 1000   // messages a snippet looks through
+	MaxExternalIDLen         = 1024
+	MaxConversationTitleRune = 1000
+)
+
+var convIDRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,255}$`)
+
+// MaxConvTagLen is v1's tag length bound.
+const MaxConvTagLen = 50
+
+// MessageInput is one message of a create, append or trace ingest.
+type MessageInput struct {
+	Role             string          `json:"role,omitempty" jsonschema:"enum=system,enum=user,enum=assistant,enum=tool"`
+	Content          string          `json:"content" jsonschema:"minLength=1"`
+	Metadata         json.RawMessage `json:"metadata,omitempty" jsonschema:"type=object"`
+	TokenCount       *int64          `json:"token_count,omitempty" jsonschema:"minimum=0"`
+	Model            *string         `json:"model,omitempty" jsonschema:"maxLength=100"`
+	InputTokens      *int64          `json:"input_tokens,omitempty" jsonschema:"minimum=0"`
+	OutputTokens     *int64          `json:"output_tokens,omitempty" jsonschema:"minimum=0"`
+	CostMicrodollars *int64          `json:"cost_microdollars,omitempty" jsonschema:"minimum=0"`
+	ParentMessageID  *string         `json:"parent_message_id,omitempty"`
+	ObservationType  *string         `json:"observation_type,omitempty" jsonschema:"enum=generation,enum=tool,enum=agent,enum=chain,enum=span,enum=event"`
+	StartTime        *int64          `json:"start_time,omitempty"`
+	EndTime          *int64          `json:"end_time,omitempty"`
+	Status           *string         `json:"status,omitempty" jsonschema:"enum=success,enum=error"`
+	Level            *string         `json:"level,omitempty" jsonschema:"enum=debug,enum=default,enum=warning,enum=error"`
+}
+
+// Message is a stored message (compat-v1.md §10.1).
+type Message struct {
+	ID               string          `json:"id"`
+	Role             string          `json:"role"`
+	Content          string          `json:"content"`
+	Metadata         json.RawMessage `json:"metadata" jsonschema:"oneof_type=object;null"`
+	TokenCount       int64           `json:"token_count"`
+	Model            *string         `json:"model"`
+	InputTokens      *int64          `json:"input_tokens"`
+	OutputTokens     *int64          `json:"output_tokens"`
+	CostMicrodollars *int64          `json:"cost_microdollars"`
+	ParentMessageID  *string         `json:"parent_message_id"`
+	ObservationType  *string         `json:"observation_type"`
+	StartTime        *int64          `json:"start_time"`
+	EndTime          *int64          `json:"end_time"`
+	Status           *string         `json:"status"`
+	Level            *string         `json:"level"`
+	CreatedAt        int64           `json:"created_at"`
+}
+
+// Conversation is the conversation object; Messages is set where v1 includes them.
+type Conversation struct {
+	ID                    string          `json:"id"`
+	ProjectID             string          `json:"project_id"`
+	ExternalID            *string         `json:"external_id"`
+	Title                 *string         `json:"title"`
+	Metadata              json.RawMessage `json:"metadata" jsonschema:"oneof_type=object;null"`
+	MessageCount          int64           `json:"message_count"`
+	TokenCount            int64           `json:"token_count"`
+	TotalCostMicrodollars int64           `json:"total_cost_microdollars"`
+	TotalTokens           int64           `json:"total_tokens"`
+	CreatedAt             int64           `json:"created_at"`
+	UpdatedAt             int64           `json:"updated_at"`
+	Messages              []Message       `json:"messages,omitempty"`
+}
+
+// CreateConversation is the body of POST /api/v1/conversations and store_conversation's arguments.
+type CreateConversation struct {
+	ExternalID *string         `json:"external_id,omitempty" jsonschema_description:"Your id for the conversation, unique in the project."`
+	Title      *string         `json:"title,omitempty"`
+	Metadata   json.RawMessage `json:"metadata,omitempty" jsonschema:"type=object"`
+	Messages   []MessageInput  `json:"messages,omitempty" jsonschema:"maxItems=1000"`
+}
+
+// UpdateConversation is the body of PUT /api/v1/conversations/{id}.
+type UpdateConversation struct {
+	Title    *string         `json:"title,omitempty"`
+	Metadata json.RawMessage `json:"metadata,omitempty" jsonschema:"type=object" jsonschema_description:"Replaces the whole metadata object."`
+}
+
+// AppendMessages is the body of POST /api/v1/conversations/{id}/messages.
+type AppendMessages struct {
+	Messages []MessageInput `json:"messages" jsonschema:"minItems=1,maxItems=1000"`
+}
+
+// MessagesResult is the append response.
+type MessagesResult struct {
+	Messages []Message `json:"messages"`
+}
+
+// MessagePage is GET /conversations/{id}/messages.
+type MessagePage struct {
+	Data       []Message  `json:"data"`
+	Pagination Pagination `json:"pagination"`
+}
+
+// ConversationPage is GET /conversations.
+type ConversationPage struct {
+	Data       []Conversation `json:"data"`
+	Pagination Pagination     `json:"pagination"`
+}
+
+// ConvQuery lists conversations.
+type ConvQuery struct {
+	Limit  int    `json:"limit,omitempty" jsonschema:"minimum=1,maximum=100"`
+	Cursor string `json:"cursor,omitempty" jsonschema_description:"next_cursor of the previous page (\"<updated_at>.<id>\")."`
+	Order  string `json:"order,omitempty" jsonschema:"enum=asc,enum=desc"`
+	Tag    string `json:"tag,omitempty" jsonschema_description:"Only conversations with this tag."`
+}
+
+// IDList is the body of export and bulk delete.
+type IDList struct {
+	IDs []string `json:"ids,omitempty" jsonschema:"maxItems=100"`
+}
+
+// ExportResult is POST /conversations/export.
+type ExportResult struct {
+	Data  []Conversation `json:"data"`
+	Count int            `json:"count"`
+}
+
+// DeletedCount is POST /conversations/bulk-delete.
+type DeletedCount struct {
+	Deleted int `json:"deleted"`
+}
+
+// ConvCursor is a decoded "<ms>.<id>" cursor.
+type ConvCursor struct {
+	At int64
+	ID string
+}
+
+// ConvWrite is one atomic conversation write: a create (with its first messages) or an append.
+type ConvWrite struct {
+	Create       bool
+	Conv         Conversation // create: the new conversation; append: only ID
+	Messages     []Message
+	Now          int64
+	SearchTokens []string // tokens of the new messages, for the inverted index
+	Observations bool     // some message is a trace observation
+}
+
+// ConversationStore keeps conversations, messages, tags and the search index.
+type ConversationStore interface {
+	// WriteConversation applies w atomically: CONFLICT when a create's external_id is taken,
+	// NOT_FOUND when an append's conversation is gone.
+	WriteConversation(ctx context.Context, project string, w ConvWrite) error
+	Conversation(ctx context.Context, project, id string) (*Conversation, error)
+	ConversationIDByExternalID(ctx context.Context, project, externalID string) (string, error)
+	// Messages returns up to n messages after position after (0 = from the first), in order.
+	Messages(ctx context.Context, project, id string, after int64, n int) ([]Message, error)
+	// MessagePosition is the 1-based position of a message id in its conversation (0 = unknown).
+	MessagePosition(ctx context.Context, project, convID, msgID string) (int64, error)
+	UpdateConversation(ctx context.Context, project, id string, title *string, metadata json.RawMessage, setMetadata bool, now int64) (bool, error)
+	DeleteConversation(ctx context.Context, project, id string) (bool, error)
+	// ConversationsAfter pages an index ("updated", "created", "traces" or "tag:<tag>") in (score, id) order.
+	ConversationsAfter(ctx context.Context, project, index string, after *ConvCursor, desc bool, n int) ([]Conversation, error)
+	// ConversationsBetween returns ids with created_at in [from, to], bounded by n.
+	ConversationsBetween(ctx context.Context, project string, from, to int64, n int) ([]Conversation, error)
+	AddTags(ctx context.Context, project, id string, tags []string) ([]string, error)
+	RemoveTag(ctx context.Context, project, id, tag string) error
+	ConversationTags(ctx context.Context, project, id string) ([]string, error)
+	ProjectTags(ctx context.Context, project string) ([]string, error)
+	// SearchCandidates returns the ids of conversations holding every term, at most n.
+	SearchCandidates(ctx context.Context, project string, terms []string, n int) ([]string, error)
+	// UpdatedAts returns each conversation's updated_at (0 when gone).
+	UpdatedAts(ctx context.Context, project string, ids []string) ([]int64, error)
+	// TagsOf returns each conversation's tags.
+	TagsOf(ctx context.Context, project string, ids []string) ([][]string, error)
+}
+
+// Conversations is the conversations service.
+type Conversations struct {
+	store  ConversationStore
+	clock  Clock
+	limits Limits
+	titles TitleProvider
+	// OnCreate, when set, is told of each conversation created over REST (webhooks).
+	OnCreate func(ctx context.Context, project string, c Conversation)
+}
+
+// NewConversations builds the service.
+func NewConversations(store ConversationStore, clock Clock, titles TitleProvider) *Conversations {
+	if titles == nil {
+		titles = LocalProvider{}
+	}
+	return &Conversations{store: store, clock: clock, titles: titles}
+}
+
+// ValidConversationID applies v1's id rule.
+func ValidConversationID(op, id string) error {
+	if !convIDRe.MatchString(id) {
+		return E(op, CodeBadRequest, "Invalid conversation id")
+	}
+	return nil
+}
+
+func enumCheck(op, path, v string, allowed ...string) error {
+	if slices.Contains(allowed, v) {
+		return nil
+	}
+	return badRequest(op, path, fmt.Sprintf("Invalid enum value. Expected '%s', received '%s'", strings.Join(allowed, "' | '"), v))
+}
+
+func nonNegative(op, path string, v *int64) error {
+	if v != nil && *v < 0 {
+		return badRequest(op, path, "Number must be greater than or equal to 0")
+	}
+	return nil
+}
+
+// buildMessages validates inputs and turns them into stored messages sharing one created_at.
+func buildMessages(op string, in []MessageInput, now int64, defaultRole string) ([]Message, error) {
+	if len(in) > MaxMessagesPerWrite {
+		return nil, badRequest(op, "messages", fmt.Sprintf("Array must contain at most %d element(s)", MaxMessagesPerWrite))
+	}
+	out := make([]Message, 0, len(in))
+	for i, m := range in {
+		at := func(f string) string { return fmt.Sprintf("messages.%d.%s", i, f) }
+		if m.Role == "" {
+			m.Role = defaultRole
+		}
+		if err := enumCheck(op, at("role"), m.Role, "system", "user", "assistant", "tool"); err != nil {
+			return nil, err
+		}
+		if m.Content == "" {
+			return nil, badRequest(op, at("content"), "String must contain at least 1 character(s)")
+		}
+		if len(m.Content) > MaxMessageContentBytes {
+			return nil, &Error{Op: op, Code: CodePayloadTooLarge, Message: fmt.Sprintf("Message content exceeds %d bytes", MaxMessageContentBytes),
+				Details: map[string]string{"path": at("content")}}
+		}
+		for f, v := range map[string]*int64{"token_count": m.TokenCount, "input_tokens": m.InputTokens, "output_tokens": m.OutputTokens, "cost_microdollars": m.CostMicrodollars} {
+			if err := nonNegative(op, at(f), v); err != nil {
+				return nil, err
+			}
+		}
+		if m.Model != nil && utf8.RuneCountInString(*m.Model) > MaxModelLen {
+			return nil, badRequest(op, at("model"), fmt.Sprintf("String must contain at most %d character(s)", MaxModelLen))
+		}
+		for f, v := range map[string]struct {
+			val     *string
+			allowed []string
+		}{
+			"observation_type": {m.ObservationType, []string{"generation", "tool", "agent", "chain", "span", "event"}},
+			"status":           {m.Status, []string{"success", "error"}},
+			"level":            {m.Level, []string{"debug", "default", "warning", "error"}},
+		} {
+			if v.val != nil {
+				if err := enumCheck(op, at(f), *v.val, v.allowed...); err != nil {
+					return nil, err
+				}
+			}
+		}
+		meta, err := optionalObject(op, at("metadata"), m.Metadata)
+		if err != nil {
+			return nil, err
+		}
+		msg := Message{ID: NewID(), Role: m.Role, Content: m.Content, Metadata: meta, Model: m.Model,
+			InputTokens: m.InputTokens, OutputTokens: m.OutputTokens, CostMicrodollars: m.CostMicrodollars,
+			ParentMessageID: m.ParentMessageID, ObservationType: m.ObservationType, StartTime: m.StartTime,
+			EndTime: m.EndTime, Status: m.Status, Level: m.Level, CreatedAt: now}
+		if m.TokenCount != nil {
+			msg.TokenCount = *m.TokenCount
+		}
+		out = append(out, msg)
+	}
+	return out, nil
+}
+
+// optionalObject checks an optional JSON object field, returning null when absent.
+func optionalObject(op, path string, raw json.RawMessage) (json.RawMessage, error) {
+	t := bytes.TrimSpace(raw)
+	if len(t) == 0 || string(t) == "null" {
+		return json.RawMessage("null"), nil
+	}
+	if k := JSONKind(t); k != "object" {
+		return nil, badRequest(op, path, "Expected object, received "+k)
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, t); err != nil {
+		return nil, badRequest(op, path, "Invalid JSON")
+	}
+	return b.Bytes(), nil
+}
+
+func messageTokens(msgs []Message) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, m := range msgs {
+		for _, t := range SearchTokens(m.Content) {
+			if !seen[t] {
+				seen[t] = true
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
+
+func hasObservation(msgs []Message) bool {
+	return slices.ContainsFunc(msgs, func(m Message) bool { return m.ObservationType != nil })
+}
+
+// Create stores a conversation with its first messages; viaREST fires the created hook (v1:
+// the MCP tool does not fire webhooks).
+func (c *Conversations) Create(ctx context.Context, p Principal, in CreateConversation, viaREST bool) (Conversation, error) {
+	const op = "core.Conversations.Create"
+	if err := p.Require(op, ScopeConversationsWrite); err != nil {
+		return Conversation{}, err
+	}
+	now := NowMs(c.clock)
+	conv, msgs, err := c.newConversation(op, p, in, now, "")
+	if err != nil {
+		return Conversation{}, err
+	}
+	if err := c.write(ctx, op, p.ProjectID, ConvWrite{Create: true, Conv: conv, Messages: msgs, Now: now}); err != nil {
+		return Conversation{}, err
+	}
+	conv.Messages = msgs
+	if viaREST && c.OnCreate != nil {
+		c.OnCreate(ctx, p.ProjectID, conv)
+	}
+	return conv, nil
+}
+
+func (c *Conversations) newConversation(op string, p Principal, in CreateConversation, now int64, defaultRole string) (Conversation, []Message, error) {
+	if in.ExternalID != nil && (*in.ExternalID == "" || len(*in.ExternalID) > MaxExternalIDLen) {
+		return Conversation{}, nil, badRequest(op, "external_id", fmt.Sprintf("external_id must be 1..%d bytes", MaxExternalIDLen))
+	}
+	if in.Title != nil && utf8.RuneCountInString(*in.Title) > MaxConversationTitleRune {
+		return Conversation{}, nil, badRequest(op, "title", fmt.Sprintf("String must contain at most %d character(s)", MaxConversationTitleRune))
+	}
+	meta, err := optionalObject(op, "metadata", in.Metadata)
+	if err != nil {
+		return Conversation{}, nil, err
+	}
+	msgs, err := buildMessages(op, in.Messages, now, defaultRole)
+	if err != nil {
+		return Conversation{}, nil, err
+	}
+	conv := Conversation{ID: NewID(), ProjectID: p.ProjectID, ExternalID: in.ExternalID, Title: in.Title,
+		Metadata: meta, CreatedAt: now, UpdatedAt: now}
+	addAggregates(&conv, msgs)
+	return conv, msgs, nil
+}
+
+func addAggregates(conv *Conversation, msgs []Message) {
+	for _, m := range msgs {
+		conv.MessageCount++
+		conv.TokenCount += m.TokenCount
+		if m.InputTokens != nil {
+			conv.TotalTokens += *m.InputTokens
+		}
+		if m.OutputTokens != nil {
+			conv.TotalTokens += *m.OutputTokens
+		}
+		if m.CostMicrodollars != nil {
+			conv.TotalCostMicrodollars += *m.CostMicrodollars
+		}
+	}
+}
+
+func (c *Conversations) write(ctx context.Context, op, project string, w ConvWrite) error {
+	w.SearchTokens = messageTokens(w.Messages)
+	w.Observations = hasObservation(w.Messages)
+	if err := c.store.WriteConversation(ctx, project, w); err != nil {
+		var ce *Error
+		if asError(err, &ce) && ce.Code != CodeInternal {
+			ce.Op = op
+			if ce.Code == CodeConflict {
+				ce.Message = "A conversation with this external_id already exists"
+			} else if ce.Code == CodeNotFound {
+				ce.Message = "Conversation not found"
+			}
+			return ce
+		}
+		return Internal(op, err)
+	}
+	return nil
+}
+
+// Append adds messages to a conversation; its aggregates and updated_at move in the same write.
+func (c *Conversations) Append(ctx context.Context, p Principal, id string, in AppendMessages) (MessagesResult, error) {
+	const op = "core.Conversations.Append"
+	if err := p.Require(op, ScopeConversationsWrite); err != nil {
+		return MessagesResult{}, err
+	}
+	if err := ValidConversationID(op, id); err != nil {
+		return MessagesResult{}, err
+	}
+	if len(in.Messages) == 0 {
+		return MessagesResult{}, badRequest(op, "messages", "Array must contain at least 1 element(s)")
+	}
+	now := NowMs(c.clock)
+	msgs, err := buildMessages(op, in.Messages, now, "")
+	if err != nil {
+		return MessagesResult{}, err
+	}
+	if err := c.write(ctx, op, p.ProjectID, ConvWrite{Conv: Conversation{ID: id}, Messages: msgs, Now: now}); err != nil {
+		return MessagesResult{}, err
+	}
+	return MessagesResult{Messages: msgs}, nil
+}
+
+func (c *Conversations) load(ctx context.Context, op string, p Principal, id string) (Conversation, error) {
+	if err := ValidConversationID(op, id); err != nil {
+		return Conversation{}, err
+	}
+	conv, err := c.store.Conversation(ctx, p.ProjectID, id)
+	if err != nil {
+		return Conversation{}, Internal(op, err)
+	}
+	if conv == nil {
+		return Conversation{}, E(op, CodeNotFound, "Conversation not found")
+	}
+	return *conv, nil
+}
+
+// Get returns a conversation with up to max messages (v1: the first 1000; 0 = all).
+func (c *Conversations) Get(ctx context.Context, p Principal, id string, maxMessages int) (Conversation, error) {
+	const op = "core.Conversations.Get"
+	if err := p.Require(op, ScopeConversationsRead); err != nil {
+		return Conversation{}, err
+	}
+	conv, err := c.load(ctx, op, p, id)
+	if err != nil {
+		return Conversation{}, err
+	}
+	n := int(conv.MessageCount)
+	if maxMessages > 0 {
+		n = min(n, maxMessages)
+	}
+	if conv.Messages, err = c.store.Messages(ctx, p.ProjectID, id, 0, n); err != nil {
+		return Conversation{}, Internal(op, err)
+	}
+	return conv, nil
+}
+
+// GetByExternalID returns the conversation with that external_id and all its messages.
+func (c *Conversations) GetByExternalID(ctx context.Context, p Principal, externalID string) (Conversation, error) {
+	const op = "core.Conversations.GetByExternalID"
+	if err := p.Require(op, ScopeConversationsRead); err != nil {
+		return Conversation{}, err
+	}
+	id, err := c.store.ConversationIDByExternalID(ctx, p.ProjectID, externalID)
+	if err != nil {
+		return Conversation{}, Internal(op, err)
+	}
+	if id == "" {
+		return Conversation{}, E(op, CodeNotFound, "Conversation not found")
+	}
+	return c.Get(ctx, p, id, 0)
+}
+
+// Update replaces the title and/or the whole metadata object.
+func (c *Conversations) Update(ctx context.Context, p Principal, id string, in UpdateConversation) (Conversation, error) {
+	const op = "core.Conversations.Update"
+	if err := p.Require(op, ScopeConversationsWrite); err != nil {
+		return Conversation{}, err
+	}
+	if err := ValidConversationID(op, id); err != nil {
+		return Conversation{}, err
+	}
+	setMeta := len(bytes.TrimSpace(in.Metadata)) > 0
+	meta, err := optionalObject(op, "metadata", in.Metadata)
+	if err != nil {
+		return Conversation{}, err
+	}
+	if in.Title != nil && utf8.RuneCountInString(*in.Title) > MaxConversationTitleRune {
+		return Conversation{}, badRequest(op, "title", fmt.Sprintf("String must contain at most %d character(s)", MaxConversationTitleRune))
+	}
+	ok, err := c.store.UpdateConversation(ctx, p.ProjectID, id, in.Title, meta, setMeta, NowMs(c.clock))
+	if err != nil {
+		return Conversation{}, Internal(op, err)
+	}
+	if !ok {
+		return Conversation{}, E(op, CodeNotFound, "Conversation not found")
+	}
+	return c.load(ctx, op, p, id)
+}
+
+// Delete removes a conversation with its messages, tags and index entries.
+func (c *Conversations) Delete(ctx context.Context, p Principal, id string) error {
+	const op = "core.Conversations.Delete"
+	if err := p.Require(op, ScopeConversationsWrite); err != nil {
+		return err
+	}
+	if err := ValidConversationID(op, id); err != nil {
+		return err
+	}
+	ok, err := c.store.DeleteConversation(ctx, p.ProjectID, id)
+	if err != nil {
+		return Internal(op, err)
+	}
+	if !ok {
+		return E(op, CodeNotFound, "Conversation not found")
+	}
+	return nil
+}
+
+// ListMessages pages a conversation's messages after a message id (v1: an unknown id restarts).
+func (c *Conversations) ListMessages(ctx context.Context, p Principal, id, after string, limit int) (MessagePage, error) {
+	const op = "core.Conversations.ListMessages"
+	if err := p.Require(op, ScopeConversationsRead); err != nil {
+		return MessagePage{}, err
+	}
+	if _, err := c.load(ctx, op, p, id); err != nil {
+		return MessagePage{}, err
+	}
+	limit = ClampLimit(limit, DefaultMessagesLimit, MaxMessagesLimit)
+	var pos int64
+	if after != "" {
+		var err error
+		if pos, err = c.store.MessagePosition(ctx, p.ProjectID, id, after); err != nil {
+			return MessagePage{}, Internal(op, err)
+		}
+	}
+	msgs, err := c.store.Messages(ctx, p.ProjectID, id, pos, limit)
+	if err != nil {
+		return MessagePage{}, Internal(op, err)
+	}
+	page := MessagePage{Data: msgs, Pagination: Pagination{Limit: limit}}
+	if len(msgs) == limit {
+		last := msgs[len(msgs)-1].ID
+		page.Pagination.NextCursor = &last
+	}
+	return page, nil
+}
+
+// ParseConvCursor reads "<ms>.<id>" (a bare number is accepted, as in v1).
+func ParseConvCursor(op, s string) (*ConvCursor, error) {
+	cc, err := ParseClaimCursor(op, s)
+	if err != nil || cc == nil {
+		return nil, err
+	}
+	return &ConvCursor{At: cc.At, ID: cc.ID}, nil
+}
+
+func convCursorString(c Conversation, byCreated bool) *string {
+	at := c.UpdatedAt
+	if byCreated {
+		at = c.CreatedAt
+	}
+	s := strconv.FormatInt(at, 10) + "." + c.ID
+	return &s
+}
+
+// List pages conversations by (updated_at, id), newest first by default, optionally by tag.
+func (c *Conversations) List(ctx context.Context, p Principal, q ConvQuery) (ConversationPage, error) {
+	const op = "core.Conversations.List"
+	if err := p.Require(op, ScopeConversationsRead); err != nil {
+		return ConversationPage{}, err
+	}
+	return c.page(ctx, op, p, "updated", q)
+}
+
+func (c *Conversations) page(ctx context.Context, op string, p Principal, index string, q ConvQuery) (ConversationPage, error) {
+	cur, err := ParseConvCursor(op, q.Cursor)
+	if err != nil {
+		return ConversationPage{}, err
+	}
+	if q.Tag != "" {
+		if !validTag(q.Tag, MaxConvTagLen) {
+			return ConversationPage{}, E(op, CodeInvalidTag, "Tag must be 1..50 characters of letters, digits, _ or -")
+		}
+		index = "tag:" + q.Tag
+	}
+	limit := ClampLimit(q.Limit, DefaultConvLimit, MaxConvLimit)
+	// One more than asked says whether another page exists (v1: no trailing empty page).
+	convs, err := c.store.ConversationsAfter(ctx, p.ProjectID, index, cur, q.Order != "asc", limit+1)
+	if err != nil {
+		return ConversationPage{}, Internal(op, err)
+	}
+	page := ConversationPage{Data: convs, Pagination: Pagination{Limit: q.Limit}}
+	if q.Limit < 1 {
+		page.Pagination.Limit = limit
+	}
+	if len(convs) > limit {
+		page.Data = convs[:limit]
+		page.Pagination.NextCursor = convCursorString(convs[limit-1], false)
+	}
+	return page, nil
+}
+
+// Export returns the given conversations (unknown ids skipped), or the 100 most recently
+// updated, each with its messages.
+func (c *Conversations) Export(ctx context.Context, p Principal, in IDList) (ExportResult, error) {
+	const op = "core.Conversations.Export"
+	if err := p.Require(op, ScopeConversationsRead); err != nil {
+		return ExportResult{}, err
+	}
+	if len(in.IDs) > MaxConvIDs {
+		return ExportResult{}, badRequest(op, "ids", fmt.Sprintf("Array must contain at most %d element(s)", MaxConvIDs))
+	}
+	ids := in.IDs
+	if ids == nil {
+		recent, err := c.store.ConversationsAfter(ctx, p.ProjectID, "updated", nil, true, MaxConvIDs)
+		if err != nil {
+			return ExportResult{}, Internal(op, err)
+		}
+		for _, r := range recent {
+			ids = append(ids, r.ID)
+		}
+	}
+	out := ExportResult{Data: []Conversation{}}
+	for _, id := range ids {
+		if !convIDRe.MatchString(id) {
+			continue
+		}
+		conv, err := c.Get(ctx, p, id, 0)
+		if IsCode(err, CodeNotFound) {
+			continue
+		}
+		if err != nil {
+			return ExportResult{}, err
+		}
+		out.Data = append(out.Data, conv)
+	}
+	out.Count = len(out.Data)
+	return out, nil
+}
+
+// BulkDelete deletes up to 100 conversations of the project and says how many it found.
+func (c *Conversations) BulkDelete(ctx context.Context, p Principal, in IDList) (DeletedCount, error) {
+	const op = "core.Conversations.BulkDelete"
+	if err := p.Require(op, ScopeConversationsWrite); err != nil {
+		return DeletedCount{}, err
+	}
+	if len(in.IDs) == 0 {
+		return DeletedCount{}, badRequest(op, "ids", "Array must contain at least 1 element(s)")
+	}
+	if len(in.IDs) > MaxConvIDs {
+		return DeletedCount{}, badRequest(op, "ids", fmt.Sprintf("Array must contain at most %d element(s)", MaxConvIDs))
+	}
+	n := 0
+	for _, id := range in.IDs {
+		if !convIDRe.MatchString(id) {
+			continue
+		}
+		ok, err := c.store.DeleteConversation(ctx, p.ProjectID, id)
+		if err != nil {
+			return DeletedCount{}, Internal(op, err)
+		}
+		if ok {
+			n++
+		}
+	}
+	return DeletedCount{Deleted: n}, nil
+}

@@ -1,0 +1,512 @@
+package redisstore
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/agentstate/agentstate-go/core"
+)
+
+var (
+	//go:embed scripts/write_conversation.lua
+	writeConversationLua string
+	//go:embed scripts/delete_conversation.lua
+	deleteConversationLua string
+	//go:embed scripts/touch_conversation.lua
+	touchConversationLua string
+	//go:embed scripts/touch_webhook.lua
+	touchWebhookLua string
+
+	writeConversationScript  = redis.NewScript(writeConversationLua)
+	deleteConversationScript = redis.NewScript(deleteConversationLua)
+	touchConversationScript  = redis.NewScript(touchConversationLua)
+	touchWebhookScript       = redis.NewScript(touchWebhookLua)
+)
+
+// maxTagRetries bounds the retries when a concurrent tag change makes a script's key list stale.
+const maxTagRetries = 16
+
+var errRetriesExhausted = errors.New("conversation changed under every retry")
+
+func flag(b bool) string {
+	if b {
+		return "1"
+	}
+	return ""
+}
+
+// WriteConversation runs write_conversation.lua, re-reading the conversation's tags when a
+// concurrent tag change made the passed tag keys stale.
+func (s *Store) WriteConversation(ctx context.Context, project string, w core.ConvWrite) error {
+	const op = "redisstore.WriteConversation"
+	c := w.Conv
+	var ext, title string
+	if c.ExternalID != nil {
+		ext = *c.ExternalID
+	}
+	if c.Title != nil {
+		title = *c.Title
+	}
+	var tokenDelta, totalDelta, costDelta int64
+	pairs := make([]any, 0, 2*len(w.Messages))
+	for _, m := range w.Messages {
+		b, err := json.Marshal(m)
+		if err != nil {
+			return core.Internal(op, err)
+		}
+		pairs = append(pairs, m.ID, string(b))
+		tokenDelta += m.TokenCount
+		if m.InputTokens != nil {
+			totalDelta += *m.InputTokens
+		}
+		if m.OutputTokens != nil {
+			totalDelta += *m.OutputTokens
+		}
+		if m.CostMicrodollars != nil {
+			costDelta += *m.CostMicrodollars
+		}
+	}
+	meta := string(c.Metadata)
+	if meta == "" {
+		meta = "null"
+	}
+	mode := "append"
+	if w.Create {
+		mode = "create"
+	}
+	for range maxTagRetries {
+		var tags []string
+		if !w.Create {
+			var err error
+			if tags, err = s.rdb.SMembers(ctx, convTagsKey(project, c.ID)).Result(); err != nil {
+				return core.Internal(op, err)
+			}
+		}
+		keys := []string{convKey(project, c.ID), convMsgsKey(project, c.ID), convMsgIDsKey(project, c.ID),
+			convsKey(project), convsCreatedKey(project), convExtKey(project), convTokensKey(project, c.ID),
+			tracesKey(project), convTagsKey(project, c.ID)}
+		argv := []any{mode, c.ID, w.Now, ext, flag(c.ExternalID != nil), title, flag(c.Title != nil), meta,
+			len(w.Messages), tokenDelta, totalDelta, costDelta, flag(w.Observations), len(tags), len(w.SearchTokens)}
+		for _, t := range tags {
+			keys = append(keys, tagConvsKey(project, t))
+			argv = append(argv, t)
+		}
+		for _, t := range w.SearchTokens {
+			keys = append(keys, postingKey(project, t))
+			argv = append(argv, t)
+		}
+		res, err := writeConversationScript.Run(ctx, s.rdb, keys, append(argv, pairs...)...).StringSlice()
+		if err != nil {
+			return core.Internal(op, err)
+		}
+		switch res[0] {
+		case "OK":
+			return nil
+		case "ERR":
+			return core.E(op, core.Code(res[1]), res[1])
+		}
+	}
+	return core.Internal(op, errRetriesExhausted)
+}
+
+func conversationFrom(f map[string]string) *core.Conversation {
+	if len(f) == 0 {
+		return nil
+	}
+	c := &core.Conversation{ID: f["id"], Metadata: json.RawMessage(f["metadata"]),
+		MessageCount: int64Field(f, "message_count"), TokenCount: int64Field(f, "token_count"),
+		TotalCostMicrodollars: int64Field(f, "total_cost_microdollars"), TotalTokens: int64Field(f, "total_tokens"),
+		CreatedAt: int64Field(f, "created_at"), UpdatedAt: int64Field(f, "updated_at")}
+	if v, ok := f["external_id"]; ok {
+		c.ExternalID = &v
+	}
+	if v, ok := f["title"]; ok {
+		c.Title = &v
+	}
+	if len(c.Metadata) == 0 {
+		c.Metadata = json.RawMessage("null")
+	}
+	return c
+}
+
+// Conversation reads one conversation without messages; nil when there is none.
+func (s *Store) Conversation(ctx context.Context, project, id string) (*core.Conversation, error) {
+	f, err := s.rdb.HGetAll(ctx, convKey(project, id)).Result()
+	if err != nil {
+		return nil, core.Internal("redisstore.Conversation", err)
+	}
+	c := conversationFrom(f)
+	if c != nil {
+		c.ProjectID = project
+	}
+	return c, nil
+}
+
+// ConversationIDByExternalID resolves an external_id ("" when unknown).
+func (s *Store) ConversationIDByExternalID(ctx context.Context, project, ext string) (string, error) {
+	id, err := s.rdb.HGet(ctx, convExtKey(project), ext).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	if err != nil {
+		return "", core.Internal("redisstore.ConversationIDByExternalID", err)
+	}
+	return id, nil
+}
+
+// Messages reads up to n messages after a position, in order.
+func (s *Store) Messages(ctx context.Context, project, id string, after int64, n int) ([]core.Message, error) {
+	if n <= 0 {
+		return []core.Message{}, nil
+	}
+	msgs, err := s.rdb.XRangeN(ctx, convMsgsKey(project, id), seqID(after+1), "+", int64(n)).Result()
+	if err != nil {
+		return nil, core.Internal("redisstore.Messages", err)
+	}
+	out := make([]core.Message, len(msgs))
+	for i, m := range msgs {
+		raw, _ := m.Values["m"].(string)
+		if err := json.Unmarshal([]byte(raw), &out[i]); err != nil {
+			return nil, core.Internal("redisstore.Messages", err)
+		}
+	}
+	return out, nil
+}
+
+// MessagePosition returns a message's 1-based position (0 when unknown).
+func (s *Store) MessagePosition(ctx context.Context, project, convID, msgID string) (int64, error) {
+	pos, err := s.rdb.HGet(ctx, convMsgIDsKey(project, convID), msgID).Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, core.Internal("redisstore.MessagePosition", err)
+	}
+	return pos, nil
+}
+
+// touch runs touch_conversation.lua with the conversation's current tags, retrying when they
+// changed in between.
+func (s *Store) touch(ctx context.Context, op, project, id string, now string, setTitle bool, title string,
+	setMeta bool, meta string, add []string, remove string) (bool, error) {
+	for range maxTagRetries {
+		tags, err := s.rdb.SMembers(ctx, convTagsKey(project, id)).Result()
+		if err != nil {
+			return false, core.Internal(op, err)
+		}
+		keys := []string{convKey(project, id), convsKey(project), tracesKey(project), convTagsKey(project, id), tagCountsKey(project)}
+		argv := []any{id, now, flag(setTitle), title, flag(setMeta), meta, len(tags), len(add), remove}
+		for _, t := range slices.Concat(tags, add) {
+			keys = append(keys, tagConvsKey(project, t))
+			argv = append(argv, t)
+		}
+		res, err := touchConversationScript.Run(ctx, s.rdb, keys, argv...).Result()
+		if err != nil {
+			return false, core.Internal(op, err)
+		}
+		if n, ok := res.(int64); ok {
+			return n == 1, nil
+		}
+	}
+	return false, core.Internal(op, errRetriesExhausted)
+}
+
+// UpdateConversation sets the title and/or metadata and moves updated_at.
+func (s *Store) UpdateConversation(ctx context.Context, project, id string, title *string, meta json.RawMessage, setMeta bool, now int64) (bool, error) {
+	var t string
+	if title != nil {
+		t = *title
+	}
+	return s.touch(ctx, "redisstore.UpdateConversation", project, id, strconv.FormatInt(now, 10), title != nil, t, setMeta, string(meta), nil, "")
+}
+
+// AddTags adds tags and returns all of the conversation's tags, sorted.
+func (s *Store) AddTags(ctx context.Context, project, id string, tags []string) ([]string, error) {
+	ok, err := s.touch(ctx, "redisstore.AddTags", project, id, "", false, "", false, "", tags, "")
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, core.E("redisstore.AddTags", core.CodeNotFound, "Conversation not found")
+	}
+	return s.ConversationTags(ctx, project, id)
+}
+
+// RemoveTag removes one tag (absent is fine).
+func (s *Store) RemoveTag(ctx context.Context, project, id, tag string) error {
+	_, err := s.touch(ctx, "redisstore.RemoveTag", project, id, "", false, "", false, "", nil, tag)
+	return err
+}
+
+// ConversationTags lists a conversation's tags, sorted.
+func (s *Store) ConversationTags(ctx context.Context, project, id string) ([]string, error) {
+	tags, err := s.rdb.SMembers(ctx, convTagsKey(project, id)).Result()
+	if err != nil {
+		return nil, core.Internal("redisstore.ConversationTags", err)
+	}
+	slices.Sort(tags)
+	return tags, nil
+}
+
+// ProjectTags lists the distinct tags carried by some conversation, sorted.
+func (s *Store) ProjectTags(ctx context.Context, project string) ([]string, error) {
+	tags, err := s.rdb.HKeys(ctx, tagCountsKey(project)).Result()
+	if err != nil {
+		return nil, core.Internal("redisstore.ProjectTags", err)
+	}
+	slices.Sort(tags)
+	return tags, nil
+}
+
+// TagsOf reads each conversation's tags in one pipeline.
+func (s *Store) TagsOf(ctx context.Context, project string, ids []string) ([][]string, error) {
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.StringSliceCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = pipe.SMembers(ctx, convTagsKey(project, id))
+	}
+	if len(ids) > 0 {
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, core.Internal("redisstore.TagsOf", err)
+		}
+	}
+	out := make([][]string, len(ids))
+	for i, c := range cmds {
+		out[i] = c.Val()
+	}
+	return out, nil
+}
+
+// DeleteConversation runs delete_conversation.lua with the conversation's tags and tokens.
+func (s *Store) DeleteConversation(ctx context.Context, project, id string) (bool, error) {
+	const op = "redisstore.DeleteConversation"
+	for range maxTagRetries {
+		pipe := s.rdb.Pipeline()
+		tagsCmd := pipe.SMembers(ctx, convTagsKey(project, id))
+		toksCmd := pipe.SMembers(ctx, convTokensKey(project, id))
+		if _, err := pipe.Exec(ctx); err != nil {
+			return false, core.Internal(op, err)
+		}
+		tags, toks := tagsCmd.Val(), toksCmd.Val()
+		keys := []string{convKey(project, id), convMsgsKey(project, id), convMsgIDsKey(project, id), convsKey(project),
+			convsCreatedKey(project), convExtKey(project), convTokensKey(project, id), tracesKey(project),
+			convTagsKey(project, id), tagCountsKey(project)}
+		argv := []any{id, len(tags), len(toks)}
+		for _, t := range tags {
+			keys = append(keys, tagConvsKey(project, t))
+			argv = append(argv, t)
+		}
+		for _, t := range toks {
+			keys = append(keys, postingKey(project, t))
+			argv = append(argv, t)
+		}
+		res, err := deleteConversationScript.Run(ctx, s.rdb, keys, argv...).Result()
+		if err != nil {
+			return false, core.Internal(op, err)
+		}
+		if n, ok := res.(int64); ok {
+			return n == 1, nil
+		}
+	}
+	return false, core.Internal(op, errRetriesExhausted)
+}
+
+func (s *Store) indexOf(project, index string) string {
+	switch {
+	case index == "created":
+		return convsCreatedKey(project)
+	case index == "traces":
+		return tracesKey(project)
+	case len(index) > 4 && index[:4] == "tag:":
+		return tagConvsKey(project, index[4:])
+	}
+	return convsKey(project)
+}
+
+// ConversationsAfter pages an ordering zset in (score, id) order; equal scores sort by id in
+// the zset too, so a cursor's ties are skipped as they come.
+func (s *Store) ConversationsAfter(ctx context.Context, project, index string, after *core.ConvCursor, desc bool, n int) ([]core.Conversation, error) {
+	const op = "redisstore.ConversationsAfter"
+	lo, hi := "-inf", "+inf"
+	if after != nil {
+		if desc {
+			hi = strconv.FormatInt(after.At, 10)
+		} else {
+			lo = strconv.FormatInt(after.At, 10)
+		}
+	}
+	var ids []string
+	for offset := int64(0); len(ids) < n; {
+		args := redis.ZRangeArgs{Key: s.indexOf(project, index), Start: lo, Stop: hi, ByScore: true, Rev: desc, Offset: offset, Count: int64(n)}
+		if desc {
+			args.Start, args.Stop = hi, lo
+		}
+		zs, err := s.rdb.ZRangeArgsWithScores(ctx, args).Result()
+		if err != nil {
+			return nil, core.Internal(op, err)
+		}
+		for _, z := range zs {
+			id, at := z.Member.(string), int64(z.Score)
+			if after != nil && at == after.At && ((!desc && id <= after.ID) || (desc && id >= after.ID)) {
+				continue
+			}
+			if len(ids) < n {
+				ids = append(ids, id)
+			}
+		}
+		if len(zs) < n {
+			break
+		}
+		offset += int64(len(zs))
+	}
+	return s.conversations(ctx, op, project, ids)
+}
+
+func (s *Store) conversations(ctx context.Context, op, project string, ids []string) ([]core.Conversation, error) {
+	recs, err := s.hashes(ctx, ids, func(id string) string { return convKey(project, id) })
+	if err != nil {
+		return nil, core.Internal(op, err)
+	}
+	out := make([]core.Conversation, 0, len(recs))
+	for _, f := range recs {
+		if c := conversationFrom(f); c != nil {
+			c.ProjectID = project
+			out = append(out, *c)
+		}
+	}
+	return out, nil
+}
+
+// ConversationsBetween reads the conversations created in [from, to], oldest first, at most n.
+func (s *Store) ConversationsBetween(ctx context.Context, project string, from, to int64, n int) ([]core.Conversation, error) {
+	const op = "redisstore.ConversationsBetween"
+	ids, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: convsCreatedKey(project), ByScore: true,
+		Start: strconv.FormatInt(from, 10), Stop: strconv.FormatInt(to, 10), Count: int64(n)}).Result()
+	if err != nil {
+		return nil, core.Internal(op, err)
+	}
+	return s.conversations(ctx, op, project, ids)
+}
+
+// SearchCandidates intersects the terms' posting sets: the conversations holding every term.
+func (s *Store) SearchCandidates(ctx context.Context, project string, terms []string, n int) ([]string, error) {
+	keys := make([]string, len(terms))
+	for i, t := range terms {
+		keys[i] = postingKey(project, t)
+	}
+	ids, err := s.rdb.SInter(ctx, keys...).Result()
+	if err != nil {
+		return nil, core.Internal("redisstore.SearchCandidates", err)
+	}
+	return ids[:min(len(ids), n)], nil
+}
+
+// UpdatedAts reads each conversation's updated_at from the ordering zset (0 when gone).
+func (s *Store) UpdatedAts(ctx context.Context, project string, ids []string) ([]int64, error) {
+	out := make([]int64, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	scores, err := s.rdb.ZMScore(ctx, convsKey(project), ids...).Result()
+	if err != nil {
+		return nil, core.Internal("redisstore.UpdatedAts", err)
+	}
+	for i, sc := range scores {
+		out[i] = int64(sc)
+	}
+	return out, nil
+}
+
+// PutWebhook stores a webhook record (create or replace).
+func (s *Store) PutWebhook(ctx context.Context, project string, w core.Webhook) error {
+	b, err := json.Marshal(w)
+	if err != nil {
+		return core.Internal("redisstore.PutWebhook", err)
+	}
+	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, webhookKey(project, w.ID), "doc", string(b))
+		p.ZAdd(ctx, webhooksKey(project), redis.Z{Score: float64(w.CreatedAt), Member: w.ID})
+		return nil
+	})
+	if err != nil {
+		return core.Internal("redisstore.PutWebhook", err)
+	}
+	return nil
+}
+
+func webhookFrom(f map[string]string) (*core.Webhook, error) {
+	if f["doc"] == "" {
+		return nil, nil
+	}
+	var w core.Webhook
+	if err := json.Unmarshal([]byte(f["doc"]), &w); err != nil {
+		return nil, err
+	}
+	w.LastTriggeredAt = optInt64(f, "last_triggered_at")
+	return &w, nil
+}
+
+// Webhook reads one webhook; nil when there is none.
+func (s *Store) Webhook(ctx context.Context, project, id string) (*core.Webhook, error) {
+	f, err := s.rdb.HGetAll(ctx, webhookKey(project, id)).Result()
+	if err != nil {
+		return nil, core.Internal("redisstore.Webhook", err)
+	}
+	w, err := webhookFrom(f)
+	if err != nil {
+		return nil, core.Internal("redisstore.Webhook", err)
+	}
+	return w, nil
+}
+
+// Webhooks lists the project's webhooks, oldest first.
+func (s *Store) Webhooks(ctx context.Context, project string) ([]core.Webhook, error) {
+	const op = "redisstore.Webhooks"
+	ids, err := s.rdb.ZRange(ctx, webhooksKey(project), 0, -1).Result()
+	if err != nil {
+		return nil, core.Internal(op, err)
+	}
+	recs, err := s.hashes(ctx, ids, func(id string) string { return webhookKey(project, id) })
+	if err != nil {
+		return nil, core.Internal(op, err)
+	}
+	out := []core.Webhook{}
+	for _, f := range recs {
+		w, err := webhookFrom(f)
+		if err != nil {
+			return nil, core.Internal(op, err)
+		}
+		if w != nil {
+			out = append(out, *w)
+		}
+	}
+	return out, nil
+}
+
+// DeleteWebhook removes a webhook; false when there was none.
+func (s *Store) DeleteWebhook(ctx context.Context, project, id string) (bool, error) {
+	var del *redis.IntCmd
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		del = p.Del(ctx, webhookKey(project, id))
+		p.ZRem(ctx, webhooksKey(project), id)
+		return nil
+	})
+	if err != nil {
+		return false, core.Internal("redisstore.DeleteWebhook", err)
+	}
+	return del.Val() == 1, nil
+}
+
+// TouchWebhook records a delivery time, only on a webhook that still exists.
+func (s *Store) TouchWebhook(ctx context.Context, project, id string, at int64) error {
+	if err := touchWebhookScript.Run(ctx, s.rdb, []string{webhookKey(project, id)}, at).Err(); err != nil {
+		return core.Internal("redisstore.TouchWebhook", err)
+	}
+	return nil
+}

@@ -1,0 +1,69 @@
+-- write_conversation.lua: create a conversation with its first messages, or append messages,
+-- with its aggregates, orderings, tag orderings and search index, all or nothing.
+--
+-- KEYS[1] as:{p}:conv:<id>          hash, the conversation (absent field = null)
+-- KEYS[2] as:{p}:convmsgs:<id>      stream, messages, id "<position>-0", field m (JSON)
+-- KEYS[3] as:{p}:convmsgids:<id>    hash, message id -> position
+-- KEYS[4] as:{p}:convs              zset, conversation ids by updated_at
+-- KEYS[5] as:{p}:convs-created      zset, conversation ids by created_at
+-- KEYS[6] as:{p}:convext            hash, external_id -> conversation id
+-- KEYS[7] as:{p}:convtok:<id>       set, the search tokens of the conversation's messages
+-- KEYS[8] as:{p}:traces             zset, ids of conversations with observations, by updated_at
+-- KEYS[9] as:{p}:convtags:<id>      set, the conversation's tags
+-- KEYS[10..9+n]       as:{p}:tagconvs:<tag> zsets of the conversation's current tags (ARGV[16..])
+-- KEYS[10+n..9+n+m]   as:{p}:sx:<token> sets (posting lists) of the new tokens
+--
+-- ARGV[1] "create" | "append"   ARGV[2] conversation id   ARGV[3] now (ms)
+-- ARGV[4] external_id   ARGV[5] "1" when external_id is set   ARGV[6] title   ARGV[7] "1" when title is set
+-- ARGV[8] metadata JSON ("null" for none)   ARGV[9] k, the number of messages
+-- ARGV[10] token_count delta   ARGV[11] total_tokens delta   ARGV[12] total_cost_microdollars delta
+-- ARGV[13] "1" when a message is an observation   ARGV[14] n tags   ARGV[15] m tokens
+-- ARGV[16..15+n] tags   ARGV[16+n..15+n+m] tokens   then k pairs: message id, message JSON
+--
+-- Returns {"OK"}, {"ERR", "CONFLICT"} (external_id taken), {"ERR", "NOT_FOUND"}, or {"RETRY"}
+-- when the tags passed are not exactly the conversation's (a concurrent tag change).
+
+local mode, id, now = ARGV[1], ARGV[2], ARGV[3]
+local k, n, m = tonumber(ARGV[9]), tonumber(ARGV[14]), tonumber(ARGV[15])
+
+if mode == "create" then
+  if ARGV[5] == "1" and redis.call("HEXISTS", KEYS[6], ARGV[4]) == 1 then return {"ERR", "CONFLICT"} end
+  redis.call("HSET", KEYS[1], "id", id, "metadata", ARGV[8], "message_count", 0, "token_count", 0,
+    "total_tokens", 0, "total_cost_microdollars", 0, "created_at", now, "updated_at", now)
+  if ARGV[5] == "1" then
+    redis.call("HSET", KEYS[1], "external_id", ARGV[4])
+    redis.call("HSET", KEYS[6], ARGV[4], id)
+  end
+  if ARGV[7] == "1" then redis.call("HSET", KEYS[1], "title", ARGV[6]) end
+  redis.call("ZADD", KEYS[5], now, id)
+else
+  if redis.call("EXISTS", KEYS[1]) == 0 then return {"ERR", "NOT_FOUND"} end
+  if redis.call("SCARD", KEYS[9]) ~= n then return {"RETRY"} end
+  for i = 1, n do
+    if redis.call("SISMEMBER", KEYS[9], ARGV[15 + i]) == 0 then return {"RETRY"} end
+  end
+end
+
+local pos = tonumber(redis.call("HGET", KEYS[1], "message_count"))
+local at = 16 + n + m
+for i = 1, k do
+  pos = pos + 1
+  redis.call("XADD", KEYS[2], pos .. "-0", "m", ARGV[at + 1])
+  redis.call("HSET", KEYS[3], ARGV[at], pos)
+  at = at + 2
+end
+redis.call("HINCRBY", KEYS[1], "message_count", k)
+redis.call("HINCRBY", KEYS[1], "token_count", ARGV[10])
+redis.call("HINCRBY", KEYS[1], "total_tokens", ARGV[11])
+redis.call("HINCRBY", KEYS[1], "total_cost_microdollars", ARGV[12])
+redis.call("HSET", KEYS[1], "updated_at", now)
+redis.call("ZADD", KEYS[4], now, id)
+for i = 1, n do redis.call("ZADD", KEYS[9 + i], now, id) end
+if ARGV[13] == "1" then redis.call("HSET", KEYS[1], "traced", "1") end
+if redis.call("HGET", KEYS[1], "traced") == "1" then redis.call("ZADD", KEYS[8], now, id) end
+for i = 1, m do
+  local tok = ARGV[15 + n + i]
+  redis.call("SADD", KEYS[7], tok)
+  redis.call("SADD", KEYS[9 + n + i], id)
+end
+return {"OK"}

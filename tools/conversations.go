@@ -1,0 +1,74 @@
+package tools
+
+import (
+	"context"
+
+	"github.com/agentstate/agentstate-go/core"
+)
+
+// ConvIDArgs name one conversation.
+type ConvIDArgs struct {
+	ID string `json:"id" jsonschema:"minLength=1" jsonschema_description:"The conversation id."`
+}
+
+// AppendArgs are append_messages' arguments.
+type AppendArgs struct {
+	ID string `json:"id" jsonschema:"minLength=1" jsonschema_description:"The conversation id."`
+	core.AppendMessages
+}
+
+// TagArgs are conversation_tags' arguments.
+type TagArgs struct {
+	ID     string   `json:"id" jsonschema:"minLength=1" jsonschema_description:"The conversation id."`
+	Add    []string `json:"add,omitempty" jsonschema:"maxItems=50" jsonschema_description:"Tags to add (1..50 characters of letters, digits, _ or -)."`
+	Remove []string `json:"remove,omitempty" jsonschema:"maxItems=50" jsonschema_description:"Tags to remove."`
+}
+
+func conversationTools() []Tool {
+	return []Tool{
+		define(Tool{
+			Name: "store_conversation", Title: "Store a conversation", Scope: core.ScopeConversationsWrite,
+			Description: "Save a conversation (optionally with external_id, title, metadata and its messages: role system|user|assistant|tool, content). " +
+				"Returns the conversation without its messages. Add more later with append_messages.",
+		}, func(ctx context.Context, d Deps, p core.Principal, in core.CreateConversation) (core.Conversation, error) {
+			c, err := d.Conversations.Create(ctx, p, in, false)
+			c.Messages = nil
+			return c, err
+		}),
+		define(Tool{
+			Name: "recall_conversation", Title: "Recall a conversation", Scope: core.ScopeConversationsRead,
+			Description: "A conversation with all its messages, by id.",
+			Hints:       Hints{ReadOnly: true, Idempotent: true},
+		}, func(ctx context.Context, d Deps, p core.Principal, in ConvIDArgs) (core.Conversation, error) {
+			return d.Conversations.Get(ctx, p, in.ID, 0)
+		}),
+		define(Tool{
+			Name: "list_conversations", Title: "List conversations", Scope: core.ScopeConversationsRead,
+			Description: "Conversations, most recently updated first (order=asc for oldest), optionally with a tag; page with next_cursor.",
+			Hints:       Hints{ReadOnly: true, Idempotent: true},
+		}, func(ctx context.Context, d Deps, p core.Principal, in core.ConvQuery) (core.ConversationPage, error) {
+			return d.Conversations.List(ctx, p, in)
+		}),
+		define(Tool{
+			Name: "append_messages", Title: "Append messages", Scope: core.ScopeConversationsWrite,
+			Description: "Add messages to the end of a conversation; its counts and updated_at move with them.",
+		}, func(ctx context.Context, d Deps, p core.Principal, in AppendArgs) (core.MessagesResult, error) {
+			return d.Conversations.Append(ctx, p, in.ID, in.AppendMessages)
+		}),
+		define(Tool{
+			Name: "search_conversations", Title: "Search conversations", Scope: core.ScopeConversationsRead,
+			Description: "Find conversations whose messages contain every word of q (case-insensitive, any language). " +
+				"Each result has a snippet around the first match. order=relevance ranks by how often the words occur.",
+			Hints: Hints{ReadOnly: true, Idempotent: true},
+		}, func(ctx context.Context, d Deps, p core.Principal, in core.SearchQuery) (core.SearchPage, error) {
+			return d.Conversations.Search(ctx, p, in)
+		}),
+		define(Tool{
+			Name: "conversation_tags", Title: "Tag a conversation", Scope: core.ScopeConversationsWrite,
+			Description: "Add and/or remove tags on a conversation and return its tags (with neither, just return them).",
+			Hints:       Hints{Idempotent: true},
+		}, func(ctx context.Context, d Deps, p core.Principal, in TagArgs) (core.TagList, error) {
+			return d.Conversations.EditTags(ctx, p, in.ID, in.Add, in.Remove)
+		}),
+	}
+}
