@@ -98,6 +98,28 @@ func claimBody(subject string) map[string]any {
 		"evidence": []map[string]any{{"kind": "text_hash", "source": "s", "data": "x", "hash": core.SHA256Hex([]byte("x"))}}}
 }
 
+func (fx *fixture) trace() string {
+	tr, err := fx.a.Convs.IngestTrace(fx.ctx, fx.s.Project.P, core.TraceIngest{Observations: []core.MessageInput{{ObservationType: ptr("span"), Content: "x"}}})
+	require.NoError(fx.t, err)
+	return tr.Conversation.ID
+}
+
+func (fx *fixture) conv() string {
+	c, err := fx.a.Convs.Create(fx.ctx, fx.s.Project.P, core.CreateConversation{ExternalID: ptr(fx.key()),
+		Messages: []core.MessageInput{{Role: "user", Content: "probe words"}}}, false)
+	require.NoError(fx.t, err)
+	return c.ID
+}
+
+// webhook is an inactive webhook: probes that create conversations must not send anything.
+func (fx *fixture) webhook() string {
+	w, err := fx.a.Hooks.Create(fx.ctx, fx.s.Project.P, core.CreateWebhook{URL: "https://example.com/hook", Events: []string{"conversation.created"}})
+	require.NoError(fx.t, err)
+	_, err = fx.a.Hooks.Update(fx.ctx, fx.s.Project.P, w.ID, core.UpdateWebhook{Active: ptr(false)})
+	require.NoError(fx.t, err)
+	return w.ID
+}
+
 func esc(k string) string { return url.PathEscape(k) }
 
 // routeProbe builds a request on fresh objects of project A and says what each credential
@@ -182,10 +204,105 @@ var routeProbes = map[string]routeProbe{
 	"GET /api/v1/claims/log":            {func(fx *fixture) (string, any) { return "/api/v1/claims/log", nil }, 200, 403, 200},
 	"GET /api/v1/claims/log/checkpoint": {func(fx *fixture) (string, any) { return "/api/v1/claims/log/checkpoint", nil }, 200, 200, 200},
 	"GET /api/v1/claims/log/export":     {func(fx *fixture) (string, any) { return "/api/v1/claims/log/export", nil }, 200, 403, 200},
+	"POST /api/v1/conversations": {func(fx *fixture) (string, any) {
+		return "/api/v1/conversations", map[string]any{"title": "t"}
+	}, 201, 201, 201},
+	"GET /api/v1/conversations": {func(fx *fixture) (string, any) {
+		return "/api/v1/conversations", nil
+	}, 200, 200, 200},
+	"GET /api/v1/conversations/search": {func(fx *fixture) (string, any) {
+		return "/api/v1/conversations/search?q=probe", nil
+	}, 200, 200, 200},
+	"POST /api/v1/conversations/export": {func(fx *fixture) (string, any) {
+		return "/api/v1/conversations/export", map[string]any{"ids": []string{fx.conv()}}
+	}, 200, 200, 200},
+	"POST /api/v1/conversations/bulk-delete": {func(fx *fixture) (string, any) {
+		return "/api/v1/conversations/bulk-delete", map[string]any{"ids": []string{fx.conv()}}
+	}, 200, 200, 200},
+	"POST /api/v1/conversations/traces/ingest": {func(fx *fixture) (string, any) {
+		return "/api/v1/conversations/traces/ingest", map[string]any{"trace": map[string]any{}, "observations": []map[string]any{{"observation_type": "span", "content": "x"}}}
+	}, 201, 201, 201},
+	"GET /api/v1/conversations/traces": {func(fx *fixture) (string, any) {
+		return "/api/v1/conversations/traces", nil
+	}, 200, 200, 200},
+	"GET /api/v1/conversations/traces/{id}": {func(fx *fixture) (string, any) {
+		return "/api/v1/conversations/traces/" + fx.trace(), nil
+	}, 200, 200, 404},
+	"GET /api/v1/conversations/by-external-id/{externalId}": {func(fx *fixture) (string, any) {
+		id := fx.conv()
+		c, _ := fx.a.Convs.Get(fx.ctx, fx.s.Project.P, id, 1)
+		return "/api/v1/conversations/by-external-id/" + esc(*c.ExternalID), nil
+	}, 200, 200, 404},
+	"GET /api/v1/conversations/{id}": {func(fx *fixture) (string, any) {
+		return "/api/v1/conversations/" + fx.conv(), nil
+	}, 200, 200, 404},
+	"PUT /api/v1/conversations/{id}": {func(fx *fixture) (string, any) {
+		return "/api/v1/conversations/" + fx.conv(), map[string]any{"title": "x"}
+	}, 200, 200, 404},
+	"DELETE /api/v1/conversations/{id}": {func(fx *fixture) (string, any) {
+		return "/api/v1/conversations/" + fx.conv(), nil
+	}, 204, 204, 404},
+	"POST /api/v1/conversations/{id}/messages": {func(fx *fixture) (string, any) {
+		return "/api/v1/conversations/" + fx.conv() + "/messages", map[string]any{"messages": []map[string]any{{"role": "user", "content": "x"}}}
+	}, 201, 201, 404},
+	"GET /api/v1/conversations/{id}/messages": {func(fx *fixture) (string, any) {
+		return "/api/v1/conversations/" + fx.conv() + "/messages", nil
+	}, 200, 200, 404},
+	"GET /api/v1/conversations/{id}/analytics": {func(fx *fixture) (string, any) {
+		return "/api/v1/conversations/" + fx.conv() + "/analytics", nil
+	}, 200, 200, 404},
+	"POST /api/v1/conversations/{id}/generate-title": {func(fx *fixture) (string, any) {
+		return "/api/v1/conversations/" + fx.conv() + "/generate-title", nil
+	}, 200, 200, 404},
+	"POST /api/v1/conversations/{id}/follow-ups": {func(fx *fixture) (string, any) {
+		return "/api/v1/conversations/" + fx.conv() + "/follow-ups", nil
+	}, 200, 200, 404},
+	"POST /api/v1/conversations/{id}/generate-all": {func(fx *fixture) (string, any) {
+		return "/api/v1/conversations/" + fx.conv() + "/generate-all", nil
+	}, 200, 200, 404},
+	"GET /api/v1/conversations/{id}/tags": {func(fx *fixture) (string, any) {
+		return "/api/v1/conversations/" + fx.conv() + "/tags", nil
+	}, 200, 200, 404},
+	"POST /api/v1/conversations/{id}/tags": {func(fx *fixture) (string, any) {
+		return "/api/v1/conversations/" + fx.conv() + "/tags", map[string]any{"tags": []string{"t"}}
+	}, 201, 201, 404},
+	"DELETE /api/v1/conversations/{id}/tags/{tag}": {func(fx *fixture) (string, any) {
+		return "/api/v1/conversations/" + fx.conv() + "/tags/t", nil
+	}, 204, 204, 404},
+	"GET /api/v1/tags": {func(fx *fixture) (string, any) {
+		return "/api/v1/tags", nil
+	}, 200, 200, 200},
+	"GET /api/v1/analytics/summary": {func(fx *fixture) (string, any) {
+		return "/api/v1/analytics/summary", nil
+	}, 200, 200, 200},
+	"GET /api/v1/analytics/timeseries": {func(fx *fixture) (string, any) {
+		return "/api/v1/analytics/timeseries", nil
+	}, 200, 200, 200},
+	"GET /api/v1/analytics/tags": {func(fx *fixture) (string, any) {
+		return "/api/v1/analytics/tags", nil
+	}, 200, 200, 200},
+	"POST /api/v1/webhooks": {func(fx *fixture) (string, any) {
+		return "/api/v1/webhooks", map[string]any{"url": "https://example.com/h", "events": []string{"conversation.created"}}
+	}, 201, 201, 201},
+	"GET /api/v1/webhooks": {func(fx *fixture) (string, any) {
+		return "/api/v1/webhooks", nil
+	}, 200, 200, 200},
+	"GET /api/v1/webhooks/{id}": {func(fx *fixture) (string, any) {
+		return "/api/v1/webhooks/" + fx.webhook(), nil
+	}, 200, 200, 404},
+	"PUT /api/v1/webhooks/{id}": {func(fx *fixture) (string, any) {
+		return "/api/v1/webhooks/" + fx.webhook(), map[string]any{"active": false}
+	}, 200, 200, 404},
+	"DELETE /api/v1/webhooks/{id}": {func(fx *fixture) (string, any) {
+		return "/api/v1/webhooks/" + fx.webhook(), nil
+	}, 204, 204, 404},
 	// Admin routes take no project credential at all: every case below is 401 (the operator
 	// token is tested in TestProjectsAdminAPI).
-	"POST /api/v1/projects":        {func(fx *fixture) (string, any) { return "/api/v1/projects", map[string]any{"name": "p"} }, 401, 401, 401},
-	"GET /api/v1/projects":         {func(fx *fixture) (string, any) { return "/api/v1/projects", nil }, 401, 401, 401},
+	"POST /api/v1/projects": {func(fx *fixture) (string, any) { return "/api/v1/projects", map[string]any{"name": "p"} }, 401, 401, 401},
+	"GET /api/v1/projects":  {func(fx *fixture) (string, any) { return "/api/v1/projects", nil }, 401, 401, 401},
+	"PATCH /api/v1/projects/{id}": {func(fx *fixture) (string, any) {
+		return "/api/v1/projects/" + fx.s.Project.ID, map[string]any{"retention_days": 1}
+	}, 401, 401, 401},
 	"DELETE /api/v1/projects/{id}": {func(fx *fixture) (string, any) { return "/api/v1/projects/" + fx.s.Project.ID, nil }, 401, 401, 401},
 }
 
@@ -233,7 +350,19 @@ var toolProbes = map[string]toolProbe{
 	"get_claim": {func(fx *fixture) map[string]any {
 		return map[string]any{"claim_id": fx.claim()}
 	}, core.CodeNotFound, core.CodeNotFound},
-	"list_claims": {func(fx *fixture) map[string]any { return map[string]any{} }, "", ""},
+	"list_claims":        {func(fx *fixture) map[string]any { return map[string]any{} }, "", ""},
+	"store_conversation": {func(fx *fixture) map[string]any { return map[string]any{"title": "t"} }, "", ""},
+	"recall_conversation": {func(fx *fixture) map[string]any {
+		return map[string]any{"id": fx.conv()}
+	}, "", core.CodeNotFound},
+	"list_conversations": {func(fx *fixture) map[string]any { return map[string]any{} }, "", ""},
+	"append_messages": {func(fx *fixture) map[string]any {
+		return map[string]any{"id": fx.conv(), "messages": []map[string]any{{"role": "user", "content": "x"}}}
+	}, "", core.CodeNotFound},
+	"search_conversations": {func(fx *fixture) map[string]any { return map[string]any{"q": "probe"} }, "", ""},
+	"conversation_tags": {func(fx *fixture) map[string]any {
+		return map[string]any{"id": fx.conv(), "add": []string{"t"}}
+	}, "", core.CodeNotFound},
 	"mint_capability_token": {func(fx *fixture) map[string]any {
 		return map[string]any{"name": "t", "scopes": []string{"state:read"}}
 	}, "", ""},

@@ -540,3 +540,35 @@ func TestWebhookDeliveredSignedWithRetries(t *testing.T) {
 		assert.Equal(t, 404, resp.StatusCode)
 	})
 }
+
+// TestRetentionPurgesOldConversations: with retention_days set through the admin API, the purge
+// deletes conversations not updated for that long, oldest first, and keeps the rest.
+func TestRetentionPurgesOldConversations(t *testing.T) {
+	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+		admin := "adm-" + core.NewID()
+		s := testenv.NewServer(t, e, func(a *app.App) { a.Auth.AdminToken = admin })
+		f := newREST(s, s.Project.Key)
+		old := storeConv(t, f, map[string]any{"messages": msgs("old")})
+		refreshed := storeConv(t, f, map[string]any{"messages": msgs("refreshed")})
+		e.Clock.Advance(3 * 24 * time.Hour)
+		mustOK(t, f.Call(t, "append_messages", map[string]any{"id": refreshed.ID, "messages": msgs("again")}))
+		fresh := storeConv(t, f, map[string]any{"messages": msgs("fresh")})
+
+		resp, out := send(t, "PATCH", s.URL+"/api/v1/projects/"+s.Project.ID, admin, map[string]any{"retention_days": 2}, nil)
+		require.Equal(t, 200, resp.StatusCode, string(out))
+		assert.Contains(t, string(out), `"retention_days":2`)
+		resp, _ = send(t, "PATCH", s.URL+"/api/v1/projects/"+s.Project.ID, admin, map[string]any{"retention_days": 0}, nil)
+		assert.Equal(t, 400, resp.StatusCode)
+
+		n, err := s.App.Convs.PurgeExpired(t.Context(), s.Project.ID, 2)
+		require.NoError(t, err)
+		assert.Equal(t, 1, n)
+		expectErr(t, f.Call(t, "recall_conversation", map[string]any{"id": old.ID}), core.CodeNotFound, "")
+		for _, c := range []core.Conversation{refreshed, fresh} {
+			mustOK(t, f.Call(t, "recall_conversation", map[string]any{"id": c.ID}))
+		}
+		var page core.SearchPage
+		mustOK(t, f.Call(t, "search_conversations", map[string]any{"q": "old"})).Decode(t, &page)
+		assert.Empty(t, page.Data, "purged conversations leave the search index")
+	})
+}

@@ -42,6 +42,8 @@ type Project struct {
 	ID        string `json:"id"`
 	Name      string `json:"name"`
 	CreatedAt int64  `json:"created_at"`
+	// RetentionDays, when set, purges conversations not updated for that many days.
+	RetentionDays *int `json:"retention_days"`
 }
 
 // APIKey is the key object of compat-v1.md §13.1; Key is set only in a create response.
@@ -68,6 +70,8 @@ type AuthStore interface {
 	CountProjects(ctx context.Context) (int64, error)
 	// ListProjects returns every project, oldest first.
 	ListProjects(ctx context.Context) ([]Project, error)
+	// SetProjectRetention sets (nil: clears) retention_days; false when the project is unknown.
+	SetProjectRetention(ctx context.Context, id string, days *int) (bool, error)
 	// DeleteProject removes the project, all its credentials and all its data; false when unknown.
 	DeleteProject(ctx context.Context, id string) (bool, error)
 	// CreateAPIKey stores key (without its raw value) and its credential under hash.

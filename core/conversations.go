@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -676,4 +677,64 @@ func (c *Conversations) BulkDelete(ctx context.Context, p Principal, in IDList) 
 		}
 	}
 	return DeletedCount{Deleted: n}, nil
+}
+
+// Retention bounds (v1: batches of 500 within a 25 s budget).
+const (
+	RetentionBatch  = 500
+	RetentionBudget = 25 * time.Second
+)
+
+// PurgeExpired deletes the project's conversations not updated for days, oldest first, in
+// bounded batches; it returns how many it deleted. What is left over the budget goes next run.
+func (c *Conversations) PurgeExpired(ctx context.Context, project string, days int) (int, error) {
+	const op = "core.Conversations.PurgeExpired"
+	cutoff := NowMs(c.clock) - int64(days)*24*time.Hour.Milliseconds()
+	deadline := time.Now().Add(RetentionBudget)
+	n := 0
+	for time.Now().Before(deadline) {
+		batch, err := c.store.ConversationsAfter(ctx, project, "updated", nil, false, RetentionBatch)
+		if err != nil {
+			return n, Internal(op, err)
+		}
+		done := 0
+		for _, cv := range batch {
+			if cv.UpdatedAt >= cutoff {
+				return n, nil
+			}
+			if _, err := c.store.DeleteConversation(ctx, project, cv.ID); err != nil {
+				return n, Internal(op, err)
+			}
+			n++
+			done++
+		}
+		if done < RetentionBatch {
+			return n, nil
+		}
+	}
+	return n, nil
+}
+
+// RunRetention purges every project with retention_days each interval until ctx ends.
+func (c *Conversations) RunRetention(ctx context.Context, projects func(context.Context) (ProjectList, error), every time.Duration, onErr func(error)) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		l, err := projects(ctx)
+		if err != nil {
+			onErr(err)
+		}
+		for _, p := range l.Data {
+			if p.RetentionDays != nil {
+				if _, err := c.PurgeExpired(ctx, p.ID, *p.RetentionDays); err != nil {
+					onErr(err)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

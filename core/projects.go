@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"crypto/subtle"
+	"fmt"
 	"unicode/utf8"
 )
 
@@ -80,4 +81,37 @@ func (a *Auth) DeleteProject(ctx context.Context, id string) error {
 		return E(op, CodeNotFound, "Project not found")
 	}
 	return nil
+}
+
+// MaxRetentionDays is v1's bound on retention_days.
+const MaxRetentionDays = 3650
+
+// UpdateProjectRequest is the body of PATCH /api/v1/projects/{id}.
+type UpdateProjectRequest struct {
+	RetentionDays *int `json:"retention_days" jsonschema:"minimum=1,maximum=3650" jsonschema_description:"Purge conversations not updated for this many days; null turns retention off."`
+}
+
+// SetRetention sets or clears a project's conversation retention.
+func (a *Auth) SetRetention(ctx context.Context, id string, in UpdateProjectRequest) (Project, error) {
+	const op = "core.Auth.SetRetention"
+	if d := in.RetentionDays; d != nil && (*d < 1 || *d > MaxRetentionDays) {
+		return Project{}, badRequest(op, "retention_days", fmt.Sprintf("retention_days must be 1..%d or null", MaxRetentionDays))
+	}
+	ok, err := a.store.SetProjectRetention(ctx, id, in.RetentionDays)
+	if err != nil {
+		return Project{}, Internal(op, err)
+	}
+	if !ok {
+		return Project{}, E(op, CodeNotFound, "Project not found")
+	}
+	l, err := a.ListProjects(ctx)
+	if err != nil {
+		return Project{}, err
+	}
+	for _, p := range l.Data {
+		if p.ID == id {
+			return p, nil
+		}
+	}
+	return Project{}, E(op, CodeNotFound, "Project not found")
 }

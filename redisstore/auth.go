@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strconv"
 
 	"github.com/redis/go-redis/v9"
@@ -105,7 +106,11 @@ func (s *Store) ListProjects(ctx context.Context) ([]core.Project, error) {
 	}
 	out := make([]core.Project, 0, len(ids))
 	for i, f := range recs {
-		out = append(out, core.Project{ID: ids[i], Name: f["name"], CreatedAt: int64Field(f, "created_at")})
+		p := core.Project{ID: ids[i], Name: f["name"], CreatedAt: int64Field(f, "created_at")}
+		if d, err := strconv.Atoi(f["retention_days"]); err == nil && d > 0 {
+			p.RetentionDays = &d
+		}
+		out = append(out, p)
 	}
 	return out, nil
 }
@@ -127,6 +132,27 @@ func (s *Store) hashes(ctx context.Context, ids []string, key func(string) strin
 		out[i] = c.Val()
 	}
 	return out, nil
+}
+
+// SetProjectRetention writes or clears retention_days on the project record.
+func (s *Store) SetProjectRetention(ctx context.Context, id string, days *int) (bool, error) {
+	const op = "redisstore.SetProjectRetention"
+	_, err := s.rdb.ZScore(ctx, projectsKey(), id).Result()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, core.Internal(op, err)
+	}
+	if days == nil {
+		err = s.rdb.HDel(ctx, projectRecordKey(id), "retention_days").Err()
+	} else {
+		err = s.rdb.HSet(ctx, projectRecordKey(id), "retention_days", *days).Err()
+	}
+	if err != nil {
+		return false, core.Internal(op, err)
+	}
+	return true, nil
 }
 
 // purgeBatch bounds one SCAN/UNLINK round of a project purge.

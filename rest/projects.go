@@ -38,3 +38,13 @@ func (s *Server) deleteProject(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
+
+func (s *Server) updateProject(w http.ResponseWriter, r *http.Request) {
+	var body core.UpdateProjectRequest
+	if err := decodeBody(w, r, s.limits.MaxBodyBytes, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	p, err := s.Auth.SetRetention(r.Context(), chi.URLParam(r, "id"), body)
+	respond(w, r, http.StatusOK, p, err)
+}

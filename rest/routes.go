@@ -89,6 +89,8 @@ var Routes = []Route{
 		"Admin: create a project and its first full-access key", core.CreateProjectRequest{}, core.ProjectWithKey{}, http.StatusCreated, adminOnly, (*Server).createProject},
 	{http.MethodGet, "/api/v1/projects", "",
 		"Admin: list projects", nil, core.ProjectList{}, http.StatusOK, adminOnly, (*Server).listProjects},
+	{http.MethodPatch, "/api/v1/projects/{id}", "",
+		"Admin: set or clear a project's conversation retention_days", core.UpdateProjectRequest{}, core.Project{}, http.StatusOK, adminOnly, (*Server).updateProject},
 	{http.MethodDelete, "/api/v1/projects/{id}", "",
 		"Admin: delete a project, every key and token it issued, and all its data", nil, nil, http.StatusNoContent, adminOnly, (*Server).deleteProject},
 	{http.MethodPost, "/api/v1/claims", core.ScopeClaimWrite,

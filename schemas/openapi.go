@@ -123,6 +123,7 @@ var restDetails = map[string]restDetail{
 	"GET /api/projects/{projectId}/keys":         {ID: "legacyListKeys"},
 	"DELETE /api/projects/{projectId}/keys/{id}": {ID: "legacyRevokeKey"},
 	"POST /api/v1/projects":                      {ID: "createProject"},
+	"PATCH /api/v1/projects/{id}":                {ID: "updateProject"},
 	"POST /api/v1/claims":                        {ID: "createClaim"},
 	"GET /api/v1/claims": {ID: "listClaims", Params: []parameter{
 		{Name: "cursor", In: "query", Schema: &jsonschema.Schema{Type: "string"}, Description: "next_cursor of the previous page (<created_at>.<id>)."},

@@ -53,6 +53,7 @@ func run(args []string) error {
 	}
 
 	go a.Leases.RunSweeper(ctx, time.Second, func(err error) { log.Error("lease sweep", "err", err) })
+	go a.Convs.RunRetention(ctx, a.Auth.ListProjects, time.Hour, func(err error) { log.Error("retention", "err", err) })
 	handler := a.NewHandler(cfg.AuthFailureDelay)
 	srv := &http.Server{Addr: cfg.Addr, Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
