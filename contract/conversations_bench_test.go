@@ -1,0 +1,111 @@
+package contract
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agentstate/agentstate-go/core"
+	"github.com/agentstate/agentstate-go/internal/testenv"
+)
+
+// BenchmarkConversationSearch100k loads 10,000 conversations of 10 messages (100k messages,
+// ~12 words each from a Zipf vocabulary of 5,000 words) into real Redis through the product's
+// write path, then measures searches of one and two mid-frequency words. It reports p50/p99
+// latency and the Redis memory the corpus took per message:
+//
+//	go test -run '^$' -bench ConversationSearch100k -benchtime 2000x ./contract/
+func BenchmarkConversationSearch100k(b *testing.B) {
+	e := testenv.Stores[0].Open(b)
+	s := testenv.NewServer(b, e)
+	ctx, p, convs := context.Background(), s.Project.P, s.App.Convs
+	rng := rand.New(rand.NewPCG(1, 1))
+	zipf := rand.NewZipf(rand.New(rand.NewPCG(2, 2)), 1.1, 1, 4999)
+	word := func(i uint64) string { return "w" + strconv.FormatUint(i, 36) }
+	memBefore := usedMemory(b, e)
+	var textBytes int
+	start := time.Now()
+	for c := range 10_000 {
+		msgs := make([]core.MessageInput, 10)
+		for i := range msgs {
+			ws := make([]string, 12)
+			for j := range ws {
+				ws[j] = word(zipf.Uint64())
+			}
+			msgs[i] = core.MessageInput{Role: "user", Content: strings.Join(ws, " ") + "."}
+			textBytes += len(msgs[i].Content)
+		}
+		if _, err := convs.Create(ctx, p, core.CreateConversation{Messages: msgs}, false); err != nil {
+			b.Fatal(c, err)
+		}
+	}
+	load := time.Since(start)
+	mem := usedMemory(b, e) - memBefore
+
+	var lat []time.Duration
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		q := word(uint64(20 + rng.IntN(200)))
+		if i%2 == 1 {
+			q += " " + word(uint64(20+rng.IntN(200)))
+		}
+		t0 := time.Now()
+		if _, err := convs.Search(ctx, p, core.SearchQuery{Q: q}); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	// Reported last: ResetTimer drops metrics reported before it.
+	b.ReportMetric(float64(mem)/100_000, "redis-B/msg")
+	b.ReportMetric(float64(mem)/float64(textBytes), "redis-B/text-B")
+	b.ReportMetric(100_000/load.Seconds(), "load-msgs/s")
+}
+
+// BenchmarkConversationAppend appends one message per op, 8 goroutines, to 64 conversations.
+func BenchmarkConversationAppend(b *testing.B) {
+	e := testenv.Stores[0].Open(b)
+	s := testenv.NewServer(b, e)
+	ctx, p := context.Background(), s.Project.P
+	var ids []string
+	for range 64 {
+		c, err := s.App.Convs.Create(ctx, p, core.CreateConversation{}, false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ids = append(ids, c.ID)
+	}
+	b.SetParallelism(4)
+	b.RunParallel(func(pb *testing.PB) {
+		rng := rand.New(rand.NewPCG(rand.Uint64(), 0))
+		for pb.Next() {
+			in := core.AppendMessages{Messages: []core.MessageInput{{Role: "user", Content: fmt.Sprintf("append message number %d about redis leases", rng.IntN(1000))}}}
+			if _, err := s.App.Convs.Append(ctx, p, ids[rng.IntN(len(ids))], in); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+func usedMemory(b *testing.B, e *testenv.Env) int64 {
+	info, err := e.Rdb.Info(context.Background(), "memory").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	b.Fatal("no used_memory in INFO")
+	return 0
+}
