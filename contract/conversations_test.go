@@ -86,7 +86,11 @@ func TestConversationsStoreRecallAppendList(t *testing.T) {
 		require.Len(t, page.Data, 1)
 		assert.Equal(t, c.ID, page.Data[0].ID)
 		assert.Nil(t, page.Pagination.NextCursor, "no trailing empty page (v1 fetches limit+1)")
-		mustOK(t, f.Call(t, "list_conversations", map[string]any{"order": "asc"})).Decode(t, &page)
+		r := mustOK(t, f.Call(t, "list_conversations", map[string]any{"order": "asc"}))
+		r.Decode(t, &page)
+		if f.Name() == "mcp" {
+			assert.Contains(t, string(r.Body), `"total":2`, "v1's MCP list carries the project's conversation count")
+		}
 		assert.Equal(t, []string{c.ID, other.ID}, []string{page.Data[0].ID, page.Data[1].ID})
 
 		expectErr(t, f.Call(t, "recall_conversation", map[string]any{"id": "missing"}), core.CodeNotFound, "Conversation not found")

@@ -193,6 +193,8 @@ type ConversationStore interface {
 	ProjectTags(ctx context.Context, project string) ([]string, error)
 	// SearchCandidates returns the ids of conversations holding every term, at most n.
 	SearchCandidates(ctx context.Context, project string, terms []string, n int) ([]string, error)
+	// ConversationCount is the number of conversations in the project.
+	ConversationCount(ctx context.Context, project string) (int64, error)
 	// UpdatedAts returns each conversation's updated_at (0 when gone).
 	UpdatedAts(ctx context.Context, project string, ids []string) ([]int64, error)
 	// TagsOf returns each conversation's tags.
@@ -611,6 +613,19 @@ func (c *Conversations) page(ctx context.Context, op string, p Principal, index 
 		page.Pagination.NextCursor = convCursorString(convs[limit-1], false)
 	}
 	return page, nil
+}
+
+// Count is the project's number of conversations.
+func (c *Conversations) Count(ctx context.Context, p Principal) (int64, error) {
+	const op = "core.Conversations.Count"
+	if err := p.Require(op, ScopeConversationsRead); err != nil {
+		return 0, err
+	}
+	n, err := c.store.ConversationCount(ctx, p.ProjectID)
+	if err != nil {
+		return 0, Internal(op, err)
+	}
+	return n, nil
 }
 
 // Export returns the given conversations (unknown ids skipped), or the 100 most recently

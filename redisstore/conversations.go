@@ -407,6 +407,15 @@ func (s *Store) SearchCandidates(ctx context.Context, project string, terms []st
 	return ids[:min(len(ids), n)], nil
 }
 
+// ConversationCount counts the project's conversations.
+func (s *Store) ConversationCount(ctx context.Context, project string) (int64, error) {
+	n, err := s.rdb.ZCard(ctx, convsKey(project)).Result()
+	if err != nil {
+		return 0, core.Internal("redisstore.ConversationCount", err)
+	}
+	return n, nil
+}
+
 // UpdatedAts reads each conversation's updated_at from the ordering zset (0 when gone).
 func (s *Store) UpdatedAts(ctx context.Context, project string, ids []string) ([]int64, error) {
 	out := make([]int64, len(ids))

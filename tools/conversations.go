@@ -17,6 +17,19 @@ type AppendArgs struct {
 	core.AppendMessages
 }
 
+// ConvListResult is list_conversations' result (v1): the page plus the project's conversation count.
+type ConvListResult struct {
+	Data       []core.Conversation `json:"data"`
+	Pagination ConvListPagination  `json:"pagination"`
+}
+
+// ConvListPagination is v1's MCP page trailer: limit is the rows returned.
+type ConvListPagination struct {
+	Limit      int     `json:"limit"`
+	NextCursor *string `json:"next_cursor"`
+	Total      int64   `json:"total"`
+}
+
 // TagArgs are conversation_tags' arguments.
 type TagArgs struct {
 	ID     string   `json:"id" jsonschema:"minLength=1" jsonschema_description:"The conversation id."`
@@ -46,8 +59,14 @@ func conversationTools() []Tool {
 			Name: "list_conversations", Title: "List conversations", Scope: core.ScopeConversationsRead,
 			Description: "Conversations, most recently updated first (order=asc for oldest), optionally with a tag; page with next_cursor.",
 			Hints:       Hints{ReadOnly: true, Idempotent: true},
-		}, func(ctx context.Context, d Deps, p core.Principal, in core.ConvQuery) (core.ConversationPage, error) {
-			return d.Conversations.List(ctx, p, in)
+		}, func(ctx context.Context, d Deps, p core.Principal, in core.ConvQuery) (ConvListResult, error) {
+			page, err := d.Conversations.List(ctx, p, in)
+			if err != nil {
+				return ConvListResult{}, err
+			}
+			total, err := d.Conversations.Count(ctx, p)
+			return ConvListResult{Data: page.Data, Pagination: ConvListPagination{Limit: len(page.Data),
+				NextCursor: page.Pagination.NextCursor, Total: total}}, err
 		}),
 		define(Tool{
 			Name: "append_messages", Title: "Append messages", Scope: core.ScopeConversationsWrite,
