@@ -165,8 +165,8 @@ type LogPage struct {
 	Pagination Pagination      `json:"pagination"`
 }
 
-// ClaimCursor is a decoded "<created_at>.<id>" cursor.
-type ClaimCursor struct {
+// TimeCursor is a decoded "<ms>.<id>" cursor: a position in an ordering by (time, id).
+type TimeCursor struct {
 	At int64
 	ID string
 }
@@ -184,7 +184,7 @@ type ClaimStore interface {
 	Claim(ctx context.Context, project, id string) (*Claim, error)
 	Runs(ctx context.Context, project, claimID string) ([]VerificationRun, error)
 	// ClaimsAfter returns up to n claims after the cursor (nil = from the start) in order.
-	ClaimsAfter(ctx context.Context, project string, after *ClaimCursor, desc bool, n int) ([]Claim, error)
+	ClaimsAfter(ctx context.Context, project string, after *TimeCursor, desc bool, n int) ([]Claim, error)
 	ClaimLogEntries(ctx context.Context, project string, afterSeq int64, n int) ([]ClaimLogEntry, error)
 	// EventBySequence and EventByID find a state event of the project (nil when there is none).
 	EventBySequence(ctx context.Context, project string, seq int64) (*StateEvent, error)
@@ -483,8 +483,8 @@ func jsonValueCheck(ev Evidence, doc json.RawMessage, prefix string) (bool, stri
 	return false, prefix + "json value mismatch", nil
 }
 
-// ParseClaimCursor reads "<created_at>.<id>" (a bare number is accepted, as in v1).
-func ParseClaimCursor(op, s string) (*ClaimCursor, error) {
+// ParseTimeCursor reads "<ms>.<id>" (a bare number is accepted, as in v1).
+func ParseTimeCursor(op, s string) (*TimeCursor, error) {
 	if s == "" {
 		return nil, nil
 	}
@@ -493,7 +493,7 @@ func ParseClaimCursor(op, s string) (*ClaimCursor, error) {
 	if err != nil || n <= 0 {
 		return nil, E(op, CodeInvalidCursor, "Cursor must be a valid positive number (Unix timestamp in milliseconds)")
 	}
-	return &ClaimCursor{At: n, ID: id}, nil
+	return &TimeCursor{At: n, ID: id}, nil
 }
 
 // claimScanPages bounds how many store pages one filtered list reads.
@@ -505,7 +505,7 @@ func (c *Claims) List(ctx context.Context, p Principal, q ClaimQuery) (ClaimPage
 	if err := p.Require(op, ScopeClaimRead); err != nil {
 		return ClaimPage{}, err
 	}
-	cur, err := ParseClaimCursor(op, q.Cursor)
+	cur, err := ParseTimeCursor(op, q.Cursor)
 	if err != nil {
 		return ClaimPage{}, err
 	}
@@ -518,7 +518,7 @@ func (c *Claims) List(ctx context.Context, p Principal, q ClaimQuery) (ClaimPage
 			return ClaimPage{}, Internal(op, err)
 		}
 		for _, cl := range batch {
-			cur = &ClaimCursor{At: cl.CreatedAt, ID: cl.ID}
+			cur = &TimeCursor{At: cl.CreatedAt, ID: cl.ID}
 			if (q.SubjectType != "" && cl.SubjectType != q.SubjectType) || (q.SubjectID != "" && cl.SubjectID != q.SubjectID) || !p.CanTouch(cl.SubjectID) {
 				continue
 			}

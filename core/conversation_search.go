@@ -84,7 +84,7 @@ func (c *Conversations) Search(ctx context.Context, p Principal, q SearchQuery) 
 		return c.searchByRelevance(ctx, op, p, q, cands, terms, limit)
 	}
 	if q.Cursor != "" {
-		cur, err := ParseConvCursor(op, q.Cursor)
+		cur, err := ParseTimeCursor(op, q.Cursor)
 		if err != nil {
 			return SearchPage{}, err
 		}

@@ -154,12 +154,6 @@ type DeletedCount struct {
 	Deleted int `json:"deleted"`
 }
 
-// ConvCursor is a decoded "<ms>.<id>" cursor.
-type ConvCursor struct {
-	At int64
-	ID string
-}
-
 // ConvWrite is one atomic conversation write: a create (with its first messages) or an append.
 type ConvWrite struct {
 	Create       bool
@@ -184,7 +178,7 @@ type ConversationStore interface {
 	UpdateConversation(ctx context.Context, project, id string, title *string, metadata json.RawMessage, setMetadata bool, now int64) (bool, error)
 	DeleteConversation(ctx context.Context, project, id string) (bool, error)
 	// ConversationsAfter pages an index ("updated", "created", "traces" or "tag:<tag>") in (score, id) order.
-	ConversationsAfter(ctx context.Context, project, index string, after *ConvCursor, desc bool, n int) ([]Conversation, error)
+	ConversationsAfter(ctx context.Context, project, index string, after *TimeCursor, desc bool, n int) ([]Conversation, error)
 	// ConversationsBetween returns ids with created_at in [from, to], bounded by n.
 	ConversationsBetween(ctx context.Context, project string, from, to int64, n int) ([]Conversation, error)
 	AddTags(ctx context.Context, project, id string, tags []string) ([]string, error)
@@ -560,15 +554,6 @@ func (c *Conversations) ListMessages(ctx context.Context, p Principal, id, after
 	return page, nil
 }
 
-// ParseConvCursor reads "<ms>.<id>" (a bare number is accepted, as in v1).
-func ParseConvCursor(op, s string) (*ConvCursor, error) {
-	cc, err := ParseClaimCursor(op, s)
-	if err != nil || cc == nil {
-		return nil, err
-	}
-	return &ConvCursor{At: cc.At, ID: cc.ID}, nil
-}
-
 func convCursorString(c Conversation, byCreated bool) *string {
 	at := c.UpdatedAt
 	if byCreated {
@@ -588,7 +573,7 @@ func (c *Conversations) List(ctx context.Context, p Principal, q ConvQuery) (Con
 }
 
 func (c *Conversations) page(ctx context.Context, op string, p Principal, index string, q ConvQuery) (ConversationPage, error) {
-	cur, err := ParseConvCursor(op, q.Cursor)
+	cur, err := ParseTimeCursor(op, q.Cursor)
 	if err != nil {
 		return ConversationPage{}, err
 	}

@@ -19,7 +19,7 @@ var appendClaimLogLua string
 
 var appendClaimLogScript = redis.NewScript(appendClaimLogLua)
 
-// LogHead returns the claims log's size and head hash.
+// ClaimLogHead returns the claims log's size and head hash.
 func (s *Store) ClaimLogHead(ctx context.Context, project string) (int64, string, error) {
 	f, err := s.rdb.HGetAll(ctx, claimLogHeadKey(project)).Result()
 	if err != nil {
@@ -104,42 +104,12 @@ func (s *Store) Runs(ctx context.Context, project, claimID string) ([]core.Verif
 	return out, nil
 }
 
-// ClaimsAfter pages the claims index in (created_at, id) order. Members with equal scores sort
-// by id in the zset too, so a cursor's ties are skipped in Go within the first batch.
-func (s *Store) ClaimsAfter(ctx context.Context, project string, after *core.ClaimCursor, desc bool, n int) ([]core.Claim, error) {
+// ClaimsAfter pages the claims index in (created_at, id) order.
+func (s *Store) ClaimsAfter(ctx context.Context, project string, after *core.TimeCursor, desc bool, n int) ([]core.Claim, error) {
 	const op = "redisstore.ClaimsAfter"
-	lo, hi := "-inf", "+inf"
-	if after != nil {
-		if desc {
-			hi = strconv.FormatInt(after.At, 10)
-		} else {
-			lo = strconv.FormatInt(after.At, 10)
-		}
-	}
-	var ids []string
-	for offset := int64(0); len(ids) < n; {
-		args := redis.ZRangeArgs{Key: claimsIndexKey(project), Start: lo, Stop: hi, ByScore: true, Rev: desc,
-			Offset: offset, Count: int64(n)}
-		if desc {
-			args.Start, args.Stop = hi, lo
-		}
-		zs, err := s.rdb.ZRangeArgsWithScores(ctx, args).Result()
-		if err != nil {
-			return nil, core.Internal(op, err)
-		}
-		for _, z := range zs {
-			id, at := z.Member.(string), int64(z.Score)
-			if after != nil && at == after.At && ((!desc && id <= after.ID) || (desc && id >= after.ID)) {
-				continue
-			}
-			if len(ids) < n {
-				ids = append(ids, id)
-			}
-		}
-		if len(zs) < n {
-			break
-		}
-		offset += int64(len(zs))
+	ids, err := s.idsAfter(ctx, claimsIndexKey(project), after, desc, n)
+	if err != nil {
+		return nil, core.Internal(op, err)
 	}
 	recs, err := s.hashes(ctx, ids, func(id string) string { return claimKey(project, id) })
 	if err != nil {
@@ -158,7 +128,45 @@ func (s *Store) ClaimsAfter(ctx context.Context, project string, after *core.Cla
 	return out, nil
 }
 
-// LogEntries reads up to n entries after a sequence, oldest first.
+// idsAfter pages a zset of ids scored by time in (score, id) order, after a cursor. Members
+// with equal scores sort by id in the zset too, so a cursor's ties are skipped as they come.
+func (s *Store) idsAfter(ctx context.Context, key string, after *core.TimeCursor, desc bool, n int) ([]string, error) {
+	lo, hi := "-inf", "+inf"
+	if after != nil {
+		if desc {
+			hi = strconv.FormatInt(after.At, 10)
+		} else {
+			lo = strconv.FormatInt(after.At, 10)
+		}
+	}
+	var ids []string
+	for offset := int64(0); len(ids) < n; {
+		args := redis.ZRangeArgs{Key: key, Start: lo, Stop: hi, ByScore: true, Rev: desc, Offset: offset, Count: int64(n)}
+		if desc {
+			args.Start, args.Stop = hi, lo
+		}
+		zs, err := s.rdb.ZRangeArgsWithScores(ctx, args).Result()
+		if err != nil {
+			return nil, err
+		}
+		for _, z := range zs {
+			id, at := z.Member.(string), int64(z.Score)
+			if after != nil && at == after.At && ((!desc && id <= after.ID) || (desc && id >= after.ID)) {
+				continue
+			}
+			if len(ids) < n {
+				ids = append(ids, id)
+			}
+		}
+		if len(zs) < n {
+			break
+		}
+		offset += int64(len(zs))
+	}
+	return ids, nil
+}
+
+// ClaimLogEntries reads up to n entries after a sequence, oldest first.
 func (s *Store) ClaimLogEntries(ctx context.Context, project string, afterSeq int64, n int) ([]core.ClaimLogEntry, error) {
 	msgs, err := s.rdb.XRangeN(ctx, claimLogKey(project), seqID(afterSeq+1), "+", int64(n)).Result()
 	if err != nil {

@@ -329,41 +329,12 @@ func (s *Store) indexOf(project, index string) string {
 	return convsKey(project)
 }
 
-// ConversationsAfter pages an ordering zset in (score, id) order; equal scores sort by id in
-// the zset too, so a cursor's ties are skipped as they come.
-func (s *Store) ConversationsAfter(ctx context.Context, project, index string, after *core.ConvCursor, desc bool, n int) ([]core.Conversation, error) {
+// ConversationsAfter pages an ordering zset in (score, id) order.
+func (s *Store) ConversationsAfter(ctx context.Context, project, index string, after *core.TimeCursor, desc bool, n int) ([]core.Conversation, error) {
 	const op = "redisstore.ConversationsAfter"
-	lo, hi := "-inf", "+inf"
-	if after != nil {
-		if desc {
-			hi = strconv.FormatInt(after.At, 10)
-		} else {
-			lo = strconv.FormatInt(after.At, 10)
-		}
-	}
-	var ids []string
-	for offset := int64(0); len(ids) < n; {
-		args := redis.ZRangeArgs{Key: s.indexOf(project, index), Start: lo, Stop: hi, ByScore: true, Rev: desc, Offset: offset, Count: int64(n)}
-		if desc {
-			args.Start, args.Stop = hi, lo
-		}
-		zs, err := s.rdb.ZRangeArgsWithScores(ctx, args).Result()
-		if err != nil {
-			return nil, core.Internal(op, err)
-		}
-		for _, z := range zs {
-			id, at := z.Member.(string), int64(z.Score)
-			if after != nil && at == after.At && ((!desc && id <= after.ID) || (desc && id >= after.ID)) {
-				continue
-			}
-			if len(ids) < n {
-				ids = append(ids, id)
-			}
-		}
-		if len(zs) < n {
-			break
-		}
-		offset += int64(len(zs))
+	ids, err := s.idsAfter(ctx, s.indexOf(project, index), after, desc, n)
+	if err != nil {
+		return nil, core.Internal(op, err)
 	}
 	return s.conversations(ctx, op, project, ids)
 }
