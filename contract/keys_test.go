@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
@@ -106,6 +107,8 @@ func TestAPIKeysSubsetInheritAndRevoke(t *testing.T) {
 		}
 		require.Contains(t, byID, ro.ID, "revoked keys are listed (v1)")
 		assert.NotNil(t, byID[ro.ID].RevokedAt)
+		assert.NotNil(t, byID[ro.ID].LastUsedAt, "a used key shows last_used_at")
+		assert.Nil(t, byID[narrower.ID].LastUsedAt, "an unused one does not")
 		assert.Nil(t, byID[full.ID].RevokedAt)
 		assert.Len(t, list.Data, 6, "the project key and the five created here")
 	})
@@ -418,4 +421,31 @@ func scopesWithinP(granted, requested []string) bool {
 		}
 	}
 	return true
+}
+
+// TestAuthFailuresArePadded: v1 pads every authentication failure, and the scope-denied 403s of
+// the states, leases and claims routes, to at least the failure delay. (A lower bound only:
+// the padding is the behaviour; nothing here depends on how fast the machine is.)
+func TestAuthFailuresArePadded(t *testing.T) {
+	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+		a := e.App(t)
+		p := testenv.NewProject(t, a)
+		ts := httptest.NewServer(a.NewHandler(150 * time.Millisecond))
+		defer ts.Close()
+		ro, err := a.Keys.CreateAPIKey(t.Context(), p.P, core.CreateKeyRequest{Name: "ro", Scopes: []string{"state:read"}})
+		require.NoError(t, err)
+		for name, c := range map[string]struct {
+			cred, method, path string
+			status             int
+		}{
+			"unknown key":   {core.NewAPIKeySecret(), "GET", "/api/v1/states/k", 401},
+			"no credential": {"", "GET", "/api/v1/leases", 401},
+			"missing scope": {ro.Key, "PUT", "/api/v1/states/k", 403},
+		} {
+			start := time.Now()
+			resp, _ := send(t, c.method, ts.URL+c.path, c.cred, putBody, nil)
+			assert.Equal(t, c.status, resp.StatusCode, name)
+			assert.GreaterOrEqual(t, time.Since(start), 150*time.Millisecond, name)
+		}
+	})
 }

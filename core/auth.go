@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Credential prefixes (compat-v1.md §3.1).
@@ -33,8 +34,9 @@ type Credential struct {
 	RevokedAt int64          `json:"revoked_at,omitempty"` // 0 = live
 	Resources []string       `json:"resources,omitempty"`  // nil = every state key
 	// Token lineage: ids from the root token to the parent, and how deep it may still delegate.
-	Ancestors []string `json:"ancestors,omitempty"`
-	MaxDepth  int      `json:"max_depth,omitempty"`
+	Ancestors  []string `json:"ancestors,omitempty"`
+	MaxDepth   int      `json:"max_depth,omitempty"`
+	LastUsedAt int64    `json:"last_used_at,omitempty"`
 }
 
 // Project is a tenant: every key, state, lease and claim belongs to exactly one.
@@ -74,6 +76,8 @@ type AuthStore interface {
 	SetProjectRetention(ctx context.Context, id string, days *int) (bool, error)
 	// DeleteProject removes the project, all its credentials and all its data; false when unknown.
 	DeleteProject(ctx context.Context, id string) (bool, error)
+	// TouchCredential records a use of the credential (on the credential and its key or token record).
+	TouchCredential(ctx context.Context, c Credential, at int64) error
 	// CreateAPIKey stores key (without its raw value) and its credential under hash.
 	// An existing credential with the same hash is left as it is (bootstrap is idempotent).
 	CreateAPIKey(ctx context.Context, projectID string, key APIKey, hash string) error
@@ -100,6 +104,9 @@ func ValidAPIKeyFormat(raw string) bool {
 
 // NewAPIKeySecret returns a fresh raw API key.
 func NewAPIKeySecret() string { return APIKeyPrefix + RandomBase62(credentialSecretLen) }
+
+// lastUsedResolution is how stale last_used_at may be.
+const lastUsedResolution = time.Minute
 
 var errUnauthorized = E("core.Auth.Authenticate", CodeUnauthorized, "Unauthorized")
 
@@ -131,6 +138,12 @@ func (a *Auth) Authenticate(ctx context.Context, raw string) (Principal, error) 
 		}
 		if slices.Contains(revoked, true) {
 			return Principal{}, errUnauthorized
+		}
+	}
+	// last_used_at is kept to the minute: one extra write per credential per minute, not per request.
+	if now-cred.LastUsedAt >= lastUsedResolution.Milliseconds() {
+		if err := a.store.TouchCredential(ctx, *cred, now); err != nil {
+			return Principal{}, Internal("core.Auth.Authenticate", err)
 		}
 	}
 	scopes := cred.Scopes

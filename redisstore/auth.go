@@ -24,7 +24,7 @@ func (s *Store) Credential(ctx context.Context, hash string) (*core.Credential, 
 	c := &core.Credential{
 		ID: f["id"], Hash: hash, ProjectID: f["project_id"], Kind: core.CredentialKind(f["kind"]),
 		AgentID: f["agent_id"], ExpiresAt: int64Field(f, "expires_at"), RevokedAt: int64Field(f, "revoked_at"),
-		MaxDepth: int(int64Field(f, "max_depth")),
+		MaxDepth: int(int64Field(f, "max_depth")), LastUsedAt: int64Field(f, "last_used_at"),
 	}
 	if c.Scopes, err = core.UnmarshalScopes(f["scopes"]); err != nil {
 		return nil, core.Internal(op, err)
@@ -66,6 +66,23 @@ func encodeList(l []string) string {
 	}
 	b, _ := json.Marshal(l)
 	return string(b)
+}
+
+// TouchCredential stamps last_used_at on the credential and on its key or token record.
+func (s *Store) TouchCredential(ctx context.Context, c core.Credential, at int64) error {
+	record := apiKeyRecordKey(c.ProjectID, c.ID)
+	if c.Kind == core.KindCapabilityToken {
+		record = tokenRecordKey(c.ProjectID, c.ID)
+	}
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, credentialKey(c.Hash), "last_used_at", at)
+		p.HSet(ctx, record, "last_used_at", at)
+		return nil
+	})
+	if err != nil {
+		return core.Internal("redisstore.TouchCredential", err)
+	}
+	return nil
 }
 
 // CreateProject registers a project unless its id is taken.
@@ -267,7 +284,7 @@ func (s *Store) ListAPIKeys(ctx context.Context, project string) ([]core.APIKey,
 			continue
 		}
 		k := core.APIKey{ID: f["id"], Name: f["name"], KeyPrefix: f["key_prefix"], CreatedAt: int64Field(f, "created_at"),
-			RevokedAt: optInt64(f, "revoked_at"), AgentID: f["agent_id"]}
+			RevokedAt: optInt64(f, "revoked_at"), LastUsedAt: optInt64(f, "last_used_at"), AgentID: f["agent_id"]}
 		if k.Scopes, err = core.UnmarshalScopes(f["scopes"]); err != nil {
 			return nil, core.Internal(op, err)
 		}
@@ -337,7 +354,7 @@ func (s *Store) CreateToken(ctx context.Context, project string, t core.Capabili
 func tokenFrom(f map[string]string) (core.CapabilityToken, error) {
 	t := core.CapabilityToken{ID: f["id"], Name: f["name"], KeyPrefix: f["key_prefix"],
 		ExpiresAt: optInt64(f, "expires_at"), CreatedAt: int64Field(f, "created_at"),
-		RevokedAt: optInt64(f, "revoked_at"), MaxDepth: int(int64Field(f, "max_depth"))}
+		RevokedAt: optInt64(f, "revoked_at"), LastUsedAt: optInt64(f, "last_used_at"), MaxDepth: int(int64Field(f, "max_depth"))}
 	var err error
 	if t.Scopes, err = jsonList(f["scopes"]); err != nil {
 		return t, err

@@ -124,9 +124,39 @@ func (a authenticator) middleware(next http.Handler) http.Handler {
 			writeError(w, r, err)
 			return
 		}
+		if a.access == keyOrToken {
+			// v1 pads scope-denied 403s of these routes like 401s; the scope is checked in core,
+			// so the pad happens where the status is written.
+			w = &padForbidden{ResponseWriter: w, ctx: r.Context(), start: start, delay: a.failureDelay}
+		}
 		next.ServeHTTP(w, r.WithContext(core.WithPrincipal(r.Context(), p)))
 	})
 }
+
+// padForbidden delays a 403 until the failure delay has passed since the request began.
+type padForbidden struct {
+	http.ResponseWriter
+	ctx   context.Context
+	start time.Time
+	delay time.Duration
+}
+
+func (p *padForbidden) WriteHeader(code int) {
+	if code == http.StatusForbidden {
+		padTo(p.ctx, p.start, p.delay)
+	}
+	p.ResponseWriter.WriteHeader(code)
+}
+
+// Flush keeps server-sent events working through the wrapper.
+func (p *padForbidden) Flush() {
+	if f, ok := p.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (p *padForbidden) Unwrap() http.ResponseWriter { return p.ResponseWriter }
 
 // admin guards project management with the operator token.
 func (a authenticator) admin(next http.Handler) http.Handler {
