@@ -59,9 +59,12 @@ func (c *Conversations) Search(ctx context.Context, p Principal, q SearchQuery) 
 	if len(terms) == 0 {
 		return page, nil // only punctuation: nothing can match a word
 	}
-	ids, err := c.store.SearchCandidates(ctx, p.ProjectID, terms, MaxSearchCandidates)
+	ids, ok, err := c.store.SearchCandidates(ctx, p.ProjectID, terms, c.SearchCap)
 	if err != nil {
 		return SearchPage{}, Internal(op, err)
+	}
+	if !ok {
+		return c.searchByScan(ctx, op, p, q, terms, limit)
 	}
 	ats, err := c.store.UpdatedAts(ctx, p.ProjectID, ids)
 	if err != nil {
@@ -93,6 +96,59 @@ func (c *Conversations) Search(ctx context.Context, p Principal, q SearchQuery) 
 		})
 	}
 	return c.hits(ctx, op, p, cands, terms, limit, func(s scored) string {
+		return strconv.FormatInt(s.at, 10) + "." + s.id
+	})
+}
+
+// scanPage is how many conversations one step of a scan reads; scanPages bounds a scan.
+const (
+	scanPage  = 500
+	scanPages = 200
+)
+
+// searchByScan serves words so common that sorting all their matches would cost more than
+// walking conversations newest first and keeping those that hold every word: dense matches
+// fill a page quickly.
+func (c *Conversations) searchByScan(ctx context.Context, op string, p Principal, q SearchQuery, terms []string, limit int) (SearchPage, error) {
+	var cur *TimeCursor
+	want := limit + 1
+	if q.Order == "relevance" {
+		want = MaxRelevanceCandidates
+	} else if q.Cursor != "" {
+		var err error
+		if cur, err = ParseTimeCursor(op, q.Cursor); err != nil {
+			return SearchPage{}, err
+		}
+	}
+	var found []scored
+	for range scanPages {
+		convs, err := c.store.ConversationsAfter(ctx, p.ProjectID, "updated", cur, true, scanPage)
+		if err != nil {
+			return SearchPage{}, Internal(op, err)
+		}
+		ids := make([]string, len(convs))
+		for i, cv := range convs {
+			ids[i] = cv.ID
+		}
+		holds, err := c.store.HoldAllTerms(ctx, p.ProjectID, ids, terms)
+		if err != nil {
+			return SearchPage{}, Internal(op, err)
+		}
+		for i, cv := range convs {
+			if holds[i] && len(found) < want {
+				found = append(found, scored{id: cv.ID, at: cv.UpdatedAt})
+			}
+		}
+		if len(found) >= want || len(convs) < scanPage {
+			break
+		}
+		last := convs[len(convs)-1]
+		cur = &TimeCursor{At: last.UpdatedAt, ID: last.ID}
+	}
+	if q.Order == "relevance" {
+		return c.searchByRelevance(ctx, op, p, q, found, terms, limit)
+	}
+	return c.hits(ctx, op, p, found, terms, limit, func(s scored) string {
 		return strconv.FormatInt(s.at, 10) + "." + s.id
 	})
 }

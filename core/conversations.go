@@ -29,7 +29,7 @@ const (
 	MaxSearchLimit           = 100
 	MaxConvTags              = 50
 	MaxTraceObservations     = 100
-	MaxSearchCandidates      = 10_000 // conversations one search ranks before paging
+	MaxSearchCandidates      = 10_000 // matches a search sorts itself; beyond, it walks the recency order
 	SnippetScanMessages      = 1000   // messages a snippet looks through
 	MaxExternalIDLen         = 1024
 	MaxConversationTitleRune = 1000
@@ -185,8 +185,11 @@ type ConversationStore interface {
 	RemoveTag(ctx context.Context, project, id, tag string) error
 	ConversationTags(ctx context.Context, project, id string) ([]string, error)
 	ProjectTags(ctx context.Context, project string) ([]string, error)
-	// SearchCandidates returns the ids of conversations holding every term, at most n.
-	SearchCandidates(ctx context.Context, project string, terms []string, n int) ([]string, error)
+	// SearchCandidates returns the ids of conversations holding every term, or ok=false when
+	// there are more than n (the caller then walks the recency order instead).
+	SearchCandidates(ctx context.Context, project string, terms []string, n int) (ids []string, ok bool, err error)
+	// HoldAllTerms reports, for each conversation, whether it holds every term.
+	HoldAllTerms(ctx context.Context, project string, ids, terms []string) ([]bool, error)
 	// ConversationCount is the number of conversations in the project.
 	ConversationCount(ctx context.Context, project string) (int64, error)
 	// UpdatedAts returns each conversation's updated_at (0 when gone).
@@ -201,6 +204,8 @@ type Conversations struct {
 	clock  Clock
 	limits Limits
 	titles TitleProvider
+	// SearchCap is how many matches a search sorts itself (MaxSearchCandidates; tests lower it).
+	SearchCap int
 	// OnCreate, when set, is told of each conversation created over REST (webhooks).
 	OnCreate func(ctx context.Context, project string, c Conversation)
 }
@@ -210,7 +215,7 @@ func NewConversations(store ConversationStore, clock Clock, titles TitleProvider
 	if titles == nil {
 		titles = LocalProvider{}
 	}
-	return &Conversations{store: store, clock: clock, titles: titles}
+	return &Conversations{store: store, clock: clock, titles: titles, SearchCap: MaxSearchCandidates}
 }
 
 // ValidConversationID applies v1's id rule.

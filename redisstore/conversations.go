@@ -366,16 +366,52 @@ func (s *Store) ConversationsBetween(ctx context.Context, project string, from, 
 }
 
 // SearchCandidates intersects the terms' posting sets: the conversations holding every term.
-func (s *Store) SearchCandidates(ctx context.Context, project string, terms []string, n int) ([]string, error) {
+// SINTERCARD with a limit first, so a very common word costs at most n+1 steps, not its set.
+func (s *Store) SearchCandidates(ctx context.Context, project string, terms []string, n int) ([]string, bool, error) {
+	const op = "redisstore.SearchCandidates"
 	keys := make([]string, len(terms))
 	for i, t := range terms {
 		keys[i] = postingKey(project, t)
 	}
+	count, err := s.rdb.SInterCard(ctx, int64(n+1), keys...).Result()
+	if err != nil {
+		return nil, false, core.Internal(op, err)
+	}
+	if count > int64(n) {
+		return nil, false, nil
+	}
 	ids, err := s.rdb.SInter(ctx, keys...).Result()
 	if err != nil {
-		return nil, core.Internal("redisstore.SearchCandidates", err)
+		return nil, false, core.Internal(op, err)
 	}
-	return ids[:min(len(ids), n)], nil
+	return ids, true, nil
+}
+
+// HoldAllTerms checks each conversation against every term's posting set, one SMISMEMBER per term.
+func (s *Store) HoldAllTerms(ctx context.Context, project string, ids, terms []string) ([]bool, error) {
+	out := make([]bool, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	members := make([]any, len(ids))
+	for i, id := range ids {
+		members[i] = id
+		out[i] = true
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.BoolSliceCmd, len(terms))
+	for i, t := range terms {
+		cmds[i] = pipe.SMIsMember(ctx, postingKey(project, t), members...)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, core.Internal("redisstore.HoldAllTerms", err)
+	}
+	for _, c := range cmds {
+		for i, has := range c.Val() {
+			out[i] = out[i] && has
+		}
+	}
+	return out, nil
 }
 
 // ConversationCount counts the project's conversations.
