@@ -162,4 +162,8 @@ var byName = func() map[string]Tool {
 const instructions = `AgentState is shared state and coordination for agent fleets.
 States are versioned JSON objects under string keys: read with get_state, write with upsert_state
 (pass expected_version to avoid overwriting someone else's change), find with query_states, and
-audit with list_state_events.`
+audit with list_state_events; wait_for_state_change blocks until another agent changes a key.
+Take acquire_lease before exclusive work on a key and pass its lease_id and fencing_token on writes.
+Record checkable assertions with create_claim and verify_claim. Keep conversation history with
+store_conversation / append_messages and find it with search_conversations. Give a sub-agent its own
+narrower credential with mint_capability_token.`
