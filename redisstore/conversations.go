@@ -56,7 +56,7 @@ func (s *Store) WriteConversation(ctx context.Context, project string, w core.Co
 	var tokenDelta, totalDelta, costDelta int64
 	pairs := make([]any, 0, 2*len(w.Messages))
 	for _, m := range w.Messages {
-		b, err := json.Marshal(m)
+		b, err := encodeMessage(m)
 		if err != nil {
 			return core.Internal(op, err)
 		}
@@ -89,8 +89,7 @@ func (s *Store) WriteConversation(ctx context.Context, project string, w core.Co
 			}
 		}
 		keys := []string{convKey(project, c.ID), convMsgsKey(project, c.ID), convMsgIDsKey(project, c.ID),
-			convsKey(project), convsCreatedKey(project), convExtKey(project), convTokensKey(project, c.ID),
-			tracesKey(project), convTagsKey(project, c.ID)}
+			convsKey(project), convsCreatedKey(project), convExtKey(project), tracesKey(project), convTagsKey(project, c.ID)}
 		argv := []any{mode, c.ID, w.Now, ext, flag(c.ExternalID != nil), title, flag(c.Title != nil), meta,
 			len(w.Messages), tokenDelta, totalDelta, costDelta, flag(w.Observations), len(tags), len(w.SearchTokens)}
 		for _, t := range tags {
@@ -172,7 +171,8 @@ func (s *Store) Messages(ctx context.Context, project, id string, after int64, n
 	out := make([]core.Message, len(msgs))
 	for i, m := range msgs {
 		raw, _ := m.Values["m"].(string)
-		if err := json.Unmarshal([]byte(raw), &out[i]); err != nil {
+		var err error
+		if out[i], err = decodeMessage(raw); err != nil {
 			return nil, core.Internal("redisstore.Messages", err)
 		}
 	}
@@ -283,38 +283,51 @@ func (s *Store) TagsOf(ctx context.Context, project string, ids []string) ([][]s
 	return out, nil
 }
 
-// DeleteConversation runs delete_conversation.lua with the conversation's tags and tokens.
+// DeleteConversation freezes the conversation ("mark"), tokenises its messages to find its
+// posting sets, then deletes it with them ("delete").
 func (s *Store) DeleteConversation(ctx context.Context, project, id string) (bool, error) {
 	const op = "redisstore.DeleteConversation"
-	for range maxTagRetries {
-		pipe := s.rdb.Pipeline()
-		tagsCmd := pipe.SMembers(ctx, convTagsKey(project, id))
-		toksCmd := pipe.SMembers(ctx, convTokensKey(project, id))
-		if _, err := pipe.Exec(ctx); err != nil {
-			return false, core.Internal(op, err)
-		}
-		tags, toks := tagsCmd.Val(), toksCmd.Val()
-		keys := []string{convKey(project, id), convMsgsKey(project, id), convMsgIDsKey(project, id), convsKey(project),
-			convsCreatedKey(project), convExtKey(project), convTokensKey(project, id), tracesKey(project),
-			convTagsKey(project, id), tagCountsKey(project)}
-		argv := []any{id, len(tags), len(toks)}
-		for _, t := range tags {
-			keys = append(keys, tagConvsKey(project, t))
-			argv = append(argv, t)
-		}
-		for _, t := range toks {
-			keys = append(keys, postingKey(project, t))
-			argv = append(argv, t)
-		}
-		res, err := deleteConversationScript.Run(ctx, s.rdb, keys, argv...).Result()
-		if err != nil {
-			return false, core.Internal(op, err)
-		}
-		if n, ok := res.(int64); ok {
-			return n == 1, nil
+	count, err := deleteConversationScript.Run(ctx, s.rdb, []string{convKey(project, id)}, "mark").Int64()
+	if err != nil {
+		return false, core.Internal(op, err)
+	}
+	if count < 0 {
+		return false, nil
+	}
+	msgs, err := s.Messages(ctx, project, id, 0, int(count))
+	if err != nil {
+		return false, err
+	}
+	toks := map[string]bool{}
+	for _, m := range msgs {
+		for _, t := range core.SearchTokens(m.Content) {
+			toks[t] = true
 		}
 	}
-	return false, core.Internal(op, errRetriesExhausted)
+	tags, err := s.rdb.SMembers(ctx, convTagsKey(project, id)).Result()
+	if err != nil {
+		return false, core.Internal(op, err)
+	}
+	keys := []string{convKey(project, id), convMsgsKey(project, id), convMsgIDsKey(project, id), convsKey(project),
+		convsCreatedKey(project), convExtKey(project), tracesKey(project), convTagsKey(project, id), tagCountsKey(project)}
+	argv := []any{id, len(tags), len(toks), count}
+	for _, t := range tags {
+		keys = append(keys, tagConvsKey(project, t))
+		argv = append(argv, t)
+	}
+	for t := range toks {
+		keys = append(keys, postingKey(project, t))
+		argv = append(argv, t)
+	}
+	res, err := deleteConversationScript.Run(ctx, s.rdb, keys, argv...).Result()
+	if err != nil {
+		return false, core.Internal(op, err)
+	}
+	if n, ok := res.(int64); ok {
+		return n == 1, nil
+	}
+	// Frozen since "mark", the lists cannot be stale: a RETRY here is a bug, not a race.
+	return false, core.Internal(op, errors.New("conversation changed while frozen for delete"))
 }
 
 func (s *Store) indexOf(project, index string) string {

@@ -71,7 +71,6 @@ func convMsgIDsKey(project, id string) string { return projectKey(project, "conv
 func convsKey(project string) string          { return projectKey(project, "convs") }
 func convsCreatedKey(project string) string   { return projectKey(project, "convs-created") }
 func convExtKey(project string) string        { return projectKey(project, "convext") }
-func convTokensKey(project, id string) string { return projectKey(project, "convtok:"+id) }
 func postingKey(project, token string) string { return projectKey(project, "sx:"+token) }
 func tracesKey(project string) string         { return projectKey(project, "traces") }
 func convTagsKey(project, id string) string   { return projectKey(project, "convtags:"+id) }

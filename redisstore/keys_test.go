@@ -57,7 +57,6 @@ var keyBuilders = map[string]string{
 	"convsKey":          convsKey("<project>"),
 	"convsCreatedKey":   convsCreatedKey("<project>"),
 	"convExtKey":        convExtKey("<project>"),
-	"convTokensKey":     convTokensKey("<project>", "<id>"),
 	"postingKey":        postingKey("<project>", "<token>"),
 	"tracesKey":         tracesKey("<project>"),
 	"convTagsKey":       convTagsKey("<project>", "<id>"),

@@ -62,7 +62,7 @@ func testStaleTagKeys(t *testing.T, rdb redis.UniversalClient) {
 	require.NoError(t, rdb.SAdd(ctx, convTagsKey(p, id), "x", "y").Err())
 
 	base := []string{convKey(p, id), convMsgsKey(p, id), convMsgIDsKey(p, id), convsKey(p), convsCreatedKey(p),
-		convExtKey(p), convTokensKey(p, id), tracesKey(p), convTagsKey(p, id)}
+		convExtKey(p), tracesKey(p), convTagsKey(p, id)}
 	appendWith := func(tags ...string) []any {
 		keys := append([]string{}, base...)
 		argv := []any{"append", id, 5, "", "", "", "", "null", 1, 0, 0, 0, "", len(tags), 0}
@@ -98,10 +98,10 @@ func testStaleTagKeys(t *testing.T, rdb redis.UniversalClient) {
 	require.NoError(t, err)
 	assert.EqualValues(t, 9, score, "every tag ordering moved with updated_at")
 
-	del := func(tags ...string) any {
+	del := func(count string, tags ...string) any {
 		keys := []string{convKey(p, id), convMsgsKey(p, id), convMsgIDsKey(p, id), convsKey(p), convsCreatedKey(p),
-			convExtKey(p), convTokensKey(p, id), tracesKey(p), convTagsKey(p, id), tagCountsKey(p)}
-		argv := []any{id, len(tags), 0}
+			convExtKey(p), tracesKey(p), convTagsKey(p, id), tagCountsKey(p)}
+		argv := []any{id, len(tags), 0, count}
 		for _, tg := range tags {
 			keys = append(keys, tagConvsKey(p, tg))
 			argv = append(argv, tg)
@@ -110,8 +110,14 @@ func testStaleTagKeys(t *testing.T, rdb redis.UniversalClient) {
 		require.NoError(t, err)
 		return res
 	}
-	assert.Equal(t, "RETRY", del("y"))
-	assert.EqualValues(t, 1, del("x", "y"))
+	mark, err := deleteConversationScript.Run(ctx, rdb, []string{convKey(p, id)}, "mark").Int64()
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, mark, "mark returns the message count the caller must tokenise")
+	assert.Equal(t, []any{"ERR"}, appendWith("x", "y"), "a conversation being deleted takes no more messages")
+	assert.Equal(t, int64(0), touch("x", "y"), "nor tag or title changes")
+	assert.Equal(t, "RETRY", del("1", "y"), "a tag the caller did not see")
+	assert.Equal(t, "RETRY", del("0", "x", "y"), "a message appended since the caller tokenised them")
+	assert.EqualValues(t, 1, del("1", "x", "y"))
 	n, _ = rdb.Exists(ctx, convKey(p, id), convTagsKey(p, id), tagConvsKey(p, "x")).Result()
 	assert.Zero(t, n)
 }

@@ -10,11 +10,11 @@
 -- ARGV[3] "1" to set the title   ARGV[4] title   ARGV[5] "1" to set metadata   ARGV[6] metadata
 -- ARGV[7] n current tags   ARGV[8] a tags to add   ARGV[9] a tag to remove or ""
 --
--- Returns 1, 0 when the conversation does not exist, or "RETRY" when the current tags passed
+-- Returns 1, 0 when the conversation does not exist (or is being deleted), or "RETRY" when the current tags passed
 -- are not exactly the conversation's.
 
 local id, n, a = ARGV[1], tonumber(ARGV[7]), tonumber(ARGV[8])
-if redis.call("EXISTS", KEYS[1]) == 0 then return 0 end
+if redis.call("EXISTS", KEYS[1]) == 0 or redis.call("HEXISTS", KEYS[1], "deleting") == 1 then return 0 end
 if redis.call("SCARD", KEYS[4]) ~= n then return "RETRY" end
 for i = 1, n do
   if redis.call("SISMEMBER", KEYS[4], ARGV[9 + i]) == 0 then return "RETRY" end

@@ -7,11 +7,10 @@
 -- KEYS[4] as:{p}:convs              zset, conversation ids by updated_at
 -- KEYS[5] as:{p}:convs-created      zset, conversation ids by created_at
 -- KEYS[6] as:{p}:convext            hash, external_id -> conversation id
--- KEYS[7] as:{p}:convtok:<id>       set, the search tokens of the conversation's messages
--- KEYS[8] as:{p}:traces             zset, ids of conversations with observations, by updated_at
--- KEYS[9] as:{p}:convtags:<id>      set, the conversation's tags
--- KEYS[10..9+n]       as:{p}:tagconvs:<tag> zsets of the conversation's current tags (ARGV[16..])
--- KEYS[10+n..9+n+m]   as:{p}:sx:<token> sets (posting lists) of the new tokens
+-- KEYS[7] as:{p}:traces             zset, ids of conversations with observations, by updated_at
+-- KEYS[8] as:{p}:convtags:<id>      set, the conversation's tags
+-- KEYS[9..8+n]        as:{p}:tagconvs:<tag> zsets of the conversation's current tags (ARGV[16..])
+-- KEYS[9+n..8+n+m]    as:{p}:sx:<token> sets (posting lists) of the new messages' tokens
 --
 -- ARGV[1] "create" | "append"   ARGV[2] conversation id   ARGV[3] now (ms)
 -- ARGV[4] external_id   ARGV[5] "1" when external_id is set   ARGV[6] title   ARGV[7] "1" when title is set
@@ -20,7 +19,8 @@
 -- ARGV[13] "1" when a message is an observation   ARGV[14] n tags   ARGV[15] m tokens
 -- ARGV[16..15+n] tags   ARGV[16+n..15+n+m] tokens   then k pairs: message id, message JSON
 --
--- Returns {"OK"}, {"ERR", "CONFLICT"} (external_id taken), {"ERR", "NOT_FOUND"}, or {"RETRY"}
+-- Returns {"OK"}, {"ERR", "CONFLICT"} (external_id taken), {"ERR", "NOT_FOUND"} (also while it is
+-- being deleted), or {"RETRY"}
 -- when the tags passed are not exactly the conversation's (a concurrent tag change).
 
 local mode, id, now = ARGV[1], ARGV[2], ARGV[3]
@@ -37,10 +37,12 @@ if mode == "create" then
   if ARGV[7] == "1" then redis.call("HSET", KEYS[1], "title", ARGV[6]) end
   redis.call("ZADD", KEYS[5], now, id)
 else
-  if redis.call("EXISTS", KEYS[1]) == 0 then return {"ERR", "NOT_FOUND"} end
-  if redis.call("SCARD", KEYS[9]) ~= n then return {"RETRY"} end
+  if redis.call("EXISTS", KEYS[1]) == 0 or redis.call("HEXISTS", KEYS[1], "deleting") == 1 then
+    return {"ERR", "NOT_FOUND"}
+  end
+  if redis.call("SCARD", KEYS[8]) ~= n then return {"RETRY"} end
   for i = 1, n do
-    if redis.call("SISMEMBER", KEYS[9], ARGV[15 + i]) == 0 then return {"RETRY"} end
+    if redis.call("SISMEMBER", KEYS[8], ARGV[15 + i]) == 0 then return {"RETRY"} end
   end
 end
 
@@ -58,12 +60,8 @@ redis.call("HINCRBY", KEYS[1], "total_tokens", ARGV[11])
 redis.call("HINCRBY", KEYS[1], "total_cost_microdollars", ARGV[12])
 redis.call("HSET", KEYS[1], "updated_at", now)
 redis.call("ZADD", KEYS[4], now, id)
-for i = 1, n do redis.call("ZADD", KEYS[9 + i], now, id) end
+for i = 1, n do redis.call("ZADD", KEYS[8 + i], now, id) end
 if ARGV[13] == "1" then redis.call("HSET", KEYS[1], "traced", "1") end
-if redis.call("HGET", KEYS[1], "traced") == "1" then redis.call("ZADD", KEYS[8], now, id) end
-for i = 1, m do
-  local tok = ARGV[15 + n + i]
-  redis.call("SADD", KEYS[7], tok)
-  redis.call("SADD", KEYS[9 + n + i], id)
-end
+if redis.call("HGET", KEYS[1], "traced") == "1" then redis.call("ZADD", KEYS[7], now, id) end
+for i = 1, m do redis.call("SADD", KEYS[8 + n + i], id) end
 return {"OK"}
