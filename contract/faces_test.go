@@ -109,6 +109,17 @@ func take(args map[string]any, name string) (any, bool) {
 	return v, ok
 }
 
+// query encodes the named arguments that are present as a query string.
+func query(args map[string]any, names ...string) string {
+	q := url.Values{}
+	for _, n := range names {
+		if v, ok := args[n]; ok {
+			q.Set(n, str(v))
+		}
+	}
+	return q.Encode()
+}
+
 func str(v any) string {
 	switch x := v.(type) {
 	case string:
@@ -139,13 +150,7 @@ func (f *restFace) Call(t *testing.T, tool string, in map[string]any) Result {
 	case "upsert_state":
 		method, u, body = http.MethodPut, statePath, args
 	case "get_state":
-		q := url.Values{}
-		for _, n := range []string{"at_sequence", "at_time"} {
-			if v, ok := args[n]; ok {
-				q.Set(n, str(v))
-			}
-		}
-		method, u = http.MethodGet, statePath+"?"+q.Encode()
+		method, u = http.MethodGet, statePath+"?"+query(args, "at_sequence", "at_time")
 	case "delete_state":
 		if v, ok := args["lease_id"]; ok {
 			hdr["X-Lease-Id"] = str(v)
@@ -158,13 +163,7 @@ func (f *restFace) Call(t *testing.T, tool string, in map[string]any) Result {
 		}
 		method, u = http.MethodDelete, statePath
 	case "list_state_events":
-		q := url.Values{}
-		for _, n := range []string{"after", "limit"} {
-			if v, ok := args[n]; ok {
-				q.Set(n, str(v))
-			}
-		}
-		method, u = http.MethodGet, statePath+"/events?"+q.Encode()
+		method, u = http.MethodGet, statePath+"/events?"+query(args, "after", "limit")
 	case "query_states":
 		method, u, body = http.MethodPost, f.base+"/api/v1/states/query", args
 	case "acquire_lease":
@@ -181,13 +180,7 @@ func (f *restFace) Call(t *testing.T, tool string, in map[string]any) Result {
 			u = f.base + "/api/v1/leases/" + url.PathEscape(str(id))
 		}
 	case "list_leases":
-		q := url.Values{}
-		for _, n := range []string{"cursor", "limit"} {
-			if v, ok := args[n]; ok {
-				q.Set(n, str(v))
-			}
-		}
-		method, u = http.MethodGet, f.base+"/api/v1/leases?"+q.Encode()
+		method, u = http.MethodGet, f.base+"/api/v1/leases?"+query(args, "cursor", "limit")
 	case "create_claim":
 		method, u, body = http.MethodPost, f.base+"/api/v1/claims", args
 	case "verify_claim":
@@ -195,36 +188,18 @@ func (f *restFace) Call(t *testing.T, tool string, in map[string]any) Result {
 	case "get_claim":
 		method, u = http.MethodGet, f.base+"/api/v1/claims/"+url.PathEscape(str(args["claim_id"]))
 	case "list_claims":
-		q := url.Values{}
-		for _, n := range []string{"cursor", "limit", "order", "subject_type", "subject_id"} {
-			if v, ok := args[n]; ok {
-				q.Set(n, str(v))
-			}
-		}
-		method, u = http.MethodGet, f.base+"/api/v1/claims?"+q.Encode()
+		method, u = http.MethodGet, f.base+"/api/v1/claims?"+query(args, "cursor", "limit", "order", "subject_type", "subject_id")
 	case "store_conversation":
 		method, u, body = http.MethodPost, f.base+"/api/v1/conversations", args
 	case "recall_conversation":
 		method, u = http.MethodGet, f.base+"/api/v1/conversations/"+url.PathEscape(str(args["id"]))
 	case "list_conversations":
-		q := url.Values{}
-		for _, n := range []string{"cursor", "limit", "order", "tag"} {
-			if v, ok := args[n]; ok {
-				q.Set(n, str(v))
-			}
-		}
-		method, u = http.MethodGet, f.base+"/api/v1/conversations?"+q.Encode()
+		method, u = http.MethodGet, f.base+"/api/v1/conversations?"+query(args, "cursor", "limit", "order", "tag")
 	case "append_messages":
 		id, _ := take(args, "id")
 		method, u, body = http.MethodPost, f.base+"/api/v1/conversations/"+url.PathEscape(str(id))+"/messages", args
 	case "search_conversations":
-		q := url.Values{}
-		for _, n := range []string{"q", "cursor", "limit", "order"} {
-			if v, ok := args[n]; ok {
-				q.Set(n, str(v))
-			}
-		}
-		method, u = http.MethodGet, f.base+"/api/v1/conversations/search?"+q.Encode()
+		method, u = http.MethodGet, f.base+"/api/v1/conversations/search?"+query(args, "q", "cursor", "limit", "order")
 	case "conversation_tags":
 		// REST has no combined call: add, remove one by one, then read, as a client would.
 		base := f.base + "/api/v1/conversations/" + url.PathEscape(str(args["id"])) + "/tags"

@@ -50,7 +50,18 @@ var (
 		Description: "Fencing token of your lease: refused (409 STALE_FENCING_TOKEN) unless it is the key's latest issued token."}
 	fencingQuery = parameter{Name: "fencing_token", In: "query", Schema: intSchema(1),
 		Description: "X-Fencing-Token for clients that cannot set headers."}
-	limitParam = func(def, max int) parameter {
+	cursorParam = func(format string) parameter {
+		return parameter{Name: "cursor", In: "query", Schema: &jsonschema.Schema{Type: "string"},
+			Description: "next_cursor of the previous page (" + format + ")."}
+	}
+	orderParam = func(field string) parameter {
+		return parameter{Name: "order", In: "query", Schema: &jsonschema.Schema{Type: "string", Enum: []any{"asc", "desc"}},
+			Description: "desc (default) or asc by " + field + "."}
+	}
+	periodStart = parameter{Name: "start", In: "query", Schema: intSchema(0), Description: "Window start, Unix ms (default: end - 30 days); filters by created_at."}
+	periodEnd   = parameter{Name: "end", In: "query", Schema: intSchema(0), Description: "Window end, Unix ms (default: now)."}
+	tagsParam   = parameter{Name: "tag", In: "query", Schema: &jsonschema.Schema{Type: "string"}, Description: "Repeatable: only conversations with all these tags."}
+	limitParam  = func(def, max int) parameter {
 		s := intSchema(1)
 		s.Maximum = json.Number(fmt.Sprint(max))
 		return parameter{Name: "limit", In: "query", Schema: s,
@@ -126,8 +137,8 @@ var restDetails = map[string]restDetail{
 	"PATCH /api/v1/projects/{id}":                {ID: "updateProject"},
 	"POST /api/v1/claims":                        {ID: "createClaim"},
 	"GET /api/v1/claims": {ID: "listClaims", Params: []parameter{
-		{Name: "cursor", In: "query", Schema: &jsonschema.Schema{Type: "string"}, Description: "next_cursor of the previous page (<created_at>.<id>)."},
-		{Name: "order", In: "query", Schema: &jsonschema.Schema{Type: "string", Enum: []any{"asc", "desc"}}, Description: "desc (default) or asc by created_at."},
+		cursorParam("<created_at>.<id>"),
+		orderParam("created_at"),
 		{Name: "subject_type", In: "query", Schema: &jsonschema.Schema{Type: "string"}, Description: "Only claims about this subject type."},
 		{Name: "subject_id", In: "query", Schema: &jsonschema.Schema{Type: "string"}, Description: "Only claims about this subject id."},
 		limitParam(50, 100),
@@ -144,8 +155,8 @@ var restDetails = map[string]restDetail{
 	"GET /api/v1/claims/log/export":     {ID: "exportClaimLog"},
 	"POST /api/v1/conversations":        {ID: "createConversation"},
 	"GET /api/v1/conversations": {ID: "listConversations", Params: []parameter{
-		{Name: "cursor", In: "query", Schema: &jsonschema.Schema{Type: "string"}, Description: "next_cursor of the previous page (<updated_at>.<id>)."},
-		{Name: "order", In: "query", Schema: &jsonschema.Schema{Type: "string", Enum: []any{"asc", "desc"}}, Description: "desc (default) or asc by updated_at."},
+		cursorParam("<updated_at>.<id>"),
+		orderParam("updated_at"),
 		{Name: "tag", In: "query", Schema: &jsonschema.Schema{Type: "string"}, Description: "Only conversations with this tag."},
 		limitParam(50, 100),
 	}},
@@ -159,8 +170,8 @@ var restDetails = map[string]restDetail{
 	"POST /api/v1/conversations/bulk-delete":   {ID: "bulkDeleteConversations"},
 	"POST /api/v1/conversations/traces/ingest": {ID: "ingestTrace"},
 	"GET /api/v1/conversations/traces": {ID: "listTraces", Params: []parameter{
-		{Name: "cursor", In: "query", Schema: &jsonschema.Schema{Type: "string"}, Description: "next_cursor of the previous page (<updated_at>.<id>)."},
-		{Name: "order", In: "query", Schema: &jsonschema.Schema{Type: "string", Enum: []any{"asc", "desc"}}, Description: "desc (default) or asc by updated_at."},
+		cursorParam("<updated_at>.<id>"),
+		orderParam("updated_at"),
 		limitParam(50, 100),
 	}},
 	"GET /api/v1/conversations/traces/{id}":                 {ID: "getTrace"},
@@ -184,20 +195,17 @@ var restDetails = map[string]restDetail{
 	"DELETE /api/v1/conversations/{id}/tags/{tag}":   {ID: "removeConversationTag"},
 	"GET /api/v1/tags":                               {ID: "projectTags"},
 	"GET /api/v1/analytics/summary": {ID: "analyticsSummary", Params: []parameter{
-		{Name: "start", In: "query", Schema: intSchema(0), Description: "Window start, Unix ms (default: end - 30 days); filters by created_at."},
-		{Name: "end", In: "query", Schema: intSchema(0), Description: "Window end, Unix ms (default: now)."},
-		{Name: "tag", In: "query", Schema: &jsonschema.Schema{Type: "string"}, Description: "Repeatable: only conversations with all these tags."},
+		periodStart, periodEnd,
+		tagsParam,
 	}},
 	"GET /api/v1/analytics/timeseries": {ID: "analyticsTimeseries", Params: []parameter{
-		{Name: "start", In: "query", Schema: intSchema(0), Description: "Window start, Unix ms (default: end - 30 days); filters by created_at."},
-		{Name: "end", In: "query", Schema: intSchema(0), Description: "Window end, Unix ms (default: now)."},
-		{Name: "tag", In: "query", Schema: &jsonschema.Schema{Type: "string"}, Description: "Repeatable: only conversations with all these tags."},
+		periodStart, periodEnd,
+		tagsParam,
 		{Name: "metric", In: "query", Schema: &jsonschema.Schema{Type: "string", Enum: []any{"conversations", "messages", "tokens"}}, Description: "What to sum per bucket (default conversations)."},
 		{Name: "granularity", In: "query", Schema: &jsonschema.Schema{Type: "string", Enum: []any{"day", "week", "month"}}, Description: "Bucket size (default day)."},
 	}},
 	"GET /api/v1/analytics/tags": {ID: "analyticsTags", Params: []parameter{
-		{Name: "start", In: "query", Schema: intSchema(0), Description: "Window start, Unix ms (default: end - 30 days); filters by created_at."},
-		{Name: "end", In: "query", Schema: intSchema(0), Description: "Window end, Unix ms (default: now)."},
+		periodStart, periodEnd,
 		limitParam(50, 200),
 	}},
 	"POST /api/v1/webhooks":        {ID: "createWebhook"},
