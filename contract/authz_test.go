@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agentstate/agentstate-go/conversations"
+	"github.com/agentstate/agentstate-go/webhooks"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -99,23 +102,23 @@ func claimBody(subject string) map[string]any {
 }
 
 func (fx *fixture) trace() string {
-	tr, err := fx.a.Convs.IngestTrace(fx.ctx, fx.s.Project.P, core.TraceIngest{Observations: []core.MessageInput{{ObservationType: ptr("span"), Content: "x"}}})
+	tr, err := fx.a.Convs.IngestTrace(fx.ctx, fx.s.Project.P, conversations.TraceIngest{Observations: []conversations.MessageInput{{ObservationType: ptr("span"), Content: "x"}}})
 	require.NoError(fx.t, err)
 	return tr.Conversation.ID
 }
 
 func (fx *fixture) conv() string {
-	c, err := fx.a.Convs.Create(fx.ctx, fx.s.Project.P, core.CreateConversation{ExternalID: ptr(fx.key()),
-		Messages: []core.MessageInput{{Role: "user", Content: "probe words"}}}, false)
+	c, err := fx.a.Convs.Create(fx.ctx, fx.s.Project.P, conversations.CreateConversation{ExternalID: ptr(fx.key()),
+		Messages: []conversations.MessageInput{{Role: "user", Content: "probe words"}}})
 	require.NoError(fx.t, err)
 	return c.ID
 }
 
 // webhook is an inactive webhook: probes that create conversations must not send anything.
 func (fx *fixture) webhook() string {
-	w, err := fx.a.Hooks.Create(fx.ctx, fx.s.Project.P, core.CreateWebhook{URL: "https://example.com/hook", Events: []string{"conversation.created"}})
+	w, err := fx.a.Hooks.Create(fx.ctx, fx.s.Project.P, webhooks.CreateWebhook{URL: "https://example.com/hook", Events: []string{"conversation.created"}})
 	require.NoError(fx.t, err)
-	_, err = fx.a.Hooks.Update(fx.ctx, fx.s.Project.P, w.ID, core.UpdateWebhook{Active: ptr(false)})
+	_, err = fx.a.Hooks.Update(fx.ctx, fx.s.Project.P, w.ID, webhooks.UpdateWebhook{Active: ptr(false)})
 	require.NoError(fx.t, err)
 	return w.ID
 }
@@ -464,11 +467,11 @@ func TestAuthorizationMatrix(t *testing.T) {
 					case caseOutOfResource:
 						want = pr.oor
 					}
-					if rt.AdminOnly() {
+					if rt.Op.Access == core.Operator {
 						want = 401
 					}
 					path, body := pr.req(fx)
-					resp, out := send(t, rt.Method, s.URL+path, creds.get(t, cs, rt.Scope), body, nil)
+					resp, out := send(t, rt.Method, s.URL+path, creds.get(t, cs, rt.Op.Scope), body, nil)
 					assert.Equal(t, want, resp.StatusCode, "%s with %s: %s", name, cs, out)
 				}
 			}
@@ -486,7 +489,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 					continue
 				}
 				for _, cs := range authzCases {
-					cred := creds.get(t, cs, tl.Scope)
+					cred := creds.get(t, cs, tl.Op.Scope)
 					args := pr.args(fx)
 					switch cs {
 					case caseNone, caseMalformed, caseUnknown, caseRevokedKey, caseRevokedAncestor, caseExpired:
@@ -503,6 +506,63 @@ func TestAuthorizationMatrix(t *testing.T) {
 			}
 			for name := range toolProbes {
 				assert.True(t, seen[name], "toolProbes has %s, which is not a tool", name)
+			}
+		})
+	})
+}
+
+// TestEachOperationNeedsExactlyItsDeclaredScope ties every route and tool to its one operation
+// declaration: a key holding only the declared scope succeeds, and a key holding every other
+// scope is refused with 403. A service checking a scope other than the one its route or tool
+// declares fails here.
+func TestEachOperationNeedsExactlyItsDeclaredScope(t *testing.T) {
+	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+		s := testenv.NewServer(t, e)
+		fx := &fixture{t: t, s: s, a: s.App, ctx: t.Context()}
+		keys := map[string]string{}
+		key := func(scopes ...string) string {
+			name := strings.Join(scopes, " ")
+			if keys[name] == "" {
+				k, err := fx.a.Keys.CreateAPIKey(fx.ctx, fx.s.Project.P, core.CreateKeyRequest{Name: "exact", Scopes: scopes})
+				require.NoError(t, err)
+				keys[name] = k.Key
+			}
+			return keys[name]
+		}
+		// exact is the declared scope alone; minting also needs what the probe grants the child
+		// (a key can only hand on what it holds), which is not an authorization of the operation.
+		exact := func(op core.Operation) string {
+			if op == core.OpTokenMint {
+				return key(op.Scope, core.ScopeStateRead)
+			}
+			return key(op.Scope)
+		}
+		allBut := func(op core.Operation) string {
+			return key(slices.DeleteFunc(slices.Clone(core.AllScopes), func(s string) bool { return s == op.Scope })...)
+		}
+
+		t.Run("rest", func(t *testing.T) {
+			for _, rt := range rest.Routes {
+				if rt.Op.Access == core.Operator {
+					continue
+				}
+				name := rt.Method + " " + rt.Pattern
+				pr := routeProbes[name]
+				path, body := pr.req(fx)
+				resp, out := send(t, rt.Method, s.URL+path, exact(rt.Op), body, nil)
+				assert.Equal(t, pr.ok, resp.StatusCode, "%s with only %s: %s", name, rt.Op.Scope, out)
+				path, body = pr.req(fx)
+				resp, out = send(t, rt.Method, s.URL+path, allBut(rt.Op), body, nil)
+				assert.Equal(t, 403, resp.StatusCode, "%s with every scope but %s: %s", name, rt.Op.Scope, out)
+			}
+		})
+		t.Run("mcp", func(t *testing.T) {
+			for _, tl := range tools.Inventory() {
+				pr := toolProbes[tl.Name]
+				r := newMCP(s, exact(tl.Op)).Call(t, tl.Name, pr.args(fx))
+				assert.Equal(t, core.Code(""), r.Code, "%s with only %s: %s", tl.Name, tl.Op.Scope, r.Message)
+				r = newMCP(s, allBut(tl.Op)).Call(t, tl.Name, pr.args(fx))
+				assert.Equal(t, core.CodeForbidden, r.Code, "%s with every scope but %s: %s", tl.Name, tl.Op.Scope, r.Message)
 			}
 		})
 	})

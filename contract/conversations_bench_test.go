@@ -10,7 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agentstate/agentstate-go/core"
+	"github.com/agentstate/agentstate-go/conversations"
+
 	"github.com/agentstate/agentstate-go/internal/testenv"
 )
 
@@ -31,16 +32,16 @@ func BenchmarkConversationSearch100k(b *testing.B) {
 	var textBytes int
 	start := time.Now()
 	for c := range 10_000 {
-		msgs := make([]core.MessageInput, 10)
+		msgs := make([]conversations.MessageInput, 10)
 		for i := range msgs {
 			ws := make([]string, 12)
 			for j := range ws {
 				ws[j] = word(zipf.Uint64())
 			}
-			msgs[i] = core.MessageInput{Role: "user", Content: strings.Join(ws, " ") + "."}
+			msgs[i] = conversations.MessageInput{Role: "user", Content: strings.Join(ws, " ") + "."}
 			textBytes += len(msgs[i].Content)
 		}
-		if _, err := convs.Create(ctx, p, core.CreateConversation{Messages: msgs}, false); err != nil {
+		if _, err := convs.Create(ctx, p, conversations.CreateConversation{Messages: msgs}); err != nil {
 			b.Fatal(c, err)
 		}
 	}
@@ -55,7 +56,7 @@ func BenchmarkConversationSearch100k(b *testing.B) {
 			q += " " + word(uint64(20+rng.IntN(200)))
 		}
 		t0 := time.Now()
-		if _, err := convs.Search(ctx, p, core.SearchQuery{Q: q}); err != nil {
+		if _, err := convs.Search(ctx, p, conversations.SearchQuery{Q: q}); err != nil {
 			b.Fatal(err)
 		}
 		lat = append(lat, time.Since(t0))
@@ -65,11 +66,11 @@ func BenchmarkConversationSearch100k(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 	// The five most frequent words match nearly all 10,000 conversations: the worst case for
 	// sorting the matches. The same words with the cap at 1,000 take the recency walk instead.
-	timeCommon := func(cv *core.Conversations, name string) {
+	timeCommon := func(cv *conversations.Service, name string) {
 		var lat []time.Duration
 		for i := range 200 {
 			t0 := time.Now()
-			if _, err := cv.Search(ctx, p, core.SearchQuery{Q: word(uint64(1 + i%5))}); err != nil {
+			if _, err := cv.Search(ctx, p, conversations.SearchQuery{Q: word(uint64(1 + i%5))}); err != nil {
 				b.Fatal(err)
 			}
 			lat = append(lat, time.Since(t0))
@@ -95,7 +96,7 @@ func BenchmarkConversationAppend(b *testing.B) {
 	ctx, p := context.Background(), s.Project.P
 	var ids []string
 	for range 64 {
-		c, err := s.App.Convs.Create(ctx, p, core.CreateConversation{}, false)
+		c, err := s.App.Convs.Create(ctx, p, conversations.CreateConversation{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -105,7 +106,7 @@ func BenchmarkConversationAppend(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		rng := rand.New(rand.NewPCG(rand.Uint64(), 0))
 		for pb.Next() {
-			in := core.AppendMessages{Messages: []core.MessageInput{{Role: "user", Content: fmt.Sprintf("append message number %d about redis leases", rng.IntN(1000))}}}
+			in := conversations.AppendMessages{Messages: []conversations.MessageInput{{Role: "user", Content: fmt.Sprintf("append message number %d about redis leases", rng.IntN(1000))}}}
 			if _, err := s.App.Convs.Append(ctx, p, ids[rng.IntN(len(ids))], in); err != nil {
 				b.Error(err)
 				return

@@ -17,6 +17,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentstate/agentstate-go/conversations"
+	"github.com/agentstate/agentstate-go/conversations/textindex"
+	"github.com/agentstate/agentstate-go/conversations/titles"
+	"github.com/agentstate/agentstate-go/webhooks"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -25,9 +30,9 @@ import (
 	"github.com/agentstate/agentstate-go/internal/testenv"
 )
 
-func storeConv(t *testing.T, f Face, args map[string]any) core.Conversation {
+func storeConv(t *testing.T, f Face, args map[string]any) conversations.Conversation {
 	t.Helper()
-	var c core.Conversation
+	var c conversations.Conversation
 	mustOK(t, f.Call(t, "store_conversation", args)).Decode(t, &c)
 	return c
 }
@@ -60,10 +65,10 @@ func TestConversationsStoreRecallAppendList(t *testing.T) {
 			"A conversation with this external_id already exists")
 
 		e.Clock.Advance(time.Second)
-		var app core.MessagesResult
+		var app conversations.MessagesResult
 		mustOK(t, f.Call(t, "append_messages", map[string]any{"id": c.ID, "messages": msgs("more", "and more")})).Decode(t, &app)
 		require.Len(t, app.Messages, 2)
-		var got core.Conversation
+		var got conversations.Conversation
 		mustOK(t, f.Call(t, "recall_conversation", map[string]any{"id": c.ID})).Decode(t, &got)
 		assert.EqualValues(t, 4, got.MessageCount)
 		assert.EqualValues(t, 11, got.TokenCount)
@@ -77,7 +82,7 @@ func TestConversationsStoreRecallAppendList(t *testing.T) {
 
 		e.Clock.Advance(time.Second)
 		other := storeConv(t, f, map[string]any{"title": "Second"})
-		var page core.ConversationPage
+		var page conversations.ConversationPage
 		mustOK(t, f.Call(t, "list_conversations", map[string]any{"limit": 1})).Decode(t, &page)
 		require.Len(t, page.Data, 1)
 		assert.Equal(t, other.ID, page.Data[0].ID, "most recently updated first")
@@ -120,14 +125,14 @@ func TestConversationBadInputWritesNothing(t *testing.T) {
 		assert.Equal(t, "Invalid enum value. Expected 'system' | 'user' | 'assistant' | 'tool', received 'robot'",
 			f.Call(t, "append_messages", map[string]any{"id": c.ID, "messages": []map[string]any{{"role": "robot", "content": "x"}}}).Message)
 		expectErr(t, f.Call(t, "append_messages", map[string]any{"id": c.ID, "messages": []map[string]any{}}), core.CodeBadRequest, "Array must contain at least 1 element(s)")
-		var got core.Conversation
+		var got conversations.Conversation
 		mustOK(t, f.Call(t, "recall_conversation", map[string]any{"id": c.ID})).Decode(t, &got)
 		assert.EqualValues(t, 1, got.MessageCount, "nothing was written")
-		var page core.ConversationPage
+		var page conversations.ConversationPage
 		mustOK(t, f.Call(t, "list_conversations", nil)).Decode(t, &page)
 		assert.Len(t, page.Data, 1, "no conversation was created")
 		expectErr(t, f.Call(t, "conversation_tags", map[string]any{"id": c.ID, "add": []string{"ok", "bad tag"}}), core.CodeBadRequest, "")
-		var tags core.TagList
+		var tags conversations.TagList
 		mustOK(t, f.Call(t, "conversation_tags", map[string]any{"id": c.ID})).Decode(t, &tags)
 		assert.Empty(t, tags.Data.Tags, "a bad tag adds none")
 	})
@@ -143,7 +148,7 @@ func TestConversationRESTSurface(t *testing.T) {
 		}
 		st, out := call("POST", "/api/v1/conversations", map[string]any{"external_id": "a/b", "messages": msgs("q1", "a1", "q2")})
 		require.Equal(t, 201, st, string(out))
-		var c core.Conversation
+		var c conversations.Conversation
 		require.NoError(t, json.Unmarshal(out, &c))
 		assert.Len(t, c.Messages, 3, "REST create returns the messages")
 
@@ -165,7 +170,7 @@ func TestConversationRESTSurface(t *testing.T) {
 
 		st, out = call("GET", "/api/v1/conversations/"+c.ID+"/messages?limit=2", nil)
 		require.Equal(t, 200, st)
-		var mp core.MessagePage
+		var mp conversations.MessagePage
 		require.NoError(t, json.Unmarshal(out, &mp))
 		require.Len(t, mp.Data, 2)
 		st, out = call("GET", "/api/v1/conversations/"+c.ID+"/messages?limit=2&after="+*mp.Pagination.NextCursor, nil)
@@ -177,7 +182,7 @@ func TestConversationRESTSurface(t *testing.T) {
 		e.Clock.Advance(time.Second)
 		st, out = call("PUT", "/api/v1/conversations/"+c.ID, map[string]any{"title": "Renamed", "metadata": map[string]any{"x": 1}})
 		require.Equal(t, 200, st, string(out))
-		var upd core.Conversation
+		var upd conversations.Conversation
 		require.NoError(t, json.Unmarshal(out, &upd))
 		assert.Equal(t, "Renamed", *upd.Title)
 		assert.Greater(t, upd.UpdatedAt, c.UpdatedAt)
@@ -190,27 +195,29 @@ func TestConversationRESTSurface(t *testing.T) {
 		st, _ = call("DELETE", "/api/v1/conversations/"+c.ID+"/tags/never", nil)
 		assert.Equal(t, 204, st, "removing an absent tag is fine")
 		st, out = call("GET", "/api/v1/tags", nil)
+		require.Equal(t, 200, st, string(out))
 		assert.JSONEq(t, `{"data":{"tags":["a"]}}`, string(out))
 		st, out = call("GET", "/v1/conversations?tag=a", nil)
 		require.Equal(t, 200, st, "the legacy /v1 prefix")
 		assert.Contains(t, string(out), c.ID)
 		st, out = call("GET", "/api/v1/conversations?tag=b", nil)
+		require.Equal(t, 200, st, string(out))
 		assert.NotContains(t, string(out), c.ID)
 
 		st, out = call("GET", "/api/v1/conversations/"+c.ID+"/analytics", nil)
 		require.Equal(t, 200, st, string(out))
-		var an core.ConversationAnalytics
+		var an conversations.ConversationAnalytics
 		require.NoError(t, json.Unmarshal(out, &an))
-		assert.Equal(t, core.RoleStat{Count: 2, Tokens: 4}, an.MessagesByRole["user"])
+		assert.Equal(t, conversations.RoleStat{Count: 2, Tokens: 4}, an.MessagesByRole["user"])
 		assert.Equal(t, []string{"a"}, an.Tags)
 		assert.EqualValues(t, 1000, an.DurationMs)
 
 		st, out = call("POST", "/api/v1/conversations/"+c.ID+"/generate-title", nil)
 		require.Equal(t, 200, st, string(out))
-		var gt core.GeneratedTitle
+		var gt conversations.GeneratedTitle
 		require.NoError(t, json.Unmarshal(out, &gt))
 		assert.NotEmpty(t, gt.Title)
-		assert.NotEqual(t, core.UntitledConversation, gt.Title, "the local provider makes a real title")
+		assert.NotEqual(t, titles.UntitledConversation, gt.Title, "the local provider makes a real title")
 		st, out = call("POST", "/api/v1/conversations/"+c.ID+"/generate-all", nil)
 		require.Equal(t, 200, st, string(out))
 		assert.Contains(t, string(out), `"follow_ups":[`)
@@ -220,11 +227,12 @@ func TestConversationRESTSurface(t *testing.T) {
 		other := storeConv(t, newREST(s, k), map[string]any{"messages": msgs("x")})
 		st, out = call("POST", "/api/v1/conversations/export", map[string]any{"ids": []string{c.ID, "unknown"}})
 		require.Equal(t, 200, st, string(out))
-		var ex core.ExportResult
+		var ex conversations.ExportResult
 		require.NoError(t, json.Unmarshal(out, &ex))
 		assert.Equal(t, 1, ex.Count)
 		assert.Len(t, ex.Data[0].Messages, 3)
 		st, out = call("POST", "/api/v1/conversations/export", nil)
+		require.Equal(t, 200, st, string(out))
 		require.NoError(t, json.Unmarshal(out, &ex))
 		assert.Equal(t, 2, ex.Count, "without ids: the most recent")
 		ids := make([]string, 101)
@@ -241,6 +249,7 @@ func TestConversationRESTSurface(t *testing.T) {
 		st, _ = call("DELETE", "/api/v1/conversations/"+c.ID, nil)
 		assert.Equal(t, 404, st)
 		st, out = call("GET", "/api/v1/tags", nil)
+		require.Equal(t, 200, st, string(out))
 		assert.JSONEq(t, `{"data":{"tags":[]}}`, string(out), "a deleted conversation's tags are gone")
 		st, _ = call("GET", "/api/v1/conversations/by-external-id/"+url.PathEscape("a/b"), nil)
 		assert.Equal(t, 404, st, "and its external_id is free")
@@ -259,7 +268,7 @@ func TestTracesIngestListTree(t *testing.T) {
 		resp, out := send(t, "POST", s.URL+"/api/v1/conversations/traces/ingest", s.Project.Key,
 			map[string]any{"trace": map[string]any{"title": "run"}, "observations": obs}, nil)
 		require.Equal(t, 201, resp.StatusCode, string(out))
-		var tr core.TraceResult
+		var tr conversations.TraceResult
 		require.NoError(t, json.Unmarshal(out, &tr))
 		assert.Equal(t, "assistant", tr.Observations[0].Role, "role defaults to assistant")
 		assert.Equal(t, tr.Observations[0].ID, *tr.Observations[1].ParentMessageID, "$1 resolved")
@@ -267,7 +276,7 @@ func TestTracesIngestListTree(t *testing.T) {
 
 		resp, out = send(t, "GET", s.URL+"/api/v1/conversations/traces", s.Project.Key, nil, nil)
 		require.Equal(t, 200, resp.StatusCode)
-		var page core.TracePage
+		var page conversations.TracePage
 		require.NoError(t, json.Unmarshal(out, &page))
 		require.Len(t, page.Data, 1, "only conversations with observations")
 		assert.False(t, page.HasMore)
@@ -320,7 +329,7 @@ func TestAnalyticsSummaryTimeseriesTags(t *testing.T) {
 			require.Equal(t, 200, resp.StatusCode, string(out))
 			require.NoError(t, json.Unmarshal(out, v))
 		}
-		var sum core.Summary
+		var sum conversations.Summary
 		get("/api/v1/analytics/summary", &sum)
 		assert.EqualValues(t, 3, sum.TotalConversations)
 		assert.EqualValues(t, 6, sum.TotalMessages)
@@ -328,15 +337,15 @@ func TestAnalyticsSummaryTimeseriesTags(t *testing.T) {
 		assert.Equal(t, 2.0, sum.AvgMessagesPerConversation)
 		get("/api/v1/analytics/summary?tag=x&tag=y", &sum)
 		assert.EqualValues(t, 1, sum.TotalConversations, "a conversation must have all the tags")
-		var ts core.Timeseries
+		var ts conversations.Timeseries
 		get("/api/v1/analytics/timeseries?metric=messages&granularity=day", &ts)
-		assert.Equal(t, []core.Bucket{{Bucket: "2026-01-01", Value: 2}, {Bucket: "2026-01-02", Value: 1}, {Bucket: "2026-01-10", Value: 3}}, ts.Data)
+		assert.Equal(t, []conversations.Bucket{{Bucket: "2026-01-01", Value: 2}, {Bucket: "2026-01-02", Value: 1}, {Bucket: "2026-01-10", Value: 3}}, ts.Data)
 		get("/api/v1/analytics/timeseries?granularity=week&metric=bogus", &ts)
 		assert.Equal(t, "conversations", ts.Metric, "invalid values fall back")
-		assert.Equal(t, []core.Bucket{{Bucket: "2026-W00", Value: 2}, {Bucket: "2026-W01", Value: 1}}, ts.Data, "Jan 10 is in the week of Monday Jan 5")
-		var tags core.TagStats
+		assert.Equal(t, []conversations.Bucket{{Bucket: "2026-W00", Value: 2}, {Bucket: "2026-W01", Value: 1}}, ts.Data, "Jan 10 is in the week of Monday Jan 5")
+		var tags conversations.TagStats
 		get("/api/v1/analytics/tags", &tags)
-		assert.Equal(t, []core.TagStat{{Tag: "x", ConversationCount: 2, MessageCount: 3, TokenCount: 6}, {Tag: "y", ConversationCount: 1, MessageCount: 2, TokenCount: 4}}, tags.Data)
+		assert.Equal(t, []conversations.TagStat{{Tag: "x", ConversationCount: 2, MessageCount: 3, TokenCount: 6}, {Tag: "y", ConversationCount: 1, MessageCount: 2, TokenCount: 4}}, tags.Data)
 	})
 }
 
@@ -345,7 +354,7 @@ func TestBucketWeeksFollowSQLite(t *testing.T) {
 	// SQLite: strftime('%W', d) counts Monday-started weeks; days before the first Monday are 00.
 	for d, want := range map[string]string{"2026-01-01": "2026-W00", "2026-01-04": "2026-W00", "2026-01-05": "2026-W01",
 		"2026-11-23": "2026-W47", "2024-01-01": "2024-W01", "2023-12-31": "2023-W52"} {
-		assert.Equal(t, want, core.BucketOf(at(d), "week"), d)
+		assert.Equal(t, want, conversations.BucketOf(at(d), "week"), d)
 	}
 }
 
@@ -391,16 +400,16 @@ func TestSearchMatchesBruteForceOracle(t *testing.T) {
 			order = slices.DeleteFunc(order, func(x string) bool { return x == id })
 		}
 		oracle := func(q string) []string {
-			terms := core.SearchQueryTerms(q)
+			terms := textindex.QueryTerms(q)
 			var out []string
 			for i := len(order) - 1; i >= 0; i-- { // newest first
 				toks := map[string]bool{}
 				for _, m := range corpus[order[i]] {
-					for _, tk := range core.SearchTokens(m) {
+					for _, tk := range textindex.Tokens(m) {
 						toks[tk] = true
 					}
 				}
-				if core.MatchesAllTerms(toks, terms) {
+				if textindex.MatchesAllTerms(toks, terms) {
 					out = append(out, order[i])
 				}
 			}
@@ -424,19 +433,19 @@ func TestSearchMatchesBruteForceOracle(t *testing.T) {
 				if cursor != "" {
 					args["cursor"] = cursor
 				}
-				var page core.SearchPage
+				var page conversations.SearchPage
 				if viaScan {
 					var err error
-					page, err = scan.Search(context.Background(), s.Project.P, core.SearchQuery{Q: q, Limit: 3, Cursor: cursor})
+					page, err = scan.Search(context.Background(), s.Project.P, conversations.SearchQuery{Q: q, Limit: 3, Cursor: cursor})
 					require.NoError(t, err)
 				} else {
 					mustOK(t, f.Call(t, "search_conversations", args)).Decode(t, &page)
 				}
 				for _, h := range page.Data {
 					got = append(got, h.ID)
-					terms := core.SearchQueryTerms(q)
+					terms := textindex.QueryTerms(q)
 					toks := map[string]bool{}
-					for _, tk := range core.SearchTokens(h.Snippet) {
+					for _, tk := range textindex.Tokens(h.Snippet) {
 						toks[tk] = true
 					}
 					assert.True(t, slices.ContainsFunc(terms, func(x string) bool { return toks[x] }), "snippet %q shows a word of %q", h.Snippet, q)
@@ -472,14 +481,14 @@ func TestSearchSnippetAndRelevance(t *testing.T) {
 		one := storeConv(t, f, map[string]any{"messages": msgs("nothing", long)})
 		e.Clock.Advance(time.Millisecond)
 		many := storeConv(t, f, map[string]any{"messages": msgs("needle needle", "needle")})
-		var page core.SearchPage
+		var page conversations.SearchPage
 		mustOK(t, f.Call(t, "search_conversations", map[string]any{"q": "NEEDLE"})).Decode(t, &page)
 		require.Len(t, page.Data, 2)
 		assert.Equal(t, many.ID, page.Data[0].ID, "default order: most recently updated")
 		snip := page.Data[1].Snippet
 		assert.True(t, strings.HasPrefix(snip, "…") && strings.HasSuffix(snip, "…"), snip)
-		assert.Equal(t, core.SnippetLeadRunes, strings.Index(strings.TrimPrefix(snip, "…"), "needle"), "40 characters before the hit (ASCII here)")
-		assert.Equal(t, core.SnippetMaxRunes, len([]rune(strings.TrimSuffix(strings.TrimPrefix(snip, "…"), "…"))))
+		assert.Equal(t, textindex.SnippetLeadRunes, strings.Index(strings.TrimPrefix(snip, "…"), "needle"), "40 characters before the hit (ASCII here)")
+		assert.Equal(t, textindex.SnippetMaxRunes, len([]rune(strings.TrimSuffix(strings.TrimPrefix(snip, "…"), "…"))))
 		mustOK(t, f.Call(t, "search_conversations", map[string]any{"q": "needle lorem", "order": "relevance"})).Decode(t, &page)
 		require.Len(t, page.Data, 1)
 		assert.Equal(t, one.ID, page.Data[0].ID)
@@ -508,7 +517,7 @@ func TestWebhookDeliveredSignedWithRetries(t *testing.T) {
 		s := testenv.NewServer(t, e, func(a *app.App) {
 			a.Hooks.Deliverer().Sleep = func(context.Context, time.Duration) error { return nil }
 		})
-		var wh core.Webhook
+		var wh webhooks.Webhook
 		resp, out := send(t, "POST", s.URL+"/api/v1/webhooks", s.Project.Key, map[string]any{"url": recv.URL + "/hook", "events": []string{"conversation.created"}}, nil)
 		require.Equal(t, 201, resp.StatusCode, string(out))
 		require.NoError(t, json.Unmarshal(out, &wh))
@@ -579,10 +588,10 @@ func TestRetentionPurgesOldConversations(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, 1, n)
 		expectErr(t, f.Call(t, "recall_conversation", map[string]any{"id": old.ID}), core.CodeNotFound, "")
-		for _, c := range []core.Conversation{refreshed, fresh} {
+		for _, c := range []conversations.Conversation{refreshed, fresh} {
 			mustOK(t, f.Call(t, "recall_conversation", map[string]any{"id": c.ID}))
 		}
-		var page core.SearchPage
+		var page conversations.SearchPage
 		mustOK(t, f.Call(t, "search_conversations", map[string]any{"q": "old"})).Decode(t, &page)
 		assert.Empty(t, page.Data, "purged conversations leave the search index")
 	})

@@ -56,8 +56,19 @@ type rawJSON string
 
 func (r rawJSON) MarshalJSON() ([]byte, error) { return []byte(r), nil }
 
+// send makes one request and fails the test at once if it cannot; only for the test's own
+// goroutine (t.Fatal must not be called from others: use trySend there).
 func send(t *testing.T, method, u, key string, body any, hdr map[string]string) (*http.Response, []byte) {
 	t.Helper()
+	resp, out, err := trySend(method, u, key, body, hdr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, out
+}
+
+// trySend is send for worker goroutines: it returns the failure instead of ending the test.
+func trySend(method, u, key string, body any, hdr map[string]string) (*http.Response, []byte, error) {
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -66,13 +77,13 @@ func send(t *testing.T, method, u, key string, body any, hdr map[string]string) 
 	default:
 		j, err := json.Marshal(b)
 		if err != nil {
-			t.Fatal(err)
+			return nil, nil, err
 		}
 		rd = bytes.NewReader(j)
 	}
 	req, err := http.NewRequest(method, u, rd)
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if key != "" {
@@ -83,14 +94,11 @@ func send(t *testing.T, method, u, key string, body any, hdr map[string]string) 
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
 	out, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, out
+	return resp, out, err
 }
 
 // ---- REST ----

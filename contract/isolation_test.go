@@ -3,6 +3,8 @@ package contract
 import (
 	"testing"
 
+	"github.com/agentstate/agentstate-go/conversations"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -81,7 +83,7 @@ func TestCrossProjectIsolation(t *testing.T) {
 		mustOK(t, a.Call(t, "get_lease", map[string]any{"lease_id": lease.ID})).Decode(t, &l)
 		assert.Equal(t, "active", l.Status)
 		assert.Equal(t, 200, status(t, s, "GET", "/api/v1/states/shared", aTok.Token, nil), "A's token still works")
-		var conv core.Conversation
+		var conv conversations.Conversation
 		mustOK(t, a.Call(t, "recall_conversation", map[string]any{"id": aConv.ID})).Decode(t, &conv)
 		assert.EqualValues(t, 1, conv.MessageCount)
 	})

@@ -184,10 +184,10 @@ func TestLeaseWaitersAreServedInArrivalOrder(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				name := fmt.Sprint("w", i)
-				resp, body := send(t, "POST", s.URL+"/api/v1/states/q/lease", s.Project.Key,
+				resp, body, err := trySend("POST", s.URL+"/api/v1/states/q/lease", s.Project.Key,
 					map[string]any{"holder": name, "wait_ms": 30000}, nil)
-				if resp.StatusCode != 201 {
-					t.Errorf("%s: %d %s", name, resp.StatusCode, body)
+				if err != nil || resp.StatusCode != 201 {
+					t.Errorf("%s: %v %s", name, err, body)
 					return
 				}
 				var l core.Lease
@@ -195,7 +195,9 @@ func TestLeaseWaitersAreServedInArrivalOrder(t *testing.T) {
 				mu.Lock()
 				order = append(order, name)
 				mu.Unlock()
-				send(t, "DELETE", s.URL+"/api/v1/leases/"+l.ID, s.Project.Key, nil, nil)
+				if _, _, err := trySend("DELETE", s.URL+"/api/v1/leases/"+l.ID, s.Project.Key, nil, nil); err != nil {
+					t.Error(err)
+				}
 			}()
 			require.Eventually(t, func() bool {
 				c, _ := e.Rdb.ZCard(context.Background(), queue).Result()

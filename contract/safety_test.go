@@ -34,16 +34,20 @@ func TestNoLostUpdateUnderCAS(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for range 1000 {
-					resp, body := send(t, "GET", u, key, nil, nil)
+					resp, body, err := trySend("GET", u, key, nil, nil)
 					var st core.State
-					if resp.StatusCode != 200 || json.Unmarshal(body, &st) != nil {
-						errs <- fmt.Sprintf("read: %d %s", resp.StatusCode, body)
+					if err != nil || resp.StatusCode != 200 || json.Unmarshal(body, &st) != nil {
+						errs <- fmt.Sprintf("read: %v %s", err, body)
 						return
 					}
 					var d struct{ N int }
 					_ = json.Unmarshal(st.Data, &d)
-					resp, body = send(t, "PUT", u, key, map[string]any{"agent_id": fmt.Sprint("c", c), "data": map[string]any{"n": d.N + 1}},
+					resp, body, err = trySend("PUT", u, key, map[string]any{"agent_id": fmt.Sprint("c", c), "data": map[string]any{"n": d.N + 1}},
 						map[string]string{"If-Match": strconv.FormatInt(st.Version, 10)})
+					if err != nil {
+						errs <- fmt.Sprintf("write: %v", err)
+						return
+					}
 					switch resp.StatusCode {
 					case 200:
 						wins.Add(1)
@@ -89,10 +93,11 @@ func TestConcurrentIdempotentDuplicatesWriteOnce(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				resp, body := send(t, "PUT", s.URL+"/api/v1/states/once", s.Project.Key,
+				resp, body, err := trySend("PUT", s.URL+"/api/v1/states/once", s.Project.Key,
 					map[string]any{"agent_id": "a", "data": map[string]any{"x": 1}}, map[string]string{"Idempotency-Key": "same"})
-				if resp.StatusCode != 200 {
-					t.Errorf("status %d: %s", resp.StatusCode, body)
+				if err != nil || resp.StatusCode != 200 {
+					t.Errorf("%v: %s", err, body)
+					return
 				}
 				bodies[i] = string(body)
 				if resp.Header.Get("Idempotency-Replayed") == "true" {

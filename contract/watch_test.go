@@ -122,7 +122,13 @@ func TestWatchBacklogThenLiveInOrder(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for i := range each {
-					putCore(t, s, fmt.Sprintf("live-%d", g), "w", i)
+					_, _, err := s.App.States.Put(context.Background(), s.Project.P, core.PutState{Key: fmt.Sprintf("live-%d", g), Body: core.StateWrite{
+						AgentID: "w", Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, i)),
+					}})
+					if err != nil {
+						t.Error(err) // not require: this is a worker goroutine
+						return
+					}
 				}
 			}()
 		}
@@ -217,6 +223,25 @@ func TestWatchOnceFiltersLeasesAndCompaction(t *testing.T) {
 			require.NoError(t, s.App.Leases.Release(context.Background(), s.Project.P, l.ID))
 			assert.Equal(t, "lease.released", w.next(t).Event)
 		})
+		t.Run("lease events obey the key filter and the credential's resources", func(t *testing.T) {
+			ctx := context.Background()
+			byKey := openWatch(t, s.URL, s.Project.Key, "after=4&leases=true&key=mine/*", nil)
+			k, err := s.App.Keys.CreateAPIKey(ctx, s.Project.P, core.CreateKeyRequest{Name: "mine", Resources: []string{"mine/*"}})
+			require.NoError(t, err)
+			byResource := openWatch(t, s.URL, k.Key, "after=4&leases=true", nil)
+			other, err := s.App.Leases.Acquire(ctx, s.Project.P, "theirs/1", core.AcquireLease{Holder: "h"})
+			require.NoError(t, err)
+			mine, err := s.App.Leases.Acquire(ctx, s.Project.P, "mine/1", core.AcquireLease{Holder: "h"})
+			require.NoError(t, err)
+			for name, w := range map[string]*sseClient{"key filter": byKey, "resources": byResource} {
+				f := w.next(t)
+				assert.Equal(t, "lease.acquired", f.Event, name)
+				assert.Contains(t, f.Data, mine.ID, "%s: the first lease event is mine/1's, theirs/1's was filtered out", name)
+				assert.NotContains(t, f.Data, other.ID, name)
+			}
+			require.NoError(t, s.App.Leases.Release(ctx, s.Project.P, other.ID))
+			require.NoError(t, s.App.Leases.Release(ctx, s.Project.P, mine.ID))
+		})
 		t.Run("a resume point older than the log says compacted", func(t *testing.T) {
 			require.NoError(t, e.Rdb.XTrimMinID(context.Background(), fmt.Sprintf("as:{%s}:log", s.Project.ID), "3-0").Err())
 			w := openWatch(t, s.URL, s.Project.Key, "after=1", nil)
@@ -264,21 +289,19 @@ func TestLongPollAndWaitTool(t *testing.T) {
 		assert.False(t, res.Changed)
 		require.NotNil(t, res.State)
 		assert.Equal(t, v, res.State.Version)
-		// A change wakes the waiter (well before its 30 s timeout).
-		done := make(chan core.WaitResult, 1)
+		// A change wakes the waiter (well before its 30 s timeout). The write comes from a worker
+		// goroutine so that the waiter, which may fail the test, runs on the test's own.
 		go func() {
-			r, _ := waitFor(v, 30_000)
-			done <- r
+			time.Sleep(50 * time.Millisecond) // let the waiter block first; correctness does not depend on it
+			if _, _, err := s.App.States.Put(context.Background(), s.Project.P, core.PutState{Key: "lp",
+				Body: core.StateWrite{AgentID: "b", Data: json.RawMessage(`{"n":2}`)}}); err != nil {
+				t.Error(err)
+			}
 		}()
-		time.Sleep(50 * time.Millisecond) // let the waiter block first; correctness does not depend on it
-		putCore(t, s, "lp", "b", 2)
-		select {
-		case r := <-done:
-			assert.True(t, r.Changed)
-			assert.Equal(t, v+1, r.State.Version)
-		case <-time.After(20 * time.Second):
-			t.Fatal("waiter was not woken by the write")
-		}
+		r, _ := waitFor(v, 30_000)
+		assert.True(t, r.Changed, "waiter was not woken by the write")
+		require.NotNil(t, r.State)
+		assert.Equal(t, v+1, r.State.Version)
 	})
 }
 

@@ -108,7 +108,7 @@ func NewAPIKeySecret() string { return APIKeyPrefix + RandomBase62(credentialSec
 // lastUsedResolution is how stale last_used_at may be.
 const lastUsedResolution = time.Minute
 
-var errUnauthorized = E("core.Auth.Authenticate", CodeUnauthorized, "Unauthorized")
+var errUnauthorized = E("core.Auth.Authenticate", CodeUnauthorized, MsgUnauthorized)
 
 // Authenticate resolves raw to a principal. There is no cache: a revoke takes effect on the
 // very next request (v1's defect D5 is not copied).

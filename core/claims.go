@@ -211,9 +211,9 @@ var hashRe = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
 func validateClaimString(op, path, v string, maxLen int) error {
 	switch n := utf8.RuneCountInString(v); {
 	case n == 0:
-		return badRequest(op, path, "String must contain at least 1 character(s)")
+		return BadRequest(op, path, "String must contain at least 1 character(s)")
 	case n > maxLen:
-		return badRequest(op, path, fmt.Sprintf("String must contain at most %d character(s)", maxLen))
+		return BadRequest(op, path, fmt.Sprintf("String must contain at most %d character(s)", maxLen))
 	}
 	return nil
 }
@@ -225,21 +225,21 @@ func validateEvidence(op string, i int, in EvidenceInput) (Evidence, error) {
 	switch in.Kind {
 	case EvidenceTextHash, EvidenceJSONValue, EvidenceStateEvent:
 	default:
-		return ev, badRequest(op, at("kind"), "Invalid discriminator value. Expected 'text_hash' | 'json_value' | 'state_event'")
+		return ev, BadRequest(op, at("kind"), "Invalid discriminator value. Expected 'text_hash' | 'json_value' | 'state_event'")
 	}
 	if err := validateClaimString(op, at("source"), in.Source, MaxEvidenceSrcLen); err != nil {
 		return ev, err
 	}
 	if in.Hash != "" || in.Kind == EvidenceTextHash {
 		if !hashRe.MatchString(in.Hash) {
-			return ev, badRequest(op, at("hash"), "hash must be a SHA-256 hex digest")
+			return ev, BadRequest(op, at("hash"), "hash must be a SHA-256 hex digest")
 		}
 		h := strings.ToLower(in.Hash)
 		ev.Hash = &h
 	}
 	if in.JSONPath != "" {
 		if _, err := ParseJSONPath(op, in.JSONPath); err != nil {
-			return ev, badRequest(op, at("json_path"), "Unsupported JSON path")
+			return ev, BadRequest(op, at("json_path"), "Unsupported JSON path")
 		}
 		jp := in.JSONPath
 		ev.JSONPath = &jp
@@ -256,27 +256,27 @@ func validateEvidence(op string, i int, in EvidenceInput) (Evidence, error) {
 	case EvidenceTextHash:
 		var s string
 		if !present(in.Data) || json.Unmarshal(in.Data, &s) != nil {
-			return ev, badRequest(op, at("data"), "Expected string, received "+kindOr(in.Data, "undefined"))
+			return ev, BadRequest(op, at("data"), "Expected string, received "+kindOr(in.Data, "undefined"))
 		}
 		if s == "" {
-			return ev, badRequest(op, at("data"), "String must contain at least 1 character(s)")
+			return ev, BadRequest(op, at("data"), "String must contain at least 1 character(s)")
 		}
 		ev.Data, _ = compact(in.Data)
 	case EvidenceJSONValue:
 		if !present(in.Data) {
-			return ev, badRequest(op, at("data"), "Required")
+			return ev, BadRequest(op, at("data"), "Required")
 		}
 		if ev.JSONPath == nil {
-			return ev, badRequest(op, at("json_path"), "Required")
+			return ev, BadRequest(op, at("json_path"), "Required")
 		}
 		if !present(in.ExpectedValue) {
-			return ev, badRequest(op, at("expected_value"), "Required")
+			return ev, BadRequest(op, at("expected_value"), "Required")
 		}
 		ev.Data, _ = compact(in.Data)
 		ev.ExpectedValue, _ = compact(in.ExpectedValue)
 	case EvidenceStateEvent:
 		if ev.Hash == nil && (ev.JSONPath == nil || !present(in.ExpectedValue)) {
-			return ev, badRequest(op, at("hash"), "state_event evidence requires hash or json_path with expected_value")
+			return ev, BadRequest(op, at("hash"), "state_event evidence requires hash or json_path with expected_value")
 		}
 		if present(in.ExpectedValue) {
 			ev.ExpectedValue, _ = compact(in.ExpectedValue)
@@ -330,7 +330,7 @@ const maxLogAppendRetries = 1000
 // Create records a claim, pending, with its evidence, and logs it.
 func (c *Claims) Create(ctx context.Context, p Principal, in CreateClaim) (Claim, error) {
 	const op = "core.Claims.Create"
-	if err := p.Require(op, ScopeClaimWrite); err != nil {
+	if err := p.Authorize(OpClaimCreate); err != nil {
 		return Claim{}, err
 	}
 	if err := validateClaimString(op, "subject_type", in.SubjectType, MaxSubjectTypeLen); err != nil {
@@ -344,9 +344,9 @@ func (c *Claims) Create(ctx context.Context, p Principal, in CreateClaim) (Claim
 	}
 	switch {
 	case len(in.Evidence) == 0:
-		return Claim{}, badRequest(op, "evidence", "Array must contain at least 1 element(s)")
+		return Claim{}, BadRequest(op, "evidence", "Array must contain at least 1 element(s)")
 	case len(in.Evidence) > MaxEvidenceItems:
-		return Claim{}, badRequest(op, "evidence", fmt.Sprintf("Array must contain at most %d element(s)", MaxEvidenceItems))
+		return Claim{}, BadRequest(op, "evidence", fmt.Sprintf("Array must contain at most %d element(s)", MaxEvidenceItems))
 	}
 	if err := p.RequireResource(op, in.SubjectID); err != nil {
 		return Claim{}, err
@@ -376,7 +376,7 @@ func (c *Claims) Create(ctx context.Context, p Principal, in CreateClaim) (Claim
 // Get returns a claim with its evidence.
 func (c *Claims) Get(ctx context.Context, p Principal, id string) (Claim, error) {
 	const op = "core.Claims.Get"
-	if err := p.Require(op, ScopeClaimRead); err != nil {
+	if err := p.Authorize(OpClaimGet); err != nil {
 		return Claim{}, err
 	}
 	return c.load(ctx, op, p, id)
@@ -388,7 +388,7 @@ func (c *Claims) load(ctx context.Context, op string, p Principal, id string) (C
 		return Claim{}, Internal(op, err)
 	}
 	if cl == nil || !p.CanTouch(cl.SubjectID) {
-		return Claim{}, E(op, CodeNotFound, "Claim not found")
+		return Claim{}, E(op, CodeNotFound, MsgClaimNotFound)
 	}
 	return *cl, nil
 }
@@ -396,7 +396,7 @@ func (c *Claims) load(ctx context.Context, op string, p Principal, id string) (C
 // Verify re-checks every evidence item now, records the run and logs it.
 func (c *Claims) Verify(ctx context.Context, p Principal, id string) (VerificationRun, error) {
 	const op = "core.Claims.Verify"
-	if err := p.Require(op, ScopeClaimWrite); err != nil {
+	if err := p.Authorize(OpClaimVerify); err != nil {
 		return VerificationRun{}, err
 	}
 	cl, err := c.load(ctx, op, p, id)
@@ -502,7 +502,7 @@ const claimScanPages = 20
 // List pages through claims, newest first by default, optionally by subject.
 func (c *Claims) List(ctx context.Context, p Principal, q ClaimQuery) (ClaimPage, error) {
 	const op = "core.Claims.List"
-	if err := p.Require(op, ScopeClaimRead); err != nil {
+	if err := p.Authorize(OpClaimList); err != nil {
 		return ClaimPage{}, err
 	}
 	cur, err := ParseTimeCursor(op, q.Cursor)
@@ -542,7 +542,7 @@ func (c *Claims) List(ctx context.Context, p Principal, q ClaimQuery) (ClaimPage
 // Runs lists a claim's verification runs, oldest first.
 func (c *Claims) Runs(ctx context.Context, p Principal, id string) (RunList, error) {
 	const op = "core.Claims.Runs"
-	if err := p.Require(op, ScopeClaimRead); err != nil {
+	if err := p.Authorize(OpClaimRuns); err != nil {
 		return RunList{}, err
 	}
 	if _, err := c.load(ctx, op, p, id); err != nil {
@@ -557,12 +557,12 @@ func (c *Claims) Runs(ctx context.Context, p Principal, id string) (RunList, err
 
 // requireWholeLog: the log carries every claim of the project, so a credential limited to some
 // subjects may not read it.
-func requireWholeLog(op string, p Principal) error {
-	if err := p.Require(op, ScopeClaimRead); err != nil {
+func requireWholeLog(o Operation, p Principal) error {
+	if err := p.Authorize(o); err != nil {
 		return err
 	}
 	if p.Resources != nil {
-		return E(op, CodeForbidden, "The claims log holds every subject; this credential is limited to some state keys")
+		return E(o.Name, CodeForbidden, "The claims log holds every subject; this credential is limited to some state keys")
 	}
 	return nil
 }
@@ -570,7 +570,7 @@ func requireWholeLog(op string, p Principal) error {
 // Log pages through the chain, oldest first.
 func (c *Claims) Log(ctx context.Context, p Principal, after int64, limit int) (LogPage, error) {
 	const op = "core.Claims.Log"
-	if err := requireWholeLog(op, p); err != nil {
+	if err := requireWholeLog(OpClaimLog, p); err != nil {
 		return LogPage{}, err
 	}
 	entries, err := c.store.ClaimLogEntries(ctx, p.ProjectID, max(after, 0), ClampLimit(limit, DefaultClaimsLimit, MaxLogPage))
@@ -588,7 +588,7 @@ func (c *Claims) Log(ctx context.Context, p Principal, after int64, limit int) (
 // Checkpoint signs the log's current head.
 func (c *Claims) Checkpoint(ctx context.Context, p Principal) (Checkpoint, error) {
 	const op = "core.Claims.Checkpoint"
-	if err := p.Require(op, ScopeClaimRead); err != nil {
+	if err := p.Authorize(OpClaimCheckpoint); err != nil {
 		return Checkpoint{}, err
 	}
 	return c.checkpoint(ctx, op, p.ProjectID)
@@ -608,7 +608,7 @@ func (c *Claims) checkpoint(ctx context.Context, op, project string) (Checkpoint
 // Export returns the whole log with a checkpoint over it, for the offline verifier.
 func (c *Claims) Export(ctx context.Context, p Principal) (LogExport, error) {
 	const op = "core.Claims.Export"
-	if err := requireWholeLog(op, p); err != nil {
+	if err := requireWholeLog(OpClaimExport, p); err != nil {
 		return LogExport{}, err
 	}
 	cp, err := c.checkpoint(ctx, op, p.ProjectID)
@@ -646,7 +646,7 @@ func (c *Claims) entriesThrough(ctx context.Context, op, project string, after, 
 // Bundle is the portable proof of one claim.
 func (c *Claims) Bundle(ctx context.Context, p Principal, id string) (ClaimBundle, error) {
 	const op = "core.Claims.Bundle"
-	if err := p.Require(op, ScopeClaimRead); err != nil {
+	if err := p.Authorize(OpClaimBundle); err != nil {
 		return ClaimBundle{}, err
 	}
 	cl, err := c.load(ctx, op, p, id)

@@ -29,5 +29,5 @@ func DecodeError(op string, err error) *Error {
 	for i := strings.IndexByte(path, '.'); i > 0 && unicode.IsUpper(rune(path[0])); i = strings.IndexByte(path, '.') {
 		path = path[i+1:]
 	}
-	return badRequest(op, path, "Expected "+want+", received "+ute.Value)
+	return BadRequest(op, path, "Expected "+want+", received "+ute.Value)
 }

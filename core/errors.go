@@ -47,11 +47,24 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
+	var inner *Error
+	if errors.As(e.Err, &inner) && inner.Code == e.Code && inner.Message == e.Message {
+		return e.Op + ": " + inner.Error() // a wrapped *Error: the op chain, then its code and message once
+	}
 	s := fmt.Sprintf("%s: %s: %s", e.Op, e.Code, e.Message)
 	if e.Err != nil {
 		s += ": " + e.Err.Error()
 	}
 	return s
+}
+
+// OpChain lists the ops err crossed, outermost first.
+func OpChain(err error) []string {
+	var ops []string
+	for ce := (*Error)(nil); errors.As(err, &ce); err = ce.Err {
+		ops = append(ops, ce.Op)
+	}
+	return ops
 }
 
 func (e *Error) Unwrap() error { return e.Err }
@@ -61,17 +74,24 @@ func E(op string, code Code, msg string) *Error {
 	return &Error{Op: op, Code: code, Message: msg}
 }
 
-// Internal wraps an unexpected failure: clients see only "Internal server error".
+// Internal wraps a failure for op. An unexpected one becomes INTERNAL_ERROR (clients see only
+// "Internal server error"); an *Error keeps its code, message and details and gains op in its
+// chain, so a log line says every layer it crossed ("core.States.Put: redisstore.MutateState: …").
 func Internal(op string, err error) *Error {
+	var ce *Error
+	if errors.As(err, &ce) {
+		return &Error{Op: op, Code: ce.Code, Message: ce.Message, Details: ce.Details, Err: ce}
+	}
+	return &Error{Op: op, Code: CodeInternal, Message: MsgInternal, Err: err}
+}
+
+// ErrorOf returns err as an *Error (the outermost one in its chain), wrapping anything else
+// as internal.
+func ErrorOf(err error) *Error {
 	var ce *Error
 	if errors.As(err, &ce) {
 		return ce
 	}
-	return &Error{Op: op, Code: CodeInternal, Message: "Internal server error", Err: err}
-}
-
-// ErrorOf returns err as an *Error, wrapping anything unexpected as internal.
-func ErrorOf(err error) *Error {
 	return Internal("unknown", err)
 }
 
@@ -107,6 +127,3 @@ func WireErrorOf(err error) WireError {
 
 // ProductVersion is the AgentState v1 version this server is wire-compatible with.
 const ProductVersion = "0.1.4"
-
-// asError is errors.As for *Error.
-func asError(err error, target **Error) bool { return errors.As(err, target) }

@@ -96,7 +96,7 @@ func NewKeys(store KeyStore, clock Clock) *Keys { return &Keys{store: store, clo
 // resources and agent binding).
 func (k *Keys) CreateAPIKey(ctx context.Context, p Principal, in CreateKeyRequest) (APIKey, error) {
 	const op = "core.Keys.CreateAPIKey"
-	if err := p.Require(op, ScopeKeysWrite); err != nil {
+	if err := p.Authorize(OpKeyCreate); err != nil {
 		return APIKey{}, err
 	}
 	if err := validateName(op, in.Name); err != nil {
@@ -135,7 +135,7 @@ func (k *Keys) CreateAPIKey(ctx context.Context, p Principal, in CreateKeyReques
 // ListAPIKeys lists every key of the caller's project, revoked ones included (v1).
 func (k *Keys) ListAPIKeys(ctx context.Context, p Principal) (KeyList, error) {
 	const op = "core.Keys.ListAPIKeys"
-	if err := p.Require(op, ScopeKeysRead); err != nil {
+	if err := p.Authorize(OpKeyList); err != nil {
 		return KeyList{}, err
 	}
 	keys, err := k.store.ListAPIKeys(ctx, p.ProjectID)
@@ -148,7 +148,7 @@ func (k *Keys) ListAPIKeys(ctx context.Context, p Principal) (KeyList, error) {
 // RevokeAPIKey revokes a key of the caller's project; the next request with it gets 401.
 func (k *Keys) RevokeAPIKey(ctx context.Context, p Principal, id string) error {
 	const op = "core.Keys.RevokeAPIKey"
-	if err := p.Require(op, ScopeKeysWrite); err != nil {
+	if err := p.Authorize(OpKeyRevoke); err != nil {
 		return err
 	}
 	ok, err := k.store.RevokeAPIKey(ctx, p.ProjectID, id, NowMs(k.clock))
@@ -161,28 +161,11 @@ func (k *Keys) RevokeAPIKey(ctx context.Context, p Principal, id string) error {
 	return nil
 }
 
-// canDelegate reports whether p may manage capability tokens: a key with the scope, or a
-// token whose max_depth lets it mint (it then manages only its own descendants).
-func (p Principal) canDelegate(scope string) error {
-	const op = "core.Keys"
-	if p.Kind == KindCapabilityToken {
-		if p.MaxDepth > 0 {
-			return nil
-		}
-		return E(op, CodeForbidden, "This capability token cannot delegate (its max_depth is 0)")
-	}
-	return p.Require(op, scope)
-}
-
-// MayDelegate says why p may not mint capability tokens (nil when it may); MCP shows and
-// gates the token tools by it.
-func (p Principal) MayDelegate() error { return p.canDelegate(ScopeKeysWrite) }
-
 // MintToken creates a capability token. Called with a key it is a root token (v1); called with
 // a token whose max_depth allows it, a child that is never wider than its parent on any axis.
 func (k *Keys) MintToken(ctx context.Context, p Principal, in MintTokenRequest) (CapabilityToken, error) {
 	const op = "core.Keys.MintToken"
-	if err := p.canDelegate(ScopeKeysWrite); err != nil {
+	if err := p.Authorize(OpTokenMint); err != nil {
 		return CapabilityToken{}, err
 	}
 	if err := validateName(op, in.Name); err != nil {
@@ -192,10 +175,10 @@ func (k *Keys) MintToken(ctx context.Context, p Principal, in MintTokenRequest) 
 		return CapabilityToken{}, err
 	}
 	if in.ExpiresAt != nil && *in.ExpiresAt < 1 {
-		return CapabilityToken{}, badRequest(op, "expires_at", "Number must be greater than 0")
+		return CapabilityToken{}, BadRequest(op, "expires_at", "Number must be greater than 0")
 	}
 	if in.MaxDepth != nil && (*in.MaxDepth < 0 || *in.MaxDepth > MaxDelegationDepth) {
-		return CapabilityToken{}, badRequest(op, "max_depth", fmt.Sprintf("max_depth must be 0..%d", MaxDelegationDepth))
+		return CapabilityToken{}, BadRequest(op, "max_depth", fmt.Sprintf("max_depth must be 0..%d", MaxDelegationDepth))
 	}
 	if !scopesWithin(p.Scopes, in.Scopes) {
 		msg := "Cannot grant scopes beyond the calling key's own scopes"
@@ -250,7 +233,7 @@ func (k *Keys) MintToken(ctx context.Context, p Principal, in MintTokenRequest) 
 // for a key, the caller's own descendants for a token.
 func (k *Keys) ListTokens(ctx context.Context, p Principal) (TokenList, error) {
 	const op = "core.Keys.ListTokens"
-	if err := p.canDelegate(ScopeKeysRead); err != nil {
+	if err := p.Authorize(OpTokenList); err != nil {
 		return TokenList{}, err
 	}
 	all, err := k.store.Tokens(ctx, p.ProjectID)
@@ -280,7 +263,7 @@ func (k *Keys) ListTokens(ctx context.Context, p Principal) (TokenList, error) {
 // token succeeds (v1). A token may revoke itself and its descendants only.
 func (k *Keys) RevokeToken(ctx context.Context, p Principal, id string) error {
 	const op = "core.Keys.RevokeToken"
-	if err := p.canDelegate(ScopeKeysWrite); err != nil {
+	if err := p.Authorize(OpTokenRevoke); err != nil {
 		return err
 	}
 	t, err := k.store.Token(ctx, p.ProjectID, id)
@@ -314,9 +297,9 @@ var grantableScopes = func() []string {
 func validateName(op, name string) error {
 	switch n := utf8.RuneCountInString(name); {
 	case n == 0:
-		return badRequest(op, "name", "String must contain at least 1 character(s)")
+		return BadRequest(op, "name", "String must contain at least 1 character(s)")
 	case n > MaxCredentialNameLen:
-		return badRequest(op, "name", fmt.Sprintf("String must contain at most %d character(s)", MaxCredentialNameLen))
+		return BadRequest(op, "name", fmt.Sprintf("String must contain at most %d character(s)", MaxCredentialNameLen))
 	}
 	return nil
 }
@@ -324,18 +307,18 @@ func validateName(op, name string) error {
 // validateScopeList applies v1's zod rules: 1..max unique values from allowed.
 func validateScopeList(op string, scopes, allowed []string, maxN int) error {
 	if len(scopes) == 0 {
-		return badRequest(op, "scopes", "at least one scope is required")
+		return BadRequest(op, "scopes", "at least one scope is required")
 	}
 	if len(scopes) > maxN {
-		return badRequest(op, "scopes", fmt.Sprintf("Array must contain at most %d element(s)", maxN))
+		return BadRequest(op, "scopes", fmt.Sprintf("Array must contain at most %d element(s)", maxN))
 	}
 	for i, s := range scopes {
 		if !slices.Contains(allowed, s) {
-			return badRequest(op, fmt.Sprintf("scopes.%d", i), fmt.Sprintf("Invalid enum value. Expected '%s', received '%s'",
+			return BadRequest(op, fmt.Sprintf("scopes.%d", i), fmt.Sprintf("Invalid enum value. Expected '%s', received '%s'",
 				strings.Join(allowed, "' | '"), s))
 		}
 		if slices.Contains(scopes[:i], s) {
-			return badRequest(op, "scopes", "scopes must be unique; allowed scopes: "+strings.Join(allowed, ", "))
+			return BadRequest(op, "scopes", "scopes must be unique; allowed scopes: "+strings.Join(allowed, ", "))
 		}
 	}
 	return nil
@@ -356,7 +339,7 @@ func scopesWithin(granted, requested []string) bool {
 // them when omitted.
 func narrowBinding(op string, p Principal, resources []string, agent string) ([]string, string, error) {
 	if len(resources) > MaxResources {
-		return nil, "", badRequest(op, "resources", fmt.Sprintf("Array must contain at most %d element(s)", MaxResources))
+		return nil, "", BadRequest(op, "resources", fmt.Sprintf("Array must contain at most %d element(s)", MaxResources))
 	}
 	for i, r := range resources {
 		if err := validateKeyPattern(op, fmt.Sprintf("resources.%d", i), r); err != nil {
@@ -370,7 +353,7 @@ func narrowBinding(op string, p Principal, resources []string, agent string) ([]
 		return nil, "", E(op, CodeForbidden, "Cannot grant resources beyond the caller's own resources")
 	}
 	if utf8.RuneCountInString(agent) > MaxAgentIDLen {
-		return nil, "", badRequest(op, "agent_id", fmt.Sprintf("String must contain at most %d character(s)", MaxAgentIDLen))
+		return nil, "", BadRequest(op, "agent_id", fmt.Sprintf("String must contain at most %d character(s)", MaxAgentIDLen))
 	}
 	if p.AgentID != "" {
 		if agent != "" && agent != p.AgentID {

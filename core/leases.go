@@ -111,17 +111,15 @@ func NewLeases(store LeaseStore, clock Clock) *Leases {
 
 var leaseIDRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
-const msgLeaseNotFound = "Lease not found"
-
 func validTTL(op string, ttl *int64) (int64, error) {
 	if ttl == nil {
 		return LeaseTTLDefaultMs, nil
 	}
 	switch {
 	case *ttl < LeaseTTLMinMs:
-		return 0, badRequest(op, "ttl_ms", fmt.Sprintf("Number must be greater than or equal to %d", LeaseTTLMinMs))
+		return 0, BadRequest(op, "ttl_ms", fmt.Sprintf("Number must be greater than or equal to %d", LeaseTTLMinMs))
 	case *ttl > LeaseTTLMaxMs:
-		return 0, badRequest(op, "ttl_ms", fmt.Sprintf("Number must be less than or equal to %d", LeaseTTLMaxMs))
+		return 0, BadRequest(op, "ttl_ms", fmt.Sprintf("Number must be less than or equal to %d", LeaseTTLMaxMs))
 	}
 	return *ttl, nil
 }
@@ -138,7 +136,7 @@ func (s *Leases) view(l Lease) Lease {
 // failing with LEASE_CONFLICT; a waiter that gives up leaves the queue.
 func (s *Leases) Acquire(ctx context.Context, p Principal, key string, in AcquireLease) (Lease, error) {
 	const op = "core.Leases.Acquire"
-	if err := p.Require(op, ScopeLeaseWrite); err != nil {
+	if err := p.Authorize(OpLeaseAcquire); err != nil {
 		return Lease{}, err
 	}
 	if err := validateStateKey(op, key); err != nil {
@@ -148,10 +146,10 @@ func (s *Leases) Acquire(ctx context.Context, p Principal, key string, in Acquir
 		return Lease{}, err
 	}
 	if in.Holder == "" || len(in.Holder) > 255 {
-		return Lease{}, badRequest(op, "holder", "holder is required (1..255 characters)")
+		return Lease{}, BadRequest(op, "holder", "holder is required (1..255 characters)")
 	}
 	if len(in.RequestID) > 255 {
-		return Lease{}, badRequest(op, "request_id", "request_id must be at most 255 characters")
+		return Lease{}, BadRequest(op, "request_id", "request_id must be at most 255 characters")
 	}
 	ttl, err := validTTL(op, in.TTLMs)
 	if err != nil {
@@ -160,7 +158,7 @@ func (s *Leases) Acquire(ctx context.Context, p Principal, key string, in Acquir
 	var wait int64
 	if in.WaitMs != nil {
 		if wait = *in.WaitMs; wait < 0 || wait > LeaseWaitMaxMs {
-			return Lease{}, badRequest(op, "wait_ms", fmt.Sprintf("wait_ms must be between 0 and %d", LeaseWaitMaxMs))
+			return Lease{}, BadRequest(op, "wait_ms", fmt.Sprintf("wait_ms must be between 0 and %d", LeaseWaitMaxMs))
 		}
 	}
 	if in.RequestID != "" {
@@ -234,14 +232,14 @@ func (s *Leases) tryAcquire(ctx context.Context, project, key string, in Acquire
 
 func (s *Leases) load(ctx context.Context, op string, p Principal, id string) (Lease, error) {
 	if !leaseIDRe.MatchString(id) {
-		return Lease{}, badRequest(op, "id", "Malformed lease id")
+		return Lease{}, BadRequest(op, "id", "Malformed lease id")
 	}
 	l, err := s.store.Lease(ctx, p.ProjectID, id)
 	if err != nil {
 		return Lease{}, Internal(op, err)
 	}
 	if l == nil {
-		return Lease{}, E(op, CodeNotFound, msgLeaseNotFound)
+		return Lease{}, E(op, CodeNotFound, MsgLeaseNotFound)
 	}
 	if err := p.RequireResource(op, l.StateKey); err != nil {
 		return Lease{}, err
@@ -252,7 +250,7 @@ func (s *Leases) load(ctx context.Context, op string, p Principal, id string) (L
 // Renew resets a live lease's expiry to now + ttl.
 func (s *Leases) Renew(ctx context.Context, p Principal, id string, in RenewLease) (Lease, error) {
 	const op = "core.Leases.Renew"
-	if err := p.Require(op, ScopeLeaseWrite); err != nil {
+	if err := p.Authorize(OpLeaseRenew); err != nil {
 		return Lease{}, err
 	}
 	ttl, err := validTTL(op, in.TTLMs)
@@ -272,7 +270,7 @@ func (s *Leases) Renew(ctx context.Context, p Principal, id string, in RenewLeas
 // Release ends a lease; releasing twice is NOT_FOUND the second time (v1).
 func (s *Leases) Release(ctx context.Context, p Principal, id string) error {
 	const op = "core.Leases.Release"
-	if err := p.Require(op, ScopeLeaseWrite); err != nil {
+	if err := p.Authorize(OpLeaseRelease); err != nil {
 		return err
 	}
 	if _, err := s.load(ctx, op, p, id); err != nil {
@@ -283,7 +281,7 @@ func (s *Leases) Release(ctx context.Context, p Principal, id string) error {
 		return Internal(op, err)
 	}
 	if !ok {
-		return E(op, CodeNotFound, msgLeaseNotFound)
+		return E(op, CodeNotFound, MsgLeaseNotFound)
 	}
 	return nil
 }
@@ -291,7 +289,7 @@ func (s *Leases) Release(ctx context.Context, p Principal, id string) error {
 // Get returns a lease by id, whatever its status.
 func (s *Leases) Get(ctx context.Context, p Principal, id string) (Lease, error) {
 	const op = "core.Leases.Get"
-	if err := p.Require(op, ScopeStateRead); err != nil {
+	if err := p.Authorize(OpLeaseGet); err != nil {
 		return Lease{}, err
 	}
 	l, err := s.load(ctx, op, p, id)
@@ -301,7 +299,7 @@ func (s *Leases) Get(ctx context.Context, p Principal, id string) (Lease, error)
 // OnKey returns the live lease on key, or NOT_FOUND.
 func (s *Leases) OnKey(ctx context.Context, p Principal, key string) (Lease, error) {
 	const op = "core.Leases.OnKey"
-	if err := p.Require(op, ScopeStateRead); err != nil {
+	if err := p.Authorize(OpLeaseOnKey); err != nil {
 		return Lease{}, err
 	}
 	if err := validateStateKey(op, key); err != nil {
@@ -315,7 +313,7 @@ func (s *Leases) OnKey(ctx context.Context, p Principal, key string) (Lease, err
 		return Lease{}, Internal(op, err)
 	}
 	if l == nil || s.view(*l).Status != LeaseActive {
-		return Lease{}, E(op, CodeNotFound, msgLeaseNotFound)
+		return Lease{}, E(op, CodeNotFound, MsgLeaseNotFound)
 	}
 	return *l, nil
 }
@@ -323,7 +321,7 @@ func (s *Leases) OnKey(ctx context.Context, p Principal, key string) (Lease, err
 // List pages through the project's active leases, soonest expiry first.
 func (s *Leases) List(ctx context.Context, p Principal, cursor string, limit int) (LeasePage, error) {
 	const op = "core.Leases.List"
-	if err := p.Require(op, ScopeStateRead); err != nil {
+	if err := p.Authorize(OpLeaseList); err != nil {
 		return LeasePage{}, err
 	}
 	if cursor != "" && !leaseIDRe.MatchString(cursor) {
@@ -353,7 +351,7 @@ var streamIDRe = regexp.MustCompile(`^[0-9]+-[0-9]+$`)
 // Events pages through the project's lease transitions, oldest first.
 func (s *Leases) Events(ctx context.Context, p Principal, after string, limit int) (LeaseEventPage, error) {
 	const op = "core.Leases.Events"
-	if err := p.Require(op, ScopeStateRead); err != nil {
+	if err := p.Authorize(OpLeaseEvents); err != nil {
 		return LeaseEventPage{}, err
 	}
 	if after != "" && !streamIDRe.MatchString(after) {
@@ -387,18 +385,10 @@ func (s *Leases) Sweep(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// RunSweeper sweeps every interval until ctx ends.
-func (s *Leases) RunSweeper(ctx context.Context, interval time.Duration, onErr func(error)) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if _, err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
-				onErr(err)
-			}
-		}
-	}
+// Sweeper is the background job that expires due leases every interval.
+func (s *Leases) Sweeper(interval time.Duration, onErr func(error)) *Loop {
+	return &Loop{Name: "core.Leases.Sweeper", Every: interval, OnErr: onErr, Pass: func(ctx context.Context) error {
+		_, err := s.Sweep(ctx)
+		return err
+	}}
 }

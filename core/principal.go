@@ -33,17 +33,6 @@ type Principal struct {
 // Can reports whether the principal holds scope.
 func (p Principal) Can(scope string) bool { return ScopesSatisfy(p.Scopes, scope) }
 
-// Require returns v1's 403 when the principal lacks scope.
-func (p Principal) Require(op, scope string) error {
-	if p.Can(scope) {
-		return nil
-	}
-	if p.Kind == KindCapabilityToken {
-		return E(op, CodeForbidden, "Capability token does not have required scope")
-	}
-	return E(op, CodeForbidden, "Missing required scope: "+scope)
-}
-
 // CanTouch reports whether the principal may act on a state key (and its lease or claims).
 func (p Principal) CanTouch(key string) bool {
 	return p.Resources == nil || slices.ContainsFunc(p.Resources, func(pat string) bool { return KeyPatternMatch(pat, key) })
@@ -82,13 +71,13 @@ func ResourcesWithin(parent, child []string) bool {
 func validateKeyPattern(op, path, pat string) error {
 	base := strings.TrimSuffix(pat, "*")
 	if strings.Contains(base, "*") {
-		return badRequest(op, path, "A key pattern may hold one *, at its end")
+		return BadRequest(op, path, "A key pattern may hold one *, at its end")
 	}
 	if base == "" {
 		if pat == "*" {
 			return nil
 		}
-		return badRequest(op, path, "String must contain at least 1 character(s)")
+		return BadRequest(op, path, "String must contain at least 1 character(s)")
 	}
 	return validateStateKey(op, base)
 }

@@ -37,13 +37,13 @@ func (a *Auth) Admin(raw string) error {
 func (a *Auth) CreateProject(ctx context.Context, in CreateProjectRequest) (ProjectWithKey, error) {
 	const op = "core.Auth.CreateProject"
 	if n := utf8.RuneCountInString(in.Name); n == 0 || n > MaxCredentialNameLen {
-		return ProjectWithKey{}, badRequest(op, "name", "name must be 1..255 characters")
+		return ProjectWithKey{}, BadRequest(op, "name", "name must be 1..255 characters")
 	}
 	if in.ID == "" {
 		in.ID = NewID()
 	}
 	if !projectIDRe.MatchString(in.ID) {
-		return ProjectWithKey{}, badRequest(op, "id", "Project id must be 1..64 letters, digits, _ or -")
+		return ProjectWithKey{}, BadRequest(op, "id", "Project id must be 1..64 letters, digits, _ or -")
 	}
 	p := Project{ID: in.ID, Name: in.Name, CreatedAt: NowMs(a.clock)}
 	created, err := a.store.CreateProject(ctx, p)
@@ -95,7 +95,7 @@ type UpdateProjectRequest struct {
 func (a *Auth) SetRetention(ctx context.Context, id string, in UpdateProjectRequest) (Project, error) {
 	const op = "core.Auth.SetRetention"
 	if d := in.RetentionDays; d != nil && (*d < 1 || *d > MaxRetentionDays) {
-		return Project{}, badRequest(op, "retention_days", fmt.Sprintf("retention_days must be 1..%d or null", MaxRetentionDays))
+		return Project{}, BadRequest(op, "retention_days", fmt.Sprintf("retention_days must be 1..%d or null", MaxRetentionDays))
 	}
 	ok, err := a.store.SetProjectRetention(ctx, id, in.RetentionDays)
 	if err != nil {

@@ -55,9 +55,9 @@ func (s *States) compileQuery(op string, q StateQuery) (compiledQuery, error) {
 	if q.Limit != nil {
 		switch {
 		case *q.Limit < 1:
-			return c, badRequest(op, "limit", "Number must be greater than or equal to 1")
+			return c, BadRequest(op, "limit", "Number must be greater than or equal to 1")
 		case *q.Limit > s.limits.MaxQueryLimit:
-			return c, badRequest(op, "limit", fmt.Sprintf("Number must be less than or equal to %d", s.limits.MaxQueryLimit))
+			return c, BadRequest(op, "limit", fmt.Sprintf("Number must be less than or equal to %d", s.limits.MaxQueryLimit))
 		}
 		c.limit = *q.Limit
 	}
@@ -66,7 +66,7 @@ func (s *States) compileQuery(op string, q StateQuery) (compiledQuery, error) {
 			return c, err
 		}
 	}
-	tags, err := s.normalizeTags(op, q.Tags)
+	tags, err := s.NormalizeTags(op, q.Tags)
 	if err != nil {
 		return c, err
 	}
@@ -77,11 +77,11 @@ func (s *States) compileQuery(op string, q StateQuery) (compiledQuery, error) {
 	if q.UpdatedBefore != nil {
 		c.before = *q.UpdatedBefore
 		if c.before <= 0 {
-			return c, badRequest(op, "updated_before", "updated_before must be a positive time in ms")
+			return c, BadRequest(op, "updated_before", "updated_before must be a positive time in ms")
 		}
 	}
 	if len(q.Predicates) > s.limits.MaxPredicates {
-		return c, badRequest(op, "predicates", fmt.Sprintf("Array must contain at most %d element(s)", s.limits.MaxPredicates))
+		return c, BadRequest(op, "predicates", fmt.Sprintf("Array must contain at most %d element(s)", s.limits.MaxPredicates))
 	}
 	preds := q.Predicates
 	if q.JSONPath != nil {
@@ -96,7 +96,7 @@ func (s *States) compileQuery(op string, q StateQuery) (compiledQuery, error) {
 	}
 	for name, v := range map[string]*int64{"at_sequence": q.AtSequence, "at_time": q.AtTime} {
 		if v != nil && *v <= 0 {
-			return c, badRequest(op, name, "Number must be greater than 0")
+			return c, BadRequest(op, name, "Number must be greater than 0")
 		}
 	}
 	if q.AtSequence != nil {
@@ -146,7 +146,7 @@ func (c compiledQuery) matches(st State) bool {
 // candidates per call, so a page may be short and still carry a cursor.
 func (s *States) Query(ctx context.Context, p Principal, q StateQuery) (StatePage, error) {
 	const op = "core.States.Query"
-	if err := p.Require(op, ScopeStateRead); err != nil {
+	if err := p.Authorize(OpStateQuery); err != nil {
 		return StatePage{}, err
 	}
 	c, err := s.compileQuery(op, q)

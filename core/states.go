@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -162,7 +163,7 @@ func (s *States) Limits() Limits { return s.limits }
 
 var tagRe = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
 
-func badRequest(op, path, msg string) *Error {
+func BadRequest(op, path, msg string) *Error {
 	e := E(op, CodeBadRequest, msg)
 	if path != "" {
 		e.Details = map[string]string{"path": path}
@@ -170,15 +171,23 @@ func badRequest(op, path, msg string) *Error {
 	return e
 }
 
+// EnumCheck refuses a value outside allowed with v1's zod message.
+func EnumCheck(op, path, v string, allowed ...string) error {
+	if slices.Contains(allowed, v) {
+		return nil
+	}
+	return BadRequest(op, path, fmt.Sprintf("Invalid enum value. Expected '%s', received '%s'", strings.Join(allowed, "' | '"), v))
+}
+
 // validateStateKey bounds a state key; leases and claims name keys too.
 func validateStateKey(op, key string) error {
 	switch {
 	case key == "":
-		return badRequest(op, "state_key", "state_key must not be empty")
+		return BadRequest(op, "state_key", "state_key must not be empty")
 	case len(key) > MaxStateKeyBytes:
-		return badRequest(op, "state_key", fmt.Sprintf("state_key must be at most %d bytes", MaxStateKeyBytes))
+		return BadRequest(op, "state_key", fmt.Sprintf("state_key must be at most %d bytes", MaxStateKeyBytes))
 	case !utf8.ValidString(key):
-		return badRequest(op, "state_key", "state_key must be valid UTF-8")
+		return BadRequest(op, "state_key", "state_key must be valid UTF-8")
 	}
 	return nil
 }
@@ -208,31 +217,31 @@ func JSONKind(raw json.RawMessage) string {
 func compactObject(op, path string, raw json.RawMessage) (json.RawMessage, error) {
 	if kind := JSONKind(raw); kind != "object" {
 		if kind == "undefined" {
-			return nil, badRequest(op, path, path+" is required")
+			return nil, BadRequest(op, path, path+" is required")
 		}
-		return nil, badRequest(op, path, "Expected object, received "+kind)
+		return nil, BadRequest(op, path, "Expected object, received "+kind)
 	}
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, raw); err != nil {
-		return nil, badRequest(op, path, "Invalid JSON body")
+		return nil, BadRequest(op, path, "Invalid JSON body")
 	}
 	return buf.Bytes(), nil
 }
 
 // normalizeTags validates tags and returns them sorted and unique.
-func (s *States) normalizeTags(op string, tags []string) ([]string, error) {
-	return normalizeTags(op, tags, s.limits.MaxTags, s.limits.MaxTagLen)
+func (s *States) NormalizeTags(op string, tags []string) ([]string, error) {
+	return NormalizeTags(op, tags, s.limits.MaxTags, s.limits.MaxTagLen)
 }
 
 // normalizeTags validates tags (v1's rule, shared by states and conversations) and returns
 // them sorted and unique.
-func normalizeTags(op string, tags []string, maxTags, maxLen int) ([]string, error) {
+func NormalizeTags(op string, tags []string, maxTags, maxLen int) ([]string, error) {
 	if len(tags) > maxTags {
-		return nil, badRequest(op, "tags", fmt.Sprintf("Array must contain at most %d element(s)", maxTags))
+		return nil, BadRequest(op, "tags", fmt.Sprintf("Array must contain at most %d element(s)", maxTags))
 	}
 	for i, t := range tags {
-		if !validTag(t, maxLen) {
-			return nil, badRequest(op, fmt.Sprintf("tags[%d]", i),
+		if !ValidTag(t, maxLen) {
+			return nil, BadRequest(op, fmt.Sprintf("tags[%d]", i),
 				fmt.Sprintf("Invalid tag %q: tags are 1..%d characters of letters, digits, _ or -", t, maxLen))
 		}
 	}
@@ -245,13 +254,13 @@ func normalizeTags(op string, tags []string, maxTags, maxLen int) ([]string, err
 	return out, nil
 }
 
-func validTag(t string, maxLen int) bool {
+func ValidTag(t string, maxLen int) bool {
 	return len(t) >= 1 && len(t) <= maxLen && tagRe.MatchString(t)
 }
 
 func (s *States) validateIdempotencyKey(op, k string) error {
 	if len(k) > s.limits.MaxIdempotencyKeyLen {
-		return badRequest(op, "Idempotency-Key", fmt.Sprintf("Idempotency-Key must be at most %d characters", s.limits.MaxIdempotencyKeyLen))
+		return BadRequest(op, "Idempotency-Key", fmt.Sprintf("Idempotency-Key must be at most %d characters", s.limits.MaxIdempotencyKeyLen))
 	}
 	return nil
 }
@@ -259,9 +268,9 @@ func (s *States) validateIdempotencyKey(op, k string) error {
 func (s *States) validateAgentID(op, agent string) error {
 	switch {
 	case agent == "":
-		return badRequest(op, "agent_id", "agent_id is required (1..255 characters)")
+		return BadRequest(op, "agent_id", "agent_id is required (1..255 characters)")
 	case utf8.RuneCountInString(agent) > s.limits.MaxAgentIDLen:
-		return badRequest(op, "agent_id", fmt.Sprintf("String must contain at most %d character(s)", s.limits.MaxAgentIDLen))
+		return BadRequest(op, "agent_id", fmt.Sprintf("String must contain at most %d character(s)", s.limits.MaxAgentIDLen))
 	}
 	return nil
 }
@@ -271,16 +280,16 @@ func expectedVersion(op string, header, body *int64, createOnly bool) (*int64, e
 	v := body
 	if header != nil {
 		if body != nil && *body != *header {
-			return nil, badRequest(op, "expected_version", "If-Match and expected_version disagree")
+			return nil, BadRequest(op, "expected_version", "If-Match and expected_version disagree")
 		}
 		v = header
 	}
 	if v != nil && *v < 0 {
-		return nil, badRequest(op, "expected_version", "expected_version must be >= 0")
+		return nil, BadRequest(op, "expected_version", "expected_version must be >= 0")
 	}
 	if createOnly {
 		if v != nil && *v != 0 {
-			return nil, badRequest(op, "expected_version", "If-None-Match: * cannot be combined with a non-zero expected version")
+			return nil, BadRequest(op, "expected_version", "If-None-Match: * cannot be combined with a non-zero expected version")
 		}
 		zero := int64(0)
 		v = &zero
@@ -297,7 +306,7 @@ func fingerprint(method, key string, body any) string {
 // Put creates or fully replaces a state.
 func (s *States) Put(ctx context.Context, p Principal, in PutState) (State, bool, error) {
 	const op = "core.States.Put"
-	if err := p.Require(op, ScopeStateWrite); err != nil {
+	if err := p.Authorize(OpStatePut); err != nil {
 		return State{}, false, err
 	}
 	b := in.Body
@@ -330,7 +339,7 @@ func (s *States) Put(ctx context.Context, p Principal, in PutState) (State, bool
 		return State{}, false, &Error{Op: op, Code: CodePayloadTooLarge,
 			Message: fmt.Sprintf("data and metadata together exceed %d bytes", s.limits.MaxStateValueBytes)}
 	}
-	tags, err := s.normalizeTags(op, b.Tags)
+	tags, err := s.NormalizeTags(op, b.Tags)
 	if err != nil {
 		return State{}, false, err
 	}
@@ -367,7 +376,7 @@ func (s *States) Put(ctx context.Context, p Principal, in PutState) (State, bool
 // Delete soft-deletes a state: the log keeps every event and created_at survives a re-create.
 func (s *States) Delete(ctx context.Context, p Principal, in DeleteState) (DeleteResult, bool, error) {
 	const op = "core.States.Delete"
-	if err := p.Require(op, ScopeStateWrite); err != nil {
+	if err := p.Authorize(OpStateDelete); err != nil {
 		return DeleteResult{}, false, err
 	}
 	if err := validateStateKey(op, in.Key); err != nil {
@@ -423,12 +432,10 @@ func ParseAtParam(v string) int64 {
 	return n
 }
 
-var errStateNotFound = "State not found"
-
 // Get returns the current state, or the state as of a sequence/time bound.
 func (s *States) Get(ctx context.Context, p Principal, key string, at At) (State, error) {
 	const op = "core.States.Get"
-	if err := p.Require(op, ScopeStateRead); err != nil {
+	if err := p.Authorize(OpStateGet); err != nil {
 		return State{}, err
 	}
 	if err := validateStateKey(op, key); err != nil {
@@ -442,7 +449,7 @@ func (s *States) Get(ctx context.Context, p Principal, key string, at At) (State
 		return State{}, Internal(op, err)
 	}
 	if evs[0] == nil || evs[0].EventType == EventDelete {
-		return State{}, E(op, CodeNotFound, errStateNotFound)
+		return State{}, E(op, CodeNotFound, MsgStateNotFound)
 	}
 	st := evs[0].State()
 	if at.IsSet() {
@@ -474,7 +481,7 @@ func ClampLimit(n, def, max int) int {
 // Events lists a key's log after a sequence; events of deleted states stay readable.
 func (s *States) Events(ctx context.Context, p Principal, key string, after int64, limit int) (EventPage, error) {
 	const op = "core.States.Events"
-	if err := p.Require(op, ScopeStateRead); err != nil {
+	if err := p.Authorize(OpStateEvents); err != nil {
 		return EventPage{}, err
 	}
 	if err := validateStateKey(op, key); err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -56,11 +57,62 @@ type Watcher struct {
 	// MaxBlock bounds one blocking store read: a blocked read does not notice its context
 	// ending, so this is how long a closed watch can linger on its connection.
 	MaxBlock time.Duration
+
+	// base ends every watch and wait when the server shuts down; mu orders entering against
+	// Shutdown so that none starts after Shutdown has begun waiting.
+	base    context.Context
+	stopAll context.CancelFunc
+	mu      sync.Mutex
+	closed  bool
+	active  sync.WaitGroup
 }
 
 // NewWatcher builds the service.
 func NewWatcher(store FeedStore, states *States) *Watcher {
-	return &Watcher{store: store, states: states, Heartbeat: 15 * time.Second, MaxBlock: time.Second}
+	base, stop := context.WithCancel(context.Background())
+	return &Watcher{store: store, states: states, Heartbeat: 15 * time.Second, MaxBlock: time.Second, base: base, stopAll: stop}
+}
+
+// enter registers a watch or wait. Its context also ends when the watcher shuts down; leave
+// must be called when it returns.
+func (w *Watcher) enter(ctx context.Context, op string) (_ context.Context, leave func(), _ error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil, nil, &Error{Op: op, Code: CodeServiceUnavailable, Message: MsgShuttingDown}
+	}
+	w.active.Add(1)
+	ctx, cancel := context.WithCancel(ctx)
+	unhook := context.AfterFunc(w.base, cancel)
+	return ctx, func() { unhook(); cancel(); w.active.Done() }, nil
+}
+
+// shuttingDown reports whether Shutdown ended the caller's context.
+func (w *Watcher) shuttingDown() bool { return w.base.Err() != nil }
+
+// Shutdown ends every watch with a final frame telling the client to reconnect, answers every
+// long-poll with the current state, refuses new ones, and waits until all have returned or
+// ctx ends.
+func (w *Watcher) Shutdown(ctx context.Context) error {
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
+	w.stopAll()
+	done := make(chan struct{})
+	go func() { w.active.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return E("core.Watcher.Shutdown", CodeServiceUnavailable, "watches did not end in time")
+	}
+}
+
+// goodbye is a stream's last frame when the server shuts down: retryable, so clients reconnect
+// (to another replica) and resume from the last event id they saw.
+func (w *Watcher) goodbye(op string, emit func(WatchFrame) error) error {
+	_ = emit(WatchFrame{Event: "error", Data: WireErrorOf(&Error{Op: op, Code: CodeServiceUnavailable, Message: MsgShuttingDown})})
+	return nil
 }
 
 // ParseWatchCursor reads a Last-Event-ID or ?after= value: "<seq>" or, for watches that include
@@ -91,9 +143,14 @@ const watchBatch = 256
 // once-mode replay is done.
 func (w *Watcher) Watch(ctx context.Context, p Principal, req WatchRequest, emit func(WatchFrame) error) error {
 	const op = "core.Watcher.Watch"
-	if err := p.Require(op, ScopeStateWatch); err != nil {
+	if err := p.Authorize(OpStateWatch); err != nil {
 		return err
 	}
+	ctx, leave, err := w.enter(ctx, op)
+	if err != nil {
+		return err
+	}
+	defer leave()
 	if req.Key != "" {
 		if err := validateStateKey(op, strings.TrimSuffix(req.Key, "*")); err != nil && req.Key != "*" {
 			return err
@@ -132,6 +189,9 @@ func (w *Watcher) Watch(ctx context.Context, p Principal, req WatchRequest, emit
 	lastFrame := time.Now()
 	for {
 		if ctx.Err() != nil {
+			if w.shuttingDown() {
+				return w.goodbye(op, emit)
+			}
 			return nil
 		}
 		block := min(w.Heartbeat, w.MaxBlock)
@@ -141,7 +201,7 @@ func (w *Watcher) Watch(ctx context.Context, p Principal, req WatchRequest, emit
 		batch, err := w.store.ReadFeed(ctx, p.ProjectID, req.After, req.AfterLease, req.Leases && !req.Once, watchBatch, block)
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil
+				continue // the loop's first check says why
 			}
 			return Internal(op, err)
 		}
@@ -217,7 +277,7 @@ const WaitMax = 60 * time.Second
 // once wait has passed.
 func (w *Watcher) WaitForChange(ctx context.Context, p Principal, key string, afterVersion int64, wait time.Duration) (WaitResult, error) {
 	const op = "core.Watcher.WaitForChange"
-	if err := p.Require(op, ScopeStateRead); err != nil {
+	if err := p.Authorize(OpStateWait); err != nil {
 		return WaitResult{}, err
 	}
 	if err := validateStateKey(op, key); err != nil {
@@ -227,8 +287,14 @@ func (w *Watcher) WaitForChange(ctx context.Context, p Principal, key string, af
 		return WaitResult{}, err
 	}
 	if afterVersion < 0 || wait < 0 || wait > WaitMax {
-		return WaitResult{}, badRequest(op, "wait_ms", fmt.Sprintf("wait must be 0..%d ms and the version >= 0", WaitMax.Milliseconds()))
+		return WaitResult{}, BadRequest(op, "wait_ms", fmt.Sprintf("wait must be 0..%d ms and the version >= 0", WaitMax.Milliseconds()))
 	}
+	// Reads use ctx; only the blocking wait also ends on shutdown, which answers with the state.
+	wctx, leave, err := w.enter(ctx, op)
+	if err != nil {
+		return WaitResult{}, err
+	}
+	defer leave()
 	deadline := time.Now().Add(wait)
 	for {
 		evs, err := w.states.store.StateEventsAt(ctx, p.ProjectID, []string{key}, 0, 0)
@@ -246,10 +312,10 @@ func (w *Watcher) WaitForChange(ctx context.Context, p Principal, key string, af
 			}
 		}
 		left := time.Until(deadline)
-		if res.Changed || left <= 0 {
+		if res.Changed || left <= 0 || w.shuttingDown() {
 			return res, nil
 		}
-		if err := w.store.WaitKey(ctx, p.ProjectID, key, seq, min(left, w.MaxBlock)); err != nil {
+		if err := w.store.WaitKey(wctx, p.ProjectID, key, seq, min(left, w.MaxBlock)); err != nil && !w.shuttingDown() {
 			return WaitResult{}, Internal(op, err)
 		}
 	}

@@ -41,7 +41,7 @@ func (s *Store) appendClaimLog(ctx context.Context, op, project, claimID string,
 		return false, core.Internal(op, err)
 	}
 	if n < 0 {
-		return false, core.E(op, core.CodeNotFound, "Claim not found")
+		return false, core.E(op, core.CodeNotFound, core.MsgClaimNotFound)
 	}
 	return n == 1, nil
 }

@@ -8,6 +8,10 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/agentstate/agentstate-go/conversations"
+	"github.com/agentstate/agentstate-go/conversations/textindex"
+	"github.com/agentstate/agentstate-go/webhooks"
+
 	"github.com/redis/go-redis/v9"
 
 	"github.com/agentstate/agentstate-go/core"
@@ -41,9 +45,15 @@ func flag(b bool) string {
 	return ""
 }
 
+// writeConversationMessages are the texts of write_conversation.lua's refusals.
+var writeConversationMessages = map[string]string{
+	string(core.CodeConflict): core.MsgExternalIDTaken,
+	string(core.CodeNotFound): core.MsgConversationNotFound,
+}
+
 // WriteConversation runs write_conversation.lua, re-reading the conversation's tags when a
 // concurrent tag change made the passed tag keys stale.
-func (s *Store) WriteConversation(ctx context.Context, project string, w core.ConvWrite) error {
+func (s *Store) WriteConversation(ctx context.Context, project string, w conversations.Write) error {
 	const op = "redisstore.WriteConversation"
 	c := w.Conv
 	var ext, title string
@@ -108,17 +118,17 @@ func (s *Store) WriteConversation(ctx context.Context, project string, w core.Co
 		case "OK":
 			return nil
 		case "ERR":
-			return core.E(op, core.Code(res[1]), res[1])
+			return core.E(op, core.Code(res[1]), writeConversationMessages[res[1]])
 		}
 	}
 	return core.Internal(op, errRetriesExhausted)
 }
 
-func conversationFrom(f map[string]string) *core.Conversation {
+func conversationFrom(f map[string]string) *conversations.Conversation {
 	if len(f) == 0 {
 		return nil
 	}
-	c := &core.Conversation{ID: f["id"], Metadata: json.RawMessage(f["metadata"]),
+	c := &conversations.Conversation{ID: f["id"], Metadata: json.RawMessage(f["metadata"]),
 		MessageCount: int64Field(f, "message_count"), TokenCount: int64Field(f, "token_count"),
 		TotalCostMicrodollars: int64Field(f, "total_cost_microdollars"), TotalTokens: int64Field(f, "total_tokens"),
 		CreatedAt: int64Field(f, "created_at"), UpdatedAt: int64Field(f, "updated_at")}
@@ -135,7 +145,7 @@ func conversationFrom(f map[string]string) *core.Conversation {
 }
 
 // Conversation reads one conversation without messages; nil when there is none.
-func (s *Store) Conversation(ctx context.Context, project, id string) (*core.Conversation, error) {
+func (s *Store) Conversation(ctx context.Context, project, id string) (*conversations.Conversation, error) {
 	f, err := s.rdb.HGetAll(ctx, convKey(project, id)).Result()
 	if err != nil {
 		return nil, core.Internal("redisstore.Conversation", err)
@@ -160,15 +170,15 @@ func (s *Store) ConversationIDByExternalID(ctx context.Context, project, ext str
 }
 
 // Messages reads up to n messages after a position, in order.
-func (s *Store) Messages(ctx context.Context, project, id string, after int64, n int) ([]core.Message, error) {
+func (s *Store) Messages(ctx context.Context, project, id string, after int64, n int) ([]conversations.Message, error) {
 	if n <= 0 {
-		return []core.Message{}, nil
+		return []conversations.Message{}, nil
 	}
 	msgs, err := s.rdb.XRangeN(ctx, convMsgsKey(project, id), seqID(after+1), "+", int64(n)).Result()
 	if err != nil {
 		return nil, core.Internal("redisstore.Messages", err)
 	}
-	out := make([]core.Message, len(msgs))
+	out := make([]conversations.Message, len(msgs))
 	for i, m := range msgs {
 		raw, _ := m.Values["m"].(string)
 		var err error
@@ -233,7 +243,7 @@ func (s *Store) AddTags(ctx context.Context, project, id string, tags []string) 
 		return nil, err
 	}
 	if !ok {
-		return nil, core.E("redisstore.AddTags", core.CodeNotFound, "Conversation not found")
+		return nil, core.E("redisstore.AddTags", core.CodeNotFound, core.MsgConversationNotFound)
 	}
 	return s.ConversationTags(ctx, project, id)
 }
@@ -300,7 +310,7 @@ func (s *Store) DeleteConversation(ctx context.Context, project, id string) (boo
 	}
 	toks := map[string]bool{}
 	for _, m := range msgs {
-		for _, t := range core.SearchTokens(m.Content) {
+		for _, t := range textindex.Tokens(m.Content) {
 			toks[t] = true
 		}
 	}
@@ -343,7 +353,7 @@ func (s *Store) indexOf(project, index string) string {
 }
 
 // ConversationsAfter pages an ordering zset in (score, id) order.
-func (s *Store) ConversationsAfter(ctx context.Context, project, index string, after *core.TimeCursor, desc bool, n int) ([]core.Conversation, error) {
+func (s *Store) ConversationsAfter(ctx context.Context, project, index string, after *core.TimeCursor, desc bool, n int) ([]conversations.Conversation, error) {
 	const op = "redisstore.ConversationsAfter"
 	ids, err := s.idsAfter(ctx, s.indexOf(project, index), after, desc, n)
 	if err != nil {
@@ -352,12 +362,12 @@ func (s *Store) ConversationsAfter(ctx context.Context, project, index string, a
 	return s.conversations(ctx, op, project, ids)
 }
 
-func (s *Store) conversations(ctx context.Context, op, project string, ids []string) ([]core.Conversation, error) {
+func (s *Store) conversations(ctx context.Context, op, project string, ids []string) ([]conversations.Conversation, error) {
 	recs, err := s.hashes(ctx, ids, func(id string) string { return convKey(project, id) })
 	if err != nil {
 		return nil, core.Internal(op, err)
 	}
-	out := make([]core.Conversation, 0, len(recs))
+	out := make([]conversations.Conversation, 0, len(recs))
 	for _, f := range recs {
 		if c := conversationFrom(f); c != nil {
 			c.ProjectID = project
@@ -368,7 +378,7 @@ func (s *Store) conversations(ctx context.Context, op, project string, ids []str
 }
 
 // ConversationsBetween reads the conversations created in [from, to], oldest first, at most n.
-func (s *Store) ConversationsBetween(ctx context.Context, project string, from, to int64, n int) ([]core.Conversation, error) {
+func (s *Store) ConversationsBetween(ctx context.Context, project string, from, to int64, n int) ([]conversations.Conversation, error) {
 	const op = "redisstore.ConversationsBetween"
 	ids, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: convsCreatedKey(project), ByScore: true,
 		Start: strconv.FormatInt(from, 10), Stop: strconv.FormatInt(to, 10), Count: int64(n)}).Result()
@@ -453,7 +463,7 @@ func (s *Store) UpdatedAts(ctx context.Context, project string, ids []string) ([
 }
 
 // PutWebhook stores a webhook record (create or replace).
-func (s *Store) PutWebhook(ctx context.Context, project string, w core.Webhook) error {
+func (s *Store) PutWebhook(ctx context.Context, project string, w webhooks.Webhook) error {
 	b, err := json.Marshal(w)
 	if err != nil {
 		return core.Internal("redisstore.PutWebhook", err)
@@ -469,11 +479,11 @@ func (s *Store) PutWebhook(ctx context.Context, project string, w core.Webhook) 
 	return nil
 }
 
-func webhookFrom(f map[string]string) (*core.Webhook, error) {
+func webhookFrom(f map[string]string) (*webhooks.Webhook, error) {
 	if f["doc"] == "" {
 		return nil, nil
 	}
-	var w core.Webhook
+	var w webhooks.Webhook
 	if err := json.Unmarshal([]byte(f["doc"]), &w); err != nil {
 		return nil, err
 	}
@@ -482,7 +492,7 @@ func webhookFrom(f map[string]string) (*core.Webhook, error) {
 }
 
 // Webhook reads one webhook; nil when there is none.
-func (s *Store) Webhook(ctx context.Context, project, id string) (*core.Webhook, error) {
+func (s *Store) Webhook(ctx context.Context, project, id string) (*webhooks.Webhook, error) {
 	f, err := s.rdb.HGetAll(ctx, webhookKey(project, id)).Result()
 	if err != nil {
 		return nil, core.Internal("redisstore.Webhook", err)
@@ -495,7 +505,7 @@ func (s *Store) Webhook(ctx context.Context, project, id string) (*core.Webhook,
 }
 
 // Webhooks lists the project's webhooks, oldest first.
-func (s *Store) Webhooks(ctx context.Context, project string) ([]core.Webhook, error) {
+func (s *Store) Webhooks(ctx context.Context, project string) ([]webhooks.Webhook, error) {
 	const op = "redisstore.Webhooks"
 	ids, err := s.rdb.ZRange(ctx, webhooksKey(project), 0, -1).Result()
 	if err != nil {
@@ -505,7 +515,7 @@ func (s *Store) Webhooks(ctx context.Context, project string) ([]core.Webhook, e
 	if err != nil {
 		return nil, core.Internal(op, err)
 	}
-	out := []core.Webhook{}
+	out := []webhooks.Webhook{}
 	for _, f := range recs {
 		w, err := webhookFrom(f)
 		if err != nil {

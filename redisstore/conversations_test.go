@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentstate/agentstate-go/conversations"
+	"github.com/agentstate/agentstate-go/conversations/textindex"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -27,7 +30,7 @@ func TestConversationIndexesMatchUnderConcurrentWrites(t *testing.T) {
 		ctx, cv := context.Background(), a.Convs
 		var ids []string
 		for range 2 { // few conversations: writers collide
-			c, err := cv.Create(ctx, p.P, core.CreateConversation{Messages: []core.MessageInput{{Role: "user", Content: "seed"}}}, false)
+			c, err := cv.Create(ctx, p.P, conversations.CreateConversation{Messages: []conversations.MessageInput{{Role: "user", Content: "seed"}}})
 			require.NoError(t, err)
 			ids = append(ids, c.ID)
 		}
@@ -42,18 +45,18 @@ func TestConversationIndexesMatchUnderConcurrentWrites(t *testing.T) {
 					var err error
 					switch rng.IntN(6) {
 					case 0:
-						_, err = cv.AddTags(ctx, p.P, id, core.AddTagsRequest{Tags: []string{tags[rng.IntN(3)]}})
+						_, err = cv.AddTags(ctx, p.P, id, conversations.AddTagsRequest{Tags: []string{tags[rng.IntN(3)]}})
 					case 1:
 						err = cv.RemoveTag(ctx, p.P, id, tags[rng.IntN(3)])
 					case 2:
 						title := fmt.Sprint("t", i)
-						_, err = cv.Update(ctx, p.P, id, core.UpdateConversation{Title: &title})
+						_, err = cv.Update(ctx, p.P, id, conversations.UpdateConversation{Title: &title})
 					case 3:
 						if rng.IntN(40) == 0 {
 							err = cv.Delete(ctx, p.P, id)
 						}
 					default:
-						_, err = cv.Append(ctx, p.P, id, core.AppendMessages{Messages: []core.MessageInput{{Role: "user", Content: fmt.Sprintf("word%d shared", rng.IntN(5))}}})
+						_, err = cv.Append(ctx, p.P, id, conversations.AppendMessages{Messages: []conversations.MessageInput{{Role: "user", Content: fmt.Sprintf("word%d shared", rng.IntN(5))}}})
 					}
 					if err != nil && !core.IsCode(err, core.CodeNotFound) {
 						t.Error(err)
@@ -65,7 +68,7 @@ func TestConversationIndexesMatchUnderConcurrentWrites(t *testing.T) {
 		wg.Wait()
 
 		pre := "as:{" + p.ID + "}:"
-		live := map[string]core.Conversation{}
+		live := map[string]conversations.Conversation{}
 		for _, id := range ids {
 			c, err := a.Store.Conversation(ctx, p.ID, id)
 			require.NoError(t, err)
@@ -115,7 +118,7 @@ func TestConversationIndexesMatchUnderConcurrentWrites(t *testing.T) {
 			for id, c := range live {
 				msgs, err := a.Store.Messages(ctx, p.ID, id, 0, int(c.MessageCount))
 				require.NoError(t, err)
-				if slices.ContainsFunc(msgs, func(m core.Message) bool { return slices.Contains(core.SearchTokens(m.Content), tok) }) {
+				if slices.ContainsFunc(msgs, func(m conversations.Message) bool { return slices.Contains(textindex.Tokens(m.Content), tok) }) {
 					want = append(want, id)
 				}
 			}

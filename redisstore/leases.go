@@ -101,8 +101,8 @@ var renewErrors = map[string]struct {
 	code core.Code
 	msg  string
 }{
-	"NOT_FOUND":     {core.CodeNotFound, "Lease not found"},
-	"LEASE_EXPIRED": {core.CodeLeaseExpired, "Lease has expired"},
+	"NOT_FOUND":     {core.CodeNotFound, core.MsgLeaseNotFound},
+	"LEASE_EXPIRED": {core.CodeLeaseExpired, core.MsgLeaseExpired},
 }
 
 // Renew runs renew_lease.lua.
@@ -113,7 +113,7 @@ func (s *Store) Renew(ctx context.Context, project, id string, ttlMs, now int64)
 		return core.Lease{}, err
 	}
 	if l == nil {
-		return core.Lease{}, core.E(op, core.CodeNotFound, "Lease not found")
+		return core.Lease{}, core.E(op, core.CodeNotFound, core.MsgLeaseNotFound)
 	}
 	res, err := renewLeaseScript.Run(ctx, s.rdb, []string{
 		leaseRecordKey(project, id), leaseLockKey(project, l.StateKey), activeLeasesKey(project), leaseEventsKey(project),
@@ -175,7 +175,7 @@ func (s *Store) ActiveLeases(ctx context.Context, project string, after string, 
 	if after != "" {
 		score, err := s.rdb.ZScore(ctx, activeLeasesKey(project), after).Result()
 		if errors.Is(err, redis.Nil) {
-			return nil, core.E(op, core.CodeInvalidCursor, "Cursor lease is no longer active; list again from the start")
+			return nil, core.E(op, core.CodeInvalidCursor, core.MsgLeaseCursorExpiry)
 		}
 		if err != nil {
 			return nil, core.Internal(op, err)

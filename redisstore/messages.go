@@ -3,7 +3,7 @@ package redisstore
 import (
 	"encoding/json"
 
-	"github.com/agentstate/agentstate-go/core"
+	"github.com/agentstate/agentstate-go/conversations"
 )
 
 // storedMessage is a message as kept in its conversation's stream: short keys and no nulls,
@@ -27,7 +27,7 @@ type storedMessage struct {
 	CreatedAt        int64           `json:"a"`
 }
 
-func encodeMessage(m core.Message) ([]byte, error) {
+func encodeMessage(m conversations.Message) ([]byte, error) {
 	sm := storedMessage(m)
 	if string(sm.Metadata) == "null" {
 		sm.Metadata = nil
@@ -35,13 +35,13 @@ func encodeMessage(m core.Message) ([]byte, error) {
 	return json.Marshal(sm)
 }
 
-func decodeMessage(raw string) (core.Message, error) {
+func decodeMessage(raw string) (conversations.Message, error) {
 	var sm storedMessage
 	if err := json.Unmarshal([]byte(raw), &sm); err != nil {
-		return core.Message{}, err
+		return conversations.Message{}, err
 	}
 	if sm.Metadata == nil {
 		sm.Metadata = json.RawMessage("null")
 	}
-	return core.Message(sm), nil
+	return conversations.Message(sm), nil
 }

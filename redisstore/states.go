@@ -27,11 +27,11 @@ var scriptErrors = map[string]struct {
 	code core.Code
 	msg  string
 }{
-	"IDEMPOTENCY_CONFLICT": {core.CodeIdempotencyConflict, "Idempotency-Key was already used for a different request"},
-	"LEASE_REQUIRED":       {core.CodeLeaseRequired, "Active lease requires lease_id"},
-	"LEASE_CONFLICT":       {core.CodeLeaseConflict, "lease_id does not match active lease"},
-	"LEASE_EXPIRED":        {core.CodeLeaseExpired, "Lease has expired"},
-	"NOT_FOUND":            {core.CodeNotFound, "State not found"},
+	"IDEMPOTENCY_CONFLICT": {core.CodeIdempotencyConflict, core.MsgIdempotencyConflict},
+	"LEASE_REQUIRED":       {core.CodeLeaseRequired, core.MsgLeaseRequired},
+	"LEASE_CONFLICT":       {core.CodeLeaseConflict, core.MsgLeaseMismatch},
+	"LEASE_EXPIRED":        {core.CodeLeaseExpired, core.MsgLeaseExpired},
+	"NOT_FOUND":            {core.CodeNotFound, core.MsgStateNotFound},
 }
 
 // MutateState runs mutate_state.lua.
@@ -102,7 +102,7 @@ func (s *Store) MutateState(ctx context.Context, project string, m core.StateMut
 		}
 	}
 	return core.StateEvent{}, false, &core.Error{Op: op, Code: core.CodeServiceUnavailable,
-		Message: "The state changed too often during this write; retry it"}
+		Message: core.MsgStateContended}
 }
 
 func optInt(v *int64) string {
@@ -143,7 +143,7 @@ func scriptError(op string, m core.StateMutation, res []any) error {
 		ce.Message = fmt.Sprintf("State does not exist, not at the expected version %d", *m.ExpectedVersion)
 	}
 	if *m.ExpectedVersion == 0 && len(res) > 1 {
-		ce.Message = "State already exists"
+		ce.Message = core.MsgStateExists
 	}
 	ce.Details = details
 	return ce

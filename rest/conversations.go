@@ -7,6 +7,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/agentstate/agentstate-go/conversations"
+	"github.com/agentstate/agentstate-go/webhooks"
+
 	"github.com/go-chi/chi/v5"
 
 	"github.com/agentstate/agentstate-go/core"
@@ -22,12 +25,16 @@ func decodeInto[T any](s *Server, w http.ResponseWriter, r *http.Request) (T, er
 }
 
 func (s *Server) createConversation(w http.ResponseWriter, r *http.Request) {
-	body, err := decodeInto[core.CreateConversation](s, w, r)
+	body, err := decodeInto[conversations.CreateConversation](s, w, r)
 	if err == nil {
-		var c core.Conversation
-		c, err = s.Conversations.Create(r.Context(), principal(r), body, true)
+		var c conversations.Conversation
+		c, err = s.Conversations.Create(r.Context(), principal(r), body)
+		if err == nil {
+			// v1 fires conversation.created from this route only: the MCP tool does not.
+			s.Webhooks.ConversationCreated(r.Context(), principal(r).ProjectID, c)
+		}
 		if c.Messages == nil {
-			c.Messages = []core.Message{}
+			c.Messages = []conversations.Message{}
 		}
 		respond(w, r, http.StatusCreated, c, err)
 		return
@@ -35,9 +42,9 @@ func (s *Server) createConversation(w http.ResponseWriter, r *http.Request) {
 	writeError(w, r, err)
 }
 
-func convQuery(r *http.Request) core.ConvQuery {
+func convQuery(r *http.Request) conversations.ListQuery {
 	q := r.URL.Query()
-	return core.ConvQuery{Limit: queryInt(r, "limit", 0), Cursor: q.Get("cursor"), Order: q.Get("order"), Tag: q.Get("tag")}
+	return conversations.ListQuery{Limit: queryInt(r, "limit", 0), Cursor: q.Get("cursor"), Order: q.Get("order"), Tag: q.Get("tag")}
 }
 
 func (s *Server) listConversations(w http.ResponseWriter, r *http.Request) {
@@ -50,13 +57,13 @@ var convFields = []string{"id", "project_id", "external_id", "title", "metadata"
 	"total_cost_microdollars", "total_tokens", "created_at", "updated_at", "messages"}
 
 func (s *Server) getConversation(w http.ResponseWriter, r *http.Request) {
-	c, err := s.Conversations.Get(r.Context(), principal(r), convID(r), core.ConvGetMessages)
+	c, err := s.Conversations.Get(r.Context(), principal(r), convID(r), conversations.ConvGetMessages)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
 	if c.Messages == nil {
-		c.Messages = []core.Message{}
+		c.Messages = []conversations.Message{}
 	}
 	fields := r.URL.Query().Get("fields")
 	if fields == "" {
@@ -91,13 +98,13 @@ func (s *Server) getConversationByExternalID(w http.ResponseWriter, r *http.Requ
 	}
 	c, err := s.Conversations.GetByExternalID(r.Context(), principal(r), ext)
 	if c.Messages == nil {
-		c.Messages = []core.Message{}
+		c.Messages = []conversations.Message{}
 	}
 	respond(w, r, http.StatusOK, c, err)
 }
 
 func (s *Server) updateConversation(w http.ResponseWriter, r *http.Request) {
-	body, err := decodeInto[core.UpdateConversation](s, w, r)
+	body, err := decodeInto[conversations.UpdateConversation](s, w, r)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -115,7 +122,7 @@ func (s *Server) deleteConversation(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) appendMessages(w http.ResponseWriter, r *http.Request) {
-	body, err := decodeInto[core.AppendMessages](s, w, r)
+	body, err := decodeInto[conversations.AppendMessages](s, w, r)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -131,16 +138,16 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) searchConversations(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	page, err := s.Conversations.Search(r.Context(), principal(r), core.SearchQuery{
+	page, err := s.Conversations.Search(r.Context(), principal(r), conversations.SearchQuery{
 		Q: q.Get("q"), Limit: queryInt(r, "limit", 0), Cursor: q.Get("cursor"), Order: q.Get("order")})
 	respond(w, r, http.StatusOK, page, err)
 }
 
 func (s *Server) exportConversations(w http.ResponseWriter, r *http.Request) {
-	var body core.IDList
+	var body conversations.IDList
 	if r.ContentLength != 0 {
 		var err error
-		if body, err = decodeInto[core.IDList](s, w, r); err != nil {
+		if body, err = decodeInto[conversations.IDList](s, w, r); err != nil {
 			writeError(w, r, err)
 			return
 		}
@@ -150,7 +157,7 @@ func (s *Server) exportConversations(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) bulkDeleteConversations(w http.ResponseWriter, r *http.Request) {
-	body, err := decodeInto[core.IDList](s, w, r)
+	body, err := decodeInto[conversations.IDList](s, w, r)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -180,7 +187,7 @@ func (s *Server) generateAll(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) ingestTrace(w http.ResponseWriter, r *http.Request) {
-	body, err := decodeInto[core.TraceIngest](s, w, r)
+	body, err := decodeInto[conversations.TraceIngest](s, w, r)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -210,7 +217,7 @@ func (s *Server) conversationTags(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) addConversationTags(w http.ResponseWriter, r *http.Request) {
-	body, err := decodeInto[core.AddTagsRequest](s, w, r)
+	body, err := decodeInto[conversations.AddTagsRequest](s, w, r)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -231,11 +238,11 @@ func (s *Server) removeConversationTag(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func analyticsQuery(r *http.Request) core.AnalyticsQuery {
+func analyticsQuery(r *http.Request) conversations.AnalyticsQuery {
 	q := r.URL.Query()
 	start, _ := strconv.ParseInt(q.Get("start"), 10, 64)
 	end, _ := strconv.ParseInt(q.Get("end"), 10, 64)
-	return core.AnalyticsQuery{Start: start, End: end, Tags: q["tag"], Metric: q.Get("metric"),
+	return conversations.AnalyticsQuery{Start: start, End: end, Tags: q["tag"], Metric: q.Get("metric"),
 		Granularity: q.Get("granularity"), Limit: queryInt(r, "limit", 0)}
 }
 
@@ -255,7 +262,7 @@ func (s *Server) analyticsTags(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) {
-	body, err := decodeInto[core.CreateWebhook](s, w, r)
+	body, err := decodeInto[webhooks.CreateWebhook](s, w, r)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -275,7 +282,7 @@ func (s *Server) getWebhook(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) {
-	body, err := decodeInto[core.UpdateWebhook](s, w, r)
+	body, err := decodeInto[webhooks.UpdateWebhook](s, w, r)
 	if err != nil {
 		writeError(w, r, err)
 		return

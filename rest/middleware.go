@@ -88,12 +88,12 @@ type authenticator struct {
 	limiter      *core.RateLimiter
 	failureDelay time.Duration // v1 pads every auth failure to at least this long
 	onFail       func(w http.ResponseWriter, r *http.Request)
-	access       Access
+	access       core.Access
 	queryToken   bool // also accept ?token=as_cap_… (capability tokens only)
 }
 
 func (a authenticator) middleware(next http.Handler) http.Handler {
-	if a.access == adminOnly {
+	if a.access == core.Operator {
 		return a.admin(next)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -103,8 +103,8 @@ func (a authenticator) middleware(next http.Handler) http.Handler {
 			cred = t
 		}
 		p, err := a.auth.Authenticate(r.Context(), cred)
-		if err == nil && a.access == keyOnly && p.Kind != core.KindAPIKey {
-			err = core.E("rest.auth", core.CodeUnauthorized, "Unauthorized")
+		if err == nil && a.access == core.KeysOnly && p.Kind != core.KindAPIKey {
+			err = core.E("rest.auth", core.CodeUnauthorized, core.MsgUnauthorized)
 		}
 		if err != nil {
 			a.fail(w, r, start, err)
@@ -124,7 +124,7 @@ func (a authenticator) middleware(next http.Handler) http.Handler {
 			writeError(w, r, err)
 			return
 		}
-		if a.access == keyOrToken {
+		if a.access == core.KeysAndTokens {
 			// v1 pads scope-denied 403s of these routes like 401s; the scope is checked in core,
 			// so the pad happens where the status is written.
 			w = &padForbidden{ResponseWriter: w, ctx: r.Context(), start: start, delay: a.failureDelay}

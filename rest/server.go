@@ -6,10 +6,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agentstate/agentstate-go/conversations"
+	"github.com/agentstate/agentstate-go/webhooks"
+
 	"github.com/go-chi/chi/v5"
 
 	"github.com/agentstate/agentstate-go/core"
-	"github.com/agentstate/agentstate-go/schemas"
 )
 
 // Deps is what the HTTP server is built from.
@@ -17,8 +19,8 @@ type Deps struct {
 	Auth             *core.Auth
 	Keys             *core.Keys
 	Claims           *core.Claims
-	Conversations    *core.Conversations
-	Webhooks         *core.Webhooks
+	Conversations    *conversations.Service
+	Webhooks         *webhooks.Service
 	RateLimiter      *core.RateLimiter // nil = no limit
 	States           *core.States
 	Leases           *core.Leases
@@ -53,13 +55,18 @@ func NewHandler(d Deps) http.Handler {
 	r.Get("/.well-known/oauth-protected-resource", s.protectedResource)
 	r.Get("/.well-known/agentstate-signing-key", s.signingKey)
 	r.Get("/openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		doc, err := openAPIDocument()
+		if err != nil {
+			writeError(w, r, core.Internal("rest.openapi", err))
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(schemas.OpenAPIDocument)
+		_, _ = w.Write(doc)
 	})
 
 	for _, rt := range Routes {
 		a := authenticator{auth: d.Auth, limiter: d.RateLimiter, failureDelay: d.AuthFailureDelay,
-			access: rt.Access, queryToken: queryTokenRoutes[rt.Method+" "+rt.Pattern]}
+			access: rt.Op.Access, queryToken: rt.QueryToken}
 		h := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { rt.handle(s, w, req) })
 		r.With(a.middleware).Method(rt.Method, rt.Pattern, h)
 		if legacy, ok := legacyPath(rt.Pattern); ok {

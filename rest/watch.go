@@ -84,7 +84,7 @@ func (s *Server) longPoll(w http.ResponseWriter, r *http.Request, key string) {
 		return
 	}
 	if res.State == nil {
-		writeError(w, r, core.E("rest.longPoll", core.CodeNotFound, "State not found"))
+		writeError(w, r, core.E("rest.longPoll", core.CodeNotFound, core.MsgStateNotFound))
 		return
 	}
 	w.Header().Set("ETag", etag(res.State.Version))

@@ -1,16 +1,13 @@
 // Package schemas generates JSON Schemas from core's Go types (invopop/jsonschema). MCP tool
-// schemas and the API reference both come from here, so what models and people read is what
+// schemas, the OpenAPI document and the API reference all come from here, so what models and people read is what
 // the code accepts.
 package schemas
 
 import (
-	_ "embed"
 	"encoding/json"
 
 	"github.com/invopop/jsonschema"
 )
-
-//go:generate go run ./cmd/gendocs
 
 // Reflect returns the inlined schema of v's type.
 func Reflect(v any) *jsonschema.Schema {
@@ -29,9 +26,3 @@ func JSON(v any) json.RawMessage {
 	}
 	return b
 }
-
-// OpenAPIDocument is the committed OpenAPI 3.1 document (kept current by a test), served at
-// GET /openapi.json.
-//
-//go:embed openapi.json
-var OpenAPIDocument []byte

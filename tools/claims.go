@@ -14,7 +14,7 @@ type ClaimIDArgs struct {
 func claimTools() []Tool {
 	return []Tool{
 		define(Tool{
-			Name: "create_claim", Title: "Create a claim", Scope: core.ScopeClaimWrite,
+			Name: "create_claim", Title: "Create a claim", Op: core.OpClaimCreate,
 			Description: "Record an assertion about a subject with 1..50 evidence items the server can check later: " +
 				"text_hash {source, data, hash = SHA-256 hex of data}, json_value {source, data, json_path, expected_value}, " +
 				"state_event {source = event sequence or id, hash of the event's data, or json_path + expected_value}. " +
@@ -23,20 +23,20 @@ func claimTools() []Tool {
 			return d.Claims.Create(ctx, p, in)
 		}),
 		define(Tool{
-			Name: "verify_claim", Title: "Verify a claim", Scope: core.ScopeClaimWrite,
+			Name: "verify_claim", Title: "Verify a claim", Op: core.OpClaimVerify,
 			Description: "Check every evidence item of a claim now; returns the run with a message per item. The claim becomes verified only if all pass; the run is logged.",
 		}, func(ctx context.Context, d Deps, p core.Principal, in ClaimIDArgs) (core.VerificationRun, error) {
 			return d.Claims.Verify(ctx, p, in.ClaimID)
 		}),
 		define(Tool{
-			Name: "get_claim", Title: "Get a claim", Scope: core.ScopeClaimRead,
+			Name: "get_claim", Title: "Get a claim", Op: core.OpClaimGet,
 			Description: "A claim with its evidence and current status.",
 			Hints:       Hints{ReadOnly: true, Idempotent: true},
 		}, func(ctx context.Context, d Deps, p core.Principal, in ClaimIDArgs) (core.Claim, error) {
 			return d.Claims.Get(ctx, p, in.ClaimID)
 		}),
 		define(Tool{
-			Name: "list_claims", Title: "List claims", Scope: core.ScopeClaimRead,
+			Name: "list_claims", Title: "List claims", Op: core.OpClaimList,
 			Description: "Claims of the project, newest first, optionally about one subject_type / subject_id; page with next_cursor.",
 			Hints:       Hints{ReadOnly: true, Idempotent: true},
 		}, func(ctx context.Context, d Deps, p core.Principal, in core.ClaimQuery) (core.ClaimPage, error) {

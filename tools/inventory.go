@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/agentstate/agentstate-go/conversations"
+
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
@@ -22,7 +24,7 @@ type Deps struct {
 	Watcher       *core.Watcher
 	Keys          *core.Keys
 	Claims        *core.Claims
-	Conversations *core.Conversations
+	Conversations *conversations.Service
 }
 
 // Hints are the four MCP tool annotations; every tool states all four.
@@ -35,8 +37,7 @@ type Tool struct {
 	Name        string
 	Title       string
 	Description string
-	Scope       string // the scope a credential needs to see and call the tool
-	Delegation  bool   // also open to a capability token that may delegate (max_depth > 0)
+	Op          core.Operation // who may see and call the tool (scope, credential kinds)
 	Hints       Hints
 	Input       any // zero value of the arguments type; its schema is the input schema
 	Output      any // zero value of the result type; its schema is the output schema
@@ -67,7 +68,7 @@ func Inventory() []Tool {
 
 // callableBy reports whether p may see and call t.
 func (t Tool) callableBy(p core.Principal) bool {
-	return p.Can(t.Scope) || (t.Delegation && p.Kind == core.KindCapabilityToken && p.MayDelegate() == nil)
+	return p.Authorize(t.Op) == nil
 }
 
 // Definition is the tool as MCP clients see it.
@@ -90,14 +91,15 @@ func (t Tool) Handler(d Deps) server.ToolHandlerFunc {
 	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		p, ok := core.PrincipalFrom(ctx)
 		if !ok {
-			return errorResult(core.E("tools."+t.Name, core.CodeUnauthorized, "Unauthorized")), nil
+			return errorResult(core.E("tools."+t.Name, core.CodeUnauthorized, core.MsgUnauthorized)), nil
 		}
-		if !t.callableBy(p) && t.Delegation && p.Kind == core.KindCapabilityToken {
-			return errorResult(p.MayDelegate()), nil // a token lacks no scope here: say why it cannot delegate
-		}
-		if !t.callableBy(p) {
-			r := mcp.NewToolResultError("FORBIDDEN: missing required scope " + t.Scope)
-			r.StructuredContent = map[string]any{"error": core.WireErrorOf(core.E("tools."+t.Name, core.CodeForbidden, "Missing required scope: "+t.Scope))}
+		if err := p.Authorize(t.Op); err != nil {
+			if t.Op.Delegation && p.Kind == core.KindCapabilityToken {
+				return errorResult(err), nil // a token lacks no scope here: say why it cannot delegate
+			}
+			// v1's MCP text for any refused tool (compat-v1.md §16.2).
+			r := mcp.NewToolResultError("FORBIDDEN: missing required scope " + t.Op.Scope)
+			r.StructuredContent = map[string]any{"error": core.WireErrorOf(core.E("tools."+t.Name, core.CodeForbidden, core.MsgMissingScope+t.Op.Scope))}
 			return r, nil
 		}
 		raw := req.Params.RawArguments

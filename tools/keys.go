@@ -23,7 +23,7 @@ type Revoked struct {
 func keyTools() []Tool {
 	return []Tool{
 		define(Tool{
-			Name: "mint_capability_token", Title: "Mint a capability token", Scope: core.ScopeKeysWrite, Delegation: true,
+			Name: "mint_capability_token", Title: "Mint a capability token", Op: core.OpTokenMint,
 			Description: "Create a scoped, revocable credential for a sub-agent: 1..6 of state:read, state:write, state:watch, lease:write, claim:read, claim:write, " +
 				"each within your own. Optional expires_at (ms), resources (state-key patterns: exact or prefix*), agent_id (bind its writes to one agent) " +
 				"and max_depth (how many levels it may delegate further). The child is never wider than you. The raw token is shown once.",
@@ -31,34 +31,34 @@ func keyTools() []Tool {
 			return d.Keys.MintToken(ctx, p, in)
 		}),
 		define(Tool{
-			Name: "list_capability_tokens", Title: "List capability tokens", Scope: core.ScopeKeysRead, Delegation: true,
+			Name: "list_capability_tokens", Title: "List capability tokens", Op: core.OpTokenList,
 			Description: "Live capability tokens of the project (a token sees only the tokens it minted, directly or not). Raw tokens are never shown.",
 			Hints:       Hints{ReadOnly: true, Idempotent: true},
 		}, func(ctx context.Context, d Deps, p core.Principal, _ NoArgs) (core.TokenList, error) {
 			return d.Keys.ListTokens(ctx, p)
 		}),
 		define(Tool{
-			Name: "revoke_capability_token", Title: "Revoke a capability token", Scope: core.ScopeKeysWrite, Delegation: true,
+			Name: "revoke_capability_token", Title: "Revoke a capability token", Op: core.OpTokenRevoke,
 			Description: "Revoke a capability token and, at once, every token minted from it. Revoking twice is fine.",
 			Hints:       Hints{Destructive: true, Idempotent: true},
 		}, func(ctx context.Context, d Deps, p core.Principal, in IDArgs) (Revoked, error) {
 			return Revoked{Revoked: true, ID: in.ID}, d.Keys.RevokeToken(ctx, p, in.ID)
 		}),
 		define(Tool{
-			Name: "create_api_key", Title: "Create an API key", Scope: core.ScopeKeysWrite,
+			Name: "create_api_key", Title: "Create an API key", Op: core.OpKeyCreate,
 			Description: "Create an API key for this project. Scopes (and resources, agent_id) must be within yours; omitted ones inherit yours. The raw key is shown once.",
 		}, func(ctx context.Context, d Deps, p core.Principal, in core.CreateKeyRequest) (core.APIKey, error) {
 			return d.Keys.CreateAPIKey(ctx, p, in)
 		}),
 		define(Tool{
-			Name: "list_api_keys", Title: "List API keys", Scope: core.ScopeKeysRead,
+			Name: "list_api_keys", Title: "List API keys", Op: core.OpKeyList,
 			Description: "Every API key of the project, revoked ones included, without raw keys.",
 			Hints:       Hints{ReadOnly: true, Idempotent: true},
 		}, func(ctx context.Context, d Deps, p core.Principal, _ NoArgs) (core.KeyList, error) {
 			return d.Keys.ListAPIKeys(ctx, p)
 		}),
 		define(Tool{
-			Name: "revoke_api_key", Title: "Revoke an API key", Scope: core.ScopeKeysWrite,
+			Name: "revoke_api_key", Title: "Revoke an API key", Op: core.OpKeyRevoke,
 			Description: "Revoke an API key of this project; its next request is refused.",
 			Hints:       Hints{Destructive: true, Idempotent: true},
 		}, func(ctx context.Context, d Deps, p core.Principal, in IDArgs) (Revoked, error) {

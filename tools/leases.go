@@ -43,7 +43,7 @@ type Released struct {
 func leaseTools() []Tool {
 	return []Tool{
 		define(Tool{
-			Name: "acquire_lease", Title: "Acquire a lease", Scope: core.ScopeLeaseWrite,
+			Name: "acquire_lease", Title: "Acquire a lease", Op: core.OpLeaseAcquire,
 			Description: "Take exclusive ownership of state_key for ttl_ms (default 60000, 1000..3600000). Returns the lease with its id and fencing_token: " +
 				"pass lease_id (or fencing_token) on every write to the key, renew at about half the TTL, and release when done. " +
 				"If someone else holds it: fails with LEASE_CONFLICT at once, or with wait_ms (<= 60000) waits its turn, first come first served.",
@@ -52,21 +52,21 @@ func leaseTools() []Tool {
 			return d.Leases.Acquire(ctx, p, a.StateKey, a.AcquireLease)
 		}),
 		define(Tool{
-			Name: "renew_lease", Title: "Renew a lease", Scope: core.ScopeLeaseWrite,
+			Name: "renew_lease", Title: "Renew a lease", Op: core.OpLeaseRenew,
 			Description: "Keep a lease: its expiry becomes now + ttl_ms. Fails with LEASE_EXPIRED if it already expired (acquire again) or NOT_FOUND if released.",
 			Hints:       Hints{Idempotent: true},
 		}, func(ctx context.Context, d Deps, p core.Principal, a RenewLeaseArgs) (core.Lease, error) {
 			return d.Leases.Renew(ctx, p, a.LeaseID, a.RenewLease)
 		}),
 		define(Tool{
-			Name: "release_lease", Title: "Release a lease", Scope: core.ScopeLeaseWrite,
+			Name: "release_lease", Title: "Release a lease", Op: core.OpLeaseRelease,
 			Description: "Give up a lease so others can take the key. Releasing twice fails with NOT_FOUND.",
 			Hints:       Hints{Destructive: true, Idempotent: true},
 		}, func(ctx context.Context, d Deps, p core.Principal, a LeaseIDArgs) (Released, error) {
 			return Released{Released: true}, d.Leases.Release(ctx, p, a.LeaseID)
 		}),
 		define(Tool{
-			Name: "get_lease", Title: "Look up a lease", Scope: core.ScopeStateRead,
+			Name: "get_lease", Title: "Look up a lease", Op: core.OpLeaseGet,
 			Description: "Who holds a key: give state_key for its live lease (NOT_FOUND when free), or lease_id for any lease with its status (active, released, expired).",
 			Hints:       Hints{ReadOnly: true, Idempotent: true},
 		}, func(ctx context.Context, d Deps, p core.Principal, a GetLeaseArgs) (core.Lease, error) {
@@ -76,7 +76,7 @@ func leaseTools() []Tool {
 			return d.Leases.OnKey(ctx, p, a.StateKey)
 		}),
 		define(Tool{
-			Name: "list_leases", Title: "List active leases", Scope: core.ScopeStateRead,
+			Name: "list_leases", Title: "List active leases", Op: core.OpLeaseList,
 			Description: "List the project's active leases, soonest expiry first. Page with cursor = next_cursor.",
 			Hints:       Hints{ReadOnly: true, Idempotent: true},
 		}, func(ctx context.Context, d Deps, p core.Principal, a ListLeasesArgs) (core.LeasePage, error) {

@@ -67,7 +67,7 @@ func readResource(d Deps, prefix string, get func(context.Context, core.Principa
 	return func(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
 		p, ok := core.PrincipalFrom(ctx)
 		if !ok {
-			return nil, core.E("tools.resource", core.CodeUnauthorized, "Unauthorized")
+			return nil, core.E("tools.resource", core.CodeUnauthorized, core.MsgUnauthorized)
 		}
 		key, err := keyOf(req.Params.URI, prefix)
 		if err != nil {

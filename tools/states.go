@@ -39,7 +39,7 @@ type ListStateEventsArgs struct {
 func stateTools() []Tool {
 	return []Tool{
 		define(Tool{
-			Name: "upsert_state", Title: "Write a state", Scope: core.ScopeStateWrite,
+			Name: "upsert_state", Title: "Write a state", Op: core.OpStatePut,
 			Description: "Create or fully replace the JSON object stored under state_key. Returns the new state with its version. " +
 				"Pass expected_version (the version you read) to write only if nobody changed it meanwhile: a mismatch fails with VERSION_CONFLICT and the current state. " +
 				"While a lease is held on the key, pass its lease_id.",
@@ -49,14 +49,14 @@ func stateTools() []Tool {
 			return st, err
 		}),
 		define(Tool{
-			Name: "get_state", Title: "Read a state", Scope: core.ScopeStateRead,
+			Name: "get_state", Title: "Read a state", Op: core.OpStateGet,
 			Description: "Read the state stored under state_key, or, with at_sequence / at_time, the state as it was then. Fails with NOT_FOUND if there is none (or it was deleted).",
 			Hints:       Hints{ReadOnly: true, Idempotent: true},
 		}, func(ctx context.Context, d Deps, p core.Principal, a GetStateArgs) (core.State, error) {
 			return d.States.Get(ctx, p, a.StateKey, core.At{Sequence: a.AtSequence, Time: a.AtTime})
 		}),
 		define(Tool{
-			Name: "query_states", Title: "Find states", Scope: core.ScopeStateRead,
+			Name: "query_states", Title: "Find states", Op: core.OpStateQuery,
 			Description: "Find states across the project, newest write first: by agent_id, tags (all must match), update time, and JSON-path equality on data " +
 				"(json_path like $.status with json_equals, or several predicates). Pages may be short; follow next_cursor until it is null.",
 			Hints: Hints{ReadOnly: true, Idempotent: true},
@@ -64,7 +64,7 @@ func stateTools() []Tool {
 			return d.States.Query(ctx, p, q)
 		}),
 		define(Tool{
-			Name: "delete_state", Title: "Delete a state", Scope: core.ScopeStateWrite,
+			Name: "delete_state", Title: "Delete a state", Op: core.OpStateDelete,
 			Description: "Delete the state under state_key. Its event history stays readable with list_state_events. Pass expected_version to delete only an unchanged state.",
 			Hints:       Hints{Destructive: true, Idempotent: true},
 		}, func(ctx context.Context, d Deps, p core.Principal, a DeleteStateArgs) (core.DeleteResult, error) {
@@ -75,7 +75,7 @@ func stateTools() []Tool {
 			return res, err
 		}),
 		define(Tool{
-			Name: "list_state_events", Title: "List a state's history", Scope: core.ScopeStateRead,
+			Name: "list_state_events", Title: "List a state's history", Op: core.OpStateEvents,
 			Description: "List the append-only event log of state_key (every write and delete, oldest first). Page with after = next_cursor.",
 			Hints:       Hints{ReadOnly: true, Idempotent: true},
 		}, func(ctx context.Context, d Deps, p core.Principal, a ListStateEventsArgs) (core.EventPage, error) {

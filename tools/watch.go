@@ -17,7 +17,7 @@ type WaitArgs struct {
 func watchTools() []Tool {
 	return []Tool{
 		define(Tool{
-			Name: "wait_for_state_change", Title: "Wait for a state to change", Scope: core.ScopeStateRead,
+			Name: "wait_for_state_change", Title: "Wait for a state to change", Op: core.OpStateWait,
 			Description: "Block until the state under state_key moves past after_version (written or deleted by anyone), or timeout_ms passes. " +
 				"Returns changed, deleted and the current state: use it to react to other agents instead of polling get_state.",
 			Hints: Hints{ReadOnly: true, Idempotent: true},

@@ -8,7 +8,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -19,25 +21,27 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "agentstate:", err)
 		os.Exit(1)
 	}
 }
 
-func run(args []string) error {
+// run serves until ctx ends (SIGTERM or SIGINT), then shuts down within -shutdown-timeout.
+func run(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("http-server", flag.ContinueOnError)
 	cfg := app.Flags(fs)
+	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "how long SIGTERM waits for streams, requests, jobs and webhook deliveries to finish (AGENTSTATE_SHUTDOWN_TIMEOUT)")
 	if err := app.Parse(fs, args); err != nil {
 		return err
 	}
-	log, err := app.NewLogger(cfg.LogLevel, os.Stderr)
+	log, err := app.NewLogger(cfg.LogLevel, stderr)
 	if err != nil {
 		return err
 	}
 	slog.SetDefault(log)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 
 	a, err := app.Open(ctx, cfg, log)
 	if err != nil {
@@ -49,25 +53,45 @@ func run(args []string) error {
 		return err
 	}
 	if newKey != "" {
-		fmt.Fprintf(os.Stderr, "\n  Created project %q with a full-access API key (shown only now):\n\n    %s\n\n", app.DefaultProject.ID, newKey)
+		fmt.Fprintf(stderr, "\n  Created project %q with a full-access API key (shown only now):\n\n    %s\n\n", app.DefaultProject.ID, newKey)
 	}
 
-	go a.Leases.RunSweeper(ctx, time.Second, func(err error) { log.Error("lease sweep", "err", err) })
-	go a.Convs.RunRetention(ctx, a.Auth.ListProjects, time.Hour, func(err error) { log.Error("retention", "err", err) })
 	handler := a.NewHandler(cfg.AuthFailureDelay)
 	srv := &http.Server{Addr: cfg.Addr, Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	// Bind before saying so: a taken port is an error, not a "listening" line.
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	a.Start(ctx, log)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	log.Info("listening", "addr", cfg.Addr, "rest", "http://"+cfg.Addr+"/api/v1", "mcp", "http://"+cfg.Addr+"/api/mcp")
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("listening", "addr", ln.Addr().String(), "rest", "http://"+ln.Addr().String()+"/api/v1", "mcp", "http://"+ln.Addr().String()+"/api/mcp")
 	select {
 	case err := <-errc:
 		if !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 	case <-ctx.Done():
-		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(shutdown)
 	}
+	return shutdown(a, srv, log, *shutdownTimeout)
+}
+
+// shutdown stops in order: no new connections, open streams told to reconnect and ended,
+// in-flight requests finished, then background jobs and webhook deliveries, all within timeout;
+// the store closes after (deferred by run).
+func shutdown(a *app.App, srv *http.Server, log *slog.Logger, timeout time.Duration) error {
+	log.Info("shutting down", "timeout", timeout.String())
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	streams := make(chan error, 1)
+	go func() { streams <- a.EndStreams(ctx) }()
+	errs := []error{srv.Shutdown(ctx), <-streams, a.Shutdown(ctx)}
+	if err := errors.Join(errs...); err != nil {
+		log.Error("shutdown incomplete", "err", err, "dur_ms", time.Since(start).Milliseconds())
+		return nil // the process ends either way; the log says what was cut short
+	}
+	log.Info("stopped", "dur_ms", time.Since(start).Milliseconds())
 	return nil
 }

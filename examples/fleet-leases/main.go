@@ -167,14 +167,14 @@ func startServer(ctx context.Context, c *config) (stop func(), err error) {
 		conn.Close()
 		return nil, err
 	}
-	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
-	go a.Leases.RunSweeper(sweepCtx, time.Second, func(error) {})
+	sweeper := a.Leases.Sweeper(time.Second, func(error) {})
+	sweeper.Start(ctx)
 	srv := &http.Server{Handler: a.NewHandler(0), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	c.url, c.key = "http://"+ln.Addr().String(), key.Key
 	return func() {
 		_ = srv.Close()
-		stopSweep()
+		_ = sweeper.Shutdown(context.Background())
 		conn.Close()
 	}, nil
 }

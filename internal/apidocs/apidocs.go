@@ -1,6 +1,6 @@
 // Package apidocs renders docs/api.md, the API reference, from the REST route table and the MCP
 // tool inventory and the JSON Schemas of their Go types, so the reference cannot drift from
-// the code. `UPDATE_SNAPSHOTS=1 go test ./internal/apidocs/` rewrites it.
+// the code. `go run ./internal/gendocs` rewrites it.
 package apidocs
 
 import (
@@ -22,7 +22,7 @@ func Render() []byte {
 	var b bytes.Buffer
 	b.WriteString("# API reference\n\n")
 	b.WriteString("Generated from `rest/routes.go`, `tools/` and the JSON Schemas of `core`'s types " +
-		"(`UPDATE_SNAPSHOTS=1 go test ./internal/apidocs/`); do not edit by hand.\n\n")
+		"(`go run ./internal/gendocs`); do not edit by hand.\n\n")
 	b.WriteString("Every route and tool takes `Authorization: Bearer <credential>`: an API key (`as_live_…`) or, where the " +
 		"Credential column says so, a capability token (`as_cap_…`); a token elsewhere gets 401. Project routes take the operator's " +
 		"`AGENTSTATE_ADMIN_TOKEN`. Errors are " +
@@ -30,10 +30,10 @@ func Render() []byte {
 		"`Error: <CODE>: <message>` (or `INVALID_PARAMS: <field>: <message>`) plus the same object as structured content on MCP.\n\n")
 	b.WriteString("## REST\n\n| Method | Path | Credential | Scope | Success | Summary |\n|---|---|---|---|---|---|\n")
 	for _, r := range rest.Routes {
-		fmt.Fprintf(&b, "| %s | `%s` | %s | `%s` | %d | %s |\n", r.Method, r.Pattern, credential(r), r.Scope, r.Status, r.Summary)
+		fmt.Fprintf(&b, "| %s | `%s` | %s | `%s` | %d | %s |\n", r.Method, r.Pattern, credential(r), r.Op.Scope, r.Status, r.Summary)
 	}
 	for _, r := range rest.Routes {
-		fmt.Fprintf(&b, "\n### %s %s\n\n%s. Scope `%s`; success %d.\n", r.Method, r.Pattern, r.Summary, r.Scope, r.Status)
+		fmt.Fprintf(&b, "\n### %s %s\n\n%s. Scope `%s`; success %d.\n", r.Method, r.Pattern, r.Summary, r.Op.Scope, r.Status)
 		if r.Request != nil {
 			b.WriteString("\nRequest body:\n\n")
 			fields(&b, schemas.Reflect(r.Request))
@@ -49,7 +49,7 @@ func Render() []byte {
 	inv := tools.Inventory()
 	sort.Slice(inv, func(i, j int) bool { return inv[i].Name < inv[j].Name })
 	for _, t := range inv {
-		fmt.Fprintf(&b, "| `%s` | `%s` | %v | %v | %v |\n", t.Name, t.Scope, t.Hints.ReadOnly, t.Hints.Destructive, t.Hints.Idempotent)
+		fmt.Fprintf(&b, "| `%s` | `%s` | %v | %v | %v |\n", t.Name, t.Op.Scope, t.Hints.ReadOnly, t.Hints.Destructive, t.Hints.Idempotent)
 	}
 	for _, t := range inv {
 		fmt.Fprintf(&b, "\n### %s — %s\n\n%s\n\nArguments:\n\n", t.Name, t.Title, t.Description)
@@ -61,9 +61,9 @@ func Render() []byte {
 
 func credential(r rest.Route) string {
 	switch {
-	case r.AdminOnly():
+	case r.Op.Access == core.Operator:
 		return "admin token"
-	case r.AcceptsTokens():
+	case r.Op.AcceptsTokens():
 		return "key or token"
 	}
 	return "key"

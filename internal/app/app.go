@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -14,6 +15,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/agentstate/agentstate-go/conversations"
+	"github.com/agentstate/agentstate-go/conversations/titles"
+	"github.com/agentstate/agentstate-go/webhooks"
 
 	"github.com/mark3labs/mcp-go/server"
 	"github.com/peterbourgon/ff/v3"
@@ -75,14 +80,49 @@ type App struct {
 	Auth    *core.Auth
 	Keys    *core.Keys
 	Claims  *core.Claims
-	Convs   *core.Conversations
-	Hooks   *core.Webhooks
+	Convs   *conversations.Service
+	Hooks   *webhooks.Service
 	States  *core.States
 	Leases  *core.Leases
 	Watcher *core.Watcher
 	Limits  core.Limits
 	// RateLimiter charges REST and MCP requests to their credential; nil = unlimited.
 	RateLimiter *core.RateLimiter
+
+	jobs   []*core.Loop      // started by Start
+	mcpSSE *server.SSEServer // set by NewHandler; its sessions end at shutdown
+}
+
+// Start runs the background jobs: the lease sweeper and the conversation retention purge.
+// Shutdown stops them.
+func (a *App) Start(ctx context.Context, log *slog.Logger) {
+	a.jobs = []*core.Loop{
+		a.Leases.Sweeper(time.Second, func(err error) { log.Error("lease sweep", "err", err) }),
+		a.Convs.Retention(a.Auth.ListProjects, time.Hour, func(err error) { log.Error("retention", "err", err) }),
+	}
+	for _, j := range a.jobs {
+		j.Start(ctx)
+	}
+}
+
+// EndStreams ends every open stream (SSE watches with a final frame, long-polls with the
+// current state, MCP SSE sessions and subscriptions) so that an http.Server's Shutdown, which
+// waits for handlers, can finish. Run it beside Shutdown of the http.Server.
+func (a *App) EndStreams(ctx context.Context) error {
+	if a.mcpSSE != nil {
+		a.mcpSSE.CloseSessions() // embedded in our http.Server, so Shutdown would do nothing
+	}
+	return a.Watcher.Shutdown(ctx)
+}
+
+// Shutdown stops the background jobs and waits for webhook deliveries under way, within ctx.
+func (a *App) Shutdown(ctx context.Context) error {
+	var errs []error
+	for _, j := range a.jobs {
+		errs = append(errs, j.Shutdown(ctx))
+	}
+	errs = append(errs, a.Hooks.Shutdown(ctx))
+	return errors.Join(errs...)
 }
 
 // Open connects the store (or starts the embedded one) and builds the services.
@@ -115,9 +155,8 @@ func Open(ctx context.Context, c *Config, log *slog.Logger) (*App, error) {
 		return nil, fmt.Errorf("AGENTSTATE_SIGNING_KEY: %w", err)
 	}
 	a.Claims = core.NewClaims(conn.Store, core.SystemClock{}, signer)
-	a.Hooks = core.NewWebhooks(conn.Store, core.SystemClock{}, c.WebhookLoopback)
-	a.Convs = core.NewConversations(conn.Store, core.SystemClock{}, core.TitleProviderFromEnv(nil))
-	a.Convs.OnCreate = a.Hooks.ConversationCreated
+	a.Hooks = webhooks.New(conn.Store, core.SystemClock{}, c.WebhookLoopback)
+	a.Convs = conversations.New(conn.Store, core.SystemClock{}, titles.FromEnv(nil))
 	log.Info("claims log checkpoints signed", "key_id", signer.PublicKey().KeyID)
 	return a, nil
 }
@@ -152,9 +191,8 @@ func New(store *redisstore.Store, clock core.Clock, limits core.Limits) *App {
 	seed := make([]byte, 32)
 	_, _ = rand.Read(seed)
 	signer, _ := core.NewSigner(seed)
-	hooks := core.NewWebhooks(store, clock, true)
-	convs := core.NewConversations(store, clock, core.LocalProvider{})
-	convs.OnCreate = hooks.ConversationCreated
+	hooks := webhooks.New(store, clock, true)
+	convs := conversations.New(store, clock, titles.Local{})
 	return &App{
 		Claims:  core.NewClaims(store, clock, signer),
 		Convs:   convs,
@@ -212,6 +250,8 @@ func (a *App) Close() {
 // NewHandler builds the full HTTP surface: REST, MCP over streamable HTTP and legacy SSE.
 func (a *App) NewHandler(authFailureDelay time.Duration) http.Handler {
 	mcpSrv := tools.NewServer(a.ToolDeps())
+	a.mcpSSE = server.NewSSEServer(mcpSrv, server.WithStaticBasePath("/api/mcp"),
+		server.WithSSEEndpoint("/sse"), server.WithMessageEndpoint("/message"))
 	return rest.NewHandler(rest.Deps{
 		Auth:             a.Auth,
 		Keys:             a.Keys,
@@ -225,8 +265,7 @@ func (a *App) NewHandler(authFailureDelay time.Duration) http.Handler {
 		AuthFailureDelay: authFailureDelay,
 		Ready:            a.Store.Ping,
 		MCP:              server.NewStreamableHTTPServer(mcpSrv, server.WithStateLess(true), server.WithDisableStreaming(true)),
-		MCPSSE: server.NewSSEServer(mcpSrv, server.WithStaticBasePath("/api/mcp"),
-			server.WithSSEEndpoint("/sse"), server.WithMessageEndpoint("/message")),
+		MCPSSE:           a.mcpSSE,
 	})
 }
 

@@ -6,26 +6,27 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// TestGeneratedFilesAreCurrent keeps the committed documents from going stale: each must be
-// exactly what the generator writes now. UPDATE_SNAPSHOTS=1 rewrites them.
+// TestGeneratedFilesAreCurrent keeps the committed generated files from going stale: each must
+// be exactly what `go run ./internal/gendocs` writes now, and nothing it would delete may remain.
 func TestGeneratedFilesAreCurrent(t *testing.T) {
+	const fix = "run: go run ./internal/gendocs"
+	root := filepath.Join("..", "..")
 	files, err := outputs()
 	require.NoError(t, err)
 	for name, got := range files {
-		path := filepath.Join("..", "..", "..", name)
-		if os.Getenv("UPDATE_SNAPSHOTS") == "1" {
-			require.NoError(t, os.WriteFile(path, got, 0o644))
-			continue
-		}
-		want, err := os.ReadFile(path)
-		require.NoError(t, err, "%s is missing: go run ./schemas/cmd/gendocs", name)
+		want, err := os.ReadFile(filepath.Join(root, name))
+		require.NoError(t, err, "%s is missing: %s", name, fix)
 		if line, w, g, differ := firstDifference(string(want), string(got)); differ {
-			t.Errorf("%s is stale at line %d: go run ./schemas/cmd/gendocs (or UPDATE_SNAPSHOTS=1 go test ./schemas/...)\ncommitted: %s\ngenerated: %s", name, line, w, g)
+			t.Errorf("%s is stale at line %d: %s\ncommitted: %s\ngenerated: %s", name, line, fix, w, g)
 		}
 	}
+	old, err := strays(root, files)
+	require.NoError(t, err)
+	assert.Empty(t, old, "files no tool generates any more: %s", fix)
 }
 
 // firstDifference names the first line where two documents differ: the whole file in a

@@ -1,4 +1,4 @@
-package core
+package conversations
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/agentstate/agentstate-go/core"
 )
 
 // TraceIngest is the body of POST /api/v1/conversations/traces/ingest.
@@ -42,23 +44,23 @@ type TracePage struct {
 
 // IngestTrace stores a trace as a conversation whose messages are observations, resolving
 // "$N" parent references to the ids of this batch.
-func (c *Conversations) IngestTrace(ctx context.Context, p Principal, in TraceIngest) (TraceResult, error) {
-	const op = "core.Conversations.IngestTrace"
-	if err := p.Require(op, ScopeConversationsWrite); err != nil {
+func (c *Service) IngestTrace(ctx context.Context, p core.Principal, in TraceIngest) (TraceResult, error) {
+	const op = "conversations.IngestTrace"
+	if err := p.Authorize(core.OpTraceIngest); err != nil {
 		return TraceResult{}, err
 	}
 	switch {
 	case len(in.Observations) == 0:
-		return TraceResult{}, badRequest(op, "observations", "Array must contain at least 1 element(s)")
+		return TraceResult{}, core.BadRequest(op, "observations", "Array must contain at least 1 element(s)")
 	case len(in.Observations) > MaxTraceObservations:
-		return TraceResult{}, badRequest(op, "observations", fmt.Sprintf("Array must contain at most %d element(s)", MaxTraceObservations))
+		return TraceResult{}, core.BadRequest(op, "observations", fmt.Sprintf("Array must contain at most %d element(s)", MaxTraceObservations))
 	}
 	for i, o := range in.Observations {
 		if o.ObservationType == nil {
-			return TraceResult{}, badRequest(op, fmt.Sprintf("observations.%d.observation_type", i), "Required")
+			return TraceResult{}, core.BadRequest(op, fmt.Sprintf("observations.%d.observation_type", i), "Required")
 		}
 	}
-	now := NowMs(c.clock)
+	now := core.NowMs(c.clock)
 	in.Trace.Messages = in.Observations
 	conv, msgs, err := c.newConversation(op, p, in.Trace, now, "assistant")
 	if err != nil {
@@ -71,21 +73,21 @@ func (c *Conversations) IngestTrace(ctx context.Context, p Principal, in TraceIn
 		}
 		n, err := strconv.Atoi((*ref)[1:])
 		if err != nil || n < 1 || n > len(msgs) || n == i+1 {
-			return TraceResult{}, badRequest(op, fmt.Sprintf("observations.%d.parent_message_id", i), "\"$N\" must name another observation of this batch (1-based)")
+			return TraceResult{}, core.BadRequest(op, fmt.Sprintf("observations.%d.parent_message_id", i), "\"$N\" must name another observation of this batch (1-based)")
 		}
 		id := msgs[n-1].ID
 		msgs[i].ParentMessageID = &id
 	}
-	if err := c.write(ctx, op, p.ProjectID, ConvWrite{Create: true, Conv: conv, Messages: msgs, Now: now}); err != nil {
+	if err := c.write(ctx, op, p.ProjectID, Write{Create: true, Conv: conv, Messages: msgs, Now: now}); err != nil {
 		return TraceResult{}, err
 	}
 	return TraceResult{Conversation: conv, Observations: msgs}, nil
 }
 
 // ListTraces pages conversations that hold at least one observation.
-func (c *Conversations) ListTraces(ctx context.Context, p Principal, q ConvQuery) (TracePage, error) {
-	const op = "core.Conversations.ListTraces"
-	if err := p.Require(op, ScopeConversationsRead); err != nil {
+func (c *Service) ListTraces(ctx context.Context, p core.Principal, q ListQuery) (TracePage, error) {
+	const op = "conversations.ListTraces"
+	if err := p.Authorize(core.OpTraceList); err != nil {
 		return TracePage{}, err
 	}
 	q.Tag = ""
@@ -98,14 +100,14 @@ func (c *Conversations) ListTraces(ctx context.Context, p Principal, q ConvQuery
 
 // GetTrace returns a conversation with its observations as a tree: roots sorted by start_time
 // (else created_at), each node's children likewise.
-func (c *Conversations) GetTrace(ctx context.Context, p Principal, id string) (Trace, error) {
-	const op = "core.Conversations.GetTrace"
-	if err := p.Require(op, ScopeConversationsRead); err != nil {
+func (c *Service) GetTrace(ctx context.Context, p core.Principal, id string) (Trace, error) {
+	const op = "conversations.GetTrace"
+	if err := p.Authorize(core.OpTraceGet); err != nil {
 		return Trace{}, err
 	}
 	conv, err := c.Get(ctx, p, id, 0)
-	if IsCode(err, CodeNotFound) || (err == nil && !hasObservation(conv.Messages)) {
-		return Trace{}, E(op, CodeNotFound, "Trace not found")
+	if core.IsCode(err, core.CodeNotFound) || (err == nil && !hasObservation(conv.Messages)) {
+		return Trace{}, core.E(op, core.CodeNotFound, "Trace not found")
 	}
 	if err != nil {
 		return Trace{}, err

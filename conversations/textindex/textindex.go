@@ -1,4 +1,4 @@
-package core
+package textindex
 
 import (
 	"strings"
@@ -11,10 +11,10 @@ import (
 
 // Named bounds of full-text search.
 const (
-	MaxSearchTokenBytes = 64 // longer runs (hashes, base64) are not indexed
-	MaxSearchTerms      = 16
-	SnippetLeadRunes    = 40
-	SnippetMaxRunes     = 200
+	MaxTokenBytes    = 64 // longer runs (hashes, base64) are not indexed
+	MaxTerms         = 16
+	SnippetLeadRunes = 40
+	SnippetMaxRunes  = 200
 )
 
 var folder = cases.Fold()
@@ -32,10 +32,10 @@ func foldToken(s string) string { return norm.NFC.String(folder.String(norm.NFC.
 // SearchTokens splits text into folded tokens (maximal runs of letters, digits and combining
 // marks), in order of first appearance, without duplicates. A run of Han characters is one
 // token, as there is no word segmentation.
-func SearchTokens(text string) []string {
+func Tokens(text string) []string {
 	var out []string
 	seen := map[string]bool{}
-	for _, t := range SearchTokensAll(text) {
+	for _, t := range AllTokens(text) {
 		if !seen[t] {
 			seen[t] = true
 			out = append(out, t)
@@ -45,10 +45,10 @@ func SearchTokens(text string) []string {
 }
 
 // SearchTokensAll is SearchTokens with repeats kept (relevance counts occurrences).
-func SearchTokensAll(text string) []string {
+func AllTokens(text string) []string {
 	var out []string
 	for _, raw := range strings.FieldsFunc(text, func(r rune) bool { return !isTokenRune(r) }) {
-		if t := foldToken(raw); len(t) <= MaxSearchTokenBytes {
+		if t := foldToken(raw); len(t) <= MaxTokenBytes {
 			out = append(out, t)
 		}
 	}
@@ -56,10 +56,10 @@ func SearchTokensAll(text string) []string {
 }
 
 // SearchQueryTerms are the terms of a query: its tokens, at most MaxSearchTerms.
-func SearchQueryTerms(q string) []string {
-	t := SearchTokens(strings.TrimSpace(q))
-	if len(t) > MaxSearchTerms {
-		t = t[:MaxSearchTerms]
+func QueryTerms(q string) []string {
+	t := Tokens(strings.TrimSpace(q))
+	if len(t) > MaxTerms {
+		t = t[:MaxTerms]
 	}
 	return t
 }
@@ -81,7 +81,7 @@ func MatchesAllTerms(tokens map[string]bool, terms []string) bool {
 // any term (as a whole token, compared folded), at most SnippetMaxRunes runes, with "…" on
 // each cut side; the start of the text when no term occurs. Offsets are in runes so
 // multibyte text is never split inside a character.
-func SearchSnippet(content string, terms []string) string {
+func Snippet(content string, terms []string) string {
 	// Terms are refolded so raw user words work too; folding is idempotent on folded terms.
 	want := map[string]bool{}
 	for _, t := range terms {

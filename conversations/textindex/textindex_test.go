@@ -1,4 +1,4 @@
-package core
+package textindex
 
 import (
 	"fmt"
@@ -50,7 +50,7 @@ func TestSearchTokens(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			assert.Equal(t, tc.want, SearchTokens(tc.in))
+			assert.Equal(t, tc.want, Tokens(tc.in))
 		})
 	}
 }
@@ -61,15 +61,15 @@ func TestSearchTokensAreNFCAndStable(t *testing.T) {
 	inputs := []string{"ǰ", "ΐ", "J\u030c", "İstanbul", "Straße", "Cafe\u0301", "ﬃ", "ΣΊΣΥΦΟΣ"}
 	for _, in := range inputs {
 		t.Run(in, func(t *testing.T) {
-			toks := SearchTokens(in)
+			toks := Tokens(in)
 			require.NotEmpty(t, toks)
 			for _, tok := range toks {
 				assert.True(t, norm.NFC.IsNormalString(tok), "token %q is not NFC", tok)
 			}
-			assert.Equal(t, toks, SearchTokens(strings.Join(toks, " ")))
+			assert.Equal(t, toks, Tokens(strings.Join(toks, " ")))
 		})
 	}
-	assert.Equal(t, SearchTokens("ǰ"), SearchTokens("J\u030c"))
+	assert.Equal(t, Tokens("ǰ"), Tokens("J\u030c"))
 }
 
 func TestSearchQueryTerms(t *testing.T) {
@@ -86,21 +86,21 @@ func TestSearchQueryTerms(t *testing.T) {
 		{"blank", "   \t\n", nil},
 		{"punctuation only", "!!! ...", nil},
 		{"trimmed and folded", "  Redis  DEPLOY ", []string{"redis", "deploy"}},
-		{"capped", strings.Join(many, " "), many[:MaxSearchTerms]},
+		{"capped", strings.Join(many, " "), many[:MaxTerms]},
 		{"duplicates do not use up the cap", strings.Repeat("x ", 30) + "y", []string{"x", "y"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := SearchQueryTerms(tc.in)
+			got := QueryTerms(tc.in)
 			assert.Equal(t, tc.want, got)
-			assert.LessOrEqual(t, len(got), MaxSearchTerms)
+			assert.LessOrEqual(t, len(got), MaxTerms)
 		})
 	}
 }
 
 func tokenSet(text string) map[string]bool {
 	m := map[string]bool{}
-	for _, t := range SearchTokens(text) {
+	for _, t := range Tokens(text) {
 		m[t] = true
 	}
 	return m
@@ -127,7 +127,7 @@ func TestMatchesAllTerms(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			assert.Equal(t, tc.want, MatchesAllTerms(tc.tokens, SearchQueryTerms(tc.query)))
+			assert.Equal(t, tc.want, MatchesAllTerms(tc.tokens, QueryTerms(tc.query)))
 		})
 	}
 	assert.False(t, MatchesAllTerms(doc, nil))
@@ -178,7 +178,7 @@ func TestSearchSnippet(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := SearchSnippet(tc.content, SearchQueryTerms(tc.query))
+			got := Snippet(tc.content, QueryTerms(tc.query))
 			require.True(t, utf8.ValidString(got))
 			assert.Equal(t, tc.want, got)
 			body := strings.TrimSuffix(strings.TrimPrefix(got, ell), ell)
@@ -189,10 +189,10 @@ func TestSearchSnippet(t *testing.T) {
 
 func TestSearchSnippetAcceptsRawTerms(t *testing.T) {
 	content := strings.Repeat("a", 60) + " Straße " + strings.Repeat("b", 300)
-	want := SearchSnippet(content, SearchQueryTerms("strasse"))
+	want := Snippet(content, QueryTerms("strasse"))
 	require.True(t, strings.HasPrefix(want, "…"))
-	assert.Equal(t, want, SearchSnippet(content, []string{"STRASSE"}))
-	assert.Equal(t, want, SearchSnippet(content, []string{"Straße"}))
+	assert.Equal(t, want, Snippet(content, []string{"STRASSE"}))
+	assert.Equal(t, want, Snippet(content, []string{"Straße"}))
 }
 
 func TestSearchTokensAll(t *testing.T) {
@@ -207,7 +207,7 @@ func TestSearchTokensAll(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			assert.Equal(t, tc.want, SearchTokensAll(tc.in))
+			assert.Equal(t, tc.want, AllTokens(tc.in))
 		})
 	}
 }

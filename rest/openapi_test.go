@@ -1,9 +1,8 @@
-package schemas_test
+package rest_test
 
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -13,15 +12,15 @@ import (
 
 	"github.com/agentstate/agentstate-go/core"
 	"github.com/agentstate/agentstate-go/rest"
-	"github.com/agentstate/agentstate-go/schemas"
 )
 
-// The committed document is kept current by TestGeneratedFilesAreCurrent (schemas/cmd/gendocs);
-// these tests check that what it says matches the router, read as a client would read it.
+// The committed copy, docs/openapi.json, is kept current by TestGeneratedFilesAreCurrent
+// (internal/gendocs); these tests check that what the served document says matches the
+// router, read as a client would read it.
 
 func loadOpenAPI(t *testing.T) map[string]any {
-	b, err := os.ReadFile("openapi.json")
-	require.NoError(t, err, "go run ./schemas/cmd/gendocs")
+	b, err := rest.OpenAPI()
+	require.NoError(t, err)
 	var doc map[string]any
 	require.NoError(t, json.Unmarshal(b, &doc))
 	return doc
@@ -44,8 +43,8 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 		name := r.Method + " " + r.Pattern
 		op, ok := dig(paths, r.Pattern, strings.ToLower(r.Method)).(map[string]any)
 		require.True(t, ok, "%s is missing", name)
-		assert.Equal(t, r.Scope, op["x-required-scope"], name)
-		assert.Contains(t, fmt.Sprint(op["security"]), r.Scope, name)
+		assert.Equal(t, r.Op.Scope, op["x-required-scope"], name)
+		assert.Contains(t, fmt.Sprint(op["security"]), r.Op.Scope, name)
 		responses := op["responses"].(map[string]any)
 		assert.Contains(t, responses, fmt.Sprint(r.Status), name)
 		for _, class := range []string{"4XX", "5XX"} {
@@ -99,11 +98,16 @@ func TestOpenAPIDocumentsTheErrorEnvelope(t *testing.T) {
 	assert.Contains(t, inner["properties"], "details")
 }
 
-// TestOpenAPIRefusesUndocumentedRoutes: a route the generator knows nothing about fails
-// generation instead of appearing without its headers and parameters.
-func TestOpenAPIRefusesUndocumentedRoutes(t *testing.T) {
-	_, err := schemas.OpenAPI([]schemas.Route{{Method: "GET", Pattern: "/api/v1/nowhere", Scope: core.ScopeStateRead, Status: 200}})
-	assert.ErrorContains(t, err, "restDetails")
+// TestEveryRouteHasAnOperationID: generated clients name their methods by operationId, so
+// each route needs one of its own.
+func TestEveryRouteHasAnOperationID(t *testing.T) {
+	seen := map[string]string{}
+	for _, r := range rest.Routes {
+		name := r.Method + " " + r.Pattern
+		require.NotEmpty(t, r.ID, name)
+		assert.NotContains(t, seen, r.ID, "%s and %s share operationId %s", seen[r.ID], name, r.ID)
+		seen[r.ID] = name
+	}
 }
 
 func dig(v any, keys ...string) any {

@@ -2,8 +2,6 @@ package tools
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -14,39 +12,7 @@ import (
 	"github.com/agentstate/agentstate-go/core"
 )
 
-const snapshotDir = "testdata/snapshots"
-
-// TestToolSchemaSnapshots makes every change to what models see a reviewed diff: each tool's
-// definition is compared with its committed snapshot. UPDATE_SNAPSHOTS=1 rewrites them.
-func TestToolSchemaSnapshots(t *testing.T) {
-	update := os.Getenv("UPDATE_SNAPSHOTS") == "1"
-	seen := map[string]bool{}
-	for _, tool := range Inventory() {
-		got, err := json.MarshalIndent(tool.Definition(), "", "  ")
-		require.NoError(t, err)
-		got = append(got, '\n')
-		path := filepath.Join(snapshotDir, tool.Name+".json")
-		seen[tool.Name+".json"] = true
-		if update {
-			require.NoError(t, os.WriteFile(path, got, 0o644))
-			continue
-		}
-		want, err := os.ReadFile(path)
-		require.NoError(t, err, "no snapshot for %s: run UPDATE_SNAPSHOTS=1 go test ./tools/", tool.Name)
-		assert.Equal(t, string(want), string(got), "%s changed: review, then UPDATE_SNAPSHOTS=1 go test ./tools/", tool.Name)
-	}
-	files, err := os.ReadDir(snapshotDir)
-	require.NoError(t, err)
-	for _, f := range files {
-		if !seen[f.Name()] {
-			if update {
-				require.NoError(t, os.Remove(filepath.Join(snapshotDir, f.Name())))
-				continue
-			}
-			t.Errorf("snapshot %s has no tool: delete it", f.Name())
-		}
-	}
-}
+// Snapshots of every definition are generated files (internal/gendocs keeps them current).
 
 // TestToolDefinitionsAreComplete checks what every model-facing definition must carry.
 func TestToolDefinitionsAreComplete(t *testing.T) {
@@ -61,7 +27,8 @@ func TestToolDefinitionsAreComplete(t *testing.T) {
 		}
 		assert.NotEmpty(t, a.Title, tool.Name)
 		assert.True(t, len(def.Description) > 40, "%s needs a description a model can act on", tool.Name)
-		assert.True(t, slices.Contains(core.AllScopes, tool.Scope), "%s: unknown scope %q", tool.Name, tool.Scope)
+		assert.True(t, slices.Contains(core.AllScopes, tool.Op.Scope), "%s: unknown scope %q", tool.Name, tool.Op.Scope)
+		assert.Equal(t, !tool.Op.Mutates, tool.Hints.ReadOnly, "%s: read-only hint and operation %s disagree", tool.Name, tool.Op.Name)
 		assert.False(t, tool.Hints.ReadOnly && tool.Hints.Destructive, "%s: read-only tools are not destructive", tool.Name)
 		assert.False(t, tool.Hints.OpenWorld, "%s: AgentState is a closed world", tool.Name)
 		var in, out map[string]any

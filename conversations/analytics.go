@@ -1,4 +1,4 @@
-package core
+package conversations
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/agentstate/agentstate-go/core"
 )
 
 // MaxAnalyticsConversations bounds how many conversations one analytics request reads.
@@ -85,25 +87,26 @@ type ConversationAnalytics struct {
 }
 
 // inPeriod returns the conversations created in the query's window that carry all its tags.
-func (c *Conversations) inPeriod(ctx context.Context, op string, p Principal, q AnalyticsQuery, tags bool) ([]Conversation, [][]string, Period, error) {
-	if err := p.Require(op, ScopeAnalyticsRead); err != nil {
+func (c *Service) inPeriod(ctx context.Context, o core.Operation, p core.Principal, q AnalyticsQuery, tags bool) ([]Conversation, [][]string, Period, error) {
+	op := o.Name
+	if err := p.Authorize(o); err != nil {
 		return nil, nil, Period{}, err
 	}
 	per := Period{Start: q.Start, End: q.End}
 	if per.End <= 0 {
-		per.End = NowMs(c.clock)
+		per.End = core.NowMs(c.clock)
 	}
 	if per.Start <= 0 {
 		per.Start = per.End - 30*24*time.Hour.Milliseconds()
 	}
 	for _, t := range q.Tags {
-		if !validTag(t, MaxConvTagLen) {
-			return nil, nil, Period{}, E(op, CodeInvalidTag, "Tag must be 1..50 characters of letters, digits, _ or -")
+		if !core.ValidTag(t, MaxConvTagLen) {
+			return nil, nil, Period{}, core.E(op, core.CodeInvalidTag, "Tag must be 1..50 characters of letters, digits, _ or -")
 		}
 	}
 	convs, err := c.store.ConversationsBetween(ctx, p.ProjectID, per.Start, per.End, MaxAnalyticsConversations)
 	if err != nil {
-		return nil, nil, Period{}, Internal(op, err)
+		return nil, nil, Period{}, core.Internal(op, err)
 	}
 	if len(q.Tags) == 0 && !tags {
 		return convs, nil, per, nil
@@ -114,7 +117,7 @@ func (c *Conversations) inPeriod(ctx context.Context, op string, p Principal, q 
 	}
 	tagsOf, err := c.store.TagsOf(ctx, p.ProjectID, ids)
 	if err != nil {
-		return nil, nil, Period{}, Internal(op, err)
+		return nil, nil, Period{}, core.Internal(op, err)
 	}
 	var keptC []Conversation
 	var keptT [][]string
@@ -139,8 +142,8 @@ func containsAll(have, want []string) bool {
 func round1(f float64) float64 { return math.Round(f*10) / 10 }
 
 // Summary totals the conversations created in the window.
-func (c *Conversations) Summary(ctx context.Context, p Principal, q AnalyticsQuery) (Summary, error) {
-	convs, _, per, err := c.inPeriod(ctx, "core.Conversations.Summary", p, q, false)
+func (c *Service) Summary(ctx context.Context, p core.Principal, q AnalyticsQuery) (Summary, error) {
+	convs, _, per, err := c.inPeriod(ctx, core.OpAnalyticsSummary, p, q, false)
 	if err != nil {
 		return Summary{}, err
 	}
@@ -170,8 +173,8 @@ func BucketOf(ms int64, granularity string) string {
 }
 
 // Timeseries buckets conversations (or their messages or tokens) by creation time.
-func (c *Conversations) Timeseries(ctx context.Context, p Principal, q AnalyticsQuery) (Timeseries, error) {
-	convs, _, per, err := c.inPeriod(ctx, "core.Conversations.Timeseries", p, q, false)
+func (c *Service) Timeseries(ctx context.Context, p core.Principal, q AnalyticsQuery) (Timeseries, error) {
+	convs, _, per, err := c.inPeriod(ctx, core.OpAnalyticsTimeseries, p, q, false)
 	if err != nil {
 		return Timeseries{}, err
 	}
@@ -201,9 +204,9 @@ func (c *Conversations) Timeseries(ctx context.Context, p Principal, q Analytics
 }
 
 // TagStats counts conversations, messages and tokens per tag, most used first.
-func (c *Conversations) TagStats(ctx context.Context, p Principal, q AnalyticsQuery) (TagStats, error) {
+func (c *Service) TagStats(ctx context.Context, p core.Principal, q AnalyticsQuery) (TagStats, error) {
 	q.Tags = nil // v1: the tag filter applies to summary and timeseries only
-	convs, tagsOf, per, err := c.inPeriod(ctx, "core.Conversations.TagStats", p, q, true)
+	convs, tagsOf, per, err := c.inPeriod(ctx, core.OpAnalyticsTags, p, q, true)
 	if err != nil {
 		return TagStats{}, err
 	}
@@ -230,14 +233,14 @@ func (c *Conversations) TagStats(ctx context.Context, p Principal, q AnalyticsQu
 		}
 		return strings.Compare(a.Tag, b.Tag)
 	})
-	out.Data = out.Data[:min(len(out.Data), ClampLimit(q.Limit, 50, 200))]
+	out.Data = out.Data[:min(len(out.Data), core.ClampLimit(q.Limit, 50, 200))]
 	return out, nil
 }
 
 // Analytics describes one conversation.
-func (c *Conversations) Analytics(ctx context.Context, p Principal, id string) (ConversationAnalytics, error) {
-	const op = "core.Conversations.Analytics"
-	if err := p.Require(op, ScopeAnalyticsRead); err != nil {
+func (c *Service) Analytics(ctx context.Context, p core.Principal, id string) (ConversationAnalytics, error) {
+	const op = "conversations.Analytics"
+	if err := p.Authorize(core.OpConversationAnalytics); err != nil {
 		return ConversationAnalytics{}, err
 	}
 	conv, err := c.load(ctx, op, p, id)
@@ -246,11 +249,11 @@ func (c *Conversations) Analytics(ctx context.Context, p Principal, id string) (
 	}
 	msgs, err := c.store.Messages(ctx, p.ProjectID, id, 0, int(conv.MessageCount))
 	if err != nil {
-		return ConversationAnalytics{}, Internal(op, err)
+		return ConversationAnalytics{}, core.Internal(op, err)
 	}
 	tags, err := c.store.ConversationTags(ctx, p.ProjectID, id)
 	if err != nil {
-		return ConversationAnalytics{}, Internal(op, err)
+		return ConversationAnalytics{}, core.Internal(op, err)
 	}
 	a := ConversationAnalytics{ConversationID: id, Title: conv.Title, MessageCount: conv.MessageCount,
 		TokenCount: conv.TokenCount, Tags: tagList(tags).Data.Tags, DurationMs: conv.UpdatedAt - conv.CreatedAt,

@@ -1,4 +1,4 @@
-package core
+package titles
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/agentstate/agentstate-go/core"
 )
 
 // UntitledConversation is v1's title when nothing better can be said (compat-v1.md §10.5).
@@ -28,18 +30,18 @@ const (
 )
 
 // TitleMessage is the part of a conversation message a title or follow-up is made from.
-type TitleMessage struct{ Role, Content string }
+type Message struct{ Role, Content string }
 
 // TitleProvider writes a conversation's title and suggests follow-up questions.
-type TitleProvider interface {
-	Title(ctx context.Context, msgs []TitleMessage) (string, error)
-	FollowUps(ctx context.Context, msgs []TitleMessage) ([]string, error)
+type Provider interface {
+	Title(ctx context.Context, msgs []Message) (string, error)
+	FollowUps(ctx context.Context, msgs []Message) ([]string, error)
 }
 
 // CleanTitle applies v1's post-processing to a generated title: trimmed, surrounding quotes
 // stripped, at most 6 words and 60 characters. Models often ignore "title only", so a leading
 // "Title:" label is dropped as well.
-func CleanTitle(s string) string {
+func Clean(s string) string {
 	s = strings.TrimSpace(s)
 	if len(s) >= 6 && strings.EqualFold(s[:6], "title:") {
 		s = strings.TrimSpace(s[6:])
@@ -85,7 +87,7 @@ func titleTail[T any](s []T, n int) []T {
 	return s
 }
 
-func titleHasContent(msgs []TitleMessage) bool {
+func titleHasContent(msgs []Message) bool {
 	for _, m := range msgs {
 		if strings.TrimSpace(m.Content) != "" {
 			return true
@@ -96,7 +98,7 @@ func titleHasContent(msgs []TitleMessage) bool {
 
 // OpenAIProvider asks any OpenAI-compatible chat completions endpoint (OpenAI, Ollama, vLLM,
 // LiteLLM, Workers AI's compatibility route ...) so deployments are not tied to one vendor.
-type OpenAIProvider struct {
+type OpenAI struct {
 	BaseURL string // e.g. https://api.openai.com/v1
 	APIKey  string // may be empty for local servers
 	Model   string
@@ -137,7 +139,7 @@ type aiChatResponse struct {
 // titleTranscript renders the conversation as one user message: stored roles ("tool", custom
 // roles) are not all accepted by chat APIs, and the model should read the conversation,
 // not continue it.
-func titleTranscript(msgs []TitleMessage) string {
+func titleTranscript(msgs []Message) string {
 	var b strings.Builder
 	for _, m := range msgs {
 		c := strings.TrimSpace(m.Content)
@@ -156,7 +158,7 @@ func titleTranscript(msgs []TitleMessage) string {
 	return strings.TrimSpace(b.String())
 }
 
-func (p OpenAIProvider) complete(ctx context.Context, system string, msgs []TitleMessage, maxTokens int) (string, error) {
+func (p OpenAI) complete(ctx context.Context, system string, msgs []Message, maxTokens int) (string, error) {
 	reqBody, err := json.Marshal(aiChatRequest{
 		Model: p.Model,
 		Messages: []aiChatMessage{
@@ -210,35 +212,35 @@ func (p OpenAIProvider) complete(ctx context.Context, system string, msgs []Titl
 }
 
 // Title asks the model for a title from the first ≤ 10 messages.
-func (p OpenAIProvider) Title(ctx context.Context, msgs []TitleMessage) (string, error) {
-	const op = "core.OpenAIProvider.Title"
+func (p OpenAI) Title(ctx context.Context, msgs []Message) (string, error) {
+	const op = "titles.OpenAI.Title"
 	msgs = titleHead(msgs, titleInputMessages)
 	if !titleHasContent(msgs) {
 		return UntitledConversation, nil
 	}
 	reply, err := p.complete(ctx, titlePrompt, msgs, 32)
 	if err != nil {
-		return "", Internal(op, err)
+		return "", core.Internal(op, err)
 	}
 	// Some models answer on several lines ("Title\n\nExplanation ..."); the first line is the title.
 	line, _, _ := strings.Cut(strings.TrimSpace(reply), "\n")
-	t := CleanTitle(line)
+	t := Clean(line)
 	if t == "" {
-		return "", Internal(op, fmt.Errorf("model returned an empty title"))
+		return "", core.Internal(op, fmt.Errorf("model returned an empty title"))
 	}
 	return t, nil
 }
 
 // FollowUps asks the model for 3 follow-up questions from the last ≤ 20 messages.
-func (p OpenAIProvider) FollowUps(ctx context.Context, msgs []TitleMessage) ([]string, error) {
-	const op = "core.OpenAIProvider.FollowUps"
+func (p OpenAI) FollowUps(ctx context.Context, msgs []Message) ([]string, error) {
+	const op = "titles.OpenAI.FollowUps"
 	msgs = titleTail(msgs, followUpMessages)
 	if !titleHasContent(msgs) {
 		return []string{}, nil
 	}
 	reply, err := p.complete(ctx, followUpPrompt, msgs, 200)
 	if err != nil {
-		return nil, Internal(op, err)
+		return nil, core.Internal(op, err)
 	}
 	return parseTitleFollowUps(reply), nil
 }
@@ -272,7 +274,7 @@ func parseTitleFollowUps(reply string) []string {
 
 // LocalProvider titles conversations without a model: deterministic, offline, and still
 // specific to each conversation, unlike v1's constant "Untitled conversation".
-type LocalProvider struct{}
+type Local struct{}
 
 var titleStopwords = func() map[string]bool {
 	m := map[string]bool{}
@@ -330,7 +332,7 @@ func titleUpperFirst(w string) string {
 }
 
 // Title builds a title from the opening user message, which is where the topic is stated.
-func (LocalProvider) Title(_ context.Context, msgs []TitleMessage) (string, error) {
+func (Local) Title(_ context.Context, msgs []Message) (string, error) {
 	msgs = titleHead(msgs, titleInputMessages)
 	src := ""
 	for _, m := range msgs {
@@ -365,7 +367,7 @@ func (LocalProvider) Title(_ context.Context, msgs []TitleMessage) (string, erro
 		return UntitledConversation, nil
 	}
 	picked[0] = titleUpperFirst(picked[0])
-	if t := CleanTitle(strings.Join(picked, " ")); t != "" {
+	if t := Clean(strings.Join(picked, " ")); t != "" {
 		return t, nil
 	}
 	return UntitledConversation, nil
@@ -378,7 +380,7 @@ var followUpTemplates = [followUpCount]string{
 }
 
 // FollowUps asks about the words the recent conversation keeps returning to.
-func (LocalProvider) FollowUps(_ context.Context, msgs []TitleMessage) ([]string, error) {
+func (Local) FollowUps(_ context.Context, msgs []Message) ([]string, error) {
 	type topic struct {
 		display string // the first spelling seen, so "Redis" keeps its capital
 		count   int
@@ -422,17 +424,17 @@ func (LocalProvider) FollowUps(_ context.Context, msgs []TitleMessage) ([]string
 // fallbackProvider keeps titles and follow-ups working when the model endpoint is down,
 // rate limited or misconfigured: a local answer beats an error or v1's constant.
 type fallbackProvider struct {
-	primary, fallback TitleProvider
+	primary, fallback Provider
 }
 
-func (f fallbackProvider) Title(ctx context.Context, msgs []TitleMessage) (string, error) {
+func (f fallbackProvider) Title(ctx context.Context, msgs []Message) (string, error) {
 	if t, err := f.primary.Title(ctx, msgs); err == nil {
 		return t, nil
 	}
 	return f.fallback.Title(ctx, msgs)
 }
 
-func (f fallbackProvider) FollowUps(ctx context.Context, msgs []TitleMessage) ([]string, error) {
+func (f fallbackProvider) FollowUps(ctx context.Context, msgs []Message) ([]string, error) {
 	if q, err := f.primary.FollowUps(ctx, msgs); err == nil {
 		return q, nil
 	}
@@ -441,22 +443,22 @@ func (f fallbackProvider) FollowUps(ctx context.Context, msgs []TitleMessage) ([
 
 // TitleProviderFromEnv picks the model-backed provider when AGENTSTATE_AI_BASE_URL and
 // AGENTSTATE_AI_MODEL are set, else the local one. getenv is injectable for tests; nil means os.Getenv.
-func TitleProviderFromEnv(getenv func(string) string) TitleProvider {
+func FromEnv(getenv func(string) string) Provider {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
 	base := strings.TrimSpace(getenv("AGENTSTATE_AI_BASE_URL"))
 	model := strings.TrimSpace(getenv("AGENTSTATE_AI_MODEL"))
 	if base == "" || model == "" {
-		return LocalProvider{}
+		return Local{}
 	}
 	return fallbackProvider{
-		primary: OpenAIProvider{
+		primary: OpenAI{
 			BaseURL: base,
 			APIKey:  strings.TrimSpace(getenv("AGENTSTATE_AI_API_KEY")),
 			Model:   model,
 			Client:  &http.Client{Timeout: 20 * time.Second},
 		},
-		fallback: LocalProvider{},
+		fallback: Local{},
 	}
 }

@@ -1,4 +1,4 @@
-package core
+package webhooks
 
 import (
 	"context"
@@ -6,6 +6,9 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+
+	"github.com/agentstate/agentstate-go/conversations"
+	"github.com/agentstate/agentstate-go/core"
 )
 
 // WebhookEvents are the events a webhook may subscribe to (v1 has one).
@@ -45,7 +48,7 @@ type WebhookList struct {
 }
 
 // WebhookStore keeps a project's webhooks.
-type WebhookStore interface {
+type Store interface {
 	PutWebhook(ctx context.Context, project string, w Webhook) error
 	Webhook(ctx context.Context, project, id string) (*Webhook, error)
 	Webhooks(ctx context.Context, project string) ([]Webhook, error)
@@ -53,35 +56,41 @@ type WebhookStore interface {
 	TouchWebhook(ctx context.Context, project, id string, at int64) error
 }
 
-// Webhooks manages webhooks and delivers events to them in the background.
-type Webhooks struct {
-	store         WebhookStore
-	clock         Clock
-	deliverer     *WebhookDeliverer
+// Service manages webhooks and delivers events to them in the background.
+type Service struct {
+	store         Store
+	clock         core.Clock
+	deliverer     *Deliverer
 	allowLoopback bool
 	pending       sync.WaitGroup
+	// base outlives the request that fired a delivery (its retries run for minutes) and ends
+	// when Shutdown's deadline passes.
+	base   context.Context
+	cancel context.CancelFunc
 }
 
-// NewWebhooks builds the service; allowLoopback admits receivers on this machine (development).
-func NewWebhooks(store WebhookStore, clock Clock, allowLoopback bool) *Webhooks {
-	return &Webhooks{store: store, clock: clock, deliverer: NewWebhookDeliverer(allowLoopback, clock), allowLoopback: allowLoopback}
+// New builds the service; allowLoopback admits receivers on this machine (development).
+func New(store Store, clock core.Clock, allowLoopback bool) *Service {
+	base, cancel := context.WithCancel(context.Background())
+	return &Service{store: store, clock: clock, deliverer: NewDeliverer(allowLoopback, clock), allowLoopback: allowLoopback,
+		base: base, cancel: cancel}
 }
 
 // Deliverer exposes the delivery policy (tests shorten its waits).
-func (w *Webhooks) Deliverer() *WebhookDeliverer { return w.deliverer }
+func (w *Service) Deliverer() *Deliverer { return w.deliverer }
 
-func (w *Webhooks) validate(op, url string, events []string) error {
-	if err := ValidateWebhookURL(url, w.allowLoopback); err != nil {
-		return badRequest(op, "url", err.(*Error).Message)
+func (w *Service) validate(op, url string, events []string) error {
+	if err := ValidateURL(url, w.allowLoopback); err != nil {
+		return core.BadRequest(op, "url", err.(*core.Error).Message)
 	}
 	switch {
 	case len(events) == 0:
-		return badRequest(op, "events", "Array must contain at least 1 element(s)")
+		return core.BadRequest(op, "events", "Array must contain at least 1 element(s)")
 	case len(events) > MaxWebhookEvents:
-		return badRequest(op, "events", fmt.Sprintf("Array must contain at most %d element(s)", MaxWebhookEvents))
+		return core.BadRequest(op, "events", fmt.Sprintf("Array must contain at most %d element(s)", MaxWebhookEvents))
 	}
 	for i, e := range events {
-		if err := enumCheck(op, fmt.Sprintf("events.%d", i), e, WebhookEvents...); err != nil {
+		if err := core.EnumCheck(op, fmt.Sprintf("events.%d", i), e, WebhookEvents...); err != nil {
 			return err
 		}
 	}
@@ -89,31 +98,31 @@ func (w *Webhooks) validate(op, url string, events []string) error {
 }
 
 // Create registers a webhook and returns it with its secret.
-func (w *Webhooks) Create(ctx context.Context, p Principal, in CreateWebhook) (Webhook, error) {
-	const op = "core.Webhooks.Create"
-	if err := p.Require(op, ScopeWebhooksWrite); err != nil {
+func (w *Service) Create(ctx context.Context, p core.Principal, in CreateWebhook) (Webhook, error) {
+	const op = "webhooks.Create"
+	if err := p.Authorize(core.OpWebhookCreate); err != nil {
 		return Webhook{}, err
 	}
 	if err := w.validate(op, in.URL, in.Events); err != nil {
 		return Webhook{}, err
 	}
-	wh := Webhook{ID: NewID(), ProjectID: p.ProjectID, URL: in.URL, Events: slices.Compact(slices.Sorted(slices.Values(in.Events))),
-		Active: true, Secret: SHA256Hex([]byte(RandomBase62(64))), CreatedAt: NowMs(w.clock)}
+	wh := Webhook{ID: core.NewID(), ProjectID: p.ProjectID, URL: in.URL, Events: slices.Compact(slices.Sorted(slices.Values(in.Events))),
+		Active: true, Secret: core.SHA256Hex([]byte(core.RandomBase62(64))), CreatedAt: core.NowMs(w.clock)}
 	if err := w.store.PutWebhook(ctx, p.ProjectID, wh); err != nil {
-		return Webhook{}, Internal(op, err)
+		return Webhook{}, core.Internal(op, err)
 	}
 	return wh, nil
 }
 
 // List returns the project's webhooks (without secrets).
-func (w *Webhooks) List(ctx context.Context, p Principal) (WebhookList, error) {
-	const op = "core.Webhooks.List"
-	if err := p.Require(op, ScopeWebhooksWrite); err != nil {
+func (w *Service) List(ctx context.Context, p core.Principal) (WebhookList, error) {
+	const op = "webhooks.List"
+	if err := p.Authorize(core.OpWebhookList); err != nil {
 		return WebhookList{}, err
 	}
 	l, err := w.store.Webhooks(ctx, p.ProjectID)
 	if err != nil {
-		return WebhookList{}, Internal(op, err)
+		return WebhookList{}, core.Internal(op, err)
 	}
 	for i := range l {
 		l[i].Secret = ""
@@ -121,31 +130,32 @@ func (w *Webhooks) List(ctx context.Context, p Principal) (WebhookList, error) {
 	return WebhookList{Data: l}, nil
 }
 
-func (w *Webhooks) load(ctx context.Context, op string, p Principal, id string) (Webhook, error) {
-	if err := p.Require(op, ScopeWebhooksWrite); err != nil {
+func (w *Service) load(ctx context.Context, o core.Operation, p core.Principal, id string) (Webhook, error) {
+	op := o.Name
+	if err := p.Authorize(o); err != nil {
 		return Webhook{}, err
 	}
 	wh, err := w.store.Webhook(ctx, p.ProjectID, id)
 	if err != nil {
-		return Webhook{}, Internal(op, err)
+		return Webhook{}, core.Internal(op, err)
 	}
 	if wh == nil {
-		return Webhook{}, E(op, CodeNotFound, "Webhook not found")
+		return Webhook{}, core.E(op, core.CodeNotFound, core.MsgWebhookNotFound)
 	}
 	return *wh, nil
 }
 
 // Get returns one webhook (without its secret).
-func (w *Webhooks) Get(ctx context.Context, p Principal, id string) (Webhook, error) {
-	wh, err := w.load(ctx, "core.Webhooks.Get", p, id)
+func (w *Service) Get(ctx context.Context, p core.Principal, id string) (Webhook, error) {
+	wh, err := w.load(ctx, core.OpWebhookGet, p, id)
 	wh.Secret = ""
 	return wh, err
 }
 
 // Update changes the URL, events or active flag.
-func (w *Webhooks) Update(ctx context.Context, p Principal, id string, in UpdateWebhook) (Webhook, error) {
-	const op = "core.Webhooks.Update"
-	wh, err := w.load(ctx, op, p, id)
+func (w *Service) Update(ctx context.Context, p core.Principal, id string, in UpdateWebhook) (Webhook, error) {
+	const op = "webhooks.Update"
+	wh, err := w.load(ctx, core.OpWebhookUpdate, p, id)
 	if err != nil {
 		return Webhook{}, err
 	}
@@ -162,31 +172,31 @@ func (w *Webhooks) Update(ctx context.Context, p Principal, id string, in Update
 		return Webhook{}, err
 	}
 	if err := w.store.PutWebhook(ctx, p.ProjectID, wh); err != nil {
-		return Webhook{}, Internal(op, err)
+		return Webhook{}, core.Internal(op, err)
 	}
 	wh.Secret = ""
 	return wh, nil
 }
 
 // Delete removes a webhook.
-func (w *Webhooks) Delete(ctx context.Context, p Principal, id string) error {
-	const op = "core.Webhooks.Delete"
-	if err := p.Require(op, ScopeWebhooksWrite); err != nil {
+func (w *Service) Delete(ctx context.Context, p core.Principal, id string) error {
+	const op = "webhooks.Delete"
+	if err := p.Authorize(core.OpWebhookDelete); err != nil {
 		return err
 	}
 	ok, err := w.store.DeleteWebhook(ctx, p.ProjectID, id)
 	if err != nil {
-		return Internal(op, err)
+		return core.Internal(op, err)
 	}
 	if !ok {
-		return E(op, CodeNotFound, "Webhook not found")
+		return core.E(op, core.CodeNotFound, core.MsgWebhookNotFound)
 	}
 	return nil
 }
 
 // ConversationCreated sends conversation.created to every active subscriber, in the background:
 // the request that created the conversation does not wait for receivers.
-func (w *Webhooks) ConversationCreated(ctx context.Context, project string, c Conversation) {
+func (w *Service) ConversationCreated(ctx context.Context, project string, c conversations.Conversation) {
 	hooks, err := w.store.Webhooks(ctx, project)
 	if err != nil {
 		slog.ErrorContext(ctx, "webhooks: list", "project", project, "err", err)
@@ -199,17 +209,32 @@ func (w *Webhooks) ConversationCreated(ctx context.Context, project string, c Co
 			continue
 		}
 		w.pending.Go(func() {
-			bg := context.WithoutCancel(ctx)
+			bg, stop := core.Detach(w.base, ctx)
+			defer stop()
 			if _, err := w.deliverer.Deliver(bg, h.URL, h.Secret, "conversation.created", data); err != nil {
 				slog.WarnContext(bg, "webhook delivery failed", "webhook", h.ID, "err", err)
 				return
 			}
-			if err := w.store.TouchWebhook(bg, project, h.ID, NowMs(w.clock)); err != nil {
+			if err := w.store.TouchWebhook(bg, project, h.ID, core.NowMs(w.clock)); err != nil {
 				slog.WarnContext(bg, "webhook: touch", "webhook", h.ID, "err", err)
 			}
 		})
 	}
 }
 
-// Wait blocks until every delivery started so far has finished (shutdown, tests).
-func (w *Webhooks) Wait() { w.pending.Wait() }
+// Wait blocks until every delivery started so far has finished (tests).
+func (w *Service) Wait() { w.pending.Wait() }
+
+// Shutdown waits for the deliveries under way until ctx ends, then abandons the rest.
+func (w *Service) Shutdown(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { w.pending.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		w.cancel()
+		<-done
+		return core.E("webhooks.Shutdown", core.CodeServiceUnavailable, "webhook deliveries were cut short by shutdown")
+	}
+}

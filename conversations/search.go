@@ -1,10 +1,14 @@
-package core
+package conversations
 
 import (
 	"context"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/agentstate/agentstate-go/core"
+
+	"github.com/agentstate/agentstate-go/conversations/textindex"
 )
 
 // SearchQuery is GET /api/v1/conversations/search's parameters and search_conversations' arguments.
@@ -42,33 +46,33 @@ type scored struct {
 
 // Search finds conversations whose messages hold every query term, through the inverted index:
 // the work grows with the number of matches, not with the corpus.
-func (c *Conversations) Search(ctx context.Context, p Principal, q SearchQuery) (SearchPage, error) {
-	const op = "core.Conversations.Search"
-	if err := p.Require(op, ScopeConversationsRead); err != nil {
+func (c *Service) Search(ctx context.Context, p core.Principal, q SearchQuery) (SearchPage, error) {
+	const op = "conversations.Search"
+	if err := p.Authorize(core.OpConversationSearch); err != nil {
 		return SearchPage{}, err
 	}
 	if strings.TrimSpace(q.Q) == "" {
-		return SearchPage{}, badRequest(op, "q", "Query parameter 'q' is required and must not be empty")
+		return SearchPage{}, core.BadRequest(op, "q", "Query parameter 'q' is required and must not be empty")
 	}
 	if q.Order != "" && q.Order != "updated" && q.Order != "relevance" {
-		return SearchPage{}, badRequest(op, "order", "Invalid enum value. Expected 'updated' | 'relevance', received '"+q.Order+"'")
+		return SearchPage{}, core.BadRequest(op, "order", "Invalid enum value. Expected 'updated' | 'relevance', received '"+q.Order+"'")
 	}
-	limit := ClampLimit(q.Limit, DefaultSearchLimit, MaxSearchLimit)
-	terms := SearchQueryTerms(q.Q)
+	limit := core.ClampLimit(q.Limit, DefaultSearchLimit, MaxSearchLimit)
+	terms := textindex.QueryTerms(q.Q)
 	page := SearchPage{Data: []SearchHit{}}
 	if len(terms) == 0 {
 		return page, nil // only punctuation: nothing can match a word
 	}
 	ids, ok, err := c.store.SearchCandidates(ctx, p.ProjectID, terms, c.SearchCap)
 	if err != nil {
-		return SearchPage{}, Internal(op, err)
+		return SearchPage{}, core.Internal(op, err)
 	}
 	if !ok {
 		return c.searchByScan(ctx, op, p, q, terms, limit)
 	}
 	ats, err := c.store.UpdatedAts(ctx, p.ProjectID, ids)
 	if err != nil {
-		return SearchPage{}, Internal(op, err)
+		return SearchPage{}, core.Internal(op, err)
 	}
 	cands := make([]scored, 0, len(ids))
 	for i, id := range ids {
@@ -87,7 +91,7 @@ func (c *Conversations) Search(ctx context.Context, p Principal, q SearchQuery) 
 		return c.searchByRelevance(ctx, op, p, q, cands, terms, limit)
 	}
 	if q.Cursor != "" {
-		cur, err := ParseTimeCursor(op, q.Cursor)
+		cur, err := core.ParseTimeCursor(op, q.Cursor)
 		if err != nil {
 			return SearchPage{}, err
 		}
@@ -109,14 +113,14 @@ const (
 // searchByScan serves words so common that sorting all their matches would cost more than
 // walking conversations newest first and keeping those that hold every word: dense matches
 // fill a page quickly.
-func (c *Conversations) searchByScan(ctx context.Context, op string, p Principal, q SearchQuery, terms []string, limit int) (SearchPage, error) {
-	var cur *TimeCursor
+func (c *Service) searchByScan(ctx context.Context, op string, p core.Principal, q SearchQuery, terms []string, limit int) (SearchPage, error) {
+	var cur *core.TimeCursor
 	want := limit + 1
 	if q.Order == "relevance" {
 		want = MaxRelevanceCandidates
 	} else if q.Cursor != "" {
 		var err error
-		if cur, err = ParseTimeCursor(op, q.Cursor); err != nil {
+		if cur, err = core.ParseTimeCursor(op, q.Cursor); err != nil {
 			return SearchPage{}, err
 		}
 	}
@@ -124,7 +128,7 @@ func (c *Conversations) searchByScan(ctx context.Context, op string, p Principal
 	for range scanPages {
 		convs, err := c.store.ConversationsAfter(ctx, p.ProjectID, "updated", cur, true, scanPage)
 		if err != nil {
-			return SearchPage{}, Internal(op, err)
+			return SearchPage{}, core.Internal(op, err)
 		}
 		ids := make([]string, len(convs))
 		for i, cv := range convs {
@@ -132,7 +136,7 @@ func (c *Conversations) searchByScan(ctx context.Context, op string, p Principal
 		}
 		holds, err := c.store.HoldAllTerms(ctx, p.ProjectID, ids, terms)
 		if err != nil {
-			return SearchPage{}, Internal(op, err)
+			return SearchPage{}, core.Internal(op, err)
 		}
 		for i, cv := range convs {
 			if holds[i] && len(found) < want {
@@ -143,7 +147,7 @@ func (c *Conversations) searchByScan(ctx context.Context, op string, p Principal
 			break
 		}
 		last := convs[len(convs)-1]
-		cur = &TimeCursor{At: last.UpdatedAt, ID: last.ID}
+		cur = &core.TimeCursor{At: last.UpdatedAt, ID: last.ID}
 	}
 	if q.Order == "relevance" {
 		return c.searchByRelevance(ctx, op, p, q, found, terms, limit)
@@ -155,15 +159,15 @@ func (c *Conversations) searchByScan(ctx context.Context, op string, p Principal
 
 // searchByRelevance ranks the most recent MaxRelevanceCandidates matches by how often the terms
 // occur; its cursor is an offset into that ranking.
-func (c *Conversations) searchByRelevance(ctx context.Context, op string, p Principal, q SearchQuery, cands []scored, terms []string, limit int) (SearchPage, error) {
+func (c *Service) searchByRelevance(ctx context.Context, op string, p core.Principal, q SearchQuery, cands []scored, terms []string, limit int) (SearchPage, error) {
 	cands = cands[:min(len(cands), MaxRelevanceCandidates)]
 	for i := range cands {
 		msgs, err := c.store.Messages(ctx, p.ProjectID, cands[i].id, 0, SnippetScanMessages)
 		if err != nil {
-			return SearchPage{}, Internal(op, err)
+			return SearchPage{}, core.Internal(op, err)
 		}
 		for _, m := range msgs {
-			for _, t := range SearchTokensAll(m.Content) {
+			for _, t := range textindex.AllTokens(m.Content) {
 				if slices.Contains(terms, t) {
 					cands[i].score++
 				}
@@ -175,7 +179,7 @@ func (c *Conversations) searchByRelevance(ctx context.Context, op string, p Prin
 	if q.Cursor != "" {
 		n, err := strconv.Atoi(strings.TrimPrefix(q.Cursor, "r"))
 		if err != nil || n < 0 || !strings.HasPrefix(q.Cursor, "r") {
-			return SearchPage{}, E(op, CodeInvalidCursor, "Cursor must be next_cursor of a relevance search")
+			return SearchPage{}, core.E(op, core.CodeInvalidCursor, "Cursor must be next_cursor of a relevance search")
 		}
 		offset = min(n, len(cands))
 	}
@@ -187,7 +191,7 @@ func (c *Conversations) searchByRelevance(ctx context.Context, op string, p Prin
 }
 
 // hits loads up to limit results with snippets; cursor names the position after a result.
-func (c *Conversations) hits(ctx context.Context, op string, p Principal, cands []scored, terms []string, limit int, cursor func(scored) string) (SearchPage, error) {
+func (c *Service) hits(ctx context.Context, op string, p core.Principal, cands []scored, terms []string, limit int, cursor func(scored) string) (SearchPage, error) {
 	page := SearchPage{Data: []SearchHit{}}
 	for i, s := range cands {
 		if len(page.Data) == limit {
@@ -197,14 +201,14 @@ func (c *Conversations) hits(ctx context.Context, op string, p Principal, cands 
 		}
 		conv, err := c.store.Conversation(ctx, p.ProjectID, s.id)
 		if err != nil {
-			return SearchPage{}, Internal(op, err)
+			return SearchPage{}, core.Internal(op, err)
 		}
 		if conv == nil {
 			continue
 		}
 		snippet, err := c.snippet(ctx, p.ProjectID, s.id, terms)
 		if err != nil {
-			return SearchPage{}, Internal(op, err)
+			return SearchPage{}, core.Internal(op, err)
 		}
 		page.Data = append(page.Data, SearchHit{ID: conv.ID, Title: conv.Title, Snippet: snippet,
 			MessageCount: conv.MessageCount, CreatedAt: conv.CreatedAt, UpdatedAt: conv.UpdatedAt})
@@ -213,7 +217,7 @@ func (c *Conversations) hits(ctx context.Context, op string, p Principal, cands 
 }
 
 // snippet comes from the first message holding every term, else the first holding any.
-func (c *Conversations) snippet(ctx context.Context, project, id string, terms []string) (string, error) {
+func (c *Service) snippet(ctx context.Context, project, id string, terms []string) (string, error) {
 	msgs, err := c.store.Messages(ctx, project, id, 0, SnippetScanMessages)
 	if err != nil {
 		return "", err
@@ -221,10 +225,10 @@ func (c *Conversations) snippet(ctx context.Context, project, id string, terms [
 	best := -1
 	for i, m := range msgs {
 		toks := map[string]bool{}
-		for _, t := range SearchTokens(m.Content) {
+		for _, t := range textindex.Tokens(m.Content) {
 			toks[t] = true
 		}
-		if MatchesAllTerms(toks, terms) {
+		if textindex.MatchesAllTerms(toks, terms) {
 			best = i
 			break
 		}
@@ -238,5 +242,5 @@ func (c *Conversations) snippet(ctx context.Context, project, id string, terms [
 		}
 		best = 0
 	}
-	return SearchSnippet(msgs[best].Content, terms), nil
+	return textindex.Snippet(msgs[best].Content, terms), nil
 }

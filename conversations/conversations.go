@@ -1,4 +1,4 @@
-package core
+package conversations
 
 import (
 	"bytes"
@@ -8,9 +8,13 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/agentstate/agentstate-go/core"
+
+	"github.com/agentstate/agentstate-go/conversations/textindex"
+	"github.com/agentstate/agentstate-go/conversations/titles"
 )
 
 // Named limits of conversations. v1 bounds some (pages, fields, ids); the rest are ours so
@@ -120,18 +124,18 @@ type MessagesResult struct {
 
 // MessagePage is GET /conversations/{id}/messages.
 type MessagePage struct {
-	Data       []Message  `json:"data"`
-	Pagination Pagination `json:"pagination"`
+	Data       []Message       `json:"data"`
+	Pagination core.Pagination `json:"pagination"`
 }
 
 // ConversationPage is GET /conversations.
 type ConversationPage struct {
-	Data       []Conversation `json:"data"`
-	Pagination Pagination     `json:"pagination"`
+	Data       []Conversation  `json:"data"`
+	Pagination core.Pagination `json:"pagination"`
 }
 
 // ConvQuery lists conversations.
-type ConvQuery struct {
+type ListQuery struct {
 	Limit  int    `json:"limit,omitempty" jsonschema:"minimum=1,maximum=100"`
 	Cursor string `json:"cursor,omitempty" jsonschema_description:"next_cursor of the previous page (\"<updated_at>.<id>\")."`
 	Order  string `json:"order,omitempty" jsonschema:"enum=asc,enum=desc"`
@@ -155,7 +159,7 @@ type DeletedCount struct {
 }
 
 // ConvWrite is one atomic conversation write: a create (with its first messages) or an append.
-type ConvWrite struct {
+type Write struct {
 	Create       bool
 	Conv         Conversation // create: the new conversation; append: only ID
 	Messages     []Message
@@ -165,10 +169,10 @@ type ConvWrite struct {
 }
 
 // ConversationStore keeps conversations, messages, tags and the search index.
-type ConversationStore interface {
+type Store interface {
 	// WriteConversation applies w atomically: CONFLICT when a create's external_id is taken,
 	// NOT_FOUND when an append's conversation is gone.
-	WriteConversation(ctx context.Context, project string, w ConvWrite) error
+	WriteConversation(ctx context.Context, project string, w Write) error
 	Conversation(ctx context.Context, project, id string) (*Conversation, error)
 	ConversationIDByExternalID(ctx context.Context, project, externalID string) (string, error)
 	// Messages returns up to n messages after position after (0 = from the first), in order.
@@ -178,7 +182,7 @@ type ConversationStore interface {
 	UpdateConversation(ctx context.Context, project, id string, title *string, metadata json.RawMessage, setMetadata bool, now int64) (bool, error)
 	DeleteConversation(ctx context.Context, project, id string) (bool, error)
 	// ConversationsAfter pages an index ("updated", "created", "traces" or "tag:<tag>") in (score, id) order.
-	ConversationsAfter(ctx context.Context, project, index string, after *TimeCursor, desc bool, n int) ([]Conversation, error)
+	ConversationsAfter(ctx context.Context, project, index string, after *core.TimeCursor, desc bool, n int) ([]Conversation, error)
 	// ConversationsBetween returns ids with created_at in [from, to], bounded by n.
 	ConversationsBetween(ctx context.Context, project string, from, to int64, n int) ([]Conversation, error)
 	AddTags(ctx context.Context, project, id string, tags []string) ([]string, error)
@@ -198,44 +202,34 @@ type ConversationStore interface {
 	TagsOf(ctx context.Context, project string, ids []string) ([][]string, error)
 }
 
-// Conversations is the conversations service.
-type Conversations struct {
-	store  ConversationStore
-	clock  Clock
-	limits Limits
-	titles TitleProvider
+// Service is the conversations service.
+type Service struct {
+	store  Store
+	clock  core.Clock
+	titles titles.Provider
 	// SearchCap is how many matches a search sorts itself (MaxSearchCandidates; tests lower it).
 	SearchCap int
-	// OnCreate, when set, is told of each conversation created over REST (webhooks).
-	OnCreate func(ctx context.Context, project string, c Conversation)
 }
 
-// NewConversations builds the service.
-func NewConversations(store ConversationStore, clock Clock, titles TitleProvider) *Conversations {
-	if titles == nil {
-		titles = LocalProvider{}
+// New builds the service.
+func New(store Store, clock core.Clock, tp titles.Provider) *Service {
+	if tp == nil {
+		tp = titles.Local{}
 	}
-	return &Conversations{store: store, clock: clock, titles: titles, SearchCap: MaxSearchCandidates}
+	return &Service{store: store, clock: clock, titles: tp, SearchCap: MaxSearchCandidates}
 }
 
 // ValidConversationID applies v1's id rule.
 func ValidConversationID(op, id string) error {
 	if !convIDRe.MatchString(id) {
-		return E(op, CodeBadRequest, "Invalid conversation id")
+		return core.E(op, core.CodeBadRequest, "Invalid conversation id")
 	}
 	return nil
 }
 
-func enumCheck(op, path, v string, allowed ...string) error {
-	if slices.Contains(allowed, v) {
-		return nil
-	}
-	return badRequest(op, path, fmt.Sprintf("Invalid enum value. Expected '%s', received '%s'", strings.Join(allowed, "' | '"), v))
-}
-
 func nonNegative(op, path string, v *int64) error {
 	if v != nil && *v < 0 {
-		return badRequest(op, path, "Number must be greater than or equal to 0")
+		return core.BadRequest(op, path, "Number must be greater than or equal to 0")
 	}
 	return nil
 }
@@ -243,7 +237,7 @@ func nonNegative(op, path string, v *int64) error {
 // buildMessages validates inputs and turns them into stored messages sharing one created_at.
 func buildMessages(op string, in []MessageInput, now int64, defaultRole string) ([]Message, error) {
 	if len(in) > MaxMessagesPerWrite {
-		return nil, badRequest(op, "messages", fmt.Sprintf("Array must contain at most %d element(s)", MaxMessagesPerWrite))
+		return nil, core.BadRequest(op, "messages", fmt.Sprintf("Array must contain at most %d element(s)", MaxMessagesPerWrite))
 	}
 	out := make([]Message, 0, len(in))
 	for i, m := range in {
@@ -251,14 +245,14 @@ func buildMessages(op string, in []MessageInput, now int64, defaultRole string) 
 		if m.Role == "" {
 			m.Role = defaultRole
 		}
-		if err := enumCheck(op, at("role"), m.Role, "system", "user", "assistant", "tool"); err != nil {
+		if err := core.EnumCheck(op, at("role"), m.Role, "system", "user", "assistant", "tool"); err != nil {
 			return nil, err
 		}
 		if m.Content == "" {
-			return nil, badRequest(op, at("content"), "String must contain at least 1 character(s)")
+			return nil, core.BadRequest(op, at("content"), "String must contain at least 1 character(s)")
 		}
 		if len(m.Content) > MaxMessageContentBytes {
-			return nil, &Error{Op: op, Code: CodePayloadTooLarge, Message: fmt.Sprintf("Message content exceeds %d bytes", MaxMessageContentBytes),
+			return nil, &core.Error{Op: op, Code: core.CodePayloadTooLarge, Message: fmt.Sprintf("Message content exceeds %d bytes", MaxMessageContentBytes),
 				Details: map[string]string{"path": at("content")}}
 		}
 		for f, v := range map[string]*int64{"token_count": m.TokenCount, "input_tokens": m.InputTokens, "output_tokens": m.OutputTokens, "cost_microdollars": m.CostMicrodollars} {
@@ -267,7 +261,7 @@ func buildMessages(op string, in []MessageInput, now int64, defaultRole string) 
 			}
 		}
 		if m.Model != nil && utf8.RuneCountInString(*m.Model) > MaxModelLen {
-			return nil, badRequest(op, at("model"), fmt.Sprintf("String must contain at most %d character(s)", MaxModelLen))
+			return nil, core.BadRequest(op, at("model"), fmt.Sprintf("String must contain at most %d character(s)", MaxModelLen))
 		}
 		for f, v := range map[string]struct {
 			val     *string
@@ -278,7 +272,7 @@ func buildMessages(op string, in []MessageInput, now int64, defaultRole string) 
 			"level":            {m.Level, []string{"debug", "default", "warning", "error"}},
 		} {
 			if v.val != nil {
-				if err := enumCheck(op, at(f), *v.val, v.allowed...); err != nil {
+				if err := core.EnumCheck(op, at(f), *v.val, v.allowed...); err != nil {
 					return nil, err
 				}
 			}
@@ -287,7 +281,7 @@ func buildMessages(op string, in []MessageInput, now int64, defaultRole string) 
 		if err != nil {
 			return nil, err
 		}
-		msg := Message{ID: NewID(), Role: m.Role, Content: m.Content, Metadata: meta, Model: m.Model,
+		msg := Message{ID: core.NewID(), Role: m.Role, Content: m.Content, Metadata: meta, Model: m.Model,
 			InputTokens: m.InputTokens, OutputTokens: m.OutputTokens, CostMicrodollars: m.CostMicrodollars,
 			ParentMessageID: m.ParentMessageID, ObservationType: m.ObservationType, StartTime: m.StartTime,
 			EndTime: m.EndTime, Status: m.Status, Level: m.Level, CreatedAt: now}
@@ -305,12 +299,12 @@ func optionalObject(op, path string, raw json.RawMessage) (json.RawMessage, erro
 	if len(t) == 0 || string(t) == "null" {
 		return json.RawMessage("null"), nil
 	}
-	if k := JSONKind(t); k != "object" {
-		return nil, badRequest(op, path, "Expected object, received "+k)
+	if k := core.JSONKind(t); k != "object" {
+		return nil, core.BadRequest(op, path, "Expected object, received "+k)
 	}
 	var b bytes.Buffer
 	if err := json.Compact(&b, t); err != nil {
-		return nil, badRequest(op, path, "Invalid JSON")
+		return nil, core.BadRequest(op, path, "Invalid JSON")
 	}
 	return b.Bytes(), nil
 }
@@ -319,7 +313,7 @@ func messageTokens(msgs []Message) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, m := range msgs {
-		for _, t := range SearchTokens(m.Content) {
+		for _, t := range textindex.Tokens(m.Content) {
 			if !seen[t] {
 				seen[t] = true
 				out = append(out, t)
@@ -333,34 +327,30 @@ func hasObservation(msgs []Message) bool {
 	return slices.ContainsFunc(msgs, func(m Message) bool { return m.ObservationType != nil })
 }
 
-// Create stores a conversation with its first messages; viaREST fires the created hook (v1:
-// the MCP tool does not fire webhooks).
-func (c *Conversations) Create(ctx context.Context, p Principal, in CreateConversation, viaREST bool) (Conversation, error) {
-	const op = "core.Conversations.Create"
-	if err := p.Require(op, ScopeConversationsWrite); err != nil {
+// Create stores a conversation with its first messages.
+func (c *Service) Create(ctx context.Context, p core.Principal, in CreateConversation) (Conversation, error) {
+	const op = "conversations.Create"
+	if err := p.Authorize(core.OpConversationCreate); err != nil {
 		return Conversation{}, err
 	}
-	now := NowMs(c.clock)
+	now := core.NowMs(c.clock)
 	conv, msgs, err := c.newConversation(op, p, in, now, "")
 	if err != nil {
 		return Conversation{}, err
 	}
-	if err := c.write(ctx, op, p.ProjectID, ConvWrite{Create: true, Conv: conv, Messages: msgs, Now: now}); err != nil {
+	if err := c.write(ctx, op, p.ProjectID, Write{Create: true, Conv: conv, Messages: msgs, Now: now}); err != nil {
 		return Conversation{}, err
 	}
 	conv.Messages = msgs
-	if viaREST && c.OnCreate != nil {
-		c.OnCreate(ctx, p.ProjectID, conv)
-	}
 	return conv, nil
 }
 
-func (c *Conversations) newConversation(op string, p Principal, in CreateConversation, now int64, defaultRole string) (Conversation, []Message, error) {
+func (c *Service) newConversation(op string, p core.Principal, in CreateConversation, now int64, defaultRole string) (Conversation, []Message, error) {
 	if in.ExternalID != nil && (*in.ExternalID == "" || len(*in.ExternalID) > MaxExternalIDLen) {
-		return Conversation{}, nil, badRequest(op, "external_id", fmt.Sprintf("external_id must be 1..%d bytes", MaxExternalIDLen))
+		return Conversation{}, nil, core.BadRequest(op, "external_id", fmt.Sprintf("external_id must be 1..%d bytes", MaxExternalIDLen))
 	}
 	if in.Title != nil && utf8.RuneCountInString(*in.Title) > MaxConversationTitleRune {
-		return Conversation{}, nil, badRequest(op, "title", fmt.Sprintf("String must contain at most %d character(s)", MaxConversationTitleRune))
+		return Conversation{}, nil, core.BadRequest(op, "title", fmt.Sprintf("String must contain at most %d character(s)", MaxConversationTitleRune))
 	}
 	meta, err := optionalObject(op, "metadata", in.Metadata)
 	if err != nil {
@@ -370,7 +360,7 @@ func (c *Conversations) newConversation(op string, p Principal, in CreateConvers
 	if err != nil {
 		return Conversation{}, nil, err
 	}
-	conv := Conversation{ID: NewID(), ProjectID: p.ProjectID, ExternalID: in.ExternalID, Title: in.Title,
+	conv := Conversation{ID: core.NewID(), ProjectID: p.ProjectID, ExternalID: in.ExternalID, Title: in.Title,
 		Metadata: meta, CreatedAt: now, UpdatedAt: now}
 	addAggregates(&conv, msgs)
 	return conv, msgs, nil
@@ -392,68 +382,64 @@ func addAggregates(conv *Conversation, msgs []Message) {
 	}
 }
 
-func (c *Conversations) write(ctx context.Context, op, project string, w ConvWrite) error {
+func (c *Service) write(ctx context.Context, op, project string, w Write) error {
 	w.SearchTokens = messageTokens(w.Messages)
 	w.Observations = hasObservation(w.Messages)
 	if err := c.store.WriteConversation(ctx, project, w); err != nil {
-		var ce *Error
-		if asError(err, &ce) && ce.Code != CodeInternal {
-			ce.Op = op
-			if ce.Code == CodeConflict {
-				ce.Message = "A conversation with this external_id already exists"
-			} else if ce.Code == CodeNotFound {
-				ce.Message = "Conversation not found"
-			}
-			return ce
-		}
-		return Internal(op, err)
+		return core.Internal(op, err)
 	}
 	return nil
 }
 
 // Append adds messages to a conversation; its aggregates and updated_at move in the same write.
-func (c *Conversations) Append(ctx context.Context, p Principal, id string, in AppendMessages) (MessagesResult, error) {
-	const op = "core.Conversations.Append"
-	if err := p.Require(op, ScopeConversationsWrite); err != nil {
+func (c *Service) Append(ctx context.Context, p core.Principal, id string, in AppendMessages) (MessagesResult, error) {
+	const op = "conversations.Append"
+	if err := p.Authorize(core.OpMessageAppend); err != nil {
 		return MessagesResult{}, err
 	}
 	if err := ValidConversationID(op, id); err != nil {
 		return MessagesResult{}, err
 	}
 	if len(in.Messages) == 0 {
-		return MessagesResult{}, badRequest(op, "messages", "Array must contain at least 1 element(s)")
+		return MessagesResult{}, core.BadRequest(op, "messages", "Array must contain at least 1 element(s)")
 	}
-	now := NowMs(c.clock)
+	now := core.NowMs(c.clock)
 	msgs, err := buildMessages(op, in.Messages, now, "")
 	if err != nil {
 		return MessagesResult{}, err
 	}
-	if err := c.write(ctx, op, p.ProjectID, ConvWrite{Conv: Conversation{ID: id}, Messages: msgs, Now: now}); err != nil {
+	if err := c.write(ctx, op, p.ProjectID, Write{Conv: Conversation{ID: id}, Messages: msgs, Now: now}); err != nil {
 		return MessagesResult{}, err
 	}
 	return MessagesResult{Messages: msgs}, nil
 }
 
-func (c *Conversations) load(ctx context.Context, op string, p Principal, id string) (Conversation, error) {
+func (c *Service) load(ctx context.Context, op string, p core.Principal, id string) (Conversation, error) {
 	if err := ValidConversationID(op, id); err != nil {
 		return Conversation{}, err
 	}
 	conv, err := c.store.Conversation(ctx, p.ProjectID, id)
 	if err != nil {
-		return Conversation{}, Internal(op, err)
+		return Conversation{}, core.Internal(op, err)
 	}
 	if conv == nil {
-		return Conversation{}, E(op, CodeNotFound, "Conversation not found")
+		return Conversation{}, core.E(op, core.CodeNotFound, core.MsgConversationNotFound)
 	}
 	return *conv, nil
 }
 
 // Get returns a conversation with up to max messages (v1: the first 1000; 0 = all).
-func (c *Conversations) Get(ctx context.Context, p Principal, id string, maxMessages int) (Conversation, error) {
-	const op = "core.Conversations.Get"
-	if err := p.Require(op, ScopeConversationsRead); err != nil {
+func (c *Service) Get(ctx context.Context, p core.Principal, id string, maxMessages int) (Conversation, error) {
+	const op = "conversations.Get"
+	if err := p.Authorize(core.OpConversationGet); err != nil {
 		return Conversation{}, err
 	}
+	return c.withMessages(ctx, op, p, id, maxMessages)
+}
+
+// withMessages loads a conversation and its first maxMessages messages (0 = all); the caller
+// has authorized its own operation.
+func (c *Service) withMessages(ctx context.Context, op string, p core.Principal, id string, maxMessages int) (Conversation, error) {
 	conv, err := c.load(ctx, op, p, id)
 	if err != nil {
 		return Conversation{}, err
@@ -463,31 +449,31 @@ func (c *Conversations) Get(ctx context.Context, p Principal, id string, maxMess
 		n = min(n, maxMessages)
 	}
 	if conv.Messages, err = c.store.Messages(ctx, p.ProjectID, id, 0, n); err != nil {
-		return Conversation{}, Internal(op, err)
+		return Conversation{}, core.Internal(op, err)
 	}
 	return conv, nil
 }
 
 // GetByExternalID returns the conversation with that external_id and all its messages.
-func (c *Conversations) GetByExternalID(ctx context.Context, p Principal, externalID string) (Conversation, error) {
-	const op = "core.Conversations.GetByExternalID"
-	if err := p.Require(op, ScopeConversationsRead); err != nil {
+func (c *Service) GetByExternalID(ctx context.Context, p core.Principal, externalID string) (Conversation, error) {
+	const op = "conversations.GetByExternalID"
+	if err := p.Authorize(core.OpConversationByExternalID); err != nil {
 		return Conversation{}, err
 	}
 	id, err := c.store.ConversationIDByExternalID(ctx, p.ProjectID, externalID)
 	if err != nil {
-		return Conversation{}, Internal(op, err)
+		return Conversation{}, core.Internal(op, err)
 	}
 	if id == "" {
-		return Conversation{}, E(op, CodeNotFound, "Conversation not found")
+		return Conversation{}, core.E(op, core.CodeNotFound, core.MsgConversationNotFound)
 	}
 	return c.Get(ctx, p, id, 0)
 }
 
 // Update replaces the title and/or the whole metadata object.
-func (c *Conversations) Update(ctx context.Context, p Principal, id string, in UpdateConversation) (Conversation, error) {
-	const op = "core.Conversations.Update"
-	if err := p.Require(op, ScopeConversationsWrite); err != nil {
+func (c *Service) Update(ctx context.Context, p core.Principal, id string, in UpdateConversation) (Conversation, error) {
+	const op = "conversations.Update"
+	if err := p.Authorize(core.OpConversationUpdate); err != nil {
 		return Conversation{}, err
 	}
 	if err := ValidConversationID(op, id); err != nil {
@@ -499,22 +485,22 @@ func (c *Conversations) Update(ctx context.Context, p Principal, id string, in U
 		return Conversation{}, err
 	}
 	if in.Title != nil && utf8.RuneCountInString(*in.Title) > MaxConversationTitleRune {
-		return Conversation{}, badRequest(op, "title", fmt.Sprintf("String must contain at most %d character(s)", MaxConversationTitleRune))
+		return Conversation{}, core.BadRequest(op, "title", fmt.Sprintf("String must contain at most %d character(s)", MaxConversationTitleRune))
 	}
-	ok, err := c.store.UpdateConversation(ctx, p.ProjectID, id, in.Title, meta, setMeta, NowMs(c.clock))
+	ok, err := c.store.UpdateConversation(ctx, p.ProjectID, id, in.Title, meta, setMeta, core.NowMs(c.clock))
 	if err != nil {
-		return Conversation{}, Internal(op, err)
+		return Conversation{}, core.Internal(op, err)
 	}
 	if !ok {
-		return Conversation{}, E(op, CodeNotFound, "Conversation not found")
+		return Conversation{}, core.E(op, core.CodeNotFound, core.MsgConversationNotFound)
 	}
 	return c.load(ctx, op, p, id)
 }
 
 // Delete removes a conversation with its messages, tags and index entries.
-func (c *Conversations) Delete(ctx context.Context, p Principal, id string) error {
-	const op = "core.Conversations.Delete"
-	if err := p.Require(op, ScopeConversationsWrite); err != nil {
+func (c *Service) Delete(ctx context.Context, p core.Principal, id string) error {
+	const op = "conversations.Delete"
+	if err := p.Authorize(core.OpConversationDelete); err != nil {
 		return err
 	}
 	if err := ValidConversationID(op, id); err != nil {
@@ -522,36 +508,36 @@ func (c *Conversations) Delete(ctx context.Context, p Principal, id string) erro
 	}
 	ok, err := c.store.DeleteConversation(ctx, p.ProjectID, id)
 	if err != nil {
-		return Internal(op, err)
+		return core.Internal(op, err)
 	}
 	if !ok {
-		return E(op, CodeNotFound, "Conversation not found")
+		return core.E(op, core.CodeNotFound, core.MsgConversationNotFound)
 	}
 	return nil
 }
 
 // ListMessages pages a conversation's messages after a message id (v1: an unknown id restarts).
-func (c *Conversations) ListMessages(ctx context.Context, p Principal, id, after string, limit int) (MessagePage, error) {
-	const op = "core.Conversations.ListMessages"
-	if err := p.Require(op, ScopeConversationsRead); err != nil {
+func (c *Service) ListMessages(ctx context.Context, p core.Principal, id, after string, limit int) (MessagePage, error) {
+	const op = "conversations.ListMessages"
+	if err := p.Authorize(core.OpMessageList); err != nil {
 		return MessagePage{}, err
 	}
 	if _, err := c.load(ctx, op, p, id); err != nil {
 		return MessagePage{}, err
 	}
-	limit = ClampLimit(limit, DefaultMessagesLimit, MaxMessagesLimit)
+	limit = core.ClampLimit(limit, DefaultMessagesLimit, MaxMessagesLimit)
 	var pos int64
 	if after != "" {
 		var err error
 		if pos, err = c.store.MessagePosition(ctx, p.ProjectID, id, after); err != nil {
-			return MessagePage{}, Internal(op, err)
+			return MessagePage{}, core.Internal(op, err)
 		}
 	}
 	msgs, err := c.store.Messages(ctx, p.ProjectID, id, pos, limit)
 	if err != nil {
-		return MessagePage{}, Internal(op, err)
+		return MessagePage{}, core.Internal(op, err)
 	}
-	page := MessagePage{Data: msgs, Pagination: Pagination{Limit: limit}}
+	page := MessagePage{Data: msgs, Pagination: core.Pagination{Limit: limit}}
 	if len(msgs) == limit {
 		last := msgs[len(msgs)-1].ID
 		page.Pagination.NextCursor = &last
@@ -569,32 +555,32 @@ func convCursorString(c Conversation, byCreated bool) *string {
 }
 
 // List pages conversations by (updated_at, id), newest first by default, optionally by tag.
-func (c *Conversations) List(ctx context.Context, p Principal, q ConvQuery) (ConversationPage, error) {
-	const op = "core.Conversations.List"
-	if err := p.Require(op, ScopeConversationsRead); err != nil {
+func (c *Service) List(ctx context.Context, p core.Principal, q ListQuery) (ConversationPage, error) {
+	const op = "conversations.List"
+	if err := p.Authorize(core.OpConversationList); err != nil {
 		return ConversationPage{}, err
 	}
 	return c.page(ctx, op, p, "updated", q)
 }
 
-func (c *Conversations) page(ctx context.Context, op string, p Principal, index string, q ConvQuery) (ConversationPage, error) {
-	cur, err := ParseTimeCursor(op, q.Cursor)
+func (c *Service) page(ctx context.Context, op string, p core.Principal, index string, q ListQuery) (ConversationPage, error) {
+	cur, err := core.ParseTimeCursor(op, q.Cursor)
 	if err != nil {
 		return ConversationPage{}, err
 	}
 	if q.Tag != "" {
-		if !validTag(q.Tag, MaxConvTagLen) {
-			return ConversationPage{}, E(op, CodeInvalidTag, "Tag must be 1..50 characters of letters, digits, _ or -")
+		if !core.ValidTag(q.Tag, MaxConvTagLen) {
+			return ConversationPage{}, core.E(op, core.CodeInvalidTag, "Tag must be 1..50 characters of letters, digits, _ or -")
 		}
 		index = "tag:" + q.Tag
 	}
-	limit := ClampLimit(q.Limit, DefaultConvLimit, MaxConvLimit)
+	limit := core.ClampLimit(q.Limit, DefaultConvLimit, MaxConvLimit)
 	// One more than asked says whether another page exists (v1: no trailing empty page).
 	convs, err := c.store.ConversationsAfter(ctx, p.ProjectID, index, cur, q.Order != "asc", limit+1)
 	if err != nil {
-		return ConversationPage{}, Internal(op, err)
+		return ConversationPage{}, core.Internal(op, err)
 	}
-	page := ConversationPage{Data: convs, Pagination: Pagination{Limit: q.Limit}}
+	page := ConversationPage{Data: convs, Pagination: core.Pagination{Limit: q.Limit}}
 	if q.Limit < 1 {
 		page.Pagination.Limit = limit
 	}
@@ -606,33 +592,33 @@ func (c *Conversations) page(ctx context.Context, op string, p Principal, index 
 }
 
 // Count is the project's number of conversations.
-func (c *Conversations) Count(ctx context.Context, p Principal) (int64, error) {
-	const op = "core.Conversations.Count"
-	if err := p.Require(op, ScopeConversationsRead); err != nil {
+func (c *Service) Count(ctx context.Context, p core.Principal) (int64, error) {
+	const op = "conversations.Count"
+	if err := p.Authorize(core.OpConversationCount); err != nil {
 		return 0, err
 	}
 	n, err := c.store.ConversationCount(ctx, p.ProjectID)
 	if err != nil {
-		return 0, Internal(op, err)
+		return 0, core.Internal(op, err)
 	}
 	return n, nil
 }
 
 // Export returns the given conversations (unknown ids skipped), or the 100 most recently
 // updated, each with its messages.
-func (c *Conversations) Export(ctx context.Context, p Principal, in IDList) (ExportResult, error) {
-	const op = "core.Conversations.Export"
-	if err := p.Require(op, ScopeConversationsRead); err != nil {
+func (c *Service) Export(ctx context.Context, p core.Principal, in IDList) (ExportResult, error) {
+	const op = "conversations.Export"
+	if err := p.Authorize(core.OpConversationExport); err != nil {
 		return ExportResult{}, err
 	}
 	if len(in.IDs) > MaxConvIDs {
-		return ExportResult{}, badRequest(op, "ids", fmt.Sprintf("Array must contain at most %d element(s)", MaxConvIDs))
+		return ExportResult{}, core.BadRequest(op, "ids", fmt.Sprintf("Array must contain at most %d element(s)", MaxConvIDs))
 	}
 	ids := in.IDs
 	if ids == nil {
 		recent, err := c.store.ConversationsAfter(ctx, p.ProjectID, "updated", nil, true, MaxConvIDs)
 		if err != nil {
-			return ExportResult{}, Internal(op, err)
+			return ExportResult{}, core.Internal(op, err)
 		}
 		for _, r := range recent {
 			ids = append(ids, r.ID)
@@ -644,7 +630,7 @@ func (c *Conversations) Export(ctx context.Context, p Principal, in IDList) (Exp
 			continue
 		}
 		conv, err := c.Get(ctx, p, id, 0)
-		if IsCode(err, CodeNotFound) {
+		if core.IsCode(err, core.CodeNotFound) {
 			continue
 		}
 		if err != nil {
@@ -657,16 +643,16 @@ func (c *Conversations) Export(ctx context.Context, p Principal, in IDList) (Exp
 }
 
 // BulkDelete deletes up to 100 conversations of the project and says how many it found.
-func (c *Conversations) BulkDelete(ctx context.Context, p Principal, in IDList) (DeletedCount, error) {
-	const op = "core.Conversations.BulkDelete"
-	if err := p.Require(op, ScopeConversationsWrite); err != nil {
+func (c *Service) BulkDelete(ctx context.Context, p core.Principal, in IDList) (DeletedCount, error) {
+	const op = "conversations.BulkDelete"
+	if err := p.Authorize(core.OpConversationBulkDelete); err != nil {
 		return DeletedCount{}, err
 	}
 	if len(in.IDs) == 0 {
-		return DeletedCount{}, badRequest(op, "ids", "Array must contain at least 1 element(s)")
+		return DeletedCount{}, core.BadRequest(op, "ids", "Array must contain at least 1 element(s)")
 	}
 	if len(in.IDs) > MaxConvIDs {
-		return DeletedCount{}, badRequest(op, "ids", fmt.Sprintf("Array must contain at most %d element(s)", MaxConvIDs))
+		return DeletedCount{}, core.BadRequest(op, "ids", fmt.Sprintf("Array must contain at most %d element(s)", MaxConvIDs))
 	}
 	n := 0
 	for _, id := range in.IDs {
@@ -675,7 +661,7 @@ func (c *Conversations) BulkDelete(ctx context.Context, p Principal, in IDList) 
 		}
 		ok, err := c.store.DeleteConversation(ctx, p.ProjectID, id)
 		if err != nil {
-			return DeletedCount{}, Internal(op, err)
+			return DeletedCount{}, core.Internal(op, err)
 		}
 		if ok {
 			n++
@@ -692,15 +678,15 @@ const (
 
 // PurgeExpired deletes the project's conversations not updated for days, oldest first, in
 // bounded batches; it returns how many it deleted. What is left over the budget goes next run.
-func (c *Conversations) PurgeExpired(ctx context.Context, project string, days int) (int, error) {
-	const op = "core.Conversations.PurgeExpired"
-	cutoff := NowMs(c.clock) - int64(days)*24*time.Hour.Milliseconds()
+func (c *Service) PurgeExpired(ctx context.Context, project string, days int) (int, error) {
+	const op = "conversations.PurgeExpired"
+	cutoff := core.NowMs(c.clock) - int64(days)*24*time.Hour.Milliseconds()
 	deadline := time.Now().Add(RetentionBudget)
 	n := 0
 	for time.Now().Before(deadline) {
 		batch, err := c.store.ConversationsAfter(ctx, project, "updated", nil, false, RetentionBatch)
 		if err != nil {
-			return n, Internal(op, err)
+			return n, core.Internal(op, err)
 		}
 		done := 0
 		for _, cv := range batch {
@@ -708,7 +694,7 @@ func (c *Conversations) PurgeExpired(ctx context.Context, project string, days i
 				return n, nil
 			}
 			if _, err := c.store.DeleteConversation(ctx, project, cv.ID); err != nil {
-				return n, Internal(op, err)
+				return n, core.Internal(op, err)
 			}
 			n++
 			done++
@@ -720,14 +706,13 @@ func (c *Conversations) PurgeExpired(ctx context.Context, project string, days i
 	return n, nil
 }
 
-// RunRetention purges every project with retention_days each interval until ctx ends.
-func (c *Conversations) RunRetention(ctx context.Context, projects func(context.Context) (ProjectList, error), every time.Duration, onErr func(error)) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
+// Retention is the background job that purges, at start and then every interval, the
+// expired conversations of every project with retention_days.
+func (c *Service) Retention(projects func(context.Context) (core.ProjectList, error), every time.Duration, onErr func(error)) *core.Loop {
+	return &core.Loop{Name: "conversations.Retention", Every: every, Immediately: true, OnErr: onErr, Pass: func(ctx context.Context) error {
 		l, err := projects(ctx)
 		if err != nil {
-			onErr(err)
+			return err
 		}
 		for _, p := range l.Data {
 			if p.RetentionDays != nil {
@@ -736,10 +721,6 @@ func (c *Conversations) RunRetention(ctx context.Context, projects func(context.
 				}
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+		return nil
+	}}
 }

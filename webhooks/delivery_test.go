@@ -1,4 +1,4 @@
-package core
+package webhooks
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/agentstate/agentstate-go/core"
 )
 
 type webhookFixedClock struct{ t time.Time }
@@ -20,9 +22,9 @@ type webhookFixedClock struct{ t time.Time }
 func (c webhookFixedClock) Now() time.Time { return c.t }
 
 // testDeliverer keeps v1's policy but records the waits instead of sleeping.
-func testDeliverer(t *testing.T, clock Clock) (*WebhookDeliverer, *[]time.Duration) {
+func testDeliverer(t *testing.T, clock core.Clock) (*Deliverer, *[]time.Duration) {
 	t.Helper()
-	d := NewWebhookDeliverer(true, clock)
+	d := NewDeliverer(true, clock)
 	var mu sync.Mutex
 	var slept []time.Duration
 	d.Sleep = func(_ context.Context, dur time.Duration) error {
@@ -119,7 +121,7 @@ func TestWebhookDeliverRetriesThenSucceeds(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	d, slept := testDeliverer(t, SystemClock{})
+	d, slept := testDeliverer(t, core.SystemClock{})
 	n, err := d.Deliver(context.Background(), srv.URL, "k", "conversation.created", map[string]string{})
 	if err != nil || n != 3 {
 		t.Fatalf("Deliver = %d, %v; want 3, nil", n, err)
@@ -140,7 +142,7 @@ func TestWebhookDeliverGivesUp(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	d, _ := testDeliverer(t, SystemClock{})
+	d, _ := testDeliverer(t, core.SystemClock{})
 	n, err := d.Deliver(context.Background(), srv.URL, "k", "conversation.created", nil)
 	if err == nil || n != 3 || hits.Load() != 3 {
 		t.Fatalf("Deliver = %d, %v with %d hits; want 3 attempts and an error", n, err, hits.Load())
@@ -161,7 +163,7 @@ func TestWebhookDeliverDoesNotFollowRedirects(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	d, _ := testDeliverer(t, SystemClock{})
+	d, _ := testDeliverer(t, core.SystemClock{})
 	n, err := d.Deliver(context.Background(), srv.URL, "k", "conversation.created", nil)
 	if err == nil || n != 3 || followed.Load() {
 		t.Fatalf("Deliver = %d, %v, followed=%v; want 3 failed attempts and no redirect", n, err, followed.Load())
@@ -179,7 +181,7 @@ func TestWebhookDeliverTimeoutPerAttempt(t *testing.T) {
 	defer srv.Close()
 	defer close(release)
 
-	d, _ := testDeliverer(t, SystemClock{})
+	d, _ := testDeliverer(t, core.SystemClock{})
 	d.Timeout = 50 * time.Millisecond
 	start := time.Now()
 	n, err := d.Deliver(context.Background(), srv.URL, "k", "conversation.created", nil)
@@ -200,7 +202,7 @@ func TestWebhookDialGuardRefusesLoopback(t *testing.T) {
 
 	// Production settings: the guard alone must stop a URL that (say, via DNS rebinding)
 	// ends up at a loopback address, even though ValidateWebhookURL is bypassed here.
-	d := NewWebhookDeliverer(false, SystemClock{})
+	d := NewDeliverer(false, core.SystemClock{})
 	d.Sleep = func(context.Context, time.Duration) error { return nil }
 	n, err := d.Deliver(context.Background(), srv.URL, "k", "conversation.created", nil)
 	if err == nil || n != 3 {
@@ -214,7 +216,7 @@ func TestWebhookDialGuardRefusesLoopback(t *testing.T) {
 	}
 
 	// The same server is reachable when loopback is allowed.
-	d = NewWebhookDeliverer(true, SystemClock{})
+	d = NewDeliverer(true, core.SystemClock{})
 	if n, err := d.Deliver(context.Background(), srv.URL, "k", "conversation.created", nil); err != nil || n != 1 {
 		t.Fatalf("with allowLoopback: Deliver = %d, %v", n, err)
 	}
@@ -295,17 +297,17 @@ func TestValidateWebhookURL(t *testing.T) {
 		{"http://192.168.1.1/x", true, false},
 	}
 	for _, c := range cases {
-		err := ValidateWebhookURL(c.url, c.allowLoopback)
+		err := ValidateURL(c.url, c.allowLoopback)
 		if (err == nil) != c.ok {
 			t.Errorf("ValidateWebhookURL(%q, %v) = %v, want ok=%v", c.url, c.allowLoopback, err, c.ok)
 			continue
 		}
 		if err != nil {
-			if !IsCode(err, CodeBadRequest) {
+			if !core.IsCode(err, core.CodeBadRequest) {
 				t.Errorf("ValidateWebhookURL(%q): code = %v, want BAD_REQUEST", c.url, err)
 			}
-			if WireErrorOf(err).Message != webhookURLMessage {
-				t.Errorf("ValidateWebhookURL(%q): message = %q", c.url, WireErrorOf(err).Message)
+			if core.WireErrorOf(err).Message != webhookURLMessage {
+				t.Errorf("ValidateWebhookURL(%q): message = %q", c.url, core.WireErrorOf(err).Message)
 			}
 		}
 	}

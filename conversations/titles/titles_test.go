@@ -1,4 +1,4 @@
-package core
+package titles
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/agentstate/agentstate-go/core"
 )
 
 func TestCleanTitle(t *testing.T) {
@@ -33,7 +35,7 @@ func TestCleanTitle(t *testing.T) {
 		{`"`, `"`},
 	}
 	for _, c := range cases {
-		got := CleanTitle(c.in)
+		got := Clean(c.in)
 		if got != c.want {
 			t.Errorf("CleanTitle(%q) = %q, want %q", c.in, got, c.want)
 		}
@@ -42,15 +44,15 @@ func TestCleanTitle(t *testing.T) {
 		}
 	}
 	// The cap counts characters, not bytes.
-	if got := CleanTitle(strings.Repeat("é", 70)); utf8.RuneCountInString(got) != 60 || !utf8.ValidString(got) {
+	if got := Clean(strings.Repeat("é", 70)); utf8.RuneCountInString(got) != 60 || !utf8.ValidString(got) {
 		t.Errorf("CleanTitle(é×70) = %q", got)
 	}
 }
 
 func TestLocalProviderTitle(t *testing.T) {
 	ctx := context.Background()
-	p := LocalProvider{}
-	a, err := p.Title(ctx, []TitleMessage{
+	p := Local{}
+	a, err := p.Title(ctx, []Message{
 		{"system", "You are a helpful assistant."},
 		{"user", "How do I deploy Redis on Kubernetes with persistent volumes?"},
 		{"assistant", "Use a StatefulSet."},
@@ -61,19 +63,19 @@ func TestLocalProviderTitle(t *testing.T) {
 	if a != "Deploy Redis Kubernetes persistent volumes" {
 		t.Errorf("title = %q", a)
 	}
-	b, _ := p.Title(ctx, []TitleMessage{{"user", "please help me write a cover letter for a data engineering job"}})
+	b, _ := p.Title(ctx, []Message{{"user", "please help me write a cover letter for a data engineering job"}})
 	if b != "Write cover letter data engineering job" {
 		t.Errorf("title = %q", b)
 	}
 	if a == b {
 		t.Errorf("different conversations got the same title %q", a)
 	}
-	again, _ := p.Title(ctx, []TitleMessage{{"user", "please help me write a cover letter for a data engineering job"}})
+	again, _ := p.Title(ctx, []Message{{"user", "please help me write a cover letter for a data engineering job"}})
 	if again != b {
 		t.Errorf("not deterministic: %q vs %q", again, b)
 	}
 
-	for name, msgs := range map[string][]TitleMessage{
+	for name, msgs := range map[string][]Message{
 		"nil":         nil,
 		"empty":       {},
 		"blank":       {{"user", "   "}},
@@ -85,15 +87,15 @@ func TestLocalProviderTitle(t *testing.T) {
 	}
 
 	// No user message: the first message with content is used.
-	if got, _ := p.Title(ctx, []TitleMessage{{"assistant", "Quarterly revenue report summary"}}); got != "Quarterly revenue report summary" {
+	if got, _ := p.Title(ctx, []Message{{"assistant", "Quarterly revenue report summary"}}); got != "Quarterly revenue report summary" {
 		t.Errorf("assistant-only title = %q", got)
 	}
 	// Only stopwords: still better than "Untitled".
-	if got, _ := p.Title(ctx, []TitleMessage{{"user", "what is this?"}}); got != "What is this" {
+	if got, _ := p.Title(ctx, []Message{{"user", "what is this?"}}); got != "What is this" {
 		t.Errorf("stopword-only title = %q", got)
 	}
 	// At most 6 words and 60 characters.
-	got, _ := p.Title(ctx, []TitleMessage{{"user", "alpha bravo charlie delta echo foxtrot golf hotel"}})
+	got, _ := p.Title(ctx, []Message{{"user", "alpha bravo charlie delta echo foxtrot golf hotel"}})
 	if got != "Alpha bravo charlie delta echo foxtrot" {
 		t.Errorf("long title = %q", got)
 	}
@@ -101,8 +103,8 @@ func TestLocalProviderTitle(t *testing.T) {
 
 func TestLocalProviderFollowUps(t *testing.T) {
 	ctx := context.Background()
-	p := LocalProvider{}
-	msgs := []TitleMessage{
+	p := Local{}
+	msgs := []Message{
 		{"user", "How do I deploy Redis on Kubernetes?"},
 		{"assistant", "Deploy Redis with a StatefulSet; Kubernetes gives each Redis pod a volume."},
 		{"user", "Does Redis need persistence on Kubernetes?"},
@@ -120,7 +122,7 @@ func TestLocalProviderFollowUps(t *testing.T) {
 		t.Errorf("FollowUps = %q, want %q", got, want)
 	}
 
-	none, err := p.FollowUps(ctx, []TitleMessage{{"user", "is it ok?"}})
+	none, err := p.FollowUps(ctx, []Message{{"user", "is it ok?"}})
 	if err != nil || none == nil || len(none) != 0 {
 		t.Errorf("FollowUps(stopwords) = %#v, %v; want empty non-nil", none, err)
 	}
@@ -129,10 +131,10 @@ func TestLocalProviderFollowUps(t *testing.T) {
 	}
 
 	// Only the last 20 messages count.
-	var many []TitleMessage
-	many = append(many, TitleMessage{"user", "zebra zebra zebra zebra zebra"})
+	var many []Message
+	many = append(many, Message{"user", "zebra zebra zebra zebra zebra"})
 	for range 20 {
-		many = append(many, TitleMessage{"user", "giraffe"})
+		many = append(many, Message{"user", "giraffe"})
 	}
 	got, _ = p.FollowUps(ctx, many)
 	if len(got) != 1 || !strings.Contains(got[0], "giraffe") {
@@ -181,14 +183,14 @@ func (f *fakeChat) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, `{"id":"chatcmpl-1","object":"chat.completion","model":"test-model","choices":[{"index":0,"finish_reason":"stop","message":{"role":"assistant","content":%q}}]}`, content)
 }
 
-func numbered(n int) []TitleMessage {
-	msgs := make([]TitleMessage, n)
+func numbered(n int) []Message {
+	msgs := make([]Message, n)
 	for i := range msgs {
 		role := "user"
 		if i%2 == 1 {
 			role = "assistant"
 		}
-		msgs[i] = TitleMessage{role, fmt.Sprintf("message-%02d", i+1)}
+		msgs[i] = Message{role, fmt.Sprintf("message-%02d", i+1)}
 	}
 	return msgs
 }
@@ -198,7 +200,7 @@ func TestOpenAIProviderTitle(t *testing.T) {
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
 
-	p := OpenAIProvider{BaseURL: srv.URL + "/v1/", APIKey: "sk-test", Model: "test-model", Client: srv.Client()}
+	p := OpenAI{BaseURL: srv.URL + "/v1/", APIKey: "sk-test", Model: "test-model", Client: srv.Client()}
 	got, err := p.Title(context.Background(), numbered(25))
 	if err != nil {
 		t.Fatal(err)
@@ -230,7 +232,7 @@ func TestOpenAIProviderFollowUps(t *testing.T) {
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
 
-	p := OpenAIProvider{BaseURL: srv.URL + "/v1", APIKey: "sk-test", Model: "test-model"}
+	p := OpenAI{BaseURL: srv.URL + "/v1", APIKey: "sk-test", Model: "test-model"}
 	got, err := p.FollowUps(context.Background(), numbered(25))
 	if err != nil {
 		t.Fatal(err)
@@ -253,11 +255,11 @@ func TestOpenAIProviderErrorIsInternal(t *testing.T) {
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
 
-	p := OpenAIProvider{BaseURL: srv.URL + "/v1", APIKey: "sk-test", Model: "m"}
-	if _, err := p.Title(context.Background(), numbered(2)); !IsCode(err, CodeInternal) || !strings.Contains(err.Error(), "500") {
+	p := OpenAI{BaseURL: srv.URL + "/v1", APIKey: "sk-test", Model: "m"}
+	if _, err := p.Title(context.Background(), numbered(2)); !core.IsCode(err, core.CodeInternal) || !strings.Contains(err.Error(), "500") {
 		t.Errorf("Title err = %v, want INTERNAL_ERROR naming 500", err)
 	}
-	if _, err := p.FollowUps(context.Background(), numbered(2)); !IsCode(err, CodeInternal) {
+	if _, err := p.FollowUps(context.Background(), numbered(2)); !core.IsCode(err, core.CodeInternal) {
 		t.Errorf("FollowUps err = %v, want INTERNAL_ERROR", err)
 	}
 }
@@ -271,21 +273,21 @@ func TestTitleProviderFromEnvFallsBackToLocal(t *testing.T) {
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
 
-	p := TitleProviderFromEnv(envMap(map[string]string{
+	p := FromEnv(envMap(map[string]string{
 		"AGENTSTATE_AI_BASE_URL": srv.URL + "/v1",
 		"AGENTSTATE_AI_MODEL":    "test-model",
 		"AGENTSTATE_AI_API_KEY":  "sk-test",
 	}))
-	msgs := []TitleMessage{{"user", "How do I deploy Redis on Kubernetes?"}, {"assistant", "Use Redis with a StatefulSet on Kubernetes."}}
+	msgs := []Message{{"user", "How do I deploy Redis on Kubernetes?"}, {"assistant", "Use Redis with a StatefulSet on Kubernetes."}}
 	ctx := context.Background()
 
 	title, err := p.Title(ctx, msgs)
-	wantTitle, _ := LocalProvider{}.Title(ctx, msgs)
+	wantTitle, _ := Local{}.Title(ctx, msgs)
 	if err != nil || title != wantTitle {
 		t.Errorf("Title = %q, %v; want local %q", title, err, wantTitle)
 	}
 	qs, err := p.FollowUps(ctx, msgs)
-	wantQs, _ := LocalProvider{}.FollowUps(ctx, msgs)
+	wantQs, _ := Local{}.FollowUps(ctx, msgs)
 	if err != nil || !reflect.DeepEqual(qs, wantQs) || len(qs) == 0 {
 		t.Errorf("FollowUps = %q, %v; want local %q", qs, err, wantQs)
 	}
@@ -299,7 +301,7 @@ func TestTitleProviderFromEnvUsesModel(t *testing.T) {
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
 
-	p := TitleProviderFromEnv(envMap(map[string]string{
+	p := FromEnv(envMap(map[string]string{
 		"AGENTSTATE_AI_BASE_URL": srv.URL + "/v1",
 		"AGENTSTATE_AI_MODEL":    "test-model",
 		"AGENTSTATE_AI_API_KEY":  "sk-test",
@@ -315,7 +317,7 @@ func TestTitleProviderFromEnvLocalWhenUnset(t *testing.T) {
 		{"AGENTSTATE_AI_BASE_URL": "http://x/v1"},
 		{"AGENTSTATE_AI_MODEL": "m"},
 	} {
-		if p := TitleProviderFromEnv(envMap(env)); !reflect.DeepEqual(p, TitleProvider(LocalProvider{})) {
+		if p := FromEnv(envMap(env)); !reflect.DeepEqual(p, Provider(Local{})) {
 			t.Errorf("env %v: provider = %T, want LocalProvider", env, p)
 		}
 	}

@@ -1,4 +1,4 @@
-package core
+package webhooks
 
 import (
 	"bytes"
@@ -17,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/agentstate/agentstate-go/core"
 )
 
 // webhookURLMessage is v1's wording (compat-v1.md §14); clients may match on it.
@@ -124,9 +126,9 @@ func classifyWebhookHost(host string) webhookAddrClass {
 
 // ValidateWebhookURL refuses URLs a webhook must not be sent to (SSRF guard, compat-v1.md §14).
 // allowLoopback exists for local development and tests, where the receiver runs on this machine.
-func ValidateWebhookURL(raw string, allowLoopback bool) error {
-	const op = "core.ValidateWebhookURL"
-	bad := E(op, CodeBadRequest, webhookURLMessage)
+func ValidateURL(raw string, allowLoopback bool) error {
+	const op = "webhooks.ValidateURL"
+	bad := core.E(op, core.CodeBadRequest, webhookURLMessage)
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil || u.Host == "" || u.Opaque != "" {
 		return bad
@@ -187,21 +189,21 @@ func SignWebhook(secret string, timestampMs int64, body []byte) string {
 
 // WebhookDeliverer sends signed webhook events with v1's retry policy. The fields are
 // exported so tests can swap the client, skip the waits and fix the clock.
-type WebhookDeliverer struct {
+type Deliverer struct {
 	Client  *http.Client
 	Sleep   func(context.Context, time.Duration) error
 	Delays  []time.Duration // wait before attempt 2, 3, ...; attempts = len(Delays)+1
 	Timeout time.Duration   // per attempt
-	Clock   Clock
+	Clock   core.Clock
 }
 
 // NewWebhookDeliverer returns a deliverer with v1's defaults: 3 attempts, 1 s then 2 s apart,
 // 10 s each, through a client that refuses internal addresses and does not follow redirects.
-func NewWebhookDeliverer(allowLoopback bool, clock Clock) *WebhookDeliverer {
+func NewDeliverer(allowLoopback bool, clock core.Clock) *Deliverer {
 	if clock == nil {
-		clock = SystemClock{}
+		clock = core.SystemClock{}
 	}
-	return &WebhookDeliverer{
+	return &Deliverer{
 		Client:  newWebhookClient(allowLoopback),
 		Sleep:   sleepCtx,
 		Delays:  []time.Duration{time.Second, 2 * time.Second},
@@ -251,11 +253,11 @@ type webhookPayload struct {
 
 // Deliver posts one event, retrying on non-2xx replies and transport errors. The body and
 // signature are built once so every retry is byte-identical and receivers can deduplicate.
-func (d *WebhookDeliverer) Deliver(ctx context.Context, url, secret, event string, data any) (attempts int, err error) {
-	const op = "core.WebhookDeliverer.Deliver"
+func (d *Deliverer) Deliver(ctx context.Context, url, secret, event string, data any) (attempts int, err error) {
+	const op = "webhooks.Deliverer.Deliver"
 	clock := d.Clock
 	if clock == nil {
-		clock = SystemClock{}
+		clock = core.SystemClock{}
 	}
 	client := d.Client
 	if client == nil {
@@ -270,10 +272,10 @@ func (d *WebhookDeliverer) Deliver(ctx context.Context, url, secret, event strin
 		timeout = webhookAttemptTimeout
 	}
 
-	ts := NowMs(clock)
+	ts := core.NowMs(clock)
 	body, err := json.Marshal(webhookPayload{Event: event, Timestamp: ts, Data: data})
 	if err != nil {
-		return 0, Internal(op, fmt.Errorf("encode webhook body: %w", err))
+		return 0, core.Internal(op, fmt.Errorf("encode webhook body: %w", err))
 	}
 	sig := SignWebhook(secret, ts, body)
 	tsHeader := strconv.FormatInt(ts, 10)
@@ -283,7 +285,7 @@ func (d *WebhookDeliverer) Deliver(ctx context.Context, url, secret, event strin
 	for attempts = 1; attempts <= maxAttempts; attempts++ {
 		if attempts > 1 {
 			if err := sleep(ctx, d.Delays[attempts-2]); err != nil {
-				return attempts - 1, Internal(op, fmt.Errorf("webhook delivery abandoned after %d attempts (%v): %w", attempts-1, last, err))
+				return attempts - 1, core.Internal(op, fmt.Errorf("webhook delivery abandoned after %d attempts (%v): %w", attempts-1, last, err))
 			}
 		}
 		last = d.attempt(ctx, client, timeout, url, body, sig, tsHeader)
@@ -291,13 +293,13 @@ func (d *WebhookDeliverer) Deliver(ctx context.Context, url, secret, event strin
 			return attempts, nil
 		}
 		if ctx.Err() != nil {
-			return attempts, Internal(op, fmt.Errorf("webhook delivery abandoned after %d attempts (%v): %w", attempts, last, ctx.Err()))
+			return attempts, core.Internal(op, fmt.Errorf("webhook delivery abandoned after %d attempts (%v): %w", attempts, last, ctx.Err()))
 		}
 	}
-	return maxAttempts, Internal(op, fmt.Errorf("webhook delivery failed after %d attempts: %w", maxAttempts, last))
+	return maxAttempts, core.Internal(op, fmt.Errorf("webhook delivery failed after %d attempts: %w", maxAttempts, last))
 }
 
-func (d *WebhookDeliverer) attempt(ctx context.Context, client *http.Client, timeout time.Duration, url string, body []byte, sig, ts string) error {
+func (d *Deliverer) attempt(ctx context.Context, client *http.Client, timeout time.Duration, url string, body []byte, sig, ts string) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))

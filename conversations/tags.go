@@ -1,6 +1,10 @@
-package core
+package conversations
 
-import "context"
+import (
+	"context"
+
+	"github.com/agentstate/agentstate-go/core"
+)
 
 // TagList is v1's tag response shape: {"data":{"tags":[...]}}.
 type TagList struct {
@@ -24,37 +28,37 @@ type AddTagsRequest struct {
 }
 
 // ProjectTags lists the distinct tags in use in the project, sorted.
-func (c *Conversations) ProjectTags(ctx context.Context, p Principal) (TagList, error) {
-	const op = "core.Conversations.ProjectTags"
-	if err := p.Require(op, ScopeConversationsRead); err != nil {
+func (c *Service) ProjectTags(ctx context.Context, p core.Principal) (TagList, error) {
+	const op = "conversations.ProjectTags"
+	if err := p.Authorize(core.OpProjectTags); err != nil {
 		return TagList{}, err
 	}
 	tags, err := c.store.ProjectTags(ctx, p.ProjectID)
 	if err != nil {
-		return TagList{}, Internal(op, err)
+		return TagList{}, core.Internal(op, err)
 	}
 	return tagList(tags), nil
 }
 
 // Tags lists a conversation's tags, sorted.
-func (c *Conversations) Tags(ctx context.Context, p Principal, id string) (TagList, error) {
-	const op = "core.Conversations.Tags"
-	if err := p.Require(op, ScopeConversationsRead); err != nil {
+func (c *Service) Tags(ctx context.Context, p core.Principal, id string) (TagList, error) {
+	const op = "conversations.Tags"
+	if err := p.Authorize(core.OpConversationTags); err != nil {
 		return TagList{}, err
 	}
 	return c.currentTags(ctx, op, p, id)
 }
 
 // AddTags adds tags (insert-or-ignore) and returns all of the conversation's tags.
-func (c *Conversations) AddTags(ctx context.Context, p Principal, id string, in AddTagsRequest) (TagList, error) {
-	const op = "core.Conversations.AddTags"
-	if err := p.Require(op, ScopeConversationsWrite); err != nil {
+func (c *Service) AddTags(ctx context.Context, p core.Principal, id string, in AddTagsRequest) (TagList, error) {
+	const op = "conversations.AddTags"
+	if err := p.Authorize(core.OpConversationAddTags); err != nil {
 		return TagList{}, err
 	}
 	if len(in.Tags) == 0 {
-		return TagList{}, badRequest(op, "tags", "Array must contain at least 1 element(s)")
+		return TagList{}, core.BadRequest(op, "tags", "Array must contain at least 1 element(s)")
 	}
-	tags, err := normalizeTags(op, in.Tags, MaxConvTags, MaxConvTagLen)
+	tags, err := core.NormalizeTags(op, in.Tags, MaxConvTags, MaxConvTagLen)
 	if err != nil {
 		return TagList{}, err
 	}
@@ -63,37 +67,37 @@ func (c *Conversations) AddTags(ctx context.Context, p Principal, id string, in 
 	}
 	all, err := c.store.AddTags(ctx, p.ProjectID, id, tags)
 	if err != nil {
-		if IsCode(err, CodeNotFound) {
-			return TagList{}, E(op, CodeNotFound, "Conversation not found")
+		if core.IsCode(err, core.CodeNotFound) {
+			return TagList{}, core.E(op, core.CodeNotFound, core.MsgConversationNotFound)
 		}
-		return TagList{}, Internal(op, err)
+		return TagList{}, core.Internal(op, err)
 	}
 	return tagList(all), nil
 }
 
 // RemoveTag removes one tag; removing an absent tag succeeds (v1).
-func (c *Conversations) RemoveTag(ctx context.Context, p Principal, id, tag string) error {
-	const op = "core.Conversations.RemoveTag"
-	if err := p.Require(op, ScopeConversationsWrite); err != nil {
+func (c *Service) RemoveTag(ctx context.Context, p core.Principal, id, tag string) error {
+	const op = "conversations.RemoveTag"
+	if err := p.Authorize(core.OpConversationRemoveTag); err != nil {
 		return err
 	}
-	if !validTag(tag, MaxConvTagLen) {
-		return E(op, CodeInvalidTag, "Tag must be 1..50 characters of letters, digits, _ or -")
+	if !core.ValidTag(tag, MaxConvTagLen) {
+		return core.E(op, core.CodeInvalidTag, "Tag must be 1..50 characters of letters, digits, _ or -")
 	}
 	if _, err := c.load(ctx, op, p, id); err != nil {
 		return err
 	}
 	if err := c.store.RemoveTag(ctx, p.ProjectID, id, tag); err != nil {
-		return Internal(op, err)
+		return core.Internal(op, err)
 	}
 	return nil
 }
 
 // EditTags adds and removes tags in one call and returns the conversation's tags: what the
 // MCP tag tool does, so a write-only credential can tag without also reading.
-func (c *Conversations) EditTags(ctx context.Context, p Principal, id string, add, remove []string) (TagList, error) {
-	const op = "core.Conversations.EditTags"
-	if err := p.Require(op, ScopeConversationsWrite); err != nil {
+func (c *Service) EditTags(ctx context.Context, p core.Principal, id string, add, remove []string) (TagList, error) {
+	const op = "conversations.EditTags"
+	if err := p.Authorize(core.OpConversationEditTags); err != nil {
 		return TagList{}, err
 	}
 	if len(add) > 0 {
@@ -109,13 +113,13 @@ func (c *Conversations) EditTags(ctx context.Context, p Principal, id string, ad
 	return c.currentTags(ctx, op, p, id)
 }
 
-func (c *Conversations) currentTags(ctx context.Context, op string, p Principal, id string) (TagList, error) {
+func (c *Service) currentTags(ctx context.Context, op string, p core.Principal, id string) (TagList, error) {
 	if _, err := c.load(ctx, op, p, id); err != nil {
 		return TagList{}, err
 	}
 	tags, err := c.store.ConversationTags(ctx, p.ProjectID, id)
 	if err != nil {
-		return TagList{}, Internal(op, err)
+		return TagList{}, core.Internal(op, err)
 	}
 	return tagList(tags), nil
 }

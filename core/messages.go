@@ -1,0 +1,30 @@
+package core
+
+// The client-facing texts that more than one layer produces, in one table. v1's texts are wire
+// values (compat-v1.md §4, §6): SDKs and agents match on them, so they must not change. Stores
+// and transports use these names and never write a text of their own; validation messages
+// that belong to one check stay beside that check.
+const (
+	MsgUnauthorized    = "Unauthorized"
+	MsgTokenLacksScope = "Capability token does not have required scope"
+	MsgMissingScope    = "Missing required scope: " // followed by the scope
+	MsgCannotDelegate  = "This capability token cannot delegate (its max_depth is 0)"
+	MsgInternal        = "Internal server error"
+	MsgShuttingDown    = "The server is shutting down; reconnect to resume (a watch resumes from its Last-Event-ID)"
+
+	MsgStateNotFound       = "State not found"
+	MsgStateExists         = "State already exists"
+	MsgStateContended      = "The state changed too often during this write; retry it"
+	MsgIdempotencyConflict = "Idempotency-Key was already used for a different request"
+
+	MsgLeaseNotFound     = "Lease not found"
+	MsgLeaseRequired     = "Active lease requires lease_id"
+	MsgLeaseMismatch     = "lease_id does not match active lease"
+	MsgLeaseExpired      = "Lease has expired"
+	MsgLeaseCursorExpiry = "Cursor lease is no longer active; list again from the start"
+
+	MsgClaimNotFound        = "Claim not found"
+	MsgConversationNotFound = "Conversation not found"
+	MsgExternalIDTaken      = "A conversation with this external_id already exists"
+	MsgWebhookNotFound      = "Webhook not found"
+)

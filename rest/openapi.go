@@ -1,0 +1,294 @@
+package rest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"reflect"
+	"regexp"
+	"strings"
+	"sync"
+
+	"github.com/invopop/jsonschema"
+
+	"github.com/agentstate/agentstate-go/core"
+	"github.com/agentstate/agentstate-go/schemas"
+)
+
+// The document is plain structs marshalled to JSON rather than kin-openapi: kin-openapi models
+// OpenAPI 3.0 (nullable, no type arrays, no 2020-12 keywords), while invopop already emits
+// JSON Schema 2020-12, which OpenAPI 3.1 embeds unchanged. Plain structs keep the tool
+// schemas and the REST schemas byte-for-byte the same reflection, with no lossy conversion.
+
+var (
+	idempotencyKeyParam = Param{Name: "Idempotency-Key", In: "header", Schema: &jsonschema.Schema{Type: "string", MaxLength: ptr[uint64](255)},
+		Description: "Retry-safe key: a repeat with the same request returns the first response (with Idempotency-Replayed: true); a different request under the same key is 409 IDEMPOTENCY_CONFLICT."}
+	ifMatchParam = Param{Name: "If-Match", In: "header", Schema: &jsonschema.Schema{Type: "string"},
+		Description: `Compare-and-set: act only if the state is at this version (a non-negative integer, bare or as the ETag "<version>"). On mismatch: 409 VERSION_CONFLICT carrying the current state.`}
+	fencingHeaderParam = Param{Name: "X-Fencing-Token", In: "header", Schema: intSchema(1),
+		Description: "Fencing token of your lease: refused (409 STALE_FENCING_TOKEN) unless it is the key's latest issued token."}
+	fencingQueryParam = Param{Name: "fencing_token", In: "query", Schema: intSchema(1),
+		Description: "X-Fencing-Token for clients that cannot set headers."}
+	cursorParam = func(format string) Param {
+		return Param{Name: "cursor", In: "query", Schema: &jsonschema.Schema{Type: "string"},
+			Description: "next_cursor of the previous page (" + format + ")."}
+	}
+	orderParam = func(field string) Param {
+		return Param{Name: "order", In: "query", Schema: &jsonschema.Schema{Type: "string", Enum: []any{"asc", "desc"}},
+			Description: "desc (default) or asc by " + field + "."}
+	}
+	periodStart = Param{Name: "start", In: "query", Schema: intSchema(0), Description: "Window start, Unix ms (default: end - 30 days); filters by created_at."}
+	periodEnd   = Param{Name: "end", In: "query", Schema: intSchema(0), Description: "Window end, Unix ms (default: now)."}
+	tagsParam   = Param{Name: "tag", In: "query", Schema: &jsonschema.Schema{Type: "string"}, Description: "Repeatable: only conversations with all these tags."}
+	limitParam  = func(def, max int) Param {
+		s := intSchema(1)
+		s.Maximum = json.Number(fmt.Sprint(max))
+		return Param{Name: "limit", In: "query", Schema: s,
+			Description: fmt.Sprintf("Rows per page (default %d; out-of-range values are clamped).", def)}
+	}
+)
+
+var responseHeaders = map[string]header{
+	"ETag": {Description: `The state's version as a strong ETag, "<version>": send it back as If-Match.`,
+		Schema: &jsonschema.Schema{Type: "string"}},
+	"Idempotency-Replayed": {Description: "true when an earlier request with the same Idempotency-Key answered.",
+		Schema: &jsonschema.Schema{Type: "string", Enum: []any{"true"}}},
+}
+
+// pathParams describes every path Param name a pattern may use.
+var pathParams = map[string]string{
+	"state_key":  "The state's key, percent-encoded: a%2Fb names the key a/b.",
+	"id":         "The id of the lease, key, token or project the route names.",
+	"projectId":  "The caller's own project id (legacy route).",
+	"externalId": "The conversation's external_id, percent-encoded.",
+	"tag":        "A tag.",
+}
+
+// errorEnvelope is the body of every 4xx and 5xx.
+type errorEnvelope struct {
+	Error core.WireError `json:"error"`
+}
+
+type document struct {
+	OpenAPI    string                          `json:"openapi"`
+	Info       info                            `json:"info"`
+	Servers    []server                        `json:"servers"`
+	Security   []map[string][]string           `json:"security"`
+	Tags       []tag                           `json:"tags"`
+	Paths      map[string]map[string]operation `json:"paths"`
+	Components components                      `json:"components"`
+}
+
+type info struct {
+	Title       string `json:"title"`
+	Version     string `json:"version"`
+	Description string `json:"description"`
+}
+
+type server struct {
+	URL         string `json:"url"`
+	Description string `json:"description"`
+}
+
+type tag struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+}
+
+type operation struct {
+	OperationID   string                `json:"operationId"`
+	Summary       string                `json:"summary"`
+	Tags          []string              `json:"tags"`
+	RequiredScope string                `json:"x-required-scope"`
+	Security      []map[string][]string `json:"security"`
+	Parameters    []Param               `json:"parameters,omitempty"`
+	RequestBody   *requestBody          `json:"requestBody,omitempty"`
+	Responses     map[string]response   `json:"responses"`
+}
+
+type Param struct {
+	Name        string             `json:"name"`
+	In          string             `json:"in"`
+	Description string             `json:"description"`
+	Required    bool               `json:"required,omitempty"`
+	Schema      *jsonschema.Schema `json:"schema"`
+}
+
+type requestBody struct {
+	Required bool                 `json:"required"`
+	Content  map[string]mediaType `json:"content"`
+}
+
+type response struct {
+	Ref         string               `json:"$ref,omitempty"`
+	Description string               `json:"description,omitempty"`
+	Headers     map[string]header    `json:"headers,omitempty"`
+	Content     map[string]mediaType `json:"content,omitempty"`
+}
+
+type header struct {
+	Description string             `json:"description"`
+	Schema      *jsonschema.Schema `json:"schema"`
+}
+
+type mediaType struct {
+	Schema *jsonschema.Schema `json:"schema"`
+}
+
+type components struct {
+	Schemas         map[string]*jsonschema.Schema `json:"schemas"`
+	Responses       map[string]response           `json:"responses"`
+	SecuritySchemes map[string]securityScheme     `json:"securitySchemes"`
+}
+
+type securityScheme struct {
+	Type        string `json:"type"`
+	Scheme      string `json:"scheme,omitempty"`
+	In          string `json:"in,omitempty"`
+	Name        string `json:"name,omitempty"`
+	Description string `json:"description"`
+}
+
+// chi allows {name:regexp}; OpenAPI wants {name}.
+var pathParamRe = regexp.MustCompile(`\{([^}:]+)(:[^}]*)?\}`)
+
+// openAPIDocument is served at /openapi.json: built once from the route table, so what the
+// server describes is what it routes (docs/openapi.json is the same bytes, checked current).
+var openAPIDocument = sync.OnceValues(OpenAPI)
+
+// OpenAPI returns the OpenAPI 3.1 document of Routes, indented, with a final newline.
+func OpenAPI() ([]byte, error) {
+	doc := document{
+		OpenAPI: "3.1.0",
+		Info: info{Title: "AgentState", Version: core.ProductVersion, Description: "State and coordination for AI agent fleets, " +
+			"wire-compatible with AgentState v1. Every error is {\"error\":{\"code\",\"message\",\"retryable\",\"details\"?}}; " +
+			"every response carries X-Request-Id (a well-formed one sent by the client is echoed). " +
+			"The same operations are MCP tools at /api/mcp."},
+		Servers:  []server{{URL: "http://127.0.0.1:8080", Description: "cmd/http-server's default address (-addr, AGENTSTATE_ADDR)"}},
+		Security: []map[string][]string{{"bearerAuth": {}}},
+		Tags: []tag{{"States", "Versioned JSON objects under string keys, their event log and watch."}, {"Leases", "Fenced, expiring locks on state keys."},
+			{"Credentials", "API keys and delegable capability tokens."}, {"Projects", "Operator-only project management (AGENTSTATE_ADMIN_TOKEN)."},
+			{"Claims", "Assertions with evidence, verified by the server, in a signed hash-chained log."},
+			{"Conversations", "Message history, tags, full-text search, traces and analytics (also under the legacy /v1 prefix)."},
+			{"Webhooks", "Signed conversation.created deliveries."}},
+		Paths: map[string]map[string]operation{},
+		Components: components{
+			Schemas: map[string]*jsonschema.Schema{},
+			Responses: map[string]response{"Error": {Description: "The error envelope; code is machine-readable, retryable says whether the same request may later succeed.",
+				Content: jsonContent("Error")}},
+			SecuritySchemes: map[string]securityScheme{
+				"bearerAuth": {Type: "http", Scheme: "bearer",
+					Description: "An API key (as_live_…) or a capability token (as_cap_…). A route needs the scope in x-required-scope."},
+				"apiKeyOnly": {Type: "http", Scheme: "bearer",
+					Description: "An API key (as_live_…) only: a capability token is refused with 401."},
+				"adminToken": {Type: "http", Scheme: "bearer",
+					Description: "The operator token configured as AGENTSTATE_ADMIN_TOKEN; without one the route always answers 401."},
+				"capabilityTokenQuery": {Type: "apiKey", In: "query", Name: "token",
+					Description: "A capability token (as_cap_…) as ?token=, only where a browser EventSource cannot set headers."},
+			},
+		},
+	}
+	typeOf := map[string]reflect.Type{}
+	component := func(v any) (string, error) {
+		t := reflect.TypeOf(v)
+		if prev, ok := typeOf[t.Name()]; ok && prev != t {
+			return "", fmt.Errorf("schema name %s is used by %v and %v", t.Name(), prev, t)
+		}
+		typeOf[t.Name()] = t
+		doc.Components.Schemas[t.Name()] = schemas.Reflect(v)
+		return t.Name(), nil
+	}
+	env := schemas.Reflect(errorEnvelope{})
+	env.Description = "The error envelope of every 4xx and 5xx response."
+	doc.Components.Schemas["Error"] = env
+
+	for _, r := range Routes {
+		key := r.Method + " " + r.Pattern
+		path := pathParamRe.ReplaceAllString(r.Pattern, "{$1}")
+		op := operation{
+			OperationID: r.ID, Summary: r.Summary, Tags: []string{"States"}, RequiredScope: r.Op.Scope,
+			Security:  []map[string][]string{{"bearerAuth": {r.Op.Scope}}},
+			Responses: map[string]response{"4XX": {Ref: "#/components/responses/Error"}, "5XX": {Ref: "#/components/responses/Error"}},
+		}
+		switch {
+		case strings.Contains(path, "lease"):
+			op.Tags = []string{"Leases"}
+		case strings.Contains(path, "keys") || strings.Contains(path, "capability-tokens"):
+			op.Tags = []string{"Credentials"}
+		case strings.HasPrefix(path, "/api/v1/projects"):
+			op.Tags = []string{"Projects"}
+		case strings.HasPrefix(path, "/api/v1/claims"):
+			op.Tags = []string{"Claims"}
+		case strings.HasPrefix(path, "/api/v1/conversations"), strings.HasPrefix(path, "/api/v1/tags"), strings.HasPrefix(path, "/api/v1/analytics"):
+			op.Tags = []string{"Conversations"}
+		case strings.HasPrefix(path, "/api/v1/webhooks"):
+			op.Tags = []string{"Webhooks"}
+		}
+		switch {
+		case r.Op.Access == core.Operator:
+			op.Security = []map[string][]string{{"adminToken": {}}}
+		case r.Op.Access == core.KeysOnly:
+			op.Security = []map[string][]string{{"apiKeyOnly": {r.Op.Scope}}}
+		}
+		if r.QueryToken {
+			op.Security = append(op.Security, map[string][]string{"capabilityTokenQuery": {r.Op.Scope}})
+		}
+		for _, m := range pathParamRe.FindAllStringSubmatch(r.Pattern, -1) {
+			desc, ok := pathParams[m[1]]
+			if !ok {
+				return nil, fmt.Errorf("route %s: path parameter %s has no entry in pathParams", key, m[1])
+			}
+			op.Parameters = append(op.Parameters, Param{Name: m[1], In: "path", Required: true, Description: desc, Schema: &jsonschema.Schema{Type: "string"}})
+		}
+		op.Parameters = append(op.Parameters, r.Params...)
+		if r.Request != nil {
+			name, err := component(r.Request)
+			if err != nil {
+				return nil, err
+			}
+			op.RequestBody = &requestBody{Required: !r.BodyOptional, Content: jsonContent(name)}
+		}
+		success := response{Description: http.StatusText(r.Status)}
+		switch {
+		case r.Stream != "":
+			success.Content = map[string]mediaType{"text/event-stream": {Schema: &jsonschema.Schema{Type: "string", Description: r.Stream}}}
+		case r.Response != nil:
+			name, err := component(r.Response)
+			if err != nil {
+				return nil, err
+			}
+			success.Content = jsonContent(name)
+		}
+		for _, h := range r.Headers {
+			if success.Headers == nil {
+				success.Headers = map[string]header{}
+			}
+			success.Headers[h] = responseHeaders[h]
+		}
+		op.Responses[fmt.Sprint(r.Status)] = success
+		if doc.Paths[path] == nil {
+			doc.Paths[path] = map[string]operation{}
+		}
+		doc.Paths[path][strings.ToLower(r.Method)] = op
+	}
+	// No HTML escaping: descriptions say "<version>", and \u003c helps no reader.
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(doc); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+func jsonContent(schema string) map[string]mediaType {
+	return map[string]mediaType{"application/json": {Schema: &jsonschema.Schema{Ref: "#/components/schemas/" + schema}}}
+}
+
+func intSchema(min int) *jsonschema.Schema {
+	return &jsonschema.Schema{Type: "integer", Minimum: json.Number(fmt.Sprint(min))}
+}
+
+func ptr[T any](v T) *T { return &v }
