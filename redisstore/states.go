@@ -83,7 +83,7 @@ func (s *Store) MutateState(ctx context.Context, project string, m core.StateMut
 			return core.StateEvent{}, false, core.Internal(op, err)
 		}
 		switch res[0].(string) {
-		case "OK", "REPLAY":
+		case "OK", "DONE", "REPLAY": // DONE: this call's own earlier execution, not a client's replay
 			ev, err := decodeEvent(m.Key, res[1].(int64), res[2:])
 			return ev, res[0] == "REPLAY", err
 		case "RETRY":

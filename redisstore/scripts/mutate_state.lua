@@ -12,7 +12,8 @@
 -- KEYS[7]  as:{p}:fence:<key>   string, the highest fencing token issued for the key
 -- KEYS[8]  as:{p}:leases        zset, active lease ids by expires_at (ms)
 -- KEYS[9]  as:{p}:leaserec:<id> hash, the record of the presented lease id (ARGV[11])
--- KEYS[10] as:{p}:evid          hash, event id -> sequence (claims cite events by id)
+-- KEYS[10] as:{p}:evid          hash, event id -> sequence (claims cite events by id; a retried
+--                               execution finds its own event here)
 -- KEYS[11..10+n] index zsets named by the labels ARGV[15..14+n]: "a:<agent>" is
 --                 as:{p}:idx:agent:<agent>, "t:<tag>" is as:{p}:idx:tag:<tag>
 --
@@ -33,6 +34,7 @@
 --
 -- Returns one of:
 --   {"OK", seq, field, value, ...}      the event written
+--   {"DONE", seq, field, value, ...}    the event this very call wrote before (a retried execution)
 --   {"REPLAY", seq, field, value, ...}  the event an earlier request with this idempotency key wrote
 --   {"RETRY", agent_id, tags_json}      the caller did not pass the index keys of the state's
 --                                       current agent/tags; nothing was written
@@ -51,6 +53,15 @@ local function fields_of(entry)
   local t, f = {}, entry[2]
   for i = 1, #f, 2 do t[f[i]] = f[i + 1] end
   return t
+end
+
+-- A retried execution finds its own event and answers with it: go-redis sends a script again
+-- when its reply was lost, and the event id (ARGV[3]) is made once per request, before the
+-- first attempt, so a second execution must not write a second event.
+local done = redis.call("HGET", KEYS[10], ARGV[3])
+if done then
+  local e = redis.call("XRANGE", KEYS[1], done .. "-0", done .. "-0")
+  return {"DONE", tonumber(done), unpack(e[1][2])}
 end
 
 -- A replay answers before any guard: the first request already passed them.
