@@ -63,3 +63,48 @@ func TestStateWriteAppliedOnceWhenItsReplyIsLost(t *testing.T) {
 		assert.Equal(t, 3, events("k"))
 	})
 }
+
+// TestConversationAndClaimWritesAppliedOnceWhenTheirReplyIsLost: the same fault for the other
+// write scripts: a create is not refused for its own external_id, messages are not appended
+// twice, and a claim is logged once.
+func TestConversationAndClaimWritesAppliedOnceWhenTheirReplyIsLost(t *testing.T) {
+	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+		pe, proxy := e.ThroughProxy(t)
+		s := testenv.NewServer(t, pe)
+		lost := func(method, path string, body any) (int, []byte) {
+			t.Helper()
+			before := proxy.Dropped.Load()
+			proxy.DropNextReply("EVALSHA")
+			resp, out := send(t, method, s.URL+path, s.Project.Key, body, nil)
+			require.Equal(t, before+1, proxy.Dropped.Load(), "the fault happened")
+			return resp.StatusCode, out
+		}
+		st, out := lost("POST", "/api/v1/conversations", map[string]any{"external_id": "ext-1", "messages": msgs("hello", "hi")})
+		require.Equal(t, 201, st, "not refused for its own external_id: %s", out)
+		var c struct {
+			ID           string `json:"id"`
+			MessageCount int    `json:"message_count"`
+		}
+		require.NoError(t, json.Unmarshal(out, &c))
+		st, out = lost("POST", "/api/v1/conversations/"+c.ID+"/messages", map[string]any{"messages": msgs("more")})
+		require.Equal(t, 201, st, string(out))
+		got, err := s.App.Convs.Get(t.Context(), s.Project.P, c.ID, 0)
+		require.NoError(t, err)
+		assert.EqualValues(t, 3, got.MessageCount, "each message stored once")
+		assert.Len(t, got.Messages, 3)
+
+		size := func() int {
+			ex, err := s.App.Claims.Export(t.Context(), s.Project.P)
+			require.NoError(t, err)
+			return len(ex.Entries)
+		}
+		before := size()
+		st, out = lost("POST", "/api/v1/claims", map[string]any{"subject_type": "task", "subject_id": "t1", "statement": "done",
+			"evidence": []map[string]any{{"kind": "text_hash", "source": "s", "data": "x", "hash": core.SHA256Hex([]byte("x"))}}})
+		require.Equal(t, 201, st, string(out))
+		assert.Equal(t, before+1, size(), "the claim is logged once")
+		ex, err := s.App.Claims.Export(t.Context(), s.Project.P)
+		require.NoError(t, err)
+		require.NoError(t, core.VerifyLog(ex.Entries, ex.Checkpoint, ex.PublicKey, true, ""), "the chain is intact")
+	})
+}

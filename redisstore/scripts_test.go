@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strconv"
 	"testing"
@@ -63,14 +64,17 @@ func testStaleTagKeys(t *testing.T, rdb redis.UniversalClient) {
 
 	base := []string{convKey(p, id), convMsgsKey(p, id), convMsgIDsKey(p, id), convsKey(p), convsCreatedKey(p),
 		convExtKey(p), tracesKey(p), convTagsKey(p, id)}
+	appends := 0 // every append is a new request with a message id of its own
 	appendWith := func(tags ...string) []any {
+		appends++
 		keys := append([]string{}, base...)
 		argv := []any{"append", id, 5, "", "", "", "", "null", 1, 0, 0, 0, "", len(tags), 0}
 		for _, tg := range tags {
 			keys = append(keys, tagConvsKey(p, tg))
 			argv = append(argv, tg)
 		}
-		argv = append(argv, "m1", `{"id":"m1"}`)
+		m := fmt.Sprint("m", appends)
+		argv = append(argv, m, `{"id":"`+m+`"}`)
 		res, err := writeConversationScript.Run(ctx, rdb, keys, argv...).StringSlice()
 		require.NoError(t, err)
 		return []any{res[0]}

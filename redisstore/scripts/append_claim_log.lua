@@ -15,9 +15,15 @@
 -- create: ARGV[6] claim id   ARGV[7] created_at   ARGV[8] claim JSON (immutable part + evidence)
 -- run:    ARGV[6] run JSON   ARGV[7] new claim status   ARGV[8] updated_at
 --
--- Returns 1 when written, 0 when the head moved (nothing written), -1 when a run's claim is gone.
+-- Returns 1 when written (or found written by this very call's earlier execution), 0 when the head moved (nothing written), -1 when a run's claim is gone.
 
 local size = tonumber(redis.call("HGET", KEYS[1], "size") or "0")
+-- A retried execution (its reply lost, go-redis sent it again) finds its own entry in the log
+-- and succeeds without appending it twice.
+if size >= tonumber(ARGV[3]) then
+  local e = redis.call("XRANGE", KEYS[2], ARGV[3] .. "-0", ARGV[3] .. "-0")
+  if e[1] and e[1][2][2] == ARGV[4] then return 1 end
+end
 if size ~= tonumber(ARGV[1]) then return 0 end
 if ARGV[2] == "run" and redis.call("EXISTS", KEYS[3]) == 0 then return -1 end
 redis.call("XADD", KEYS[2], ARGV[3] .. "-0", "entry", ARGV[4])

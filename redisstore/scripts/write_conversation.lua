@@ -19,12 +19,18 @@
 -- ARGV[13] "1" when a message is an observation   ARGV[14] n tags   ARGV[15] m tokens
 -- ARGV[16..15+n] tags   ARGV[16+n..15+n+m] tokens   then k pairs: message id, message JSON
 --
--- Returns {"OK"}, {"ERR", "CONFLICT"} (external_id taken), {"ERR", "NOT_FOUND"} (also while it is
+-- Returns {"OK"} (also for a retried execution that finds its own write), {"ERR", "CONFLICT"} (external_id taken), {"ERR", "NOT_FOUND"} (also while it is
 -- being deleted), or {"RETRY"}
 -- when the tags passed are not exactly the conversation's (a concurrent tag change).
 
 local mode, id, now = ARGV[1], ARGV[2], ARGV[3]
 local k, n, m = tonumber(ARGV[9]), tonumber(ARGV[14]), tonumber(ARGV[15])
+
+-- A retried execution (go-redis resends a script whose reply was lost) finds its own work and
+-- succeeds without writing again: a create's conversation id and every message id are made
+-- once per request, before the first attempt.
+if mode == "create" and redis.call("EXISTS", KEYS[1]) == 1 then return {"OK"} end
+if k > 0 and redis.call("HEXISTS", KEYS[3], ARGV[16 + n + m]) == 1 then return {"OK"} end
 
 if mode == "create" then
   if ARGV[5] == "1" and redis.call("HEXISTS", KEYS[6], ARGV[4]) == 1 then return {"ERR", "CONFLICT"} end
