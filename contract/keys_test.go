@@ -343,6 +343,52 @@ func TestRateLimitPerCredential(t *testing.T) {
 	})
 }
 
+// TestTokensDieWithTheKeyThatMintedThem: revoking an API key revokes every capability token it
+// minted and their descendants, on both faces, and they leave the token list.
+func TestTokensDieWithTheKeyThatMintedThem(t *testing.T) {
+	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+		s := testenv.NewServer(t, e)
+		minter := createKey(t, newREST(s, s.Project.Key), map[string]any{"name": "minter"})
+		root := mintToken(t, newREST(s, minter.Key), map[string]any{"name": "root", "scopes": []string{"state:read"}, "max_depth": 1})
+		child := mintToken(t, newREST(s, root.Token), map[string]any{"name": "child", "scopes": []string{"state:read"}})
+		for _, tok := range []string{root.Token, child.Token} {
+			require.Equal(t, 200, status(t, s, "GET", "/api/v1/leases", tok, nil))
+		}
+		require.Equal(t, 204, status(t, s, "DELETE", "/api/v1/keys/"+minter.ID, s.Project.Key, nil))
+		for name, tok := range map[string]string{"root": root.Token, "child": child.Token} {
+			assert.Equal(t, 401, status(t, s, "GET", "/api/v1/leases", tok, nil), "%s over REST", name)
+			resp, _ := send(t, "POST", s.URL+"/api/mcp", tok, map[string]any{"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, nil)
+			assert.Equal(t, 401, resp.StatusCode, "%s over MCP", name)
+		}
+		resp, out := send(t, "GET", s.URL+"/api/v1/capability-tokens", s.Project.Key, nil, nil)
+		require.Equal(t, 200, resp.StatusCode)
+		assert.NotContains(t, string(out), root.ID, "a revoked key's tokens are not live")
+		assert.NotContains(t, string(out), child.ID)
+	})
+}
+
+// TestTokensShareTheMintingKeysBudget: a key's tokens count against the key's own budget too,
+// so minting children multiplies nothing (v1 limits per credential; ours per chain as well).
+func TestTokensShareTheMintingKeysBudget(t *testing.T) {
+	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+		s := testenv.NewServer(t, e, func(a *app.App) { a.RateLimiter = core.NewRateLimiter(e.Store, e.Clock, 5) })
+		minter := createKey(t, newREST(s, s.Project.Key), map[string]any{"name": "minter"}) // the project key's request 1
+		var toks []string
+		for i := range 4 { // the minter's requests 1..4
+			toks = append(toks, mintToken(t, newREST(s, minter.Key), map[string]any{"name": fmt.Sprint("t", i), "scopes": []string{"state:read"}}).Token)
+		}
+		ok := 0
+		for i := range 20 {
+			if status(t, s, "GET", "/api/v1/leases", toks[i%4], nil) == 200 {
+				ok++
+			}
+		}
+		assert.Equal(t, 1, ok, "the minter's budget of 5 had 1 request left for all its tokens together")
+		assert.Equal(t, http.StatusTooManyRequests, status(t, s, "GET", "/api/v1/leases", minter.Key, nil))
+		assert.Equal(t, 200, status(t, s, "GET", "/api/v1/leases", s.Project.Key, nil), "other keys keep their own budget")
+	})
+}
+
 // TestDelegationPropertyRandom: whatever a token asks for, a child it manages to mint is within
 // it on every axis (scopes, resources, expiry, depth, agent).
 func TestDelegationPropertyRandom(t *testing.T) {

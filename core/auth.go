@@ -37,6 +37,8 @@ type Credential struct {
 	Ancestors  []string `json:"ancestors,omitempty"`
 	MaxDepth   int      `json:"max_depth,omitempty"`
 	LastUsedAt int64    `json:"last_used_at,omitempty"`
+	// MintedBy is the API key at the root of a token's chain: the token dies with it.
+	MintedBy string `json:"minted_by,omitempty"`
 }
 
 // Project is a tenant: every key, state, lease and claim belongs to exactly one.
@@ -131,8 +133,9 @@ func (a *Auth) Authenticate(ctx context.Context, raw string) (Principal, error) 
 		return Principal{}, errUnauthorized
 	}
 	if cred.Kind == KindCapabilityToken {
-		// A token dies with any ancestor: one membership check per level, no cache.
-		revoked, err := a.store.RevokedAmong(ctx, cred.ProjectID, append(slices.Clone(cred.Ancestors), cred.ID))
+		// A token dies with any ancestor and with the key that minted its chain: one membership
+		// check for the whole lineage, no cache.
+		revoked, err := a.store.RevokedAmong(ctx, cred.ProjectID, cred.Lineage())
 		if err != nil {
 			return Principal{}, Internal("core.Auth.Authenticate", err)
 		}
@@ -154,7 +157,18 @@ func (a *Auth) Authenticate(ctx context.Context, raw string) (Principal, error) 
 		ProjectID: cred.ProjectID, CredentialID: cred.ID, Kind: cred.Kind,
 		Scopes: scopes, AgentID: cred.AgentID, Resources: cred.Resources,
 		Ancestors: cred.Ancestors, Depth: len(cred.Ancestors), MaxDepth: cred.MaxDepth, ExpiresAt: cred.ExpiresAt,
+		MintedBy: cred.MintedBy,
 	}, nil
+}
+
+// Lineage is every credential whose revocation revokes this one: the minting key (tokens
+// minted before keys were recorded have none), the ancestor tokens, and itself.
+func (c Credential) Lineage() []string {
+	out := make([]string, 0, len(c.Ancestors)+2)
+	if c.MintedBy != "" {
+		out = append(out, c.MintedBy)
+	}
+	return append(append(out, c.Ancestors...), c.ID)
 }
 
 // CreateProjectWithKey creates a project and its first full-access key. With rawKey empty a

@@ -36,6 +36,8 @@ type CapabilityToken struct {
 	Token      string   `json:"token,omitempty" jsonschema_description:"The raw token, shown once on create."`
 	// Ancestors are the token ids from the root to the parent; revoking any of them revokes this.
 	Ancestors []string `json:"-"`
+	// MintedBy is the API key that minted the chain's root; revoking it revokes this too.
+	MintedBy string `json:"-"`
 }
 
 // KeyList is GET /api/v1/keys and list_api_keys' result.
@@ -212,7 +214,9 @@ func (k *Keys) MintToken(ctx context.Context, p Principal, in MintTokenRequest) 
 	if in.MaxDepth != nil {
 		t.MaxDepth = *in.MaxDepth
 	}
+	t.MintedBy = p.CredentialID
 	if p.Kind == KindCapabilityToken {
+		t.MintedBy = p.MintedBy
 		if in.MaxDepth == nil {
 			t.MaxDepth = p.MaxDepth - 1
 		} else if *in.MaxDepth >= p.MaxDepth {
@@ -241,14 +245,26 @@ func (k *Keys) ListTokens(ctx context.Context, p Principal) (TokenList, error) {
 		return TokenList{}, Internal(op, err)
 	}
 	revoked := map[string]bool{}
+	var minters []string
 	for _, t := range all {
 		if t.RevokedAt != nil {
 			revoked[t.ID] = true
 		}
+		if t.MintedBy != "" && !slices.Contains(minters, t.MintedBy) {
+			minters = append(minters, t.MintedBy)
+		}
+	}
+	// A revoked minting key takes its tokens with it: one membership check for all of them.
+	gone, err := k.store.RevokedAmong(ctx, p.ProjectID, minters)
+	if err != nil {
+		return TokenList{}, Internal(op, err)
+	}
+	for i, id := range minters {
+		revoked[id] = gone[i]
 	}
 	out := []CapabilityToken{}
 	for _, t := range all {
-		if revoked[t.ID] || slices.ContainsFunc(t.Ancestors, func(a string) bool { return revoked[a] }) {
+		if revoked[t.ID] || revoked[t.MintedBy] || slices.ContainsFunc(t.Ancestors, func(a string) bool { return revoked[a] }) {
 			continue
 		}
 		if p.Kind == KindCapabilityToken && !slices.Contains(t.Ancestors, p.CredentialID) {

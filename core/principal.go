@@ -28,6 +28,9 @@ type Principal struct {
 	Depth     int
 	MaxDepth  int
 	ExpiresAt int64 // 0 = never
+	// MintedBy is the API key at the root of a token's chain ("" for keys): the token is revoked
+	// with it and its requests also count against that key's rate-limit budget.
+	MintedBy string
 }
 
 // Can reports whether the principal holds scope.

@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -12,9 +13,9 @@ const RateWindow = time.Minute
 // RateLimitStore counts requests per credential and window in the store, so every server
 // replica sees the same counters.
 type RateLimitStore interface {
-	// CountRequest adds one to the credential's counter for the window starting at windowStart
-	// (Unix ms) and returns the new count.
-	CountRequest(ctx context.Context, project, credentialID string, windowStart int64) (int64, error)
+	// CountRequest adds one to each credential's counter for the window starting at windowStart
+	// (Unix ms), atomically, and returns the new counts.
+	CountRequest(ctx context.Context, project string, windowStart int64, credentialIDs ...string) ([]int64, error)
 }
 
 // RateLimiter applies a per-credential request budget.
@@ -38,7 +39,9 @@ type RateStatus struct {
 }
 
 // Allow counts one request of p. Over budget it returns the status and a RATE_LIMITED error
-// with v1's message. With the limiter off the status is zero.
+// with v1's message. With the limiter off the status is zero. A capability token's request
+// also counts against the API key that minted its chain, so minting children multiplies no
+// budget: the tighter of the two counters decides.
 func (l *RateLimiter) Allow(ctx context.Context, p Principal) (RateStatus, error) {
 	const op = "core.RateLimiter.Allow"
 	if l == nil || l.perWindow <= 0 {
@@ -47,10 +50,15 @@ func (l *RateLimiter) Allow(ctx context.Context, p Principal) (RateStatus, error
 	now := l.clock.Now()
 	start := now.Truncate(RateWindow)
 	end := start.Add(RateWindow)
-	n, err := l.store.CountRequest(ctx, p.ProjectID, p.CredentialID, start.UnixMilli())
+	ids := []string{p.CredentialID}
+	if p.MintedBy != "" {
+		ids = append(ids, p.MintedBy)
+	}
+	counts, err := l.store.CountRequest(ctx, p.ProjectID, start.UnixMilli(), ids...)
 	if err != nil {
 		return RateStatus{}, Internal(op, err)
 	}
+	n := slices.Max(counts)
 	st := RateStatus{Limit: l.perWindow, Remaining: max(l.perWindow-n, 0), Reset: end.Unix()}
 	if n <= l.perWindow {
 		return st, nil

@@ -35,6 +35,7 @@ func (s *Store) Credential(ctx context.Context, hash string) (*core.Credential, 
 	if c.Ancestors, err = jsonList(f["ancestors"]); err != nil {
 		return nil, core.Internal(op, err)
 	}
+	c.MintedBy = f["minted_by"]
 	return c, nil
 }
 
@@ -310,7 +311,14 @@ func (s *Store) RevokeAPIKey(ctx context.Context, project, id string, now int64)
 	if err := s.rdb.HSetNX(ctx, credentialKey(hash), "revoked_at", now).Err(); err != nil {
 		return true, core.Internal(op, err)
 	}
-	if err := s.rdb.HSetNX(ctx, apiKeyRecordKey(project, id), "revoked_at", now).Err(); err != nil {
+	// The revoked set is what a token's authentication checks for its whole lineage, so every
+	// token the key minted (and their descendants) stops working with this one SADD.
+	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.SAdd(ctx, revokedTokensKey(project), id)
+		p.HSetNX(ctx, apiKeyRecordKey(project, id), "revoked_at", now)
+		return nil
+	})
+	if err != nil {
 		return true, core.Internal(op, err)
 	}
 	return true, nil
@@ -335,7 +343,8 @@ func (s *Store) CreateToken(ctx context.Context, project string, t core.Capabili
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.HSet(ctx, tokenRecordKey(project, t.ID), "id", t.ID, "name", t.Name, "key_prefix", t.KeyPrefix,
 			"scopes", scopes, "expires_at", expires, "created_at", t.CreatedAt, "parent_id", parent,
-			"ancestors", ancestors, "max_depth", t.MaxDepth, "resources", resources, "agent_id", agent, "hash", hash)
+			"ancestors", ancestors, "max_depth", t.MaxDepth, "resources", resources, "agent_id", agent, "hash", hash,
+			"minted_by", t.MintedBy)
 		p.ZAdd(ctx, tokensIndexKey(project), redis.Z{Score: float64(t.CreatedAt), Member: t.ID})
 		return nil
 	})
@@ -344,7 +353,8 @@ func (s *Store) CreateToken(ctx context.Context, project string, t core.Capabili
 	}
 	err = s.rdb.HSet(ctx, credentialKey(hash), "id", t.ID, "project_id", project,
 		"kind", string(core.KindCapabilityToken), "scopes", scopes, "expires_at", expires,
-		"resources", resources, "agent_id", agent, "ancestors", ancestors, "max_depth", t.MaxDepth).Err()
+		"resources", resources, "agent_id", agent, "ancestors", ancestors, "max_depth", t.MaxDepth,
+		"minted_by", t.MintedBy).Err()
 	if err != nil {
 		return core.Internal(op, err)
 	}
@@ -365,6 +375,7 @@ func tokenFrom(f map[string]string) (core.CapabilityToken, error) {
 	if t.Ancestors, err = jsonList(f["ancestors"]); err != nil {
 		return t, err
 	}
+	t.MintedBy = f["minted_by"]
 	t.Depth = len(t.Ancestors)
 	if p := f["parent_id"]; p != "" {
 		t.ParentID = &p
@@ -432,6 +443,9 @@ func (s *Store) RevokeToken(ctx context.Context, project, id string, now int64) 
 
 // RevokedAmong checks ids against the revoked set in one command.
 func (s *Store) RevokedAmong(ctx context.Context, project string, ids []string) ([]bool, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
 	args := make([]any, len(ids))
 	for i, id := range ids {
 		args[i] = id
@@ -443,18 +457,24 @@ func (s *Store) RevokedAmong(ctx context.Context, project string, ids []string) 
 	return out, nil
 }
 
-// CountRequest counts one request in the credential's fixed window. The counter outlives its
-// window by one more, then expires.
-func (s *Store) CountRequest(ctx context.Context, project, credential string, windowStart int64) (int64, error) {
-	key := rateLimitKey(project, credential, windowStart)
-	var incr *redis.IntCmd
+// CountRequest counts one request in each credential's fixed window, in one transaction. A
+// counter outlives its window by one more, then expires.
+func (s *Store) CountRequest(ctx context.Context, project string, windowStart int64, credentials ...string) ([]int64, error) {
+	incrs := make([]*redis.IntCmd, len(credentials))
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		incr = p.Incr(ctx, key)
-		p.PExpire(ctx, key, 2*core.RateWindow)
+		for i, c := range credentials {
+			key := rateLimitKey(project, c, windowStart)
+			incrs[i] = p.Incr(ctx, key)
+			p.PExpire(ctx, key, 2*core.RateWindow)
+		}
 		return nil
 	})
 	if err != nil {
-		return 0, core.Internal("redisstore.CountRequest", err)
+		return nil, core.Internal("redisstore.CountRequest", err)
 	}
-	return incr.Val(), nil
+	out := make([]int64, len(incrs))
+	for i, c := range incrs {
+		out[i] = c.Val()
+	}
+	return out, nil
 }
