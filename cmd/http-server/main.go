@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -57,9 +56,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 
 	handler := a.NewHandler(cfg.AuthFailureDelay)
-	srv := &http.Server{Addr: cfg.Addr, Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	// Bind before saying so: a taken port is an error, not a "listening" line.
-	ln, err := net.Listen("tcp", cfg.Addr)
+	srv, ln, err := cfg.Serve(handler)
 	if err != nil {
 		return err
 	}

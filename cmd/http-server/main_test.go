@@ -103,3 +103,49 @@ func TestTakenPortFailsBeforeListening(t *testing.T) {
 	require.Error(t, err)
 	assert.NotContains(t, log.String(), `"listening"`)
 }
+
+// TestSlowAndIdleClientsAreDisconnected: a client that never finishes its headers, and an idle
+// keep-alive connection, are closed by the server instead of holding a connection forever.
+func TestSlowAndIdleClientsAreDisconnected(t *testing.T) {
+	ctx, stop := context.WithCancel(t.Context())
+	defer stop()
+	logR, logW := io.Pipe()
+	go func() {
+		_ = run(ctx, []string{"-addr=127.0.0.1:0", "-bootstrap-key=" + testKey, "-body-timeout=300ms", "-idle-timeout=300ms"}, logW)
+		_ = logW.Close()
+	}()
+	var addr string
+	sc := bufio.NewScanner(logR)
+	for sc.Scan() {
+		var l map[string]any
+		if json.Unmarshal(sc.Bytes(), &l) == nil && l["msg"] == "listening" {
+			addr = l["addr"].(string)
+			break
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, logR) }()
+	require.NotEmpty(t, addr)
+	closedByServer := func(c net.Conn) bool {
+		_ = c.SetReadDeadline(time.Now().Add(20 * time.Second)) // a bound for the test, not a measurement
+		_, err := io.ReadAll(c)
+		return err == nil // EOF: the server closed it; a timeout would be an error
+	}
+
+	slow, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer slow.Close()
+	_, err = slow.Write([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\n")) // and never the blank line
+	require.NoError(t, err)
+	assert.True(t, closedByServer(slow), "unfinished headers are cut off")
+
+	idle, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer idle.Close()
+	_, err = idle.Write([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"))
+	require.NoError(t, err)
+	resp, err := http.ReadResponse(bufio.NewReader(idle), nil)
+	require.NoError(t, err)
+	require.Equal(t, 200, resp.StatusCode)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	assert.True(t, closedByServer(idle), "an idle keep-alive connection is closed")
+}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/agentstate/agentstate-go/conversations"
 	"github.com/agentstate/agentstate-go/conversations/titles"
 	"github.com/agentstate/agentstate-go/webhooks"
+	"golang.org/x/net/netutil"
 
 	"github.com/mark3labs/mcp-go/server"
 	"github.com/peterbourgon/ff/v3"
@@ -41,6 +43,9 @@ type Config struct {
 	RateLimitPerMin  int
 	SigningKey       string
 	WebhookLoopback  bool
+	MaxConnections   int
+	IdleTimeout      time.Duration
+	BodyTimeout      time.Duration
 }
 
 // Flags registers the shared settings on fs.
@@ -55,6 +60,9 @@ func Flags(fs *flag.FlagSet) *Config {
 	fs.StringVar(&c.AdminToken, "admin-token", "", "operator token for /api/v1/projects; empty = project API disabled (AGENTSTATE_ADMIN_TOKEN)")
 	fs.StringVar(&c.SigningKey, "signing-key", "", "base64 32-byte Ed25519 seed that signs claims-log checkpoints; empty = generated once and kept in Redis (AGENTSTATE_SIGNING_KEY)")
 	fs.BoolVar(&c.WebhookLoopback, "webhook-allow-loopback", false, "let webhooks target this machine (http or https on loopback), for local development (AGENTSTATE_WEBHOOK_ALLOW_LOOPBACK)")
+	fs.IntVar(&c.MaxConnections, "max-connections", 4096, "open client connections at most; further ones wait to be accepted (AGENTSTATE_MAX_CONNECTIONS)")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", 2*time.Minute, "how long an idle keep-alive connection is kept (AGENTSTATE_IDLE_TIMEOUT)")
+	fs.DurationVar(&c.BodyTimeout, "body-timeout", 30*time.Second, "how long a client may take to send a request's headers and body (AGENTSTATE_BODY_TIMEOUT)")
 	fs.IntVar(&c.RateLimitPerMin, "rate-limit-per-min", 600, "requests per credential per minute, counted in Redis; 0 = off (AGENTSTATE_RATE_LIMIT_PER_MIN)")
 	return c
 }
@@ -272,4 +280,23 @@ func (a *App) NewHandler(authFailureDelay time.Duration) http.Handler {
 // ToolDeps are the services the MCP tools call.
 func (a *App) ToolDeps() tools.Deps {
 	return tools.Deps{States: a.States, Leases: a.Leases, Watcher: a.Watcher, Keys: a.Keys, Claims: a.Claims, Conversations: a.Convs}
+}
+
+// Serve listens on c.Addr with the connection cap and timeouts that keep idle or slow clients
+// from holding the server's connections and file descriptors: headers and body must arrive
+// within BodyTimeout, idle keep-alive connections close after IdleTimeout, and at most
+// MaxConnections are open at once. There is no write timeout, so watches and long-polls stream
+// as long as they need; they end on their own bounds and at shutdown. The returned listener is
+// bound, so its address can be logged as listening.
+func (c *Config) Serve(h http.Handler) (*http.Server, net.Listener, error) {
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.MaxConnections > 0 {
+		ln = netutil.LimitListener(ln, c.MaxConnections)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: min(10*time.Second, c.BodyTimeout),
+		ReadTimeout: c.BodyTimeout, IdleTimeout: c.IdleTimeout, MaxHeaderBytes: 64 << 10}
+	return srv, ln, nil
 }
