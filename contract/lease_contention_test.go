@@ -56,9 +56,9 @@ func TestLeaseRandomizedContention(t *testing.T) {
 				select {
 				case <-stop:
 					return
-				case <-time.After(time.Duration(2+r.IntN(8)) * time.Millisecond):
+				case <-time.After(time.Duration(1+r.IntN(4)) * time.Millisecond):
 				}
-				e.Clock.Advance(time.Duration(r.IntN(800)) * time.Millisecond)
+				e.Clock.Advance(time.Duration(r.IntN(1500)) * time.Millisecond)
 				_, _ = a.Leases.Sweep(ctx)
 			}
 		}()
@@ -123,8 +123,8 @@ func TestLeaseRandomizedContention(t *testing.T) {
 					mu.Unlock()
 					// Hold it for a while, writing under it; the clock may move past its expiry
 					// meanwhile, and then these writes must start failing.
-					for i := range 1 + r.IntN(3) {
-						time.Sleep(time.Duration(r.IntN(3)) * time.Millisecond)
+					for i := range 1 + r.IntN(4) {
+						time.Sleep(time.Duration(r.IntN(6)) * time.Millisecond)
 						started := time.Now()
 						_, _, err := a.States.Put(ctx, p.P, core.PutState{Key: key, Body: core.StateWrite{
 							AgentID: fmt.Sprint("w", w), Data: json.RawMessage(fmt.Sprintf(`{"w":%d,"i":%d}`, w, i)),
