@@ -13,7 +13,6 @@ package core_test
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -102,21 +101,10 @@ func BenchmarkLeaseHandoff4(b *testing.B) {
 			}
 			wg.Wait()
 			reportRateAs(b, "handoffs/s")
-			reportPercentiles(b, "handoff", lat)
+			testenv.ReportPercentiles(b, "handoff", lat)
 			cmds.report(b)
 		})
 	}
-}
-
-// reportPercentiles reports the p50 and p99 of ds in microseconds.
-func reportPercentiles(b *testing.B, name string, ds []time.Duration) {
-	if len(ds) == 0 {
-		return
-	}
-	slices.Sort(ds)
-	at := func(q float64) float64 { return float64(ds[int(q*float64(len(ds)-1))].Microseconds()) }
-	b.ReportMetric(at(0.50), name+"_p50_us")
-	b.ReportMetric(at(0.99), name+"_p99_us")
 }
 
 func reportRateAs(b *testing.B, unit string) {

@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -112,12 +111,7 @@ func BenchmarkRESTLeaseHandoff4(b *testing.B) {
 			if sec := b.Elapsed().Seconds(); sec > 0 {
 				b.ReportMetric(float64(b.N)/sec, "handoffs/s")
 			}
-			if len(lat) > 0 {
-				slices.Sort(lat)
-				at := func(q float64) float64 { return float64(lat[int(q*float64(len(lat)-1))].Microseconds()) }
-				b.ReportMetric(at(0.50), "handoff_p50_us")
-				b.ReportMetric(at(0.99), "handoff_p99_us")
-			}
+			testenv.ReportPercentiles(b, "handoff", lat)
 		})
 	}
 }
