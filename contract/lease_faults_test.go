@@ -353,3 +353,82 @@ func TestLeaseScriptsAreRetrySafe(t *testing.T) {
 		leaseInvariants(t, e, p.ID, "r")
 	})
 }
+
+// TestLeaseHandOffAcrossReplicasOnReleaseAndExpiry: a waiter blocked on one server replica is
+// handed the key the moment a release on another replica frees it, and again when a lease
+// expires and the sweeper (on the other replica) ends it; no poll brings it there.
+func TestLeaseHandOffAcrossReplicasOnReleaseAndExpiry(t *testing.T) {
+	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+		a := e.App(t)
+		b, p := hookedApp(t, e, &faultHook{}) // another replica: its own client and subscription
+		ctx := context.Background()
+		// The lease outlives the test's patience (10 s), so only a wake-up can hand it over in time:
+		// the waiter's own fallback look comes at the lease's expiry, 60 s away in real time.
+		wait, ttl := int64(30_000), int64(60_000)
+		handed := func(how string, free func(core.Lease)) {
+			held, err := a.Leases.Acquire(ctx, p.P, "x", core.AcquireLease{Holder: "holder", TTLMs: &ttl})
+			require.NoError(t, err)
+			got := make(chan error, 1)
+			var w core.Lease
+			go func() {
+				var err error
+				w, err = b.Leases.Acquire(ctx, p.P, "x", core.AcquireLease{Holder: "waiter", WaitMs: &wait})
+				got <- err
+			}()
+			require.Eventually(t, func() bool {
+				n, _ := e.Rdb.ZCard(ctx, "as:{"+p.ID+"}:leaseq:x").Result()
+				return n == 1
+			}, 5*time.Second, time.Millisecond)
+			start := time.Now()
+			free(held)
+			select {
+			case err := <-got:
+				require.NoError(t, err)
+			case <-time.After(10 * time.Second):
+				t.Fatalf("%s: the waiter was not handed the key", how)
+			}
+			t.Logf("%s: handed over in %s", how, time.Since(start))
+			assert.Greater(t, w.FencingToken, held.FencingToken)
+			require.NoError(t, b.Leases.Release(ctx, p.P, w.ID))
+		}
+		handed("release", func(l core.Lease) { require.NoError(t, a.Leases.Release(ctx, p.P, l.ID)) })
+		handed("expiry", func(core.Lease) {
+			e.Clock.Advance(61 * time.Second)
+			n, err := a.Leases.Sweep(ctx)
+			require.NoError(t, err)
+			require.Equal(t, 1, n)
+		})
+	})
+}
+
+// TestOneReplicaLeadsABackgroundJob: of replicas asking at once, exactly one leads the job for
+// the interval (redsync), so the sweeper runs once per interval however many replicas run.
+func TestOneReplicaLeadsABackgroundJob(t *testing.T) {
+	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+		job := "test-" + core.NewID()
+		var leaders atomic.Int64
+		var wg sync.WaitGroup
+		for range 4 {
+			st := redisstore.New(e.Rdb)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ok, err := st.LeadJob(context.Background(), job, 200*time.Millisecond)
+				assert.NoError(t, err)
+				if ok {
+					leaders.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		assert.EqualValues(t, 1, leaders.Load())
+		if e.Mini != nil {
+			e.Mini.FastForward(300 * time.Millisecond)
+		} else {
+			time.Sleep(300 * time.Millisecond)
+		}
+		ok, err := redisstore.New(e.Rdb).LeadJob(context.Background(), job, 200*time.Millisecond)
+		require.NoError(t, err)
+		assert.True(t, ok, "after the interval another replica may lead")
+	})
+}
