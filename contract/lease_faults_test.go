@@ -432,3 +432,22 @@ func TestOneReplicaLeadsABackgroundJob(t *testing.T) {
 		assert.True(t, ok, "after the interval another replica may lead")
 	})
 }
+
+// An expired lease, even once the sweeper has ended it, can still be released (v1: no expiry
+// check on release); releasing it again is NOT_FOUND.
+func TestExpiredLeaseCanBeReleased(t *testing.T) {
+	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+		a := e.App(t)
+		p := testenv.NewProject(t, a)
+		ctx := context.Background()
+		ttl := int64(1000)
+		l, err := a.Leases.Acquire(ctx, p.P, "exp", core.AcquireLease{Holder: "h", TTLMs: &ttl})
+		require.NoError(t, err)
+		e.Clock.Advance(2 * time.Second)
+		n, err := a.Leases.Sweep(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 1, n)
+		require.NoError(t, a.Leases.Release(ctx, p.P, l.ID))
+		require.True(t, core.IsCode(a.Leases.Release(ctx, p.P, l.ID), core.CodeNotFound))
+	})
+}

@@ -331,7 +331,8 @@ func (s *Store) forgetIdleProject(ctx context.Context, project string) error {
 // harmless (every sweep step is a guarded script). The mutex is left to expire, not unlocked,
 // so the job runs once per ttl across all replicas.
 func (s *Store) LeadJob(ctx context.Context, job string, ttl time.Duration) (bool, error) {
-	m := s.rs.NewMutex(jobLeadKey(job), redsync.WithExpiry(ttl), redsync.WithTries(1))
+	// redsync's default gives the SET NX 5% of the expiry; a busy server needs more than that.
+	m := s.rs.NewMutex(jobLeadKey(job), redsync.WithExpiry(ttl), redsync.WithTries(1), redsync.WithTimeoutFactor(0.5))
 	err := m.TryLockContext(ctx)
 	var taken *redsync.ErrTaken
 	if errors.As(err, &taken) || errors.Is(err, redsync.ErrFailed) {

@@ -64,11 +64,10 @@ end
 local function end_lease(rec, cur, active, events, queue, deadlines, id, now, how, reqid, cap)
   local l = read_lease(rec)
   if not l then return 0 end
-  if l.status ~= "active" then
-    if reqid ~= "" and redis.call("HGET", rec, "end_req") == reqid then return 1 end
-    return 0
-  end
-  if how == "expired" and tonumber(l.expires_at) > tonumber(now) then return 0 end
+  if reqid ~= "" and redis.call("HGET", rec, "end_req") == reqid then return 1 end
+  if l.status == "released" then return 0 end
+  -- An expired lease may still be released (v1); only an active, due one can expire.
+  if how == "expired" and (l.status ~= "active" or tonumber(l.expires_at) > tonumber(now)) then return 0 end
   redis.call("HSET", rec, "status", how, "ended_at", now, "end_req", reqid)
   redis.call("ZREM", active, id)
   lease_event(events, cap, how, l, now)
