@@ -557,20 +557,24 @@ func TestEachOperationNeedsExactlyItsDeclaredScope(t *testing.T) {
 				}
 				name := rt.Method + " " + rt.Pattern
 				pr := routeProbes[name]
+				fx.as = exact(rt.Op)
 				path, body := pr.req(fx)
-				resp, out := send(t, rt.Method, s.URL+path, exact(rt.Op), body, nil)
+				resp, out := send(t, rt.Method, s.URL+path, fx.as, body, nil)
 				assert.Equal(t, pr.ok, resp.StatusCode, "%s with only %s: %s", name, rt.Op.Scope, out)
+				fx.as = allBut(rt.Op)
 				path, body = pr.req(fx)
-				resp, out = send(t, rt.Method, s.URL+path, allBut(rt.Op), body, nil)
+				resp, out = send(t, rt.Method, s.URL+path, fx.as, body, nil)
 				assert.Equal(t, 403, resp.StatusCode, "%s with every scope but %s: %s", name, rt.Op.Scope, out)
 			}
 		})
 		t.Run("mcp", func(t *testing.T) {
 			for _, tl := range tools.Inventory() {
 				pr := toolProbes[tl.Name]
-				r := newMCP(s, exact(tl.Op)).Call(t, tl.Name, pr.args(fx))
+				fx.as = exact(tl.Op)
+				r := newMCP(s, fx.as).Call(t, tl.Name, pr.args(fx))
 				assert.Equal(t, core.Code(""), r.Code, "%s with only %s: %s", tl.Name, tl.Op.Scope, r.Message)
-				r = newMCP(s, allBut(tl.Op)).Call(t, tl.Name, pr.args(fx))
+				fx.as = allBut(tl.Op)
+				r = newMCP(s, fx.as).Call(t, tl.Name, pr.args(fx))
 				assert.Equal(t, core.CodeForbidden, r.Code, "%s with every scope but %s: %s", tl.Name, tl.Op.Scope, r.Message)
 			}
 		})
