@@ -23,6 +23,16 @@ func lease(t *testing.T, r Result) core.Lease {
 	return l
 }
 
+// errDetail reads one field of an error's details (REST envelope or MCP structured error).
+func errDetail(t *testing.T, r Result, field string) any {
+	t.Helper()
+	var e struct {
+		Details map[string]any `json:"details"`
+	}
+	require.NoError(t, json.Unmarshal(r.Body, &e), "body: %s", r.Body)
+	return e.Details[field]
+}
+
 func acquire(t *testing.T, f Face, key, holder string, extra ...any) core.Lease {
 	t.Helper()
 	args := map[string]any{"state_key": key, "holder": holder}
@@ -104,8 +114,10 @@ func TestStaleHolderCannotWrite(t *testing.T) {
 		assert.Greater(t, b.FencingToken, a.FencingToken)
 		state(t, f.Call(t, "upsert_state", map[string]any{"state_key": "job", "agent_id": "B", "data": map[string]any{"by": "B"}, "lease_id": b.ID, "fencing_token": b.FencingToken}))
 
-		fails(t, f.Call(t, "upsert_state", map[string]any{"state_key": "job", "agent_id": "A", "data": map[string]any{"by": "A"}, "lease_id": a.ID}),
-			core.CodeLeaseExpired, "Lease has expired")
+		// A's own id while B holds the key: v1's conflict (compat-v1.md §6.2), naming B's token.
+		r := fails(t, f.Call(t, "upsert_state", map[string]any{"state_key": "job", "agent_id": "A", "data": map[string]any{"by": "A"}, "lease_id": a.ID}),
+			core.CodeLeaseConflict, "lease_id does not match active lease")
+		assert.EqualValues(t, b.FencingToken, errDetail(t, r, "highest_fencing_token"), "the refusal names the new holder's token")
 		fails(t, f.Call(t, "upsert_state", map[string]any{"state_key": "job", "agent_id": "A", "data": map[string]any{"by": "A"}, "lease_id": b.ID, "fencing_token": a.FencingToken}),
 			core.CodeStaleFencingToken, "")
 		fails(t, f.Call(t, "delete_state", map[string]any{"state_key": "job", "lease_id": b.ID, "fencing_token": a.FencingToken}), core.CodeStaleFencingToken, "")
@@ -113,6 +125,10 @@ func TestStaleHolderCannotWrite(t *testing.T) {
 		fails(t, f.Call(t, "upsert_state", map[string]any{"state_key": "job", "agent_id": "A", "data": map[string]any{"by": "A"}, "fencing_token": a.FencingToken}),
 			core.CodeStaleFencingToken, "", // even with nobody holding the key now
 		)
+		// With nobody holding the key, A's id is expired; it still names the latest token.
+		r = fails(t, f.Call(t, "upsert_state", map[string]any{"state_key": "job", "agent_id": "A", "data": map[string]any{"by": "A"}, "lease_id": a.ID}),
+			core.CodeLeaseExpired, "Lease has expired")
+		assert.EqualValues(t, b.FencingToken, errDetail(t, r, "highest_fencing_token"))
 		st := state(t, f.Call(t, "get_state", map[string]any{"state_key": "job"}))
 		assert.JSONEq(t, `{"by":"B"}`, string(st.Data))
 	})
@@ -216,7 +232,6 @@ func TestLeaseWaitersAreServedInArrivalOrder(t *testing.T) {
 func TestLeaseWaiterThatGivesUpLeavesTheQueue(t *testing.T) {
 	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
 		a := e.App(t)
-		a.Leases.Poll = 2 * time.Millisecond
 		p := testenv.NewProject(t, a)
 		ctx := context.Background()
 		h, err := a.Leases.Acquire(ctx, p.P, "k", core.AcquireLease{Holder: "h"})
@@ -237,7 +252,6 @@ func TestLeaseWaiterThatGivesUpLeavesTheQueue(t *testing.T) {
 func TestLeaseSafetyUnderContention(t *testing.T) {
 	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
 		a := e.App(t)
-		a.Leases.Poll = time.Millisecond
 		p := testenv.NewProject(t, a)
 		ctx := context.Background()
 		const workers, rounds = 32, 4

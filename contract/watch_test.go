@@ -236,7 +236,8 @@ func TestWatchOnceFiltersLeasesAndCompaction(t *testing.T) {
 			for name, w := range map[string]*sseClient{"key filter": byKey, "resources": byResource} {
 				f := w.next(t)
 				assert.Equal(t, "lease.acquired", f.Event, name)
-				assert.Contains(t, f.Data, mine.ID, "%s: the first lease event is mine/1's, theirs/1's was filtered out", name)
+				// By state key: the resource-limited key did not acquire the lease, so it sees no id.
+				assert.Contains(t, f.Data, `"state_key":"mine/1"`, "%s: the first lease event is mine/1's, theirs/1's was filtered out", name)
 				assert.NotContains(t, f.Data, other.ID, name)
 			}
 			require.NoError(t, s.App.Leases.Release(ctx, s.Project.P, other.ID))
@@ -381,5 +382,38 @@ func TestMCPResourceSubscriptionNotifiesOnChange(t *testing.T) {
 		putCore(t, s, "watched", "y", 2)
 		note := nextData("notifications/resources/updated")
 		assert.Contains(t, note, "agentstate://states/watched")
+	})
+}
+
+// Lease events on the watch stream pass the same filters as state events: the key filter of
+// the request and the resources of the credential. A lease on a key outside either must not
+// show, and a watcher that may not use a lease sees its events without the lease id.
+func TestWatchLeaseEventsRespectKeyFilterAndResources(t *testing.T) {
+	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+		s := testenv.NewServer(t, e)
+		ctx := context.Background()
+		tok, err := s.App.Keys.MintToken(ctx, s.Project.P, core.MintTokenRequest{Name: "jobs-watcher",
+			Scopes: []string{core.ScopeStateWatch, core.ScopeStateRead}, Resources: []string{"jobs/*"}})
+		require.NoError(t, err)
+		byFilter := openWatch(t, s.URL, s.Project.Key, "leases=true&key=jobs/*", nil)
+		byResource := openWatch(t, s.URL, tok.Token, "leases=true", nil)
+
+		_, err = s.App.Leases.Acquire(ctx, s.Project.P, "secret", core.AcquireLease{Holder: "h"})
+		require.NoError(t, err)
+		l, err := s.App.Leases.Acquire(ctx, s.Project.P, "jobs/9", core.AcquireLease{Holder: "h"})
+		require.NoError(t, err)
+
+		for name, w := range map[string]*sseClient{"key filter": byFilter, "resources": byResource} {
+			f := w.next(t)
+			require.Equal(t, "lease.acquired", f.Event, name)
+			var ev core.LeaseEvent
+			require.NoError(t, json.Unmarshal([]byte(f.Data), &ev))
+			assert.Equal(t, "jobs/9", ev.StateKey, "%s: the lease on secret must not show", name)
+			if name == "resources" {
+				assert.Empty(t, ev.LeaseID, "a watcher that may not use the lease does not see its id")
+			} else {
+				assert.Equal(t, l.ID, ev.LeaseID)
+			}
+		}
 	})
 }

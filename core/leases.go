@@ -22,33 +22,39 @@ const (
 	LeaseExpired  = "expired"
 )
 
-// Lease is v1's lease object plus its status.
+// Lease is v1's lease object plus its status and the agent of the credential that took it.
+// ID is left out for a reader who may not use the lease (see Principal.MayUseLease).
 type Lease struct {
-	ID           string `json:"id"`
+	ID           string `json:"id,omitempty" jsonschema_description:"The lease id; shown only to the credential that acquired the lease, its delegation ancestors and full-access keys."`
 	StateKey     string `json:"state_key"`
 	Holder       string `json:"holder"`
+	AgentID      string `json:"agent_id,omitempty" jsonschema_description:"The agent the acquiring credential is bound to, if any."`
 	FencingToken int64  `json:"fencing_token" jsonschema_description:"Strictly increasing per key; pass it on state writes (fencing_token) and to your own storage."`
 	ExpiresAt    int64  `json:"expires_at"`
 	CreatedAt    int64  `json:"created_at"`
 	RenewedAt    int64  `json:"renewed_at"`
 	Status       string `json:"status" jsonschema:"enum=active,enum=released,enum=expired"`
 	RequestID    string `json:"-"`
+	// OwnerChain is the acquiring credential's delegation ancestors followed by itself.
+	OwnerChain []string `json:"-"`
 }
 
 // LeaseEvent is one lease transition.
 type LeaseEvent struct {
-	ID           string `json:"id" jsonschema_description:"Stream id; pass as after to read on."`
-	Type         string `json:"type" jsonschema:"enum=acquired,enum=renewed,enum=released,enum=expired"`
-	LeaseID      string `json:"lease_id"`
-	StateKey     string `json:"state_key"`
-	Holder       string `json:"holder"`
-	FencingToken int64  `json:"fencing_token"`
-	At           int64  `json:"at"`
+	ID           string   `json:"id" jsonschema_description:"Stream id; pass as after to read on."`
+	Type         string   `json:"type" jsonschema:"enum=acquired,enum=renewed,enum=released,enum=expired"`
+	LeaseID      string   `json:"lease_id,omitempty" jsonschema_description:"Shown only to those who may use the lease."`
+	StateKey     string   `json:"state_key"`
+	Holder       string   `json:"holder"`
+	AgentID      string   `json:"agent_id,omitempty"`
+	FencingToken int64    `json:"fencing_token"`
+	At           int64    `json:"at"`
+	OwnerChain   []string `json:"-"`
 }
 
 // AcquireLease is the body of POST /api/v1/states/{state_key}/lease.
 type AcquireLease struct {
-	Holder    string `json:"holder" jsonschema:"minLength=1,maxLength=255" jsonschema_description:"Who holds the lease (informational)."`
+	Holder    string `json:"holder,omitempty" jsonschema:"maxLength=255" jsonschema_description:"Who holds the lease (informational); defaults to the agent the credential is bound to."`
 	TTLMs     *int64 `json:"ttl_ms,omitempty" jsonschema:"minimum=1000,maximum=3600000" jsonschema_description:"Lease duration in ms (default 60000)."`
 	WaitMs    *int64 `json:"wait_ms,omitempty" jsonschema:"minimum=0,maximum=60000" jsonschema_description:"Wait up to this long for the key instead of failing at once; waiters are served first come first served."`
 	RequestID string `json:"request_id,omitempty" jsonschema:"maxLength=255" jsonschema_description:"Retry-safe acquire: the same holder and request_id get the same live lease back."`
@@ -71,42 +77,59 @@ type LeaseEventPage struct {
 	Pagination Pagination   `json:"pagination"`
 }
 
-// LeaseStore is what the Leases service needs from storage.
+// LeaseAttempt is one acquire attempt. Its ID is the id of the lease it grants and of the
+// waiter it queues, so a retried attempt is recognised.
+type LeaseAttempt struct {
+	ID, Key, Holder, AgentID, RequestID string
+	OwnerChain                          []string
+	TTLMs, NowMs                        int64
+	WaitLeftMs                          int64 // > 0: join (or stay in) the key's queue if refused
+}
+
+// LeaseAttemptResult is what an attempt got: the lease, or what stands in the way.
+type LeaseAttemptResult struct {
+	Granted bool
+	Lease   Lease  // when granted
+	Current *Lease // when refused by a live lease: its holder, agent, token and expiry
+	// WakeIn is when the situation can change without a wake-up: the live lease's expiry, or
+	// the deadline of the waiter ahead.
+	WakeIn time.Duration
+}
+
+// LeaseStore is what the Leases service needs from storage. Every transition is one atomic
+// store step; those that take a request id answer a retry of themselves like the first call.
 type LeaseStore interface {
-	// TryLock takes the key's lock for ttl with the lease id as its value (redsync).
-	TryLock(ctx context.Context, project, key, id string, ttl time.Duration) (bool, error)
-	// Grant records a lease on a lock TryLock took; ErrLost-style failure returns ok=false.
-	Grant(ctx context.Context, project string, l Lease, ttlMs int64, waiter string) (Lease, bool, error)
-	// ExpireDue ends the key's current lease if its expires_at has passed.
-	ExpireDue(ctx context.Context, project, key string, now int64) error
-	Renew(ctx context.Context, project, id string, ttlMs, now int64) (Lease, error)
-	Release(ctx context.Context, project, id string, now int64) (bool, error)
+	// AcquireLease makes one attempt: expire a due lease, keep FIFO order, grant, or queue.
+	AcquireLease(ctx context.Context, project string, a LeaseAttempt) (LeaseAttemptResult, error)
+	// LeaveLeaseQueue ends attempt id: it leaves the queue, and a lease it was granted after
+	// all is released (and the next waiter woken).
+	LeaveLeaseQueue(ctx context.Context, project, key, id string, now int64) error
+	// LeaseWakes signals when attempt id should look again (it reached the front of a free
+	// key), whichever replica freed the key. stop unregisters.
+	LeaseWakes(ctx context.Context, id string) (wake <-chan struct{}, stop func(), err error)
+	RenewLease(ctx context.Context, project string, l Lease, ttlMs, now int64, requestID string) (Lease, error)
+	// EndLease releases l, or with how = LeaseExpired expires it if due; false: nothing to end.
+	EndLease(ctx context.Context, project string, l Lease, now int64, how, requestID string) (bool, error)
 	Lease(ctx context.Context, project, id string) (*Lease, error)
 	LeaseOnKey(ctx context.Context, project, key string) (*Lease, error)
 	ActiveLeases(ctx context.Context, project string, after string, limit int) ([]Lease, error)
 	LeaseEvents(ctx context.Context, project, after string, limit int) ([]LeaseEvent, error)
-	// Enqueue adds a waiter at the back of the key's FIFO queue.
-	Enqueue(ctx context.Context, project, key, waiter string) error
-	// Head returns the first live waiter of the key's queue ("" when empty), dropping dead ones.
-	Head(ctx context.Context, project, key string) (string, error)
-	// KeepWaiting marks a waiter alive; Dequeue removes it.
-	KeepWaiting(ctx context.Context, project, waiter string) error
-	Dequeue(ctx context.Context, project, key, waiter string) error
 	// SweepExpired ends every due lease in every project and reports how many.
 	SweepExpired(ctx context.Context, now int64) (int, error)
+	// LeadJob reports whether this replica runs the named background job for the next ttl;
+	// at most one replica does at a time.
+	LeadJob(ctx context.Context, job string, ttl time.Duration) (bool, error)
 }
 
 // Leases is the Leases service.
 type Leases struct {
 	store LeaseStore
 	clock Clock
-	// Poll is how often a blocked acquire looks again.
-	Poll time.Duration
 }
 
 // NewLeases builds the service.
 func NewLeases(store LeaseStore, clock Clock) *Leases {
-	return &Leases{store: store, clock: clock, Poll: 20 * time.Millisecond}
+	return &Leases{store: store, clock: clock}
 }
 
 var leaseIDRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -133,7 +156,9 @@ func (s *Leases) view(l Lease) Lease {
 }
 
 // Acquire takes the lease on key. With wait_ms it waits, first come first served, instead of
-// failing with LEASE_CONFLICT; a waiter that gives up leaves the queue.
+// failing with LEASE_CONFLICT: a release or expiry wakes the waiter at the front at once, on
+// any replica. Each attempt is one store step; an attempt abandoned midway (deadline,
+// cancelled request, store error) leaves the queue and gives back a lease it was granted.
 func (s *Leases) Acquire(ctx context.Context, p Principal, key string, in AcquireLease) (Lease, error) {
 	const op = "core.Leases.Acquire"
 	if err := p.Authorize(OpLeaseAcquire); err != nil {
@@ -145,8 +170,11 @@ func (s *Leases) Acquire(ctx context.Context, p Principal, key string, in Acquir
 	if err := p.RequireResource(op, key); err != nil {
 		return Lease{}, err
 	}
+	if in.Holder == "" {
+		in.Holder = p.AgentID
+	}
 	if in.Holder == "" || len(in.Holder) > 255 {
-		return Lease{}, BadRequest(op, "holder", "holder is required (1..255 characters)")
+		return Lease{}, BadRequest(op, "holder", "holder is required (1..255 characters) unless the credential is bound to an agent")
 	}
 	if len(in.RequestID) > 255 {
 		return Lease{}, BadRequest(op, "request_id", "request_id must be at most 255 characters")
@@ -161,76 +189,98 @@ func (s *Leases) Acquire(ctx context.Context, p Principal, key string, in Acquir
 			return Lease{}, BadRequest(op, "wait_ms", fmt.Sprintf("wait_ms must be between 0 and %d", LeaseWaitMaxMs))
 		}
 	}
-	if in.RequestID != "" {
-		cur, err := s.store.LeaseOnKey(ctx, p.ProjectID, key)
+	a := LeaseAttempt{
+		ID: NewID(), Key: key, Holder: in.Holder, AgentID: p.AgentID, RequestID: in.RequestID,
+		OwnerChain: p.leaseChain(), TTLMs: ttl,
+	}
+	var wake <-chan struct{}
+	if wait > 0 {
+		// Registered before the first attempt, so a wake-up sent right after it joins the
+		// queue is not missed.
+		w, stop, err := s.store.LeaseWakes(ctx, a.ID)
 		if err != nil {
 			return Lease{}, Internal(op, err)
 		}
-		if cur != nil && cur.Holder == in.Holder && cur.RequestID == in.RequestID && s.view(*cur).Status == LeaseActive {
-			return s.view(*cur), nil
-		}
+		defer stop()
+		wake = w
 	}
-
-	deadline := time.NewTimer(time.Duration(wait) * time.Millisecond)
-	defer deadline.Stop()
-	waiter := ""
-	defer func() {
-		if waiter != "" {
-			_ = s.store.Dequeue(context.WithoutCancel(ctx), p.ProjectID, key, waiter)
-		}
-	}()
+	deadline := time.Now().Add(time.Duration(wait) * time.Millisecond)
 	for {
-		l, ok, err := s.tryAcquire(ctx, p.ProjectID, key, in, ttl, waiter)
+		a.NowMs = NowMs(s.clock)
+		if left := time.Until(deadline); left > 0 {
+			// The queue's own deadline outlives ours a little, so a waiter still trying is
+			// never dropped as dead.
+			a.WaitLeftMs = left.Milliseconds() + waiterGraceMs
+		} else {
+			a.WaitLeftMs = 0
+		}
+		res, err := s.store.AcquireLease(ctx, p.ProjectID, a)
 		if err != nil {
+			s.abandon(ctx, p.ProjectID, a)
 			return Lease{}, Internal(op, err)
 		}
-		if ok {
-			waiter = "" // granted: the grant already dequeued it
-			return l, nil
+		if res.Granted {
+			return res.Lease, nil
 		}
-		if wait == 0 {
-			return Lease{}, E(op, CodeLeaseConflict, "State already has an active lease")
-		}
-		if waiter == "" {
-			waiter = NewID()
-			if err := s.store.Enqueue(ctx, p.ProjectID, key, waiter); err != nil {
-				return Lease{}, Internal(op, err)
+		left := time.Until(deadline)
+		if left <= 0 {
+			if wait > 0 {
+				s.abandon(ctx, p.ProjectID, a)
 			}
-		} else if err := s.store.KeepWaiting(ctx, p.ProjectID, waiter); err != nil && ctx.Err() == nil {
-			return Lease{}, Internal(op, err)
+			return Lease{}, leaseConflict(op, res.Current)
 		}
+		next := left
+		if res.WakeIn > 0 && res.WakeIn < next {
+			next = res.WakeIn
+		}
+		t := time.NewTimer(next)
 		select {
-		case <-deadline.C:
-			return Lease{}, E(op, CodeLeaseConflict, "State already has an active lease")
+		case <-wake:
+		case <-t.C:
 		case <-ctx.Done():
+			t.Stop()
+			s.abandon(ctx, p.ProjectID, a)
 			return Lease{}, Internal(op, ctx.Err())
-		case <-time.After(s.Poll):
 		}
+		t.Stop()
 	}
 }
 
-// tryAcquire makes one attempt; waiter is "" for a caller not (yet) in the queue, who may only
-// take the key when nobody is queued (no barging past waiters).
-func (s *Leases) tryAcquire(ctx context.Context, project, key string, in AcquireLease, ttl int64, waiter string) (Lease, bool, error) {
-	// Waiters behind the head only check their place: that keeps a long queue cheap.
-	head, err := s.store.Head(ctx, project, key)
-	if err != nil || head != waiter {
-		return Lease{}, false, err
-	}
-	now := NowMs(s.clock)
-	if err := s.store.ExpireDue(ctx, project, key, now); err != nil {
-		return Lease{}, false, err
-	}
-	id := NewID()
-	ok, err := s.store.TryLock(ctx, project, key, id, time.Duration(ttl)*time.Millisecond)
-	if err != nil || !ok {
-		return Lease{}, false, err
-	}
-	l := Lease{ID: id, StateKey: key, Holder: in.Holder, CreatedAt: now, RenewedAt: now, RequestID: in.RequestID}
-	return s.store.Grant(ctx, project, l, ttl, waiter)
+// waiterGraceMs is how long past its caller's deadline a waiter stays in the queue: the time
+// for the final attempt at the deadline and its leave to arrive.
+const waiterGraceMs = 1000
+
+// abandon makes a given-up attempt leave no trace: out of the queue, its lease (if the store
+// granted one whose answer never reached us) released. It runs even when ctx is cancelled.
+func (s *Leases) abandon(ctx context.Context, project string, a LeaseAttempt) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = s.store.LeaveLeaseQueue(ctx, project, a.Key, a.ID, NowMs(s.clock))
 }
 
+// leaseConflict is v1's 409 for a held key, naming who holds it when someone does.
+func leaseConflict(op string, cur *Lease) error {
+	e := &Error{Op: op, Code: CodeLeaseConflict, Message: MsgLeaseHeld}
+	if cur != nil {
+		e.Details = map[string]any{"holder": cur.Holder, "fencing_token": cur.FencingToken, "expires_at": cur.ExpiresAt}
+	}
+	return e
+}
+
+// load reads a lease for renew or release: only those who may use it get past here.
 func (s *Leases) load(ctx context.Context, op string, p Principal, id string) (Lease, error) {
+	l, err := s.read(ctx, op, p, id)
+	if err != nil {
+		return Lease{}, err
+	}
+	if !p.MayUseLease(l) {
+		return Lease{}, E(op, CodeForbidden, MsgLeaseNotYours)
+	}
+	return l, nil
+}
+
+// read reads a lease any reader of its key may see.
+func (s *Leases) read(ctx context.Context, op string, p Principal, id string) (Lease, error) {
 	if !leaseIDRe.MatchString(id) {
 		return Lease{}, BadRequest(op, "id", "Malformed lease id")
 	}
@@ -257,10 +307,11 @@ func (s *Leases) Renew(ctx context.Context, p Principal, id string, in RenewLeas
 	if err != nil {
 		return Lease{}, err
 	}
-	if _, err := s.load(ctx, op, p, id); err != nil {
+	l, err := s.load(ctx, op, p, id)
+	if err != nil {
 		return Lease{}, err
 	}
-	l, err := s.store.Renew(ctx, p.ProjectID, id, ttl, NowMs(s.clock))
+	l, err = s.store.RenewLease(ctx, p.ProjectID, l, ttl, NowMs(s.clock), NewID())
 	if err != nil {
 		return Lease{}, Internal(op, err)
 	}
@@ -273,10 +324,11 @@ func (s *Leases) Release(ctx context.Context, p Principal, id string) error {
 	if err := p.Authorize(OpLeaseRelease); err != nil {
 		return err
 	}
-	if _, err := s.load(ctx, op, p, id); err != nil {
+	l, err := s.load(ctx, op, p, id)
+	if err != nil {
 		return err
 	}
-	ok, err := s.store.Release(ctx, p.ProjectID, id, NowMs(s.clock))
+	ok, err := s.store.EndLease(ctx, p.ProjectID, l, NowMs(s.clock), LeaseReleased, NewID())
 	if err != nil {
 		return Internal(op, err)
 	}
@@ -292,8 +344,8 @@ func (s *Leases) Get(ctx context.Context, p Principal, id string) (Lease, error)
 	if err := p.Authorize(OpLeaseGet); err != nil {
 		return Lease{}, err
 	}
-	l, err := s.load(ctx, op, p, id)
-	return s.view(l), err
+	l, err := s.read(ctx, op, p, id)
+	return s.shown(p, l), err
 }
 
 // OnKey returns the live lease on key, or NOT_FOUND.
@@ -315,7 +367,7 @@ func (s *Leases) OnKey(ctx context.Context, p Principal, key string) (Lease, err
 	if l == nil || s.view(*l).Status != LeaseActive {
 		return Lease{}, E(op, CodeNotFound, MsgLeaseNotFound)
 	}
-	return *l, nil
+	return s.shown(p, *l), nil
 }
 
 // List pages through the project's active leases, soonest expiry first.
@@ -335,7 +387,7 @@ func (s *Leases) List(ctx context.Context, p Principal, cursor string, limit int
 	page := LeasePage{Data: []Lease{}}
 	for _, l := range ls[:min(limit, len(ls))] {
 		if p.CanTouch(l.StateKey) {
-			page.Data = append(page.Data, s.view(l))
+			page.Data = append(page.Data, s.shown(p, l))
 		}
 	}
 	page.Pagination.Limit = len(page.Data)
@@ -365,7 +417,7 @@ func (s *Leases) Events(ctx context.Context, p Principal, after string, limit in
 	page := LeaseEventPage{Data: []LeaseEvent{}, Pagination: Pagination{Limit: len(evs)}}
 	for _, e := range evs {
 		if p.CanTouch(e.StateKey) {
-			page.Data = append(page.Data, e)
+			page.Data = append(page.Data, p.ShownLeaseEvent(e))
 		}
 	}
 	if n := len(evs); n > 0 {
@@ -385,10 +437,15 @@ func (s *Leases) Sweep(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// Sweeper is the background job that expires due leases every interval.
+// Sweeper is the background job that expires due leases every interval. Replicas take turns
+// through the store's job lead, so one sweep runs per interval however many replicas run it.
 func (s *Leases) Sweeper(interval time.Duration, onErr func(error)) *Loop {
 	return &Loop{Name: "core.Leases.Sweeper", Every: interval, OnErr: onErr, Pass: func(ctx context.Context) error {
-		_, err := s.Sweep(ctx)
+		lead, err := s.store.LeadJob(ctx, "lease-sweep", interval)
+		if err != nil || !lead {
+			return err
+		}
+		_, err = s.Sweep(ctx)
 		return err
 	}}
 }

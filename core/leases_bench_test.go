@@ -4,8 +4,7 @@ package core_test
 // testenv.RedisURL() and the embedded miniredis; the "redis" half skips when Redis does not
 // answer. Each run works in a fresh project whose keys are removed afterwards.
 //
-//	go test ./core -run '^$' -bench 'LeaseCycle|LeaseHandoff32' -benchtime 2s
-//	AGENTSTATE_BENCH_POLL=250us,1ms,5ms,20ms go test ./core -run '^$' -bench LeaseHandoff32
+//	go test ./core -run '^$' -bench 'LeaseCycle|LeaseHandoff4' -benchtime 2s
 //
 // On real Redis they also report redis_cmds/op: the change of INFO total_commands_processed
 // over the run divided by b.N. That counter is server-wide, so other clients of the same Redis
@@ -14,7 +13,6 @@ package core_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,7 +27,7 @@ import (
 )
 
 // BenchmarkLeaseCycle measures an uncontended acquire + release through core, one goroutine,
-// cycling over benchKeys keys so no acquire meets a held lease or a waiter (Poll plays no part).
+// cycling over benchKeys keys so no acquire meets a held lease or a waiter.
 func BenchmarkLeaseCycle(b *testing.B) {
 	for _, st := range testenv.Stores {
 		b.Run(st.Name, func(b *testing.B) {
@@ -53,71 +51,60 @@ func BenchmarkLeaseCycle(b *testing.B) {
 	}
 }
 
-// BenchmarkLeaseHandoff32 has benchConcurrency (32) workers contend for one key: each op is
-// one hand-off, an Acquire with wait_ms (queued first come first served behind the others)
-// followed at once by a Release, so the critical section is empty and the rate is what the
-// hand-off itself costs. Blocked waiters look again every Leases.Poll (server default 20 ms):
-// sub-benchmarks are named after the poll they use, 1 ms and 20 ms unless
-// AGENTSTATE_BENCH_POLL lists others (comma-separated durations).
-func BenchmarkLeaseHandoff32(b *testing.B) {
+// BenchmarkLeaseHandoff4 has four workers contend for one key: each op is one hand-off, an
+// Acquire with wait_ms (queued first come first served behind the others) followed at once by
+// a Release, so the critical section is empty and the rate is what the hand-off itself costs.
+// handoff_p50_us / handoff_p99_us time each hand-off from the moment the previous holder calls
+// Release to the moment the next holder's Acquire returns: the release script, the wake-up
+// over pub/sub and the woken waiter's acquire script.
+func BenchmarkLeaseHandoff4(b *testing.B) {
 	for _, st := range testenv.Stores {
-		for _, poll := range benchPolls() {
-			b.Run(fmt.Sprintf("%s/poll=%s", st.Name, poll), func(b *testing.B) {
-				a, p := benchProject(b, st)
-				a.Leases.Poll = poll
-				ctx := context.Background()
-				wait := int64(core.LeaseWaitMaxMs)
-				var next, holders atomic.Int64
-				var failed sync.Once
-				fail := func(err error) { failed.Do(func() { b.Error(err) }) }
-				cmds := startCommandCount(b, a.Store.Client(), st.Name)
-				b.ResetTimer()
-				var wg sync.WaitGroup
-				for w := range benchConcurrency {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						holder := "w" + strconv.Itoa(w)
-						for next.Add(1) <= int64(b.N) {
-							l, err := a.Leases.Acquire(ctx, p, "hot", core.AcquireLease{Holder: holder, WaitMs: &wait})
-							if err != nil {
-								fail(err)
-								return
-							}
-							if n := holders.Add(1); n != 1 {
-								fail(fmt.Errorf("%d holders of one key at once", n))
-							}
-							holders.Add(-1)
-							if err := a.Leases.Release(ctx, p, l.ID); err != nil {
-								fail(err)
-								return
-							}
+		b.Run(st.Name, func(b *testing.B) {
+			a, p := benchProject(b, st)
+			ctx := context.Background()
+			wait := int64(core.LeaseWaitMaxMs)
+			var next, holders, released atomic.Int64
+			var mu sync.Mutex
+			var lat []time.Duration
+			var failed sync.Once
+			fail := func(err error) { failed.Do(func() { b.Error(err) }) }
+			cmds := startCommandCount(b, a.Store.Client(), st.Name)
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			for w := range 4 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					holder := "w" + strconv.Itoa(w)
+					for next.Add(1) <= int64(b.N) {
+						l, err := a.Leases.Acquire(ctx, p, "hot", core.AcquireLease{Holder: holder, WaitMs: &wait})
+						if err != nil {
+							fail(err)
+							return
 						}
-					}()
-				}
-				wg.Wait()
-				reportRateAs(b, "handoffs/s")
-				cmds.report(b)
-			})
-		}
+						if r := released.Load(); r != 0 {
+							mu.Lock()
+							lat = append(lat, time.Duration(time.Now().UnixNano()-r))
+							mu.Unlock()
+						}
+						if n := holders.Add(1); n != 1 {
+							fail(fmt.Errorf("%d holders of one key at once", n))
+						}
+						holders.Add(-1)
+						released.Store(time.Now().UnixNano())
+						if err := a.Leases.Release(ctx, p, l.ID); err != nil {
+							fail(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			reportRateAs(b, "handoffs/s")
+			testenv.ReportPercentiles(b, "handoff", lat)
+			cmds.report(b)
+		})
 	}
-}
-
-// benchPolls are the waiter poll intervals BenchmarkLeaseHandoff32 runs with.
-func benchPolls() []time.Duration {
-	env := os.Getenv("AGENTSTATE_BENCH_POLL")
-	if env == "" {
-		return []time.Duration{time.Millisecond, 20 * time.Millisecond}
-	}
-	var out []time.Duration
-	for s := range strings.SplitSeq(env, ",") {
-		d, err := time.ParseDuration(strings.TrimSpace(s))
-		if err != nil || d <= 0 {
-			panic(fmt.Sprintf("AGENTSTATE_BENCH_POLL: %q is not a positive duration", s))
-		}
-		out = append(out, d)
-	}
-	return out
 }
 
 func reportRateAs(b *testing.B, unit string) {

@@ -22,6 +22,8 @@ const (
 	MsgLeaseMismatch     = "lease_id does not match active lease"
 	MsgLeaseExpired      = "Lease has expired"
 	MsgLeaseCursorExpiry = "Cursor lease is no longer active; list again from the start"
+	MsgLeaseHeld         = "State already has an active lease"
+	MsgLeaseNotYours     = "This lease belongs to another credential: only the credential that acquired it, the tokens it was delegated from and full-access keys may renew, release or write under it"
 
 	MsgClaimNotFound        = "Claim not found"
 	MsgConversationNotFound = "Conversation not found"

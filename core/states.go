@@ -114,6 +114,13 @@ type StateMutation struct {
 	LeaseID         string
 	FencingToken    *int64
 	NowMs           int64
+	Writer          LeaseWriter // who writes: decides whether it may write under the live lease
+}
+
+// LeaseWriter is what a state write tells the store about its credential.
+type LeaseWriter struct {
+	CredentialID string
+	FullAccess   bool
 }
 
 // StateIndex names a store index of live states ordered by latest sequence.
@@ -353,7 +360,7 @@ func (s *States) Put(ctx context.Context, p Principal, in PutState) (State, bool
 	m := StateMutation{
 		Op: EventUpsert, Key: in.Key, EventID: NewID(), AgentID: b.AgentID, Data: data, Metadata: meta,
 		Tags: tags, IdempotencyKey: in.IdempotencyKey, ExpectedVersion: ev, LeaseID: b.LeaseID,
-		FencingToken: b.FencingToken, NowMs: NowMs(s.clock),
+		FencingToken: b.FencingToken, NowMs: NowMs(s.clock), Writer: p.leaseWriter(),
 	}
 	if in.IdempotencyKey != "" {
 		m.Fingerprint = fingerprint("PUT", in.Key, struct {
@@ -395,6 +402,7 @@ func (s *States) Delete(ctx context.Context, p Principal, in DeleteState) (Delet
 	m := StateMutation{
 		Op: EventDelete, Key: in.Key, EventID: NewID(), IdempotencyKey: in.IdempotencyKey,
 		ExpectedVersion: ev, LeaseID: in.LeaseID, FencingToken: in.FencingToken, NowMs: NowMs(s.clock),
+		Writer: p.leaseWriter(),
 	}
 	if in.IdempotencyKey != "" {
 		var lease *string

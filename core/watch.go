@@ -250,7 +250,7 @@ func (w *Watcher) frames(p Principal, req *WatchRequest, b FeedBatch) []WatchFra
 		if !req.wantsKey(ev.StateKey) || !p.CanTouch(ev.StateKey) {
 			continue
 		}
-		out = append(out, WatchFrame{ID: req.cursor(), Event: "lease." + ev.Type, Data: ev})
+		out = append(out, WatchFrame{ID: req.cursor(), Event: "lease." + ev.Type, Data: p.ShownLeaseEvent(ev)})
 	}
 	return out
 }

@@ -24,20 +24,29 @@ func eventIDIndexKey(project string) string  { return projectKey(project, "evid"
 
 // Per state key.
 func stateKey(project, key string) string { return projectKey(project, "state:"+key) }
-func leaseLockKey(project, key string) string {
-	return projectKey(project, "lease:"+key)
+func leaseCurrentKey(project, key string) string {
+	return projectKey(project, "leasecur:"+key)
 }
 func idempotencyKey(project, key string) string { return projectKey(project, "idem:"+key) }
 func fenceKey(project, key string) string       { return projectKey(project, "fence:"+key) }
 func leaseQueueKey(project, key string) string  { return projectKey(project, "leaseq:"+key) }
+func leaseDeadlinesKey(project, key string) string {
+	return projectKey(project, "leaseqd:"+key)
+}
 
 // Leases.
 func activeLeasesKey(project string) string    { return projectKey(project, "leases") }
 func leaseRecordKey(project, id string) string { return projectKey(project, "leaserec:"+id) }
 func leaseEventsKey(project string) string     { return projectKey(project, "lease-events") }
-func leaseWaiterKey(project, id string) string { return projectKey(project, "leasew:"+id) }
 func leaseWaiterSeqKey(project string) string  { return projectKey(project, "leasew-seq") }
 func leaseProjectsKey() string                 { return prefix + "lease-projects" }
+
+// leaseWakeChannel is the pub/sub channel (not a key) on which a freed key wakes its head
+// waiter; lease_lib.lua names it too.
+const leaseWakeChannel = prefix + "lease-wake"
+
+// Background jobs: the redsync mutex naming the replica that runs a job.
+func jobLeadKey(job string) string { return prefix + "job:" + job }
 
 // Projects and credentials.
 func projectsKey() string                    { return prefix + "projects" }

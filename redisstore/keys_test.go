@@ -28,14 +28,15 @@ var keyBuilders = map[string]string{
 	"agentIndexKey":     agentIndexKey("<project>", "<agent>"),
 	"tagIndexKey":       tagIndexKey("<project>", "<tag>"),
 	"stateKey":          stateKey("<project>", "<key>"),
-	"leaseLockKey":      leaseLockKey("<project>", "<key>"),
+	"leaseCurrentKey":   leaseCurrentKey("<project>", "<key>"),
+	"leaseDeadlinesKey": leaseDeadlinesKey("<project>", "<key>"),
+	"jobLeadKey":        jobLeadKey("<job>"),
 	"idempotencyKey":    idempotencyKey("<project>", "<key>"),
 	"fenceKey":          fenceKey("<project>", "<key>"),
 	"leaseQueueKey":     leaseQueueKey("<project>", "<key>"),
 	"activeLeasesKey":   activeLeasesKey("<project>"),
 	"leaseRecordKey":    leaseRecordKey("<project>", "<id>"),
 	"leaseEventsKey":    leaseEventsKey("<project>"),
-	"leaseWaiterKey":    leaseWaiterKey("<project>", "<id>"),
 	"leaseWaiterSeqKey": leaseWaiterSeqKey("<project>"),
 	"leaseProjectsKey":  leaseProjectsKey(),
 	"projectsKey":       projectsKey(),
@@ -73,7 +74,7 @@ var keyBuilders = map[string]string{
 // globalKeys are the builders that deliberately live outside every project's hash tag: the
 // registries that span projects, and credential look-ups (a request names no project before
 // its credential is found).
-var globalKeys = map[string]bool{"leaseProjectsKey": true, "projectsKey": true, "credentialKey": true, "signingKeyKey": true}
+var globalKeys = map[string]bool{"leaseProjectsKey": true, "jobLeadKey": true, "projectsKey": true, "credentialKey": true, "signingKeyKey": true}
 
 // keyHelpers are functions of keys.go that return a string but are not builders themselves.
 var keyHelpers = map[string]bool{"projectKey": true}

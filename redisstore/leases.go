@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-redsync/redsync/v4"
@@ -14,87 +15,144 @@ import (
 	"github.com/agentstate/agentstate-go/core"
 )
 
+// Every lease transition is one script (see each file's header); lease_lib.lua holds the
+// helpers they share and is prepended to each.
 var (
-	//go:embed scripts/grant_lease.lua
-	grantLeaseLua string
+	//go:embed scripts/lease_lib.lua
+	leaseLibLua string
+	//go:embed scripts/acquire_lease.lua
+	acquireLeaseLua string
 	//go:embed scripts/end_lease.lua
 	endLeaseLua string
 	//go:embed scripts/renew_lease.lua
 	renewLeaseLua string
+	//go:embed scripts/leave_lease_queue.lua
+	leaveLeaseQueueLua string
 
-	grantLeaseScript = redis.NewScript(grantLeaseLua)
-	endLeaseScript   = redis.NewScript(endLeaseLua)
-	renewLeaseScript = redis.NewScript(renewLeaseLua)
+	acquireLeaseScript    = redis.NewScript(leaseLibLua + acquireLeaseLua)
+	endLeaseScript        = redis.NewScript(leaseLibLua + endLeaseLua)
+	renewLeaseScript      = redis.NewScript(leaseLibLua + renewLeaseLua)
+	leaveLeaseQueueScript = redis.NewScript(leaseLibLua + leaveLeaseQueueLua)
 )
 
 const (
 	leaseEventsCap = 100_000 // approximate length the lease event stream is trimmed to
-	waiterTTL      = 5 * time.Second
 	sweepBatch     = 100
 )
 
-// TryLock takes the key's lock through redsync with the lease id as the lock value, so the
-// lock itself names its holder and every script can check "still ours".
-func (s *Store) TryLock(ctx context.Context, project, key, id string, ttl time.Duration) (bool, error) {
-	m := s.rs.NewMutex(leaseLockKey(project, key), redsync.WithExpiry(ttl), redsync.WithTries(1),
-		redsync.WithGenValueFunc(func() (string, error) { return id, nil }))
-	err := m.TryLockContext(ctx)
-	var taken *redsync.ErrTaken
-	if err == nil {
-		return true, nil
+// chainField stores an owner chain as ",a,b,c,", so a script can test membership with one
+// plain find of ",<id>,".
+func chainField(chain []string) string {
+	if len(chain) == 0 {
+		return ""
 	}
-	if errors.As(err, &taken) || errors.Is(err, redsync.ErrFailed) {
-		return false, nil
-	}
-	return false, core.Internal("redisstore.TryLock", err)
+	return "," + strings.Join(chain, ",") + ","
 }
 
-// Grant runs grant_lease.lua on a lock TryLock took.
-func (s *Store) Grant(ctx context.Context, project string, l core.Lease, ttlMs int64, waiter string) (core.Lease, bool, error) {
-	res, err := grantLeaseScript.Run(ctx, s.rdb, []string{
-		leaseLockKey(project, l.StateKey), fenceKey(project, l.StateKey), leaseRecordKey(project, l.ID),
-		activeLeasesKey(project), leaseEventsKey(project), leaseQueueKey(project, l.StateKey),
-	}, l.ID, l.StateKey, l.Holder, ttlMs, l.CreatedAt, l.RequestID, waiter, leaseEventsCap).Slice()
-	if err != nil {
-		return core.Lease{}, false, core.Internal("redisstore.Grant", err)
+func chainFrom(f string) []string {
+	if f = strings.Trim(f, ","); f == "" {
+		return nil
 	}
-	if res[0] != "OK" {
-		return core.Lease{}, false, nil
-	}
-	l.FencingToken, l.ExpiresAt, l.Status = res[1].(int64), res[2].(int64), core.LeaseActive
-	if err := s.rdb.SAdd(ctx, leaseProjectsKey(), project).Err(); err != nil {
-		return core.Lease{}, false, core.Internal("redisstore.Grant", err)
-	}
-	return l, true, nil
+	return strings.Split(f, ",")
 }
 
-func (s *Store) endLease(ctx context.Context, project string, l *core.Lease, now int64, how string) (bool, error) {
-	n, err := endLeaseScript.Run(ctx, s.rdb, []string{
-		leaseRecordKey(project, l.ID), leaseLockKey(project, l.StateKey), activeLeasesKey(project), leaseEventsKey(project),
-	}, l.ID, now, how, leaseEventsCap).Int()
+func toInt(v any) int64 {
+	switch x := v.(type) {
+	case int64:
+		return x
+	case string:
+		n, _ := strconv.ParseInt(x, 10, 64)
+		return n
+	}
+	return 0
+}
+
+func toStr(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case int64:
+		return strconv.FormatInt(x, 10)
+	}
+	return ""
+}
+
+// AcquireLease runs acquire_lease.lua, pipelined with the SADD that lets the sweeper find the
+// project: one round trip. The SADD comes after the script so that it re-adds a project the
+// sweeper dropped between its emptiness check and the grant (see forgetIdleProject).
+func (s *Store) AcquireLease(ctx context.Context, project string, a core.LeaseAttempt) (core.LeaseAttemptResult, error) {
+	const op = "redisstore.AcquireLease"
+	keys := []string{
+		leaseRecordKey(project, a.ID), leaseCurrentKey(project, a.Key), fenceKey(project, a.Key),
+		activeLeasesKey(project), leaseEventsKey(project), leaseQueueKey(project, a.Key),
+		leaseDeadlinesKey(project, a.Key), leaseWaiterSeqKey(project),
+	}
+	args := []any{a.ID, a.Key, a.Holder, a.AgentID, a.TTLMs, a.NowMs, a.RequestID, a.WaitLeftMs,
+		a.OwnerChain[len(a.OwnerChain)-1], chainField(a.OwnerChain), leaseEventsCap}
+	res, err := s.runPipelined(ctx, acquireLeaseScript, keys, args, func(p redis.Pipeliner) {
+		p.SAdd(ctx, leaseProjectsKey(), project)
+	})
 	if err != nil {
-		return false, core.Internal("redisstore.endLease", err)
+		return core.LeaseAttemptResult{}, core.Internal(op, err)
+	}
+	if res[0] == "OK" {
+		return core.LeaseAttemptResult{Granted: true, Lease: core.Lease{
+			ID: toStr(res[1]), StateKey: a.Key, Holder: a.Holder, AgentID: a.AgentID,
+			FencingToken: toInt(res[2]), ExpiresAt: toInt(res[3]), CreatedAt: toInt(res[4]), RenewedAt: toInt(res[5]),
+			Status: toStr(res[6]), RequestID: a.RequestID, OwnerChain: a.OwnerChain,
+		}}, nil
+	}
+	out := core.LeaseAttemptResult{WakeIn: time.Duration(toInt(res[5])) * time.Millisecond}
+	if holder := toStr(res[1]); holder != "" {
+		out.Current = &core.Lease{StateKey: a.Key, Holder: holder, AgentID: toStr(res[2]),
+			FencingToken: toInt(res[3]), ExpiresAt: toInt(res[4]), Status: core.LeaseActive}
+	}
+	return out, nil
+}
+
+// runPipelined runs script by its SHA in one pipeline with also's commands, loading it (EVAL)
+// on a server that does not know it yet.
+func (s *Store) runPipelined(ctx context.Context, script *redis.Script, keys []string, args []any, also func(redis.Pipeliner)) ([]any, error) {
+	for _, eval := range []func(context.Context, redis.Scripter, []string, ...any) *redis.Cmd{script.EvalSha, script.Eval} {
+		pipe := s.rdb.Pipeline()
+		cmd := eval(ctx, pipe, keys, args...)
+		also(pipe)
+		_, err := pipe.Exec(ctx)
+		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return cmd.Slice()
+	}
+	return nil, errors.New("script could not be loaded")
+}
+
+func (s *Store) queueKeys(project string, l core.Lease) []string {
+	return []string{
+		leaseRecordKey(project, l.ID), leaseCurrentKey(project, l.StateKey), activeLeasesKey(project),
+		leaseEventsKey(project), leaseQueueKey(project, l.StateKey), leaseDeadlinesKey(project, l.StateKey),
+	}
+}
+
+// LeaveLeaseQueue runs leave_lease_queue.lua.
+func (s *Store) LeaveLeaseQueue(ctx context.Context, project, key, id string, now int64) error {
+	err := leaveLeaseQueueScript.Run(ctx, s.rdb, s.queueKeys(project, core.Lease{ID: id, StateKey: key}),
+		id, now, leaseEventsCap, "leave:"+id).Err()
+	if err != nil {
+		return core.Internal("redisstore.LeaveLeaseQueue", err)
+	}
+	return nil
+}
+
+// EndLease runs end_lease.lua.
+func (s *Store) EndLease(ctx context.Context, project string, l core.Lease, now int64, how, requestID string) (bool, error) {
+	n, err := endLeaseScript.Run(ctx, s.rdb, s.queueKeys(project, l), l.ID, now, how, leaseEventsCap, requestID).Int()
+	if err != nil {
+		return false, core.Internal("redisstore.EndLease", err)
 	}
 	return n == 1, nil
-}
-
-// ExpireDue ends the lease holding key if it is past its expiry.
-func (s *Store) ExpireDue(ctx context.Context, project, key string, now int64) error {
-	l, err := s.LeaseOnKey(ctx, project, key)
-	if err != nil || l == nil || l.ExpiresAt > now {
-		return err
-	}
-	_, err = s.endLease(ctx, project, l, now, core.LeaseExpired)
-	return err
-}
-
-// Release ends a lease; false when it was unknown or already released.
-func (s *Store) Release(ctx context.Context, project, id string, now int64) (bool, error) {
-	l, err := s.Lease(ctx, project, id)
-	if err != nil || l == nil {
-		return false, err
-	}
-	return s.endLease(ctx, project, l, now, core.LeaseReleased)
 }
 
 var renewErrors = map[string]struct {
@@ -105,19 +163,12 @@ var renewErrors = map[string]struct {
 	"LEASE_EXPIRED": {core.CodeLeaseExpired, core.MsgLeaseExpired},
 }
 
-// Renew runs renew_lease.lua.
-func (s *Store) Renew(ctx context.Context, project, id string, ttlMs, now int64) (core.Lease, error) {
-	const op = "redisstore.Renew"
-	l, err := s.Lease(ctx, project, id)
-	if err != nil {
-		return core.Lease{}, err
-	}
-	if l == nil {
-		return core.Lease{}, core.E(op, core.CodeNotFound, core.MsgLeaseNotFound)
-	}
+// RenewLease runs renew_lease.lua on a lease read by the caller.
+func (s *Store) RenewLease(ctx context.Context, project string, l core.Lease, ttlMs, now int64, requestID string) (core.Lease, error) {
+	const op = "redisstore.RenewLease"
 	res, err := renewLeaseScript.Run(ctx, s.rdb, []string{
-		leaseRecordKey(project, id), leaseLockKey(project, l.StateKey), activeLeasesKey(project), leaseEventsKey(project),
-	}, id, ttlMs, now, leaseEventsCap).Slice()
+		leaseRecordKey(project, l.ID), leaseCurrentKey(project, l.StateKey), activeLeasesKey(project), leaseEventsKey(project),
+	}, l.ID, ttlMs, now, leaseEventsCap, requestID).Slice()
 	if err != nil {
 		return core.Lease{}, core.Internal(op, err)
 	}
@@ -125,12 +176,13 @@ func (s *Store) Renew(ctx context.Context, project, id string, ttlMs, now int64)
 		e := renewErrors[res[1].(string)]
 		return core.Lease{}, core.E(op, e.code, e.msg)
 	}
-	l.ExpiresAt, l.RenewedAt = res[1].(int64), now
-	return *l, nil
+	l.ExpiresAt, l.RenewedAt, l.Status = toInt(res[1]), toInt(res[2]), core.LeaseActive
+	return l, nil
 }
 
 func leaseFromFields(f map[string]string) core.Lease {
-	l := core.Lease{ID: f["id"], StateKey: f["state_key"], Holder: f["holder"], Status: f["status"], RequestID: f["request_id"]}
+	l := core.Lease{ID: f["id"], StateKey: f["state_key"], Holder: f["holder"], AgentID: f["agent_id"],
+		Status: f["status"], RequestID: f["request_id"], OwnerChain: chainFrom(f["chain"])}
 	for name, dst := range map[string]*int64{
 		"fencing_token": &l.FencingToken, "expires_at": &l.ExpiresAt, "created_at": &l.CreatedAt, "renewed_at": &l.RenewedAt,
 	} {
@@ -139,9 +191,8 @@ func leaseFromFields(f map[string]string) core.Lease {
 	return l
 }
 
-// Lease reads a lease record by id.
-func (s *Store) Lease(ctx context.Context, project, id string) (*core.Lease, error) {
-	f, err := s.rdb.HGetAll(ctx, leaseRecordKey(project, id)).Result()
+func (s *Store) leaseHash(ctx context.Context, key string) (*core.Lease, error) {
+	f, err := s.rdb.HGetAll(ctx, key).Result()
 	if err != nil {
 		return nil, core.Internal("redisstore.Lease", err)
 	}
@@ -152,20 +203,14 @@ func (s *Store) Lease(ctx context.Context, project, id string) (*core.Lease, err
 	return &l, nil
 }
 
-// LeaseOnKey returns the lease whose lock holds key (possibly past its expiry), or nil.
+// Lease reads a lease record by id.
+func (s *Store) Lease(ctx context.Context, project, id string) (*core.Lease, error) {
+	return s.leaseHash(ctx, leaseRecordKey(project, id))
+}
+
+// LeaseOnKey returns the key's current lease (possibly past its expiry), or nil.
 func (s *Store) LeaseOnKey(ctx context.Context, project, key string) (*core.Lease, error) {
-	id, err := s.rdb.Get(ctx, leaseLockKey(project, key)).Result()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, core.Internal("redisstore.LeaseOnKey", err)
-	}
-	l, err := s.Lease(ctx, project, id)
-	if l == nil || l.Status != core.LeaseActive {
-		return nil, err
-	}
-	return l, nil
+	return s.leaseHash(ctx, leaseCurrentKey(project, key))
 }
 
 // ActiveLeases pages the active-lease index by (expires_at, id), after the lease id given.
@@ -223,70 +268,7 @@ func (s *Store) LeaseEvents(ctx context.Context, project, after string, limit in
 	if err != nil {
 		return nil, core.Internal("redisstore.LeaseEvents", err)
 	}
-	out := leaseEventsFrom(msgs)
-	return out, nil
-}
-
-// Enqueue puts a waiter at the back of the key's queue; arrival order comes from a counter, so
-// it is the order Redis saw the requests in.
-func (s *Store) Enqueue(ctx context.Context, project, key, waiter string) error {
-	n, err := s.rdb.Incr(ctx, leaseWaiterSeqKey(project)).Result()
-	if err == nil {
-		err = s.KeepWaiting(ctx, project, waiter)
-	}
-	if err == nil {
-		err = s.rdb.ZAdd(ctx, leaseQueueKey(project, key), redis.Z{Score: float64(n), Member: waiter}).Err()
-	}
-	if err != nil {
-		return core.Internal("redisstore.Enqueue", err)
-	}
-	return nil
-}
-
-// KeepWaiting refreshes a waiter's liveness; a waiter whose server died stops refreshing and is
-// dropped from the head of the queue after waiterTTL.
-func (s *Store) KeepWaiting(ctx context.Context, project, waiter string) error {
-	if err := s.rdb.Set(ctx, leaseWaiterKey(project, waiter), 1, waiterTTL).Err(); err != nil {
-		return core.Internal("redisstore.KeepWaiting", err)
-	}
-	return nil
-}
-
-// Dequeue removes a waiter that gave up.
-func (s *Store) Dequeue(ctx context.Context, project, key, waiter string) error {
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.ZRem(ctx, leaseQueueKey(project, key), waiter)
-		p.Del(ctx, leaseWaiterKey(project, waiter))
-		return nil
-	})
-	if err != nil {
-		return core.Internal("redisstore.Dequeue", err)
-	}
-	return nil
-}
-
-// Head returns the first live waiter on key ("" if none), dropping dead ones on the way.
-func (s *Store) Head(ctx context.Context, project, key string) (string, error) {
-	for range 16 {
-		ids, err := s.rdb.ZRange(ctx, leaseQueueKey(project, key), 0, 0).Result()
-		if err != nil {
-			return "", core.Internal("redisstore.Head", err)
-		}
-		if len(ids) == 0 {
-			return "", nil
-		}
-		alive, err := s.rdb.Exists(ctx, leaseWaiterKey(project, ids[0])).Result()
-		if err != nil {
-			return "", core.Internal("redisstore.Head", err)
-		}
-		if alive == 1 {
-			return ids[0], nil
-		}
-		if err := s.rdb.ZRem(ctx, leaseQueueKey(project, key), ids[0]).Err(); err != nil {
-			return "", core.Internal("redisstore.Head", err)
-		}
-	}
-	return "", core.Internal("redisstore.Head", fmt.Errorf("queue of %s: too many dead waiters", key))
+	return leaseEventsFrom(msgs), nil
 }
 
 // SweepExpired ends due leases in every project that has active ones.
@@ -312,7 +294,7 @@ func (s *Store) SweepExpired(ctx context.Context, now int64) (int, error) {
 			if l == nil {
 				continue
 			}
-			ok, err := s.endLease(ctx, p, l, now, core.LeaseExpired)
+			ok, err := s.EndLease(ctx, p, *l, now, core.LeaseExpired, "sweep:"+id)
 			if err != nil {
 				return ended, err
 			}
@@ -328,7 +310,8 @@ func (s *Store) SweepExpired(ctx context.Context, now int64) (int, error) {
 }
 
 // forgetIdleProject drops a project without active leases from the sweep set. A grant racing
-// with the removal re-adds itself, or is seen by the re-check.
+// with the removal is seen by the re-check, or re-adds the project itself: AcquireLease's SADD
+// runs after its script.
 func (s *Store) forgetIdleProject(ctx context.Context, project string) error {
 	n, err := s.rdb.ZCard(ctx, activeLeasesKey(project)).Result()
 	if err != nil || n > 0 {
@@ -341,4 +324,22 @@ func (s *Store) forgetIdleProject(ctx context.Context, project string) error {
 		err = s.rdb.SAdd(ctx, leaseProjectsKey(), project).Err()
 	}
 	return err
+}
+
+// LeadJob elects the replica that runs a background job for the next ttl. This is what redsync
+// is for: mutual exclusion that saves work, where two replicas running at once would be
+// harmless (every sweep step is a guarded script). The mutex is left to expire, not unlocked,
+// so the job runs once per ttl across all replicas.
+func (s *Store) LeadJob(ctx context.Context, job string, ttl time.Duration) (bool, error) {
+	// redsync's default gives the SET NX 5% of the expiry; a busy server needs more than that.
+	m := s.rs.NewMutex(jobLeadKey(job), redsync.WithExpiry(ttl), redsync.WithTries(1), redsync.WithTimeoutFactor(0.5))
+	err := m.TryLockContext(ctx)
+	var taken *redsync.ErrTaken
+	if errors.As(err, &taken) || errors.Is(err, redsync.ErrFailed) {
+		return false, nil
+	}
+	if err != nil {
+		return false, core.Internal("redisstore.LeadJob", fmt.Errorf("%s: %w", job, err))
+	}
+	return true, nil
 }

@@ -28,9 +28,7 @@ var scriptErrors = map[string]struct {
 	msg  string
 }{
 	"IDEMPOTENCY_CONFLICT": {core.CodeIdempotencyConflict, core.MsgIdempotencyConflict},
-	"LEASE_REQUIRED":       {core.CodeLeaseRequired, core.MsgLeaseRequired},
-	"LEASE_CONFLICT":       {core.CodeLeaseConflict, core.MsgLeaseMismatch},
-	"LEASE_EXPIRED":        {core.CodeLeaseExpired, core.MsgLeaseExpired},
+	"LEASE_FORBIDDEN":      {core.CodeForbidden, core.MsgLeaseNotYours},
 	"NOT_FOUND":            {core.CodeNotFound, core.MsgStateNotFound},
 }
 
@@ -61,13 +59,14 @@ func (s *Store) MutateState(ctx context.Context, project string, m core.StateMut
 	for range maxIndexRetries {
 		keys := []string{
 			stateKey(project, m.Key), seqKey(project), logKey(project), liveIndexKey(project),
-			idempotencyKey(project, m.IdempotencyKey), leaseLockKey(project, m.Key),
+			idempotencyKey(project, m.IdempotencyKey), leaseCurrentKey(project, m.Key),
 			fenceKey(project, m.Key), activeLeasesKey(project), leaseRecordKey(project, m.LeaseID),
 			eventIDIndexKey(project),
 		}
 		argv := []any{
 			m.Op, m.NowMs, m.EventID, m.AgentID, string(m.Data), string(m.Metadata), tagsJSON,
 			m.IdempotencyKey, m.Fingerprint, expected, m.LeaseID, m.Key, optInt(m.FencingToken), len(order),
+			flag(m.Writer.FullAccess), m.Writer.CredentialID,
 		}
 		for _, l := range order {
 			kind, val, _ := strings.Cut(l, ":")
@@ -112,10 +111,25 @@ func optInt(v *int64) string {
 	return strconv.FormatInt(*v, 10)
 }
 
+// leaseErrors carry the key's highest fencing token, so a superseded holder learns the token
+// that replaced it from its first refused write.
+var leaseErrors = map[string]struct {
+	code core.Code
+	msg  string
+}{
+	"LEASE_REQUIRED": {core.CodeLeaseRequired, core.MsgLeaseRequired},
+	"LEASE_CONFLICT": {core.CodeLeaseConflict, core.MsgLeaseMismatch},
+	"LEASE_EXPIRED":  {core.CodeLeaseExpired, core.MsgLeaseExpired},
+}
+
 func scriptError(op string, m core.StateMutation, res []any) error {
 	code := res[0].(string)
 	if e, ok := scriptErrors[code]; ok {
 		return core.E(op, e.code, e.msg)
+	}
+	if e, ok := leaseErrors[code]; ok {
+		return &core.Error{Op: op, Code: e.code, Message: e.msg,
+			Details: map[string]int64{"highest_fencing_token": res[1].(int64)}}
 	}
 	if code == "STALE_FENCING_TOKEN" {
 		highest := res[1].(int64)

@@ -12,8 +12,9 @@ import (
 
 // Store implements core's store interfaces on one Redis (or Redis-protocol) server.
 type Store struct {
-	rdb redis.UniversalClient
-	rs  *redsync.Redsync
+	rdb  redis.UniversalClient
+	rs   *redsync.Redsync // elects the replica that runs a background job (LeadJob)
+	wake wakeHub          // this replica's lease waiters, woken over pub/sub
 }
 
 // New wraps a client.
@@ -21,7 +22,7 @@ func New(rdb redis.UniversalClient) *Store {
 	return &Store{rdb: rdb, rs: redsync.New(goredis.NewPool(rdb))}
 }
 
-// Client exposes the client for the pieces built on it directly (redsync, health checks).
+// Client exposes the client for the pieces built on it directly (health checks, tests).
 func (s *Store) Client() redis.UniversalClient { return s.rdb }
 
 // Ping checks the server answers; /readyz uses it.
@@ -50,7 +51,9 @@ func Open(ctx context.Context, url string) (*Connection, error) {
 			return nil, fmt.Errorf("start embedded store: %w", err)
 		}
 		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), PoolSize: minPoolSize})
-		return &Connection{Store: New(rdb), Embedded: true, Addr: mr.Addr(), close: func() {
+		st := New(rdb)
+		return &Connection{Store: st, Embedded: true, Addr: mr.Addr(), close: func() {
+			_ = st.Close()
 			_ = rdb.Close()
 			mr.Close()
 		}}, nil
@@ -66,5 +69,9 @@ func Open(ctx context.Context, url string) (*Connection, error) {
 		_ = rdb.Close()
 		return nil, fmt.Errorf("connect to redis at %s: %w", opts.Addr, err)
 	}
-	return &Connection{Store: New(rdb), Addr: opts.Addr, close: func() { _ = rdb.Close() }}, nil
+	st := New(rdb)
+	return &Connection{Store: st, Addr: opts.Addr, close: func() {
+		_ = st.Close()
+		_ = rdb.Close()
+	}}, nil
 }

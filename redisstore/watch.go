@@ -120,7 +120,8 @@ func leaseEventsFrom(msgs []redis.XMessage) []core.LeaseEvent {
 	out := make([]core.LeaseEvent, len(msgs))
 	for i, m := range msgs {
 		str := func(k string) string { v, _ := m.Values[k].(string); return v }
-		e := core.LeaseEvent{ID: m.ID, Type: str("type"), LeaseID: str("lease_id"), StateKey: str("state_key"), Holder: str("holder")}
+		e := core.LeaseEvent{ID: m.ID, Type: str("type"), LeaseID: str("lease_id"), StateKey: str("state_key"),
+			Holder: str("holder"), AgentID: str("agent_id"), OwnerChain: chainFrom(str("chain"))}
 		e.FencingToken, _ = strconv.ParseInt(str("fencing_token"), 10, 64)
 		e.At, _ = strconv.ParseInt(str("at"), 10, 64)
 		out[i] = e

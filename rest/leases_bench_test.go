@@ -5,15 +5,19 @@ package rest_test
 // testenv.RedisURL() and the embedded miniredis; the "redis" half skips when Redis does not
 // answer. Each run works in a fresh project whose keys are removed afterwards.
 //
-//	go test ./rest -run '^$' -bench RESTLeaseCycle -benchtime 2s
+//	go test ./rest -run '^$' -bench 'RESTLease(Cycle|Handoff4)' -benchtime 2s
 
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -23,7 +27,7 @@ import (
 // BenchmarkRESTLeaseCycle measures an uncontended acquire + release over HTTP, one client
 // goroutine, two requests per op: POST /states/{key}/lease {holder, ttl_ms: 30000} → 201, then
 // DELETE /leases/{id} → 204. It cycles over benchKeys keys, so no acquire meets a held lease
-// or a waiter (Leases.Poll plays no part). On real Redis it also reports redis_cmds/op, the
+// or a waiter. On real Redis it also reports redis_cmds/op, the
 // change of the server-wide INFO total_commands_processed per op (commands inside Lua scripts
 // included; other clients of the same Redis inflate it).
 func BenchmarkRESTLeaseCycle(b *testing.B) {
@@ -55,6 +59,59 @@ func BenchmarkRESTLeaseCycle(b *testing.B) {
 				after := totalCommands(b, e.Rdb, st.Name)
 				b.ReportMetric(float64(after-before-1)/float64(b.N), "redis_cmds/op")
 			}
+		})
+	}
+}
+
+// BenchmarkRESTLeaseHandoff4 has four HTTP clients contend for one key: each op is one
+// hand-off, POST /states/hot/lease {wait_ms} (queued first come first served) → 201, then at
+// once DELETE /leases/{id} → 204. handoff_p50_us / handoff_p99_us time each hand-off from the
+// moment the previous holder sends its DELETE to the moment the next holder's 201 arrives.
+func BenchmarkRESTLeaseHandoff4(b *testing.B) {
+	for _, st := range testenv.Stores {
+		b.Run(st.Name, func(b *testing.B) {
+			s := newBenchServer(b, st)
+			body := []byte(`{"holder":"bench","ttl_ms":30000,"wait_ms":20000}`)
+			var next, released atomic.Int64
+			var mu sync.Mutex
+			var lat []time.Duration
+			var failed sync.Once
+			fail := func(err error) { failed.Do(func() { b.Error(err) }) }
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			for range 4 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for next.Add(1) <= int64(b.N) {
+						out, err := s.do(http.MethodPost, "/states/hot/lease", body, http.StatusCreated)
+						if err != nil {
+							fail(err)
+							return
+						}
+						if r := released.Load(); r != 0 {
+							mu.Lock()
+							lat = append(lat, time.Duration(time.Now().UnixNano()-r))
+							mu.Unlock()
+						}
+						var l struct{ ID string }
+						if err := json.Unmarshal(out, &l); err != nil || l.ID == "" {
+							fail(fmt.Errorf("acquire answered %s (%v)", out, err))
+							return
+						}
+						released.Store(time.Now().UnixNano())
+						if _, err := s.do(http.MethodDelete, "/leases/"+l.ID, nil, http.StatusNoContent); err != nil {
+							fail(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			if sec := b.Elapsed().Seconds(); sec > 0 {
+				b.ReportMetric(float64(b.N)/sec, "handoffs/s")
+			}
+			testenv.ReportPercentiles(b, "handoff", lat)
 		})
 	}
 }

@@ -46,21 +46,22 @@ func leaseTools() []Tool {
 			Name: "acquire_lease", Title: "Acquire a lease", Op: core.OpLeaseAcquire,
 			Description: "Take exclusive ownership of state_key for ttl_ms (default 60000, 1000..3600000). Returns the lease with its id and fencing_token: " +
 				"pass lease_id (or fencing_token) on every write to the key, renew at about half the TTL, and release when done. " +
-				"If someone else holds it: fails with LEASE_CONFLICT at once, or with wait_ms (<= 60000) waits its turn, first come first served.",
+				"If someone else holds it: fails with LEASE_CONFLICT at once, or with wait_ms (<= 60000) waits its turn, first come first served, and is handed the key the moment it is released or expires. " +
+				"holder defaults to your credential's bound agent. Only your credential (and the tokens it was delegated from, and full-access keys) can renew, release or write under the lease.",
 			Hints: Hints{},
 		}, func(ctx context.Context, d Deps, p core.Principal, a AcquireLeaseArgs) (core.Lease, error) {
 			return d.Leases.Acquire(ctx, p, a.StateKey, a.AcquireLease)
 		}),
 		define(Tool{
 			Name: "renew_lease", Title: "Renew a lease", Op: core.OpLeaseRenew,
-			Description: "Keep a lease: its expiry becomes now + ttl_ms. Fails with LEASE_EXPIRED if it already expired (acquire again) or NOT_FOUND if released.",
+			Description: "Keep a lease: its expiry becomes now + ttl_ms. Fails with LEASE_EXPIRED if it already expired (acquire again), NOT_FOUND if released, FORBIDDEN if another credential acquired it.",
 			Hints:       Hints{Idempotent: true},
 		}, func(ctx context.Context, d Deps, p core.Principal, a RenewLeaseArgs) (core.Lease, error) {
 			return d.Leases.Renew(ctx, p, a.LeaseID, a.RenewLease)
 		}),
 		define(Tool{
 			Name: "release_lease", Title: "Release a lease", Op: core.OpLeaseRelease,
-			Description: "Give up a lease so others can take the key. Releasing twice fails with NOT_FOUND.",
+			Description: "Give up a lease: the next waiter gets the key at once. Releasing twice fails with NOT_FOUND; FORBIDDEN if another credential acquired it.",
 			Hints:       Hints{Destructive: true, Idempotent: true},
 		}, func(ctx context.Context, d Deps, p core.Principal, a LeaseIDArgs) (Released, error) {
 			return Released{Released: true}, d.Leases.Release(ctx, p, a.LeaseID)

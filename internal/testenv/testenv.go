@@ -7,6 +7,7 @@ import (
 	"context"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -171,4 +172,16 @@ func NewServer(tb testing.TB, e *Env, configure ...func(*app.App)) *Server {
 	ts := httptest.NewServer(a.NewHandler(0))
 	tb.Cleanup(ts.Close)
 	return &Server{URL: ts.URL, App: a, Project: NewProject(tb, a)}
+}
+
+// ReportPercentiles reports the p50 and p99 of ds in microseconds as <name>_p50_us and
+// <name>_p99_us (benchmarks of latencies, such as lease hand-offs).
+func ReportPercentiles(b *testing.B, name string, ds []time.Duration) {
+	if len(ds) == 0 {
+		return
+	}
+	slices.Sort(ds)
+	at := func(q float64) float64 { return float64(ds[int(q*float64(len(ds)-1))].Microseconds()) }
+	b.ReportMetric(at(0.50), name+"_p50_us")
+	b.ReportMetric(at(0.99), name+"_p99_us")
 }

@@ -8,13 +8,13 @@
 -- KEYS[3]  as:{p}:log           stream, the project's event log (fields key, type)
 -- KEYS[4]  as:{p}:idx:live      zset, live state keys by latest sequence
 -- KEYS[5]  as:{p}:idem:<k>      hash {fp, seq, key}; read and written only when ARGV[8] ~= ""
--- KEYS[6]  as:{p}:lease:<key>   string, the lease id holding the key (redsync lock value)
+-- KEYS[6]  as:{p}:leasecur:<key> hash, the key's current lease (fields id, chain, ...)
 -- KEYS[7]  as:{p}:fence:<key>   string, the highest fencing token issued for the key
 -- KEYS[8]  as:{p}:leases        zset, active lease ids by expires_at (ms)
 -- KEYS[9]  as:{p}:leaserec:<id> hash, the record of the presented lease id (ARGV[11])
 -- KEYS[10] as:{p}:evid          hash, event id -> sequence (claims cite events by id; a retried
 --                               execution finds its own event here)
--- KEYS[11..10+n] index zsets named by the labels ARGV[15..14+n]: "a:<agent>" is
+-- KEYS[11..10+n] index zsets named by the labels ARGV[17..16+n]: "a:<agent>" is
 --                 as:{p}:idx:agent:<agent>, "t:<tag>" is as:{p}:idx:tag:<tag>
 --
 -- ARGV[1]  op: "upsert" | "delete"
@@ -31,6 +31,8 @@
 -- ARGV[12] the state key
 -- ARGV[13] fencing token or ""
 -- ARGV[14] n, the number of index labels
+-- ARGV[15] "1" when the writer is a full-access key (may write under any lease)
+-- ARGV[16] the writer's credential id (may write under a lease whose owner chain holds it)
 --
 -- Returns one of:
 --   {"OK", seq, field, value, ...}      the event written
@@ -38,8 +40,10 @@
 --   {"REPLAY", seq, field, value, ...}  the event an earlier request with this idempotency key wrote
 --   {"RETRY", agent_id, tags_json}      the caller did not pass the index keys of the state's
 --                                       current agent/tags; nothing was written
---   {"ERR", code}                       IDEMPOTENCY_CONFLICT, LEASE_REQUIRED, LEASE_CONFLICT,
---                                       LEASE_EXPIRED, NOT_FOUND, VERSION_CONFLICT
+--   {"ERR", code}                       IDEMPOTENCY_CONFLICT, LEASE_FORBIDDEN, NOT_FOUND,
+--                                       VERSION_CONFLICT
+--   {"ERR", code, highest}              LEASE_REQUIRED, LEASE_CONFLICT, LEASE_EXPIRED, with the
+--                                       key's highest fencing token (the live holder's, if any)
 --   {"ERR", "STALE_FENCING_TOKEN", highest}  the token is not the key's highest issued one
 --   {"ERR", "VERSION_CONFLICT", seq, field, value, ...}  with the current live state
 
@@ -77,24 +81,28 @@ end
 -- Lease guard. A lease is live while its lock is held and its expires_at (the injected clock,
 -- not the lock's TTL) is in the future. While one is live only its id may write. A presented id
 -- of an expired or released lease on this key is stale and never accepted (v1 defect D3).
+-- A stale id answers LEASE_CONFLICT while another lease is live (v1), LEASE_EXPIRED when none is.
+-- Only the lease's owner chain (or a full-access key) may write under it.
 local lease = ARGV[11]
-local live
-local lock = redis.call("GET", KEYS[6])
-if lock then
-  local exp = redis.call("ZSCORE", KEYS[8], lock)
-  if exp and tonumber(exp) > tonumber(now) then live = lock end
+local live, chain
+local cur = redis.call("HMGET", KEYS[6], "id", "chain")
+if cur[1] then
+  local exp = redis.call("ZSCORE", KEYS[8], cur[1])
+  if exp and tonumber(exp) > tonumber(now) then live, chain = cur[1], cur[2] or "" end
 end
+local highest = tonumber(redis.call("GET", KEYS[7]) or "0")
 if lease == "" then
-  if live then return {"ERR", "LEASE_REQUIRED"} end
+  if live then return {"ERR", "LEASE_REQUIRED", highest} end
 elseif lease ~= live then
-  if redis.call("HGET", KEYS[9], "state_key") == key then return {"ERR", "LEASE_EXPIRED"} end
-  return {"ERR", "LEASE_CONFLICT"}
+  if not live and redis.call("HGET", KEYS[9], "state_key") == key then return {"ERR", "LEASE_EXPIRED", highest} end
+  return {"ERR", "LEASE_CONFLICT", highest}
+elseif ARGV[15] ~= "1" and not string.find(chain, "," .. ARGV[16] .. ",", 1, true) then
+  return {"ERR", "LEASE_FORBIDDEN"}
 end
 
 -- Fencing: only the key's highest issued token may write; a lower one belongs to a holder that
 -- has since been superseded (v1 defect D4: issued but never checked).
 local fence = ARGV[13]
-local highest = tonumber(redis.call("GET", KEYS[7]) or "0")
 if fence ~= "" and tonumber(fence) ~= highest then
   return {"ERR", "STALE_FENCING_TOKEN", highest}
 end
@@ -117,7 +125,7 @@ if ARGV[10] ~= "" then
 end
 
 local idx = {}
-for i = 1, tonumber(ARGV[14]) do idx[ARGV[14 + i]] = KEYS[10 + i] end
+for i = 1, tonumber(ARGV[14]) do idx[ARGV[16 + i]] = KEYS[10 + i] end
 
 local old_tags = {}
 if live then
