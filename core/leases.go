@@ -145,6 +145,13 @@ func (s *Leases) Acquire(ctx context.Context, p Principal, key string, in Acquir
 	if err := p.RequireResource(op, key); err != nil {
 		return Lease{}, err
 	}
+	if p.AgentID != "" {
+		// A bound credential holds leases as its agent, never as someone else.
+		if in.Holder != "" && in.Holder != p.AgentID {
+			return Lease{}, E(op, CodeForbidden, MsgBoundAgent+p.AgentID)
+		}
+		in.Holder = p.AgentID
+	}
 	if in.Holder == "" || len(in.Holder) > 255 {
 		return Lease{}, BadRequest(op, "holder", "holder is required (1..255 characters)")
 	}
@@ -189,7 +196,7 @@ func (s *Leases) Acquire(ctx context.Context, p Principal, key string, in Acquir
 			return l, nil
 		}
 		if wait == 0 {
-			return Lease{}, E(op, CodeLeaseConflict, "State already has an active lease")
+			return Lease{}, s.conflict(ctx, op, p.ProjectID, key)
 		}
 		if waiter == "" {
 			waiter = NewID()
@@ -201,12 +208,22 @@ func (s *Leases) Acquire(ctx context.Context, p Principal, key string, in Acquir
 		}
 		select {
 		case <-deadline.C:
-			return Lease{}, E(op, CodeLeaseConflict, "State already has an active lease")
+			return Lease{}, s.conflict(ctx, op, p.ProjectID, key)
 		case <-ctx.Done():
 			return Lease{}, Internal(op, ctx.Err())
 		case <-time.After(s.Poll):
 		}
 	}
+}
+
+// conflict is LEASE_CONFLICT naming who holds the key and until when, so the caller can decide
+// whether to wait (wait_ms) or come back after expires_at.
+func (s *Leases) conflict(ctx context.Context, op, project, key string) error {
+	e := E(op, CodeLeaseConflict, "State already has an active lease")
+	if cur, err := s.store.LeaseOnKey(ctx, project, key); err == nil && cur != nil {
+		e.Details = map[string]any{"holder": cur.Holder, "expires_at": cur.ExpiresAt}
+	}
+	return e
 }
 
 // tryAcquire makes one attempt; waiter is "" for a caller not (yet) in the queue, who may only
