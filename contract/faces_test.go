@@ -317,33 +317,49 @@ func (f *mcpFace) Call(t *testing.T, tool string, args map[string]any) Result {
 	if err := json.Unmarshal(raw, &res); err != nil {
 		t.Fatalf("tools/call %s: %v", tool, err)
 	}
-	if !res.IsError {
-		// The text content is the same object, pretty-printed (v1's format).
-		var a, b any
-		_ = json.Unmarshal(res.StructuredContent, &a)
-		if len(res.Content) != 1 || json.Unmarshal([]byte(res.Content[0].Text), &b) != nil || fmt.Sprint(a) != fmt.Sprint(b) {
-			t.Fatalf("tools/call %s: text content does not match structured content", tool)
-		}
-		return Result{Body: res.StructuredContent}
-	}
-	var sc struct {
-		Error core.WireError `json:"error"`
-	}
-	if err := json.Unmarshal(res.StructuredContent, &sc); err != nil || sc.Error.Code == "" {
-		t.Fatalf("tools/call %s: error result without a structured error: %s", tool, raw)
+	if len(res.Content) != 1 {
+		t.Fatalf("tools/call %s: want one text block: %s", tool, raw)
 	}
 	text := res.Content[0].Text
-	want := fmt.Sprintf("Error: %s: %s", sc.Error.Code, sc.Error.Message)
-	if sc.Error.Code == core.CodeBadRequest {
-		if d, ok := sc.Error.Details.(map[string]any); ok && d["path"] != nil {
-			want = fmt.Sprintf("INVALID_PARAMS: %s: %s", d["path"], sc.Error.Message)
+	if !res.IsError {
+		// The text is the result as compact JSON; a tool with an output schema also sends it
+		// as structured content.
+		if len(res.StructuredContent) > 0 {
+			var a, b any
+			_ = json.Unmarshal(res.StructuredContent, &a)
+			if json.Unmarshal([]byte(text), &b) != nil || fmt.Sprint(a) != fmt.Sprint(b) {
+				t.Fatalf("tools/call %s: text content does not match structured content", tool)
+			}
+		}
+		if !json.Valid([]byte(text)) || strings.Contains(text, "\n  ") {
+			t.Fatalf("tools/call %s: result text is not compact JSON: %s", tool, text)
+		}
+		return Result{Body: json.RawMessage(text)}
+	}
+	// An error carries no structured content (it would have to match the success schema):
+	// v1's text line, then the error object as JSON.
+	if len(res.StructuredContent) > 0 {
+		t.Fatalf("tools/call %s: error result with structured content: %s", tool, raw)
+	}
+	first, obj, _ := strings.Cut(text, "\n")
+	var e struct {
+		core.WireError
+		Hint string `json:"hint"`
+	}
+	if err := json.Unmarshal([]byte(obj), &e); err != nil || e.Code == "" {
+		t.Fatalf("tools/call %s: error text without an error object: %s", tool, text)
+	}
+	want := fmt.Sprintf("Error: %s: %s", e.Code, e.Message)
+	if e.Code == core.CodeBadRequest {
+		if d, ok := e.Details.(map[string]any); ok && d["path"] != nil {
+			want = fmt.Sprintf("INVALID_PARAMS: %s: %s", d["path"], e.Message)
 		}
 	}
-	if text != want && !(sc.Error.Code == core.CodeForbidden && strings.HasPrefix(text, "FORBIDDEN: missing required scope ")) {
-		t.Fatalf("tools/call %s: error text %q, want %q", tool, text, want)
+	if first != want && !(e.Code == core.CodeForbidden && strings.HasPrefix(first, "FORBIDDEN: missing required scope ")) {
+		t.Fatalf("tools/call %s: error text %q, want %q", tool, first, want)
 	}
-	body, _ := json.Marshal(sc.Error)
-	return Result{Code: sc.Error.Code, Message: sc.Error.Message, Body: body}
+	body, _ := json.Marshal(e.WireError)
+	return Result{Code: e.Code, Message: e.Message, Body: body}
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

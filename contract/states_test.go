@@ -120,7 +120,11 @@ func TestStateDeleteIsSoftAndKeepsHistory(t *testing.T) {
 		assert.True(t, del.Deleted)
 		assert.Equal(t, core.EventDelete, del.Event.EventType)
 		assert.Equal(t, "null", string(orNull(del.Event.Data)))
-		assert.Equal(t, "a", del.Event.AgentID, "delete event copies the previous agent, metadata and tags")
+		if f.Name() == "mcp" {
+			assert.Equal(t, "Default", del.Event.AgentID, "MCP records the deleting agent (here the key's name)")
+		} else {
+			assert.Equal(t, "a", del.Event.AgentID, "REST (v1) copies the previous agent")
+		}
 		assert.Equal(t, []string{"t1"}, del.Event.Tags)
 		assert.JSONEq(t, `{"x":true}`, string(del.Event.Metadata))
 		assert.Nil(t, del.Event.IdempotencyKey)
@@ -326,7 +330,6 @@ func TestStateBadInputChangesNothing(t *testing.T) {
 			{"data is an array", "upsert_state", base(map[string]any{"data": []int{1}}), core.CodeBadRequest, "Expected object, received array"},
 			{"data is a string", "upsert_state", base(map[string]any{"data": "x"}), core.CodeBadRequest, "Expected object, received string"},
 			{"data missing", "upsert_state", map[string]any{"state_key": "bad", "agent_id": "a"}, core.CodeBadRequest, "data is required"},
-			{"agent missing", "upsert_state", base(map[string]any{"agent_id": ""}), core.CodeBadRequest, ""},
 			{"agent too long", "upsert_state", base(map[string]any{"agent_id": strings.Repeat("a", 256)}), core.CodeBadRequest, "String must contain at most 255 character(s)"},
 			{"agent not a string", "upsert_state", base(map[string]any{"agent_id": 5}), core.CodeBadRequest, "Expected string, received number"},
 			{"bad tag", "upsert_state", base(map[string]any{"tags": []string{"ok", "no spaces"}}), core.CodeBadRequest, ""},
@@ -344,6 +347,15 @@ func TestStateBadInputChangesNothing(t *testing.T) {
 			{"limit 101", "query_states", map[string]any{"limit": 101}, core.CodeBadRequest, "Number must be less than or equal to 100"},
 			{"51 query tags", "query_states", map[string]any{"tags": manyTags}, core.CodeBadRequest, ""},
 			{"11 predicates", "query_states", map[string]any{"predicates": make([]map[string]any, 11)}, core.CodeBadRequest, ""},
+		}
+		if f.Name() == "rest" { // MCP defaults agent_id to the credential's agent
+			cases = append(cases, struct {
+				name string
+				tool string
+				args map[string]any
+				code core.Code
+				msg  string
+			}{"agent missing", "upsert_state", base(map[string]any{"agent_id": ""}), core.CodeBadRequest, ""})
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {

@@ -100,6 +100,8 @@ func (c Code) Retryable() bool {
 	switch c {
 	case CodeRateLimited, CodeInternal, CodeServiceUnavailable, CodeIdempotencyInProgress:
 		return true
+	case CodeLeaseConflict: // the holder releases or its lease expires: waiting helps
+		return true
 	}
 	return false
 }

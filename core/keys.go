@@ -373,7 +373,7 @@ func narrowBinding(op string, p Principal, resources []string, agent string) ([]
 	}
 	if p.AgentID != "" {
 		if agent != "" && agent != p.AgentID {
-			return nil, "", E(op, CodeForbidden, "This credential is bound to agent "+p.AgentID)
+			return nil, "", E(op, CodeForbidden, MsgBoundAgent+p.AgentID)
 		}
 		agent = p.AgentID
 	}

@@ -170,7 +170,11 @@ func (s *Leases) Acquire(ctx context.Context, p Principal, key string, in Acquir
 	if err := p.RequireResource(op, key); err != nil {
 		return Lease{}, err
 	}
-	if in.Holder == "" {
+	if p.AgentID != "" {
+		// A bound credential holds leases as its agent, never as someone else.
+		if in.Holder != "" && in.Holder != p.AgentID {
+			return Lease{}, E(op, CodeForbidden, MsgBoundAgent+p.AgentID)
+		}
 		in.Holder = p.AgentID
 	}
 	if in.Holder == "" || len(in.Holder) > 255 {

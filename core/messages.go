@@ -9,6 +9,7 @@ const (
 	MsgTokenLacksScope = "Capability token does not have required scope"
 	MsgMissingScope    = "Missing required scope: " // followed by the scope
 	MsgCannotDelegate  = "This capability token cannot delegate (its max_depth is 0)"
+	MsgBoundAgent      = "This credential is bound to agent " // followed by the agent
 	MsgInternal        = "Internal server error"
 	MsgShuttingDown    = "The server is shutting down; reconnect to resume (a watch resumes from its Last-Event-ID)"
 

@@ -67,12 +67,12 @@ func (e StateEvent) State() State {
 // StateWrite is the body of PUT /api/v1/states/{state_key}.
 type StateWrite struct {
 	AgentID         string          `json:"agent_id" jsonschema:"minLength=1,maxLength=255" jsonschema_description:"The agent making the write; recorded on the state and its event."`
-	Data            json.RawMessage `json:"data" jsonschema:"type=object" jsonschema_description:"The state value: a JSON object stored byte for byte (compacted) as sent."`
+	Data            json.RawMessage `json:"data" jsonschema:"type=object" jsonschema_description:"A JSON object, stored as sent (compacted, key order kept)."`
 	Metadata        json.RawMessage `json:"metadata,omitempty" jsonschema:"oneof_type=object;null" jsonschema_description:"Optional free-form object; omitted means null (writes replace fully)."`
 	Tags            []string        `json:"tags,omitempty" jsonschema:"maxItems=50,minLength=1,maxLength=50,pattern=^[a-zA-Z0-9_-]+$" jsonschema_description:"Up to 50 tags of 1..50 characters [a-zA-Z0-9_-]; stored sorted and unique."`
 	LeaseID         string          `json:"lease_id,omitempty" jsonschema_description:"Id of the live lease on this key; required while one is held."`
-	ExpectedVersion *int64          `json:"expected_version,omitempty" jsonschema:"minimum=0" jsonschema_description:"Compare-and-set: write only if the state's current version equals this (0 = only if it does not exist). On mismatch: 409 VERSION_CONFLICT carrying the current state."`
-	FencingToken    *int64          `json:"fencing_token,omitempty" jsonschema:"minimum=1" jsonschema_description:"Fencing token of your lease: the write is refused (409 STALE_FENCING_TOKEN) unless it is the key's latest issued token."`
+	ExpectedVersion *int64          `json:"expected_version,omitempty" jsonschema:"minimum=0" jsonschema_description:"Write only if the current version equals this (0 = only if absent); else 409 VERSION_CONFLICT with the current state."`
+	FencingToken    *int64          `json:"fencing_token,omitempty" jsonschema:"minimum=1" jsonschema_description:"Your lease's fencing token: refused (409 STALE_FENCING_TOKEN) unless it is the key's latest."`
 }
 
 // PutState is a validated-at-core request to create or replace a state.
@@ -91,6 +91,9 @@ type DeleteState struct {
 	FencingToken    *int64
 	IdempotencyKey  string
 	ExpectedVersion *int64
+	// AgentID is the agent the delete event is recorded under; "" = the credential's bound
+	// agent, else (v1) the state's last writer.
+	AgentID string
 }
 
 // DeleteResult is the v1 DELETE response.
@@ -330,7 +333,7 @@ func (s *States) Put(ctx context.Context, p Principal, in PutState) (State, bool
 		return State{}, false, err
 	}
 	if p.AgentID != "" && b.AgentID != p.AgentID {
-		return State{}, false, E(op, CodeForbidden, "This credential is bound to agent "+p.AgentID)
+		return State{}, false, E(op, CodeForbidden, MsgBoundAgent+p.AgentID)
 	}
 	data, err := compactObject(op, "data", b.Data)
 	if err != nil {
@@ -399,8 +402,19 @@ func (s *States) Delete(ctx context.Context, p Principal, in DeleteState) (Delet
 	if err != nil {
 		return DeleteResult{}, false, err
 	}
+	if p.AgentID != "" {
+		if in.AgentID != "" && in.AgentID != p.AgentID {
+			return DeleteResult{}, false, E(op, CodeForbidden, MsgBoundAgent+p.AgentID)
+		}
+		in.AgentID = p.AgentID
+	}
+	if in.AgentID != "" {
+		if err := s.validateAgentID(op, in.AgentID); err != nil {
+			return DeleteResult{}, false, err
+		}
+	}
 	m := StateMutation{
-		Op: EventDelete, Key: in.Key, EventID: NewID(), IdempotencyKey: in.IdempotencyKey,
+		Op: EventDelete, Key: in.Key, EventID: NewID(), IdempotencyKey: in.IdempotencyKey, AgentID: in.AgentID,
 		ExpectedVersion: ev, LeaseID: in.LeaseID, FencingToken: in.FencingToken, NowMs: NowMs(s.clock),
 		Writer: p.leaseWriter(),
 	}

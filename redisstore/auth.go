@@ -478,3 +478,15 @@ func (s *Store) CountRequest(ctx context.Context, project string, windowStart in
 	}
 	return out, nil
 }
+
+// RequestCount reads the credential's count in the window without counting (core.RequestCounter).
+func (s *Store) RequestCount(ctx context.Context, project, credential string, windowStart int64) (int64, error) {
+	n, err := s.rdb.Get(ctx, rateLimitKey(project, credential, windowStart)).Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, core.Internal("redisstore.RequestCount", err)
+	}
+	return n, nil
+}

@@ -190,16 +190,23 @@ func OpenAPI() ([]byte, error) {
 		},
 	}
 	typeOf := map[string]reflect.Type{}
-	component := func(v any) (string, error) {
+	// component registers v's schema: requests as accepted (Reflect), responses as produced
+	// (Output: every field that can be null says so).
+	component := func(v any, gen func(any) *jsonschema.Schema) (string, error) {
 		t := reflect.TypeOf(v)
 		if prev, ok := typeOf[t.Name()]; ok && prev != t {
 			return "", fmt.Errorf("schema name %s is used by %v and %v", t.Name(), prev, t)
 		}
 		typeOf[t.Name()] = t
-		doc.Components.Schemas[t.Name()] = schemas.Reflect(v)
+		sch := gen(v)
+		if prev, ok := doc.Components.Schemas[t.Name()]; ok && !sameSchema(prev, sch) {
+			return "", fmt.Errorf("schema %s is both a request and a response and they differ (nullable fields): give one its own type", t.Name())
+		}
+		doc.Components.Schemas[t.Name()] = sch
 		return t.Name(), nil
 	}
-	env := schemas.Reflect(errorEnvelope{})
+	output := func(v any) *jsonschema.Schema { return schemas.Output(v) }
+	env := schemas.Output(errorEnvelope{})
 	env.Description = "The error envelope of every 4xx and 5xx response."
 	doc.Components.Schemas["Error"] = env
 
@@ -243,7 +250,7 @@ func OpenAPI() ([]byte, error) {
 		}
 		op.Parameters = append(op.Parameters, r.Params...)
 		if r.Request != nil {
-			name, err := component(r.Request)
+			name, err := component(r.Request, schemas.Reflect)
 			if err != nil {
 				return nil, err
 			}
@@ -254,7 +261,7 @@ func OpenAPI() ([]byte, error) {
 		case r.Stream != "":
 			success.Content = map[string]mediaType{"text/event-stream": {Schema: &jsonschema.Schema{Type: "string", Description: r.Stream}}}
 		case r.Response != nil:
-			name, err := component(r.Response)
+			name, err := component(r.Response, output)
 			if err != nil {
 				return nil, err
 			}
@@ -292,3 +299,9 @@ func intSchema(min int) *jsonschema.Schema {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func sameSchema(a, b *jsonschema.Schema) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return string(x) == string(y)
+}

@@ -78,10 +78,20 @@ func NewHandler(d Deps) http.Handler {
 	notAllowed := func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, core.E("rest.mcp", core.CodeMethodNotAllowed, "Method not allowed"))
 	}
-	r.Get("/api/mcp", notAllowed)
 	r.Delete("/api/mcp", notAllowed)
 	if d.MCP != nil {
 		r.With(mcpAuth.middleware).Post("/api/mcp", d.MCP.ServeHTTP)
+		// GET is the notification stream of a streamable HTTP session; anything else that
+		// GETs /api/mcp gets v1's 405.
+		r.Get("/api/mcp", func(w http.ResponseWriter, req *http.Request) {
+			if !strings.Contains(req.Header.Get("Accept"), "text/event-stream") {
+				notAllowed(w, req)
+				return
+			}
+			mcpAuth.middleware(d.MCP).ServeHTTP(w, req)
+		})
+	} else {
+		r.Get("/api/mcp", notAllowed)
 	}
 	if d.MCPSSE != nil {
 		r.With(mcpAuth.middleware).Get("/api/mcp/sse", d.MCPSSE.ServeHTTP)

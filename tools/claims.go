@@ -15,16 +15,15 @@ func claimTools() []Tool {
 	return []Tool{
 		define(Tool{
 			Name: "create_claim", Title: "Create a claim", Op: core.OpClaimCreate,
-			Description: "Record an assertion about a subject with 1..50 evidence items the server can check later: " +
-				"text_hash {source, data, hash = SHA-256 hex of data}, json_value {source, data, json_path, expected_value}, " +
-				"state_event {source = event sequence or id, hash of the event's data, or json_path + expected_value}. " +
-				"The claim starts pending and is appended to the project's tamper-evident claims log.",
+			Description: "Record an assertion about a subject with 1..50 evidence items the server can check later (verify_claim): " +
+				"text_hash (hash = SHA-256 hex of data), json_value (json_path + expected_value), state_event (source = event sequence or id). " +
+				"Appended to the tamper-evident claims log.",
 		}, func(ctx context.Context, d Deps, p core.Principal, in core.CreateClaim) (core.Claim, error) {
 			return d.Claims.Create(ctx, p, in)
 		}),
 		define(Tool{
 			Name: "verify_claim", Title: "Verify a claim", Op: core.OpClaimVerify,
-			Description: "Check every evidence item of a claim now; returns the run with a message per item. The claim becomes verified only if all pass; the run is logged.",
+			Description: "Check every evidence item of a claim now; returns the run, a message per item. Verified only if all pass.",
 		}, func(ctx context.Context, d Deps, p core.Principal, in ClaimIDArgs) (core.VerificationRun, error) {
 			return d.Claims.Verify(ctx, p, in.ClaimID)
 		}),

@@ -43,8 +43,7 @@ func conversationTools() []Tool {
 	return []Tool{
 		define(Tool{
 			Name: "store_conversation", Title: "Store a conversation", Op: core.OpConversationCreate,
-			Description: "Save a conversation (optionally with external_id, title, metadata and its messages: role system|user|assistant|tool, content). " +
-				"Returns the conversation without its messages. Add more later with append_messages.",
+			Description: "Save a conversation, optionally with its first messages; returns it without them. Add more with append_messages.",
 		}, func(ctx context.Context, d Deps, p core.Principal, in conversations.CreateConversation) (conversations.Conversation, error) {
 			c, err := d.Conversations.Create(ctx, p, in)
 			c.Messages = nil
@@ -78,9 +77,8 @@ func conversationTools() []Tool {
 		}),
 		define(Tool{
 			Name: "search_conversations", Title: "Search conversations", Op: core.OpConversationSearch,
-			Description: "Find conversations whose messages contain every word of q (case-insensitive, any language). " +
-				"Each result has a snippet around the first match. order=relevance ranks by how often the words occur.",
-			Hints: Hints{ReadOnly: true, Idempotent: true},
+			Description: "Find conversations whose messages contain every word of q (case-insensitive); each result has a snippet around the first match.",
+			Hints:       Hints{ReadOnly: true, Idempotent: true},
 		}, func(ctx context.Context, d Deps, p core.Principal, in conversations.SearchQuery) (conversations.SearchPage, error) {
 			return d.Conversations.Search(ctx, p, in)
 		}),

@@ -22,20 +22,29 @@ func TestToolDefinitionsAreComplete(t *testing.T) {
 		names[tool.Name] = true
 		def := tool.Definition()
 		a := def.Annotations
-		for hint, v := range map[string]*bool{"readOnly": a.ReadOnlyHint, "destructive": a.DestructiveHint, "idempotent": a.IdempotentHint, "openWorld": a.OpenWorldHint} {
+		// Hints that default to true are always sent; those that default to false only when true.
+		for hint, v := range map[string]*bool{"destructive": a.DestructiveHint, "openWorld": a.OpenWorldHint} {
 			assert.NotNil(t, v, "%s: %sHint must be set", tool.Name, hint)
 		}
+		assert.Equal(t, tool.Hints.ReadOnly, a.ReadOnlyHint != nil, tool.Name)
+		assert.Equal(t, tool.Hints.Idempotent, a.IdempotentHint != nil, tool.Name)
 		assert.NotEmpty(t, a.Title, tool.Name)
 		assert.True(t, len(def.Description) > 40, "%s needs a description a model can act on", tool.Name)
-		assert.True(t, slices.Contains(core.AllScopes, tool.Op.Scope), "%s: unknown scope %q", tool.Name, tool.Op.Scope)
+		assert.True(t, slices.Contains(core.AllScopes, tool.Op.Scope) || tool.Name == "whoami", "%s: unknown scope %q", tool.Name, tool.Op.Scope)
 		assert.Equal(t, !tool.Op.Mutates, tool.Hints.ReadOnly, "%s: read-only hint and operation %s disagree", tool.Name, tool.Op.Name)
 		assert.False(t, tool.Hints.ReadOnly && tool.Hints.Destructive, "%s: read-only tools are not destructive", tool.Name)
 		assert.False(t, tool.Hints.OpenWorld, "%s: AgentState is a closed world", tool.Name)
 		var in, out map[string]any
 		require.NoError(t, json.Unmarshal(def.RawInputSchema, &in))
-		require.NoError(t, json.Unmarshal(def.RawOutputSchema, &out))
 		assert.Equal(t, "object", in["type"], tool.Name)
-		assert.Equal(t, "object", out["type"], "%s: structured content must be an object", tool.Name)
+		assert.Equal(t, false, in["additionalProperties"], "%s: unknown arguments are refused, so the schema says so", tool.Name)
+		if tool.Structured {
+			require.NoError(t, json.Unmarshal(def.RawOutputSchema, &out))
+			assert.Equal(t, "object", out["type"], "%s: structured content must be an object", tool.Name)
+		} else {
+			assert.Empty(t, def.RawOutputSchema, tool.Name)
+		}
+		assert.NotContains(t, string(def.RawInputSchema)+string(def.RawOutputSchema), ":true", "%s: no boolean schemas", tool.Name)
 		assert.True(t, strings.ToLower(tool.Name) == tool.Name, tool.Name)
 	}
 }

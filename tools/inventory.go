@@ -5,7 +5,6 @@ package tools
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"slices"
 
 	"github.com/agentstate/agentstate-go/conversations"
@@ -25,6 +24,7 @@ type Deps struct {
 	Keys          *core.Keys
 	Claims        *core.Claims
 	Conversations *conversations.Service
+	RateLimiter   *core.RateLimiter // nil = unlimited
 }
 
 // Hints are the four MCP tool annotations; every tool states all four.
@@ -40,21 +40,25 @@ type Tool struct {
 	Op          core.Operation // who may see and call the tool (scope, credential kinds)
 	Hints       Hints
 	Input       any // zero value of the arguments type; its schema is the input schema
-	Output      any // zero value of the result type; its schema is the output schema
-	call        func(ctx context.Context, d Deps, p core.Principal, args json.RawMessage) (any, error)
+	Output      any // zero value of the result type
+	// Structured publishes Output's schema as the tool's outputSchema and the result as
+	// structured content too. It costs tokens in every tools/list, so only tools whose results
+	// programs branch on carry it; the others answer with the same compact JSON as text only.
+	Structured bool
+	Toolset    string   // the toolset it belongs to (set by Inventory); see Toolsets
+	Optional   []string // arguments the shared type requires that this tool defaults (from the credential)
+	call       func(ctx context.Context, d Deps, p core.Principal, args json.RawMessage) (any, error)
 }
 
-// define builds a Tool whose handler decodes arguments into In.
+// define builds a Tool whose handler decodes arguments (strictly) into In.
 func define[In, Out any](t Tool, fn func(ctx context.Context, d Deps, p core.Principal, in In) (Out, error)) Tool {
 	var in In
 	var out Out
 	t.Input, t.Output = in, out
 	t.call = func(ctx context.Context, d Deps, p core.Principal, raw json.RawMessage) (any, error) {
 		var args In
-		if len(raw) > 0 && string(raw) != "null" {
-			if err := json.Unmarshal(raw, &args); err != nil {
-				return nil, core.DecodeError("tools."+t.Name, err)
-			}
+		if err := decodeArgs(t.Name, raw, &args); err != nil {
+			return nil, err
 		}
 		return fn(ctx, d, p, args)
 	}
@@ -63,82 +67,98 @@ func define[In, Out any](t Tool, fn func(ctx context.Context, d Deps, p core.Pri
 
 // Inventory lists every tool, in the order tools/list shows them.
 func Inventory() []Tool {
-	return slices.Concat(stateTools(), leaseTools(), watchTools(), claimTools(), conversationTools(), keyTools())
+	return slices.Concat(identityTools(), toolset("states", stateTools(), watchTools()), toolset("leases", leaseTools()),
+		toolset("claims", claimTools()), toolset("conversations", conversationTools()), toolset("keys", keyTools()))
+}
+
+func toolset(name string, groups ...[]Tool) []Tool {
+	all := slices.Concat(groups...)
+	for i := range all {
+		all[i].Toolset = name
+	}
+	return all
 }
 
 // callableBy reports whether p may see and call t.
 func (t Tool) callableBy(p core.Principal) bool {
+	if t.Op.Scope == "" && t.Op.Access != core.Operator {
+		return true // whoami: any live credential may ask who it is
+	}
 	return p.Authorize(t.Op) == nil
 }
 
 // Definition is the tool as MCP clients see it.
 func (t Tool) Definition() mcp.Tool {
-	def := mcp.NewToolWithRawSchema(t.Name, t.Description, schemas.JSON(t.Input))
-	def.RawOutputSchema = schemas.JSON(t.Output)
+	in := schemas.Reflect(t.Input)
+	in.Required = slices.DeleteFunc(in.Required, func(n string) bool { return slices.Contains(t.Optional, n) })
+	raw, err := json.Marshal(in)
+	if err != nil {
+		panic("schema of " + t.Name + ": " + err.Error())
+	}
+	def := mcp.NewToolWithRawSchema(t.Name, t.Description, raw)
+	if t.Structured {
+		def.RawOutputSchema = schemas.OutputJSON(t.Output, schemas.WithoutDescriptions)
+	}
+	// readOnlyHint and idempotentHint default to false, so only true is sent; destructiveHint
+	// and openWorldHint default to true, so they are always sent (tools/list is paid in tokens).
 	def.Annotations = mcp.ToolAnnotation{
 		Title:           t.Title,
-		ReadOnlyHint:    mcp.ToBoolPtr(t.Hints.ReadOnly),
+		ReadOnlyHint:    trueOrNil(t.Hints.ReadOnly),
 		DestructiveHint: mcp.ToBoolPtr(t.Hints.Destructive),
-		IdempotentHint:  mcp.ToBoolPtr(t.Hints.Idempotent),
+		IdempotentHint:  trueOrNil(t.Hints.Idempotent),
 		OpenWorldHint:   mcp.ToBoolPtr(t.Hints.OpenWorld),
 	}
 	return def
 }
 
-// Handler adapts t to mcp-go: the principal comes from the context (set by the transport from
-// the credential), the scope is checked, and failures become isError results.
+func trueOrNil(b bool) *bool {
+	if b {
+		return &b
+	}
+	return nil
+}
+
+// Handler adapts t to mcp-go: the caller is authenticated for this request (see caller), the
+// scope is checked, and failures become isError results.
 func (t Tool) Handler(d Deps) server.ToolHandlerFunc {
 	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		p, ok := core.PrincipalFrom(ctx)
-		if !ok {
-			return errorResult(core.E("tools."+t.Name, core.CodeUnauthorized, core.MsgUnauthorized)), nil
+		p, err := caller(ctx)
+		if err != nil {
+			return errorResult(err), nil
 		}
-		if err := p.Authorize(t.Op); err != nil {
+		if !t.callableBy(p) {
+			err := p.Authorize(t.Op)
 			if t.Op.Delegation && p.Kind == core.KindCapabilityToken {
 				return errorResult(err), nil // a token lacks no scope here: say why it cannot delegate
 			}
 			// v1's MCP text for any refused tool (compat-v1.md §16.2).
-			r := mcp.NewToolResultError("FORBIDDEN: missing required scope " + t.Op.Scope)
-			r.StructuredContent = map[string]any{"error": core.WireErrorOf(core.E("tools."+t.Name, core.CodeForbidden, core.MsgMissingScope+t.Op.Scope))}
-			return r, nil
+			return errorResult(forbiddenScope(t.Name, t.Op.Scope)), nil
 		}
 		raw := req.Params.RawArguments
 		if len(raw) == 0 && req.Params.Arguments != nil {
 			raw, _ = json.Marshal(req.Params.Arguments)
 		}
-		out, err := t.call(ctx, d, p, raw)
+		out, err := t.call(withProgress(ctx, req), d, p, raw)
 		if err != nil {
 			return errorResult(err), nil
 		}
-		text, err := json.MarshalIndent(out, "", "  ")
+		res, err := successResult(out, t.Structured)
 		if err != nil {
 			return errorResult(core.Internal("tools."+t.Name, err)), nil
 		}
-		return mcp.NewToolResultStructured(out, string(text)), nil
+		return res, nil
 	}
-}
-
-// errorResult renders a failure as v1 does: "INVALID_PARAMS: <path>: <msg>" for a bad
-// argument, "Error: <CODE>: <message>" otherwise, plus the wire error object as structured content.
-func errorResult(err error) *mcp.CallToolResult {
-	wire := core.WireErrorOf(err)
-	text := fmt.Sprintf("Error: %s: %s", wire.Code, wire.Message)
-	if d, ok := wire.Details.(map[string]string); ok && wire.Code == core.CodeBadRequest && d["path"] != "" {
-		text = "INVALID_PARAMS: " + d["path"] + ": " + wire.Message
-	}
-	r := mcp.NewToolResultError(text)
-	r.StructuredContent = map[string]any{"error": wire}
-	return r
 }
 
 // NewServer builds an MCP server holding the whole inventory. tools/list shows only the tools
 // the calling credential may use; a call to any other gets v1's FORBIDDEN result.
 func NewServer(d Deps, opts ...server.ServerOption) *server.MCPServer {
 	hooks := &server.Hooks{}
+	hooks.AddOnRequestInitialization(gate)
 	hooks.AddAfterListTools(func(ctx context.Context, _ any, _ *mcp.ListToolsRequest, res *mcp.ListToolsResult) {
-		p, _ := core.PrincipalFrom(ctx)
+		p, err := caller(ctx)
 		res.Tools = slices.DeleteFunc(res.Tools, func(t mcp.Tool) bool {
-			return !byName[t.Name].callableBy(p)
+			return err != nil || !byName[t.Name].callableBy(p) || !listed(ctx, byName[t.Name])
 		})
 	})
 	opts = append([]server.ServerOption{
@@ -162,10 +182,12 @@ var byName = func() map[string]Tool {
 }()
 
 const instructions = `AgentState is shared state and coordination for agent fleets.
+whoami tells you your project, agent and scopes; writes and leases are recorded as that agent.
 States are versioned JSON objects under string keys: read with get_state, write with upsert_state
 (pass expected_version to avoid overwriting someone else's change), find with query_states, and
 audit with list_state_events; wait_for_state_change blocks until another agent changes a key.
 Take acquire_lease before exclusive work on a key and pass its lease_id and fencing_token on writes.
 Record checkable assertions with create_claim and verify_claim. Keep conversation history with
 store_conversation / append_messages and find it with search_conversations. Give a sub-agent its own
-narrower credential with mint_capability_token.`
+narrower credential with mint_capability_token. Errors end with a JSON line: retryable and hint
+say whether and how to retry.`

@@ -24,15 +24,13 @@ func keyTools() []Tool {
 	return []Tool{
 		define(Tool{
 			Name: "mint_capability_token", Title: "Mint a capability token", Op: core.OpTokenMint,
-			Description: "Create a scoped, revocable credential for a sub-agent: 1..6 of state:read, state:write, state:watch, lease:write, claim:read, claim:write, " +
-				"each within your own. Optional expires_at (ms), resources (state-key patterns: exact or prefix*), agent_id (bind its writes to one agent) " +
-				"and max_depth (how many levels it may delegate further). The child is never wider than you. The raw token is shown once.",
+			Description: "Create a scoped, revocable credential for a sub-agent, never wider than yours (scopes, resources, expiry, depth). The raw token is shown once.",
 		}, func(ctx context.Context, d Deps, p core.Principal, in core.MintTokenRequest) (core.CapabilityToken, error) {
 			return d.Keys.MintToken(ctx, p, in)
 		}),
 		define(Tool{
 			Name: "list_capability_tokens", Title: "List capability tokens", Op: core.OpTokenList,
-			Description: "Live capability tokens of the project (a token sees only the tokens it minted, directly or not). Raw tokens are never shown.",
+			Description: "Live capability tokens of the project (a token sees only its descendants), without raw tokens.",
 			Hints:       Hints{ReadOnly: true, Idempotent: true},
 		}, func(ctx context.Context, d Deps, p core.Principal, _ NoArgs) (core.TokenList, error) {
 			return d.Keys.ListTokens(ctx, p)

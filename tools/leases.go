@@ -43,18 +43,21 @@ type Released struct {
 func leaseTools() []Tool {
 	return []Tool{
 		define(Tool{
-			Name: "acquire_lease", Title: "Acquire a lease", Op: core.OpLeaseAcquire,
-			Description: "Take exclusive ownership of state_key for ttl_ms (default 60000, 1000..3600000). Returns the lease with its id and fencing_token: " +
-				"pass lease_id (or fencing_token) on every write to the key, renew at about half the TTL, and release when done. " +
-				"If someone else holds it: fails with LEASE_CONFLICT at once, or with wait_ms (<= 60000) waits its turn, first come first served, and is handed the key the moment it is released or expires. " +
-				"holder defaults to your credential's bound agent. Only your credential (and the tokens it was delegated from, and full-access keys) can renew, release or write under the lease.",
+			Name: "acquire_lease", Title: "Acquire a lease", Op: core.OpLeaseAcquire, Optional: []string{"holder"}, Structured: true,
+			Description: "Take exclusive ownership of state_key for ttl_ms. Pass the returned lease_id (or fencing_token) on writes to the key, renew at half the TTL, release when done. " +
+				"Held by someone else: LEASE_CONFLICT at once, or with wait_ms queue for it (handed over on release). holder defaults to your agent. Only your credential, its ancestors and full keys may use the lease.",
 			Hints: Hints{},
 		}, func(ctx context.Context, d Deps, p core.Principal, a AcquireLeaseArgs) (core.Lease, error) {
+			holder, err := agentFor(ctx, d, p, a.Holder, "holder")
+			if err != nil {
+				return core.Lease{}, err
+			}
+			a.Holder = holder
 			return d.Leases.Acquire(ctx, p, a.StateKey, a.AcquireLease)
 		}),
 		define(Tool{
 			Name: "renew_lease", Title: "Renew a lease", Op: core.OpLeaseRenew,
-			Description: "Keep a lease: its expiry becomes now + ttl_ms. Fails with LEASE_EXPIRED if it already expired (acquire again), NOT_FOUND if released, FORBIDDEN if another credential acquired it.",
+			Description: "Keep a lease: expiry becomes now + ttl_ms. LEASE_EXPIRED if already expired (acquire again); FORBIDDEN if not yours.",
 			Hints:       Hints{Idempotent: true},
 		}, func(ctx context.Context, d Deps, p core.Principal, a RenewLeaseArgs) (core.Lease, error) {
 			return d.Leases.Renew(ctx, p, a.LeaseID, a.RenewLease)
@@ -68,7 +71,7 @@ func leaseTools() []Tool {
 		}),
 		define(Tool{
 			Name: "get_lease", Title: "Look up a lease", Op: core.OpLeaseGet,
-			Description: "Who holds a key: give state_key for its live lease (NOT_FOUND when free), or lease_id for any lease with its status (active, released, expired).",
+			Description: "Who holds a key: state_key gives its live lease (NOT_FOUND when free); lease_id gives any lease with its status.",
 			Hints:       Hints{ReadOnly: true, Idempotent: true},
 		}, func(ctx context.Context, d Deps, p core.Principal, a GetLeaseArgs) (core.Lease, error) {
 			if a.LeaseID != "" {

@@ -3,6 +3,7 @@ package tools
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"strings"
 	"sync"
@@ -22,7 +23,7 @@ const (
 
 // addResources registers states and leases as resource templates, and makes
 // resources/subscribe deliver notifications/resources/updated when a subscribed state changes
-// (on transports with sessions: stdio and SSE).
+// (on transports with sessions: stdio, SSE, and streamable HTTP with its GET stream).
 func addResources(s *server.MCPServer, hooks *server.Hooks, d Deps) {
 	s.AddResourceTemplate(mcp.NewResourceTemplate(stateURIPrefix+"{key}", "State",
 		mcp.WithTemplateDescription("The current state stored under a key (the key percent-encoded)."),
@@ -37,14 +38,19 @@ func addResources(s *server.MCPServer, hooks *server.Hooks, d Deps) {
 			return d.Leases.OnKey(ctx, p, key)
 		}))
 
-	subs := &subscriptions{cancel: map[string]context.CancelFunc{}}
+	subs := &subscriptions{active: map[string]subscription{}, live: map[string]bool{}}
 	hooks.AddAfterSubscribe(func(ctx context.Context, _ any, req *mcp.SubscribeRequest, _ *mcp.EmptyResult) {
 		subs.start(ctx, s, d, req.Params.URI)
 	})
 	hooks.AddAfterUnsubscribe(func(ctx context.Context, _ any, req *mcp.UnsubscribeRequest, _ *mcp.EmptyResult) {
 		if sess := server.ClientSessionFromContext(ctx); sess != nil {
-			subs.stop(sess.SessionID() + " " + req.Params.URI)
+			subs.stop(sess.SessionID()+" "+req.Params.URI, 0)
 		}
+	})
+	hooks.AddOnRegisterSession(func(_ context.Context, sess server.ClientSession) {
+		subs.mu.Lock()
+		subs.live[sess.SessionID()] = true
+		subs.mu.Unlock()
 	})
 	hooks.AddOnUnregisterSession(func(_ context.Context, sess server.ClientSession) {
 		subs.stopSession(sess.SessionID())
@@ -65,86 +71,131 @@ func keyOf(uri, prefix string) (string, error) {
 
 func readResource(d Deps, prefix string, get func(context.Context, core.Principal, string) (any, error)) server.ResourceTemplateHandlerFunc {
 	return func(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
-		p, ok := core.PrincipalFrom(ctx)
-		if !ok {
-			return nil, core.E("tools.resource", core.CodeUnauthorized, core.MsgUnauthorized)
+		p, err := caller(ctx)
+		if err != nil {
+			return nil, resourceError(req.Params.URI, err)
 		}
 		key, err := keyOf(req.Params.URI, prefix)
 		if err != nil {
-			return nil, err
+			return nil, resourceError(req.Params.URI, err)
 		}
 		v, err := get(ctx, p, key)
 		if err != nil {
-			return nil, err
+			return nil, resourceError(req.Params.URI, err)
 		}
-		b, err := json.MarshalIndent(v, "", "  ")
+		b, err := json.Marshal(v)
 		if err != nil {
-			return nil, core.Internal("tools.resource", err)
+			return nil, resourceError(req.Params.URI, core.Internal("tools.resource", err))
 		}
 		return []mcp.ResourceContents{mcp.TextResourceContents{URI: req.Params.URI, MIMEType: "application/json", Text: string(b)}}, nil
 	}
 }
 
-// subscriptions runs one waiter per (session, state URI).
+// resourceError is what a client reads in the JSON-RPC error: the code and message, never the
+// internal op chain.
+func resourceError(uri string, err error) error {
+	w := core.WireErrorOf(err)
+	return fmt.Errorf("%s: %s (%s)", w.Code, w.Message, uri)
+}
+
+// subscriptions runs one waiter per (session, state URI). Subscribing again to the same URI
+// replaces the waiter (it does not stack, and does not cancel the new one).
 type subscriptions struct {
 	mu     sync.Mutex
-	cancel map[string]context.CancelFunc // "<session> <uri>" → stop
+	next   uint64
+	active map[string]subscription // "<session> <uri>" → its waiter
+	live   map[string]bool         // sessions a transport holds open (stdio, SSE, a GET stream)
 }
+
+// streamGrace is how long a subscription waits for its session's stream to open (a streamable
+// HTTP client subscribes, then opens its GET stream) before it gives up.
+const streamGrace = 30 * time.Second
+
+func (s *subscriptions) isLive(session string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.live[session]
+}
+
+type subscription struct {
+	gen    uint64
+	cancel context.CancelFunc
+}
+
+// waitSlice bounds one wait of a subscription, and so how long a revoked credential's
+// subscription can outlive the revocation when nothing changes.
+const waitSlice = 5 * time.Second
 
 func (s *subscriptions) start(ctx context.Context, srv *server.MCPServer, d Deps, uri string) {
 	sess := server.ClientSessionFromContext(ctx)
-	p, ok := core.PrincipalFrom(ctx)
 	key, err := keyOf(uri, stateURIPrefix)
-	if sess == nil || !ok || err != nil {
-		return // stateless HTTP has no session to notify; only states are subscribable
+	if sess == nil || sess.SessionID() == "" || err != nil {
+		return // a stateless request has no session to notify; only states are subscribable
+	}
+	p, err := caller(ctx)
+	if err != nil {
+		return
 	}
 	id := sess.SessionID() + " " + uri
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.mu.Lock()
-	if old := s.cancel[id]; old != nil {
-		old()
+	if old, ok := s.active[id]; ok {
+		old.cancel()
 	}
-	s.cancel[id] = cancel
+	s.next++
+	gen := s.next
+	s.active[id] = subscription{gen: gen, cancel: cancel}
 	s.mu.Unlock()
 	// The baseline is read before the subscribe call returns, so any later write is notified.
 	var version int64
 	if st, err := d.States.Get(wctx, p, key, core.At{}); err == nil {
 		version = st.Version
 	}
+	started := time.Now()
 	go func() {
-		defer s.stop(id)
+		defer s.stop(id, gen)
 		for wctx.Err() == nil {
-			res, err := d.Watcher.WaitForChange(wctx, p, key, version, 30*time.Second)
+			if !s.isLive(sess.SessionID()) && time.Since(started) > streamGrace {
+				return // nobody will ever read this session's notifications
+			}
+			res, err := d.Watcher.WaitForChange(wctx, p, key, version, waitSlice)
 			if err != nil {
-				return // revoked scope or gone: stop notifying
+				return // scope or resource no longer allowed: stop notifying
+			}
+			// Every cycle, and before every notification, the credential must still be live:
+			// a revoked or expired credential's subscription ends.
+			if p, err = recheck(wctx); err != nil || !p.CanTouch(key) {
+				return
 			}
 			if !res.Changed {
 				continue
 			}
 			version = res.Version
-			if srv.SendNotificationToSpecificClient(sess.SessionID(), mcp.MethodNotificationResourceUpdated, map[string]any{"uri": uri}) != nil {
-				return
-			}
+			// A streamable HTTP client may subscribe before its GET stream is open; the send
+			// fails until then and the next change is tried again. The session's end stops us.
+			_ = srv.SendNotificationToSpecificClient(sess.SessionID(), mcp.MethodNotificationResourceUpdated, map[string]any{"uri": uri})
 		}
 	}()
 }
 
-func (s *subscriptions) stop(id string) {
+// stop ends the waiter id if it is still generation gen (0 = whichever runs).
+func (s *subscriptions) stop(id string, gen uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if c := s.cancel[id]; c != nil {
-		c()
-		delete(s.cancel, id)
+	if cur, ok := s.active[id]; ok && (gen == 0 || cur.gen == gen) {
+		cur.cancel()
+		delete(s.active, id)
 	}
 }
 
 func (s *subscriptions) stopSession(session string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for id, c := range s.cancel {
+	delete(s.live, session)
+	for id, sub := range s.active {
 		if strings.HasPrefix(id, session+" ") {
-			c()
-			delete(s.cancel, id)
+			sub.cancel()
+			delete(s.active, id)
 		}
 	}
 }

@@ -1,7 +1,11 @@
 // Command mcp-server serves AgentState's MCP tools over stdio, for Claude Desktop, Claude Code
-// and Cursor. The credential comes from AGENTSTATE_API_KEY; the other settings are the HTTP
-// server's (AGENTSTATE_REDIS_URL, …). Without AGENTSTATE_REDIS_URL it runs on an embedded,
-// in-memory store and uses AGENTSTATE_API_KEY (or a generated key) as that store's first key.
+// and Cursor. The credential comes from AGENTSTATE_API_KEY.
+//
+// With AGENTSTATE_URL=https://host (recommended) it forwards stdio to that server's /api/mcp,
+// so the agent machine needs no Redis access. Otherwise it serves from the store itself with
+// the HTTP server's settings (AGENTSTATE_REDIS_URL, …); without AGENTSTATE_REDIS_URL on an
+// embedded, in-memory store that uses AGENTSTATE_API_KEY (or a generated key) as its first key.
+// AGENTSTATE_TOOLSETS=states,leases lists fewer tools.
 package main
 
 import (
@@ -12,6 +16,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -37,11 +42,19 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.SetOutput(stderr)
 	cfg := app.Flags(fs)
 	apiKey := fs.String("api-key", "", "the credential every tool call runs as, as_live_… or as_cap_… (AGENTSTATE_API_KEY)")
+	remoteURL := fs.String("url", "", "forward to the AgentState server at this URL instead of opening a store, e.g. https://agentstate.example.com (AGENTSTATE_URL)")
+	toolsets := fs.String("toolsets", "", "list only these toolsets, comma-separated: "+strings.Join(tools.Toolsets, ",")+"; empty = all (AGENTSTATE_TOOLSETS)")
 	if err := app.Parse(fs, args); err != nil {
 		return err
 	}
 	if *apiKey != "" && !core.ValidCredentialFormat(*apiKey) {
 		return errors.New("AGENTSTATE_API_KEY is malformed: want as_live_ or as_cap_ followed by 40 letters or digits")
+	}
+	if *remoteURL != "" {
+		if *apiKey == "" {
+			return errors.New("AGENTSTATE_API_KEY is required with AGENTSTATE_URL")
+		}
+		return remote(ctx, *remoteURL, *apiKey, *toolsets, stdin, stdout, stderr)
 	}
 	log, err := app.NewLogger(cfg.LogLevel, stderr)
 	if err != nil {
@@ -67,27 +80,18 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return errors.New("AGENTSTATE_API_KEY is required with AGENTSTATE_REDIS_URL")
 	}
 
-	// The credential is checked on every call, so a revoked key stops working at once.
-	authenticate := func(next server.ToolHandlerFunc) server.ToolHandlerFunc {
-		return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			p, err := a.Auth.Authenticate(ctx, key)
-			if err != nil {
-				w := core.WireErrorOf(err)
-				r := mcp.NewToolResultError(fmt.Sprintf("Error: %s: %s", w.Code, w.Message))
-				r.StructuredContent = map[string]any{"error": w}
-				return r, nil
-			}
-			return next(core.WithPrincipal(ctx, p), req)
-		}
+	// A key this store does not know (or has revoked) is refused now, not with an empty tool list.
+	if _, err := a.Auth.Authenticate(ctx, key); err != nil {
+		return errors.New("AGENTSTATE_API_KEY is not a live credential of this store (unknown, revoked or expired): " + core.WireErrorOf(err).Message)
 	}
-	srv := tools.NewServer(a.ToolDeps(), server.WithToolHandlerMiddleware(authenticate))
+	srv := tools.NewServer(a.ToolDeps())
 	stdio := server.NewStdioServer(srv)
 	stdio.SetContextFunc(func(ctx context.Context) context.Context {
-		// tools/list and resources see the principal as of start; tool calls re-check it.
-		if p, err := a.Auth.Authenticate(ctx, key); err == nil {
-			return core.WithPrincipal(ctx, p)
-		}
-		return ctx
+		// Every request (tools/list, tools/call, resources/*) authenticates the key afresh, and
+		// subscriptions re-check it, so a revoked key stops working at once.
+		ctx = tools.WithAuthenticate(ctx, func(ctx context.Context) (core.Principal, error) { return a.Auth.Authenticate(ctx, key) })
+		ctx = server.WithSupportedProtocolVersions(ctx, mcp.LegacyProtocolVersions())
+		return tools.WithToolsets(ctx, *toolsets)
 	})
 	err = stdio.Listen(ctx, stdin, stdout)
 	if err == nil || errors.Is(err, io.EOF) || errors.Is(err, context.Canceled) {

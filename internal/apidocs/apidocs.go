@@ -27,7 +27,9 @@ func Render() []byte {
 		"Credential column says so, a capability token (`as_cap_…`); a token elsewhere gets 401. Project routes take the operator's " +
 		"`AGENTSTATE_ADMIN_TOKEN`. Errors are " +
 		"`{\"error\":{\"code\",\"message\",\"retryable\",\"details\"?}}` on REST and `isError` results with text " +
-		"`Error: <CODE>: <message>` (or `INVALID_PARAMS: <field>: <message>`) plus the same object as structured content on MCP.\n\n")
+		"`Error: <CODE>: <message>` (or `INVALID_PARAMS: <field>: <message>`) followed, on a second line, by the same object as compact JSON " +
+		"with a `hint` saying whether and how retrying helps (no structured content: it would fail the tool's output schema). " +
+		"MCP successes are compact JSON text; tools with an `outputSchema` also send it as structured content.\n\n")
 	b.WriteString("## REST\n\n| Method | Path | Credential | Scope | Success | Summary |\n|---|---|---|---|---|---|\n")
 	for _, r := range rest.Routes {
 		fmt.Fprintf(&b, "| %s | `%s` | %s | `%s` | %d | %s |\n", r.Method, r.Pattern, credential(r), r.Op.Scope, r.Status, r.Summary)

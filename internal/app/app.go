@@ -22,6 +22,7 @@ import (
 	"github.com/agentstate/agentstate-go/webhooks"
 	"golang.org/x/net/netutil"
 
+	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 	"github.com/peterbourgon/ff/v3"
 
@@ -259,7 +260,8 @@ func (a *App) Close() {
 func (a *App) NewHandler(authFailureDelay time.Duration) http.Handler {
 	mcpSrv := tools.NewServer(a.ToolDeps())
 	a.mcpSSE = server.NewSSEServer(mcpSrv, server.WithStaticBasePath("/api/mcp"),
-		server.WithSSEEndpoint("/sse"), server.WithMessageEndpoint("/message"))
+		server.WithSSEEndpoint("/sse"), server.WithMessageEndpoint("/message"),
+		server.WithSSEContextFunc(a.connection))
 	return rest.NewHandler(rest.Deps{
 		Auth:             a.Auth,
 		Keys:             a.Keys,
@@ -272,14 +274,46 @@ func (a *App) NewHandler(authFailureDelay time.Duration) http.Handler {
 		Watcher:          a.Watcher,
 		AuthFailureDelay: authFailureDelay,
 		Ready:            a.Store.Ping,
-		MCP:              server.NewStreamableHTTPServer(mcpSrv, server.WithStateLess(true), server.WithDisableStreaming(true)),
-		MCPSSE:           a.mcpSSE,
+		// Streamable HTTP: v1's stateless POSTs keep working (no session needed); a client that
+		// keeps the Mcp-Session-Id from initialize and opens the GET stream gets resource
+		// notifications there. Pinned to the revisions whose subscriptions we deliver.
+		MCP: server.NewStreamableHTTPServer(mcpSrv, server.WithSessionIdManager(optionalSessions{}),
+			server.WithStreamableHTTPProtocolVersions(mcp.LegacyProtocolVersions()...),
+			server.WithHTTPContextFunc(func(ctx context.Context, r *http.Request) context.Context {
+				return tools.WithToolsets(a.connection(ctx, r), r.URL.Query().Get("toolsets"))
+			})),
+		MCPSSE: a.mcpSSE,
 	})
 }
 
+// connection prepares an HTTP MCP request's context: subscriptions re-authenticate its bearer
+// credential as long as they run, and only the protocol revisions we serve fully are offered.
+func (a *App) connection(ctx context.Context, r *http.Request) context.Context {
+	cred := bearerOf(r)
+	ctx = tools.WithAuthenticate(ctx, func(ctx context.Context) (core.Principal, error) { return a.Auth.Authenticate(ctx, cred) })
+	return server.WithSupportedProtocolVersions(ctx, mcp.LegacyProtocolVersions())
+}
+
+func bearerOf(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+// optionalSessions issues a session id on initialize but, unlike mcp-go's stateful managers,
+// also serves requests without one (v1's stateless clients) or with one this replica did not
+// issue (any replica can answer a POST; only the GET stream is held by one).
+type optionalSessions struct{}
+
+func (optionalSessions) Generate() string               { return "mcp-session-" + core.NewID() }
+func (optionalSessions) Validate(string) (bool, error)  { return false, nil }
+func (optionalSessions) Terminate(string) (bool, error) { return false, nil }
+
 // ToolDeps are the services the MCP tools call.
 func (a *App) ToolDeps() tools.Deps {
-	return tools.Deps{States: a.States, Leases: a.Leases, Watcher: a.Watcher, Keys: a.Keys, Claims: a.Claims, Conversations: a.Convs}
+	return tools.Deps{States: a.States, Leases: a.Leases, Watcher: a.Watcher, Keys: a.Keys, Claims: a.Claims, Conversations: a.Convs, RateLimiter: a.RateLimiter}
 }
 
 // Serve listens on c.Addr with the connection cap and timeouts that keep idle or slow clients

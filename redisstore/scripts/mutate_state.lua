@@ -20,7 +20,7 @@
 -- ARGV[1]  op: "upsert" | "delete"
 -- ARGV[2]  now (Unix ms)
 -- ARGV[3]  event id
--- ARGV[4]  agent_id (upsert)
+-- ARGV[4]  agent_id (upsert); on delete the deleting agent, or "" to record the last writer
 -- ARGV[5]  data, compact JSON object (upsert)
 -- ARGV[6]  metadata, compact JSON object or "" for null (upsert)
 -- ARGV[7]  tags, JSON array, sorted and unique (upsert)
@@ -151,7 +151,9 @@ if op == "upsert" then
        "tags", ARGV[7], "idempotency_key", ARGV[8], "version", tostring(version),
        "created_at", now, "state_created_at", created, "fencing_token", fence}
 else
-  f = {"type", "delete", "id", ARGV[3], "agent_id", cur.agent_id, "data", "", "metadata", cur.metadata,
+  local deleter = ARGV[4]
+  if deleter == "" then deleter = cur.agent_id end
+  f = {"type", "delete", "id", ARGV[3], "agent_id", deleter, "data", "", "metadata", cur.metadata,
        "tags", cur.tags, "idempotency_key", "", "version", tostring(version),
        "created_at", now, "state_created_at", created, "fencing_token", fence}
 end

@@ -1,0 +1,194 @@
+package contract
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/agentstate/agentstate-go/core"
+	"github.com/agentstate/agentstate-go/internal/testenv"
+	"github.com/agentstate/agentstate-go/tools"
+)
+
+// mcpClient connects mcp-go's client over streamable HTTP (with the GET stream) or SSE.
+func mcpClient(t *testing.T, s *testenv.Server, kind, key string) (*client.Client, chan string) {
+	t.Helper()
+	hdr := map[string]string{"Authorization": "Bearer " + key}
+	var c *client.Client
+	var err error
+	if kind == "sse" {
+		c, err = client.NewSSEMCPClient(s.URL+"/api/mcp/sse", transport.WithHeaders(hdr))
+	} else {
+		c, err = client.NewStreamableHttpClient(s.URL+"/api/mcp", transport.WithHTTPHeaders(hdr), transport.WithContinuousListening())
+	}
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(func() { cancel(); _ = c.Close() })
+	require.NoError(t, c.Start(ctx))
+	notes := make(chan string, 100)
+	c.OnNotification(func(n mcp.JSONRPCNotification) {
+		b, _ := json.Marshal(n.Params)
+		notes <- n.Method + " " + string(b)
+	})
+	var init mcp.InitializeRequest
+	init.Params.ProtocolVersion = mcp.LATEST_LEGACY_PROTOCOL_VERSION
+	init.Params.ClientInfo = mcp.Implementation{Name: "contract", Version: "1"}
+	_, err = c.Initialize(ctx, init)
+	require.NoError(t, err)
+	return c, notes
+}
+
+// TestMCPRevocationMidSession, on streamable HTTP and SSE: a subscription delivers, then the
+// credential is revoked; its subscription stops delivering and its next requests are refused.
+func TestMCPRevocationMidSession(t *testing.T) {
+	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+		for _, kind := range []string{"http", "sse"} {
+			t.Run(kind, func(t *testing.T) {
+				s := testenv.NewServer(t, e)
+				ctx := context.Background()
+				key, err := s.App.Keys.CreateAPIKey(ctx, s.Project.P, core.CreateKeyRequest{Name: "victim"})
+				require.NoError(t, err)
+				c, notes := mcpClient(t, s, kind, key.Key)
+				write := func(n int) {
+					_, _, err := s.App.States.Put(ctx, s.Project.P, core.PutState{Key: "w", Body: core.StateWrite{AgentID: "x", Data: json.RawMessage(`{"n":` + string(rune('0'+n)) + `}`)}})
+					require.NoError(t, err)
+				}
+				write(1)
+				uri := "agentstate://states/w"
+				require.NoError(t, c.Subscribe(ctx, mcp.SubscribeRequest{Params: mcp.SubscribeParams{URI: uri}}))
+				require.NoError(t, c.Subscribe(ctx, mcp.SubscribeRequest{Params: mcp.SubscribeParams{URI: uri}}), "subscribing twice is safe")
+				// The GET stream may open just after the subscription: write until one arrives.
+				deadline := time.Now().Add(10 * time.Second)
+			wait:
+				for n := 2; ; n++ {
+					write(n % 10)
+					select {
+					case note := <-notes:
+						require.Contains(t, note, "notifications/resources/updated")
+						break wait
+					case <-time.After(500 * time.Millisecond):
+						require.True(t, time.Now().Before(deadline), "no notifications/resources/updated on %s", kind)
+					}
+				}
+				require.NoError(t, s.App.Keys.RevokeAPIKey(ctx, s.Project.P, key.ID))
+				for len(notes) > 0 {
+					<-notes
+				}
+				write(9)
+				select {
+				case note := <-notes:
+					t.Fatalf("%s: a revoked credential's subscription still delivers: %s", kind, note)
+				case <-time.After(1500 * time.Millisecond):
+				}
+				_, err = c.ListTools(ctx, mcp.ListToolsRequest{})
+				assert.Error(t, err, "%s: tools/list after revocation", kind)
+				_, err = c.CallTool(ctx, mcp.CallToolRequest{Params: mcp.CallToolParams{Name: "get_state", Arguments: map[string]any{"state_key": "w"}}})
+				assert.Error(t, err, "%s: tools/call after revocation", kind)
+			})
+		}
+	})
+}
+
+// TestMCPToolListBudgetAndToolsets: tools/list over HTTP for a full-access key fits 6,000
+// tokens (bytes/4) with every tool; ?toolsets= narrows it; whoami is always there.
+func TestMCPToolListBudgetAndToolsets(t *testing.T) {
+	e := testenv.Stores[1].Open(t)
+	s := testenv.NewServer(t, e)
+	n, names := listWithPath(t, s, "/api/mcp")
+	assert.Len(t, names, len(tools.Inventory()), "a full-access key sees every tool")
+	assert.Less(t, n, 6000*4, "tools/list is %d bytes ≈ %d tokens", n, n/4)
+	t.Logf("tools/list for a full-access key: %d tools, %d bytes ≈ %d tokens", len(names), n, n/4)
+
+	tok := mintToken(t, newMCP(s, s.Project.Key), map[string]any{"name": "st", "scopes": []string{"state:read", "state:write"}})
+	fst := &mcpFace{base: s.URL, key: tok.Token}
+	raw := fst.rpc(t, "tools/list", map[string]any{})
+	t.Logf("tools/list result for a state-only token: %d bytes ≈ %d tokens", len(raw), len(raw)/4)
+
+	_, names = listWithPath(t, s, "/api/mcp?toolsets=states,leases")
+	assert.Contains(t, names, "whoami")
+	assert.Contains(t, names, "acquire_lease")
+	assert.Contains(t, names, "upsert_state")
+	assert.NotContains(t, names, "create_claim")
+	assert.NotContains(t, names, "mint_capability_token")
+}
+
+func listWithPath(t *testing.T, s *testenv.Server, path string) (int, []string) {
+	t.Helper()
+	resp, out := send(t, "POST", s.URL+path, s.Project.Key, map[string]any{"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": map[string]any{}}, nil)
+	require.Equal(t, 200, resp.StatusCode, string(out))
+	var msg struct {
+		Result struct{ Tools []struct{ Name string } }
+	}
+	require.NoError(t, json.Unmarshal(out, &msg))
+	var names []string
+	for _, tl := range msg.Result.Tools {
+		names = append(names, tl.Name)
+	}
+	return len(out), names
+}
+
+// TestWaitForStateChangeProgress: a client that sends a progressToken gets
+// notifications/progress while the call waits; the limit is 50 s.
+func TestWaitForStateChangeProgress(t *testing.T) {
+	e := testenv.Stores[1].Open(t)
+	s := testenv.NewServer(t, e)
+	c, notes := mcpClient(t, s, "http", s.Project.Key)
+	req := mcp.CallToolRequest{Params: mcp.CallToolParams{Name: "wait_for_state_change",
+		Arguments: map[string]any{"state_key": "quiet", "after_version": 0, "timeout_ms": 11000},
+		Meta:      &mcp.Meta{ProgressToken: "p1"}}}
+	res, err := c.CallTool(context.Background(), req)
+	require.NoError(t, err)
+	assert.False(t, res.IsError)
+	got := false
+	for len(notes) > 0 {
+		if n := <-notes; strings.HasPrefix(n, "notifications/progress") && strings.Contains(n, `"p1"`) {
+			got = true
+		}
+	}
+	assert.True(t, got, "no notifications/progress during an 11 s wait with a progressToken")
+
+	f := newMCP(s, s.Project.Key)
+	fails(t, f.Call(t, "wait_for_state_change", map[string]any{"state_key": "quiet", "after_version": 0, "timeout_ms": 50001}), core.CodeBadRequest, "")
+}
+
+// TestIdentityFromCredential: a bound token's writes, leases and deletes are its agent's, an
+// argument naming another agent is refused, and whoami says who the caller is.
+func TestIdentityFromCredential(t *testing.T) {
+	forEachFace(t, func(t *testing.T, f Face, s *testenv.Server, e *testenv.Env) {
+		tok := mintToken(t, f, map[string]any{"name": "w7", "scopes": []string{"state:write", "state:read", "lease:write"}, "agent_id": "worker-7"})
+		bot := as(f, s, tok.Token)
+		var l core.Lease
+		mustOK(t, bot.Call(t, "acquire_lease", map[string]any{"state_key": "job", "holder": "worker-7"})).Decode(t, &l)
+		assert.Equal(t, "worker-7", l.Holder)
+		expectErr(t, bot.Call(t, "acquire_lease", map[string]any{"state_key": "job2", "holder": "pretend-admin"}), core.CodeForbidden, "This credential is bound to agent worker-7")
+		if f.Name() == "mcp" {
+			mustOK(t, bot.Call(t, "acquire_lease", map[string]any{"state_key": "job3"})).Decode(t, &l)
+			assert.Equal(t, "worker-7", l.Holder, "holder defaults to the bound agent")
+		}
+		mustOK(t, f.Call(t, "upsert_state", map[string]any{"state_key": "d", "agent_id": "someone", "data": map[string]any{}}))
+		var del core.DeleteResult
+		mustOK(t, bot.Call(t, "delete_state", map[string]any{"state_key": "d"})).Decode(t, &del)
+		assert.Equal(t, "worker-7", del.Event.AgentID, "a delete is recorded under the deleting agent")
+
+		if f.Name() == "mcp" {
+			var w tools.Whoami
+			mustOK(t, bot.Call(t, "whoami", map[string]any{})).Decode(t, &w)
+			assert.Equal(t, s.Project.ID, w.ProjectID)
+			assert.Equal(t, "capability_token", w.CredentialKind)
+			assert.Equal(t, tok.ID, w.CredentialID)
+			assert.Equal(t, "w7", w.CredentialName)
+			assert.Equal(t, "worker-7", w.AgentID)
+			require.NotNil(t, w.BoundAgentID)
+			assert.ElementsMatch(t, []string{"state:write", "state:read", "lease:write"}, w.Scopes)
+			assert.Equal(t, 0, w.Depth, "minted by an API key")
+		}
+	})
+}
