@@ -87,14 +87,20 @@ func (s *Store) TouchCredential(ctx context.Context, c core.Credential, at int64
 
 // CreateProject registers a project unless its id is taken.
 func (s *Store) CreateProject(ctx context.Context, p core.Project) (bool, error) {
-	added, err := s.rdb.ZAddNX(ctx, projectsKey(), redis.Z{Score: float64(p.CreatedAt), Member: p.ID}).Result()
+	var added int64
+	err := s.write(ctx, projectsKey(), func(c redis.Cmdable) (err error) {
+		added, err = c.ZAddNX(ctx, projectsKey(), redis.Z{Score: float64(p.CreatedAt), Member: p.ID}).Result()
+		return err
+	})
 	if err != nil {
 		return false, core.Internal("redisstore.CreateProject", err)
 	}
 	if added == 0 {
 		return false, nil
 	}
-	err = s.rdb.HSet(ctx, projectRecordKey(p.ID), "id", p.ID, "name", p.Name, "created_at", p.CreatedAt).Err()
+	err = s.write(ctx, projectRecordKey(p.ID), func(c redis.Cmdable) error {
+		return c.HSet(ctx, projectRecordKey(p.ID), "id", p.ID, "name", p.Name, "created_at", p.CreatedAt).Err()
+	})
 	if err != nil {
 		return false, core.Internal("redisstore.CreateProject", err)
 	}
@@ -177,7 +183,8 @@ const purgeBatch = 500
 
 // DeleteProject unlists the project, deletes every credential it issued (so nothing can use it
 // from here on), then unlinks its data in bounded SCAN batches. This admin-only path is the one
-// place that scans: a project's keys are not all indexed, and it runs once per project.
+// place that scans: a project's keys are not all indexed, and it runs once per project. On a
+// cluster the scan runs on the one master that owns the project's slot (slotOwner).
 func (s *Store) DeleteProject(ctx context.Context, id string) (bool, error) {
 	const op = "redisstore.DeleteProject"
 	removed, err := s.rdb.ZRem(ctx, projectsKey(), id).Result()
@@ -210,7 +217,11 @@ func (s *Store) DeleteProject(ctx context.Context, id string) (bool, error) {
 	if err := s.rdb.SRem(ctx, leaseProjectsKey(), id).Err(); err != nil {
 		return true, core.Internal(op, err)
 	}
-	iter := s.rdb.Scan(ctx, 0, projectKey(id, "*"), purgeBatch).Iterator()
+	node, err := s.slotOwner(ctx, projectKey(id, ""))
+	if err != nil {
+		return true, core.Internal(op, err)
+	}
+	iter := node.Scan(ctx, 0, projectKey(id, "*"), purgeBatch).Iterator()
 	batch := make([]string, 0, purgeBatch)
 	flush := func() error {
 		if len(batch) == 0 {
@@ -228,12 +239,23 @@ func (s *Store) DeleteProject(ctx context.Context, id string) (bool, error) {
 		}
 	}
 	if err := iter.Err(); err != nil {
-		return true, core.Internal(op, err)
+		return true, core.Internal(op, classify(err))
 	}
 	if err := flush(); err != nil {
 		return true, core.Internal(op, err)
 	}
 	return true, nil
+}
+
+// slotOwner is the server holding every key with key's hash tag: on a cluster the master that
+// owns the slot, else the one server. A SCAN through a cluster client would visit one random
+// master; this one visits the right one.
+func (s *Store) slotOwner(ctx context.Context, key string) (redis.Cmdable, error) {
+	if c, ok := s.rdb.(*redis.ClusterClient); ok {
+		m, err := c.MasterForKey(ctx, key)
+		return m, classify(err)
+	}
+	return s.rdb, nil
 }
 
 // CreateAPIKey stores the key record, then its credential. The credential is written last: a
@@ -249,7 +271,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, project string, key core.APIKe
 		return nil
 	}
 	scopes, resources := core.MarshalScopes(key.Scopes), encodeList(key.Resources)
-	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	err = s.tx(ctx, apiKeyRecordKey(project, key.ID), func(p redis.Pipeliner) error {
 		p.HSet(ctx, apiKeyRecordKey(project, key.ID), "id", key.ID, "name", key.Name,
 			"key_prefix", key.KeyPrefix, "scopes", scopes, "created_at", key.CreatedAt, "hash", hash,
 			"resources", resources, "agent_id", key.AgentID)
@@ -259,8 +281,10 @@ func (s *Store) CreateAPIKey(ctx context.Context, project string, key core.APIKe
 	if err != nil {
 		return core.Internal(op, err)
 	}
-	err = s.rdb.HSet(ctx, credentialKey(hash), "id", key.ID, "project_id", project,
-		"kind", string(core.KindAPIKey), "scopes", scopes, "resources", resources, "agent_id", key.AgentID).Err()
+	err = s.write(ctx, credentialKey(hash), func(c redis.Cmdable) error {
+		return c.HSet(ctx, credentialKey(hash), "id", key.ID, "project_id", project,
+			"kind", string(core.KindAPIKey), "scopes", scopes, "resources", resources, "agent_id", key.AgentID).Err()
+	})
 	if err != nil {
 		return core.Internal(op, err)
 	}
@@ -307,7 +331,9 @@ func (s *Store) RevokeAPIKey(ctx context.Context, project, id string, now int64)
 	if err != nil {
 		return false, core.Internal(op, err)
 	}
-	if err := s.rdb.HSetNX(ctx, credentialKey(hash), "revoked_at", now).Err(); err != nil {
+	if err := s.write(ctx, credentialKey(hash), func(c redis.Cmdable) error {
+		return c.HSetNX(ctx, credentialKey(hash), "revoked_at", now).Err()
+	}); err != nil {
 		return true, core.Internal(op, err)
 	}
 	if err := s.rdb.HSetNX(ctx, apiKeyRecordKey(project, id), "revoked_at", now).Err(); err != nil {
@@ -332,7 +358,7 @@ func (s *Store) CreateToken(ctx context.Context, project string, t core.Capabili
 		agent = *t.AgentID
 	}
 	scopes, resources, ancestors := encodeList(t.Scopes), encodeList(t.Resources), encodeList(t.Ancestors)
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	err := s.tx(ctx, tokenRecordKey(project, t.ID), func(p redis.Pipeliner) error {
 		p.HSet(ctx, tokenRecordKey(project, t.ID), "id", t.ID, "name", t.Name, "key_prefix", t.KeyPrefix,
 			"scopes", scopes, "expires_at", expires, "created_at", t.CreatedAt, "parent_id", parent,
 			"ancestors", ancestors, "max_depth", t.MaxDepth, "resources", resources, "agent_id", agent, "hash", hash)
@@ -342,9 +368,11 @@ func (s *Store) CreateToken(ctx context.Context, project string, t core.Capabili
 	if err != nil {
 		return core.Internal(op, err)
 	}
-	err = s.rdb.HSet(ctx, credentialKey(hash), "id", t.ID, "project_id", project,
-		"kind", string(core.KindCapabilityToken), "scopes", scopes, "expires_at", expires,
-		"resources", resources, "agent_id", agent, "ancestors", ancestors, "max_depth", t.MaxDepth).Err()
+	err = s.write(ctx, credentialKey(hash), func(c redis.Cmdable) error {
+		return c.HSet(ctx, credentialKey(hash), "id", t.ID, "project_id", project,
+			"kind", string(core.KindCapabilityToken), "scopes", scopes, "expires_at", expires,
+			"resources", resources, "agent_id", agent, "ancestors", ancestors, "max_depth", t.MaxDepth).Err()
+	})
 	if err != nil {
 		return core.Internal(op, err)
 	}
@@ -419,7 +447,7 @@ func (s *Store) Tokens(ctx context.Context, project string) ([]core.CapabilityTo
 // RevokeToken adds the id to the project's revoked set (what authentication checks for the
 // token and all its ancestors) and stamps the record, in one transaction.
 func (s *Store) RevokeToken(ctx context.Context, project, id string, now int64) error {
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	err := s.tx(ctx, revokedTokensKey(project), func(p redis.Pipeliner) error {
 		p.SAdd(ctx, revokedTokensKey(project), id)
 		p.HSetNX(ctx, tokenRecordKey(project, id), "revoked_at", now)
 		return nil
@@ -448,6 +476,7 @@ func (s *Store) RevokedAmong(ctx context.Context, project string, ids []string) 
 func (s *Store) CountRequest(ctx context.Context, project, credential string, windowStart int64) (int64, error) {
 	key := rateLimitKey(project, credential, windowStart)
 	var incr *redis.IntCmd
+	// Not s.tx: a rate-limit counter is not worth a WAIT per request.
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		incr = p.Incr(ctx, key)
 		p.PExpire(ctx, key, 2*core.RateWindow)

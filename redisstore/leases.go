@@ -51,7 +51,7 @@ func (s *Store) TryLock(ctx context.Context, project, key, id string, ttl time.D
 
 // Grant runs grant_lease.lua on a lock TryLock took.
 func (s *Store) Grant(ctx context.Context, project string, l core.Lease, ttlMs int64, waiter string) (core.Lease, bool, error) {
-	res, err := grantLeaseScript.Run(ctx, s.rdb, []string{
+	res, err := s.run(ctx, grantLeaseScript, []string{
 		leaseLockKey(project, l.StateKey), fenceKey(project, l.StateKey), leaseRecordKey(project, l.ID),
 		activeLeasesKey(project), leaseEventsKey(project), leaseQueueKey(project, l.StateKey),
 	}, l.ID, l.StateKey, l.Holder, ttlMs, l.CreatedAt, l.RequestID, waiter, leaseEventsCap).Slice()
@@ -69,7 +69,7 @@ func (s *Store) Grant(ctx context.Context, project string, l core.Lease, ttlMs i
 }
 
 func (s *Store) endLease(ctx context.Context, project string, l *core.Lease, now int64, how string) (bool, error) {
-	n, err := endLeaseScript.Run(ctx, s.rdb, []string{
+	n, err := s.run(ctx, endLeaseScript, []string{
 		leaseRecordKey(project, l.ID), leaseLockKey(project, l.StateKey), activeLeasesKey(project), leaseEventsKey(project),
 	}, l.ID, now, how, leaseEventsCap).Int()
 	if err != nil {
@@ -115,7 +115,7 @@ func (s *Store) Renew(ctx context.Context, project, id string, ttlMs, now int64)
 	if l == nil {
 		return core.Lease{}, core.E(op, core.CodeNotFound, core.MsgLeaseNotFound)
 	}
-	res, err := renewLeaseScript.Run(ctx, s.rdb, []string{
+	res, err := s.run(ctx, renewLeaseScript, []string{
 		leaseRecordKey(project, id), leaseLockKey(project, l.StateKey), activeLeasesKey(project), leaseEventsKey(project),
 	}, id, ttlMs, now, leaseEventsCap).Slice()
 	if err != nil {
@@ -254,7 +254,7 @@ func (s *Store) KeepWaiting(ctx context.Context, project, waiter string) error {
 
 // Dequeue removes a waiter that gave up.
 func (s *Store) Dequeue(ctx context.Context, project, key, waiter string) error {
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	err := s.tx(ctx, leaseQueueKey(project, key), func(p redis.Pipeliner) error {
 		p.ZRem(ctx, leaseQueueKey(project, key), waiter)
 		p.Del(ctx, leaseWaiterKey(project, waiter))
 		return nil
