@@ -34,8 +34,9 @@ func TestClusterFailover(t *testing.T) {
 	}
 }
 
-// failoverPorts: three masters, then their replicas (redis-cli pairs them in this order).
-var failoverPorts = []int{7204, 7205, 7206, 7207, 7208, 7209}
+// failoverPorts: three masters, then their replicas (redis-cli pairs them in this order); 7201-7206
+// are the other fault tests' (contract and cmd/mcp-server included), 7101-7103 the CI cluster.
+var failoverPorts = []int{7207, 7208, 7209, 7104, 7105, 7106}
 
 func failover(t *testing.T, wait int) verdict {
 	nodes, url := testenv.StartCluster(t, failoverPorts, 1)

@@ -1,7 +1,8 @@
 // Package faults kills Redis under a write load and counts what the acknowledged writes lost:
 // a master of a Redis Cluster failing over, and single Redis restarted from its AOF. The load
 // goes through the real HTTP server; every number is reported with t.Log. These tests start
-// their own redis-server processes on 7201-7209 and run when AGENTSTATE_TEST_FAULTS=1.
+// their own redis-server processes (7201-7202, 7207-7209, 7104-7106) and run when
+// AGENTSTATE_TEST_FAULTS=1.
 package faults
 
 import (

@@ -168,9 +168,13 @@ func (s *Store) SetProjectRetention(ctx context.Context, id string, days *int) (
 		return false, core.Internal(op, err)
 	}
 	if days == nil {
-		err = s.rdb.HDel(ctx, projectRecordKey(id), "retention_days").Err()
+		err = s.write(ctx, projectRecordKey(id), func(c redis.Cmdable) error {
+			return c.HDel(ctx, projectRecordKey(id), "retention_days").Err()
+		})
 	} else {
-		err = s.rdb.HSet(ctx, projectRecordKey(id), "retention_days", *days).Err()
+		err = s.write(ctx, projectRecordKey(id), func(c redis.Cmdable) error {
+			return c.HSet(ctx, projectRecordKey(id), "retention_days", *days).Err()
+		})
 	}
 	if err != nil {
 		return false, core.Internal(op, err)
@@ -183,11 +187,14 @@ const purgeBatch = 500
 
 // DeleteProject unlists the project, deletes every credential it issued (so nothing can use it
 // from here on), then unlinks its data in bounded SCAN batches. This admin-only path is the one
-// place that scans: a project's keys are not all indexed, and it runs once per project. On a
-// cluster the scan runs on the one master that owns the project's slot (slotOwner).
+// place that scans: a project's keys are not all indexed, and it runs once per project.
 func (s *Store) DeleteProject(ctx context.Context, id string) (bool, error) {
 	const op = "redisstore.DeleteProject"
-	removed, err := s.rdb.ZRem(ctx, projectsKey(), id).Result()
+	var removed int64
+	err := s.write(ctx, projectsKey(), func(c redis.Cmdable) (err error) {
+		removed, err = c.ZRem(ctx, projectsKey(), id).Result()
+		return err
+	})
 	if err != nil {
 		return false, core.Internal(op, err)
 	}
@@ -208,7 +215,9 @@ func (s *Store) DeleteProject(ctx context.Context, id string) (bool, error) {
 		}
 		for _, f := range recs {
 			if f["hash"] != "" {
-				if err := s.rdb.Del(ctx, credentialKey(f["hash"])).Err(); err != nil {
+				if err := s.write(ctx, credentialKey(f["hash"]), func(c redis.Cmdable) error {
+					return c.Del(ctx, credentialKey(f["hash"])).Err()
+				}); err != nil {
 					return true, core.Internal(op, err)
 				}
 			}
@@ -217,11 +226,9 @@ func (s *Store) DeleteProject(ctx context.Context, id string) (bool, error) {
 	if err := s.rdb.SRem(ctx, leaseProjectsKey(), id).Err(); err != nil {
 		return true, core.Internal(op, err)
 	}
-	node, err := s.slotOwner(ctx, projectKey(id, ""))
-	if err != nil {
-		return true, core.Internal(op, err)
-	}
-	iter := node.Scan(ctx, 0, projectKey(id, "*"), purgeBatch).Iterator()
+	// The pattern carries the project's hash tag, so on a cluster go-redis sends every SCAN
+	// to the one master owning that slot, where all the project's keys are.
+	iter := s.rdb.Scan(ctx, 0, projectKey(id, "*"), purgeBatch).Iterator()
 	batch := make([]string, 0, purgeBatch)
 	flush := func() error {
 		if len(batch) == 0 {
@@ -239,23 +246,12 @@ func (s *Store) DeleteProject(ctx context.Context, id string) (bool, error) {
 		}
 	}
 	if err := iter.Err(); err != nil {
-		return true, core.Internal(op, classify(err))
+		return true, core.Internal(op, err)
 	}
 	if err := flush(); err != nil {
 		return true, core.Internal(op, err)
 	}
 	return true, nil
-}
-
-// slotOwner is the server holding every key with key's hash tag: on a cluster the master that
-// owns the slot, else the one server. A SCAN through a cluster client would visit one random
-// master; this one visits the right one.
-func (s *Store) slotOwner(ctx context.Context, key string) (redis.Cmdable, error) {
-	if c, ok := s.rdb.(*redis.ClusterClient); ok {
-		m, err := c.MasterForKey(ctx, key)
-		return m, classify(err)
-	}
-	return s.rdb, nil
 }
 
 // CreateAPIKey stores the key record, then its credential. The credential is written last: a
@@ -336,7 +332,9 @@ func (s *Store) RevokeAPIKey(ctx context.Context, project, id string, now int64)
 	}); err != nil {
 		return true, core.Internal(op, err)
 	}
-	if err := s.rdb.HSetNX(ctx, apiKeyRecordKey(project, id), "revoked_at", now).Err(); err != nil {
+	if err := s.write(ctx, apiKeyRecordKey(project, id), func(c redis.Cmdable) error {
+		return c.HSetNX(ctx, apiKeyRecordKey(project, id), "revoked_at", now).Err()
+	}); err != nil {
 		return true, core.Internal(op, err)
 	}
 	return true, nil

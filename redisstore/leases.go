@@ -62,7 +62,9 @@ func (s *Store) Grant(ctx context.Context, project string, l core.Lease, ttlMs i
 		return core.Lease{}, false, nil
 	}
 	l.FencingToken, l.ExpiresAt, l.Status = res[1].(int64), res[2].(int64), core.LeaseActive
-	if err := s.rdb.SAdd(ctx, leaseProjectsKey(), project).Err(); err != nil {
+	if err := s.write(ctx, leaseProjectsKey(), func(c redis.Cmdable) error {
+		return c.SAdd(ctx, leaseProjectsKey(), project).Err()
+	}); err != nil {
 		return core.Lease{}, false, core.Internal("redisstore.Grant", err)
 	}
 	return l, true, nil

@@ -1,0 +1,70 @@
+package contract
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/agentstate/agentstate-go/core"
+	"github.com/agentstate/agentstate-go/internal/testenv"
+	"github.com/agentstate/agentstate-go/redisstore"
+)
+
+// With AGENTSTATE_REDIS_WAIT_REPLICAS=1 a write is acknowledged only once a replica has it:
+// without a replica it answers 503 STORE_UNAVAILABLE; with one, the replica holds the write
+// the moment the client sees 200.
+func TestWaitReplicasAcknowledgesOnlyReplicatedWrites(t *testing.T) {
+	master := testenv.StartRedis(t, 7205)
+	rdb := redis.NewClient(&redis.Options{Addr: master.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	plain := testenv.NewServer(t, &testenv.Env{Rdb: rdb, Store: redisstore.New(rdb), Clock: testenv.NewClock()})
+
+	conn, err := redisstore.Open(context.Background(), redisstore.Options{
+		URL: "redis://" + master.Addr(), WaitReplicas: 1, WaitTimeout: 200 * time.Millisecond})
+	require.NoError(t, err)
+	t.Cleanup(conn.Close)
+	// The handler over the waiting store, serving the project made above (making one here
+	// would itself wait for a replica).
+	ts := httptest.NewServer((&testenv.Env{Store: conn.Store, Clock: testenv.NewClock()}).App(t).NewHandler(0))
+	t.Cleanup(ts.Close)
+	rest := newREST(&testenv.Server{URL: ts.URL}, plain.Project.Key)
+	put := func(n int) Result {
+		return rest.Call(t, "upsert_state", map[string]any{"state_key": "k", "agent_id": "a", "data": map[string]any{"n": n}})
+	}
+
+	r := put(1)
+	assert.Equal(t, http.StatusServiceUnavailable, r.Status, "no replica confirmed the write")
+	assert.Equal(t, core.CodeStoreUnavailable, r.Code)
+
+	replica := testenv.StartRedis(t, 7206, "--replicaof", "127.0.0.1", "7205")
+	rc := redis.NewClient(&redis.Options{Addr: replica.Addr()})
+	t.Cleanup(func() { _ = rc.Close() })
+	require.Eventually(t, func() bool {
+		info, _ := rc.Info(context.Background(), "replication").Result()
+		return strings.Contains(info, "master_link_status:up")
+	}, 10*time.Second, 50*time.Millisecond)
+	for n := 2; n < 50; n++ {
+		var st core.State
+		ok(t, put(n)).Decode(t, &st)
+		last, err := rc.XRevRangeN(context.Background(), "as:{"+plain.Project.ID+"}:state:k", "+", "-", 1).Result()
+		require.NoError(t, err)
+		require.Len(t, last, 1)
+		assert.Equal(t, st.LatestSequence, seqOf(last[0].ID), "write %d is on the replica when acknowledged", n)
+	}
+}
+
+func seqOf(streamID string) int64 {
+	seq, _, _ := strings.Cut(streamID, "-")
+	var n int64
+	for _, c := range seq {
+		n = n*10 + int64(c-'0')
+	}
+	return n
+}
