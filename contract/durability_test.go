@@ -68,3 +68,36 @@ func seqOf(streamID string) int64 {
 	}
 	return n
 }
+
+// Sentinel mode: the server finds the master through a Sentinel, and when the master dies and
+// Sentinel promotes the replica, the same server serves again without a restart.
+func TestSentinelFailover(t *testing.T) {
+	master := testenv.StartRedis(t, 7205)
+	replica := testenv.StartRedis(t, 7206, "--replicaof", "127.0.0.1", "7205")
+	sentinel := testenv.StartSentinel(t, 7203, "agentstate", master.Addr())
+	conn, err := redisstore.Open(context.Background(), redisstore.Options{
+		URL: "redis://" + sentinel.Addr(), SentinelMaster: "agentstate"})
+	require.NoError(t, err)
+	t.Cleanup(conn.Close)
+	assert.Equal(t, "sentinel", conn.Mode)
+	s := testenv.NewServer(t, &testenv.Env{Rdb: conn.Store.Client(), Store: conn.Store, Clock: testenv.NewClock()})
+	rest := newREST(s, s.Project.Key)
+	put := map[string]any{"state_key": "k", "agent_id": "a", "data": map[string]any{"n": 1}}
+	ok(t, rest.Call(t, "upsert_state", put))
+	rc := redis.NewClient(&redis.Options{Addr: replica.Addr()})
+	t.Cleanup(func() { _ = rc.Close() })
+	require.Eventually(t, func() bool { // replicated before the master dies: this test is not about WAIT
+		n, _ := rc.Exists(context.Background(), "as:{"+s.Project.ID+"}:state:k").Result()
+		return n == 1
+	}, 10*time.Second, 20*time.Millisecond)
+
+	master.Kill()
+	start := time.Now()
+	require.Eventually(t, func() bool {
+		return rest.Call(t, "upsert_state", put).Code == ""
+	}, 30*time.Second, 100*time.Millisecond, "writes resume once Sentinel promotes the replica")
+	t.Logf("writes resumed %s after the master was killed", time.Since(start).Round(time.Millisecond))
+	var st core.State
+	ok(t, rest.Call(t, "get_state", map[string]any{"state_key": "k"})).Decode(t, &st)
+	assert.GreaterOrEqual(t, st.Version, int64(2), "the write before the failover is still there")
+}

@@ -20,6 +20,7 @@ type RedisServer struct {
 	Port int
 	Dir  string
 	args []string
+	conf string // a config file to start from (sentinels need one they can rewrite)
 	cmd  *exec.Cmd
 	tb   testing.TB
 }
@@ -43,6 +44,25 @@ func StartRedis(tb testing.TB, port int, args ...string) *RedisServer {
 	return r
 }
 
+// StartSentinel runs a Sentinel on port monitoring master (host:port) as name, quorum 1,
+// declaring it down after 1 s.
+func StartSentinel(tb testing.TB, port int, name, master string) *RedisServer {
+	tb.Helper()
+	host, mport, _ := strings.Cut(master, ":")
+	conf := filepath.Join(tb.TempDir(), "sentinel.conf")
+	body := fmt.Sprintf("sentinel monitor %[1]s %[2]s %[3]s 1\nsentinel down-after-milliseconds %[1]s 1000\nsentinel failover-timeout %[1]s 5000\n", name, host, mport)
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	if pingPort(port) == nil {
+		tb.Fatalf("something already answers on 127.0.0.1:%d", port)
+	}
+	r := &RedisServer{Port: port, Dir: filepath.Dir(conf), conf: conf, args: []string{"--sentinel"}, tb: tb}
+	r.Start()
+	tb.Cleanup(r.Kill)
+	return r
+}
+
 // Addr is host:port.
 func (r *RedisServer) Addr() string { return "127.0.0.1:" + strconv.Itoa(r.Port) }
 
@@ -50,8 +70,13 @@ func (r *RedisServer) Addr() string { return "127.0.0.1:" + strconv.Itoa(r.Port)
 // restart that is once it has loaded its AOF).
 func (r *RedisServer) Start() {
 	r.tb.Helper()
-	args := append([]string{"--bind", "127.0.0.1", "--port", strconv.Itoa(r.Port), "--dir", r.Dir,
-		"--save", "", "--logfile", filepath.Join(r.Dir, "redis.log")}, r.args...)
+	var args []string
+	if r.conf != "" {
+		args = []string{r.conf}
+	}
+	args = append(args, "--bind", "127.0.0.1", "--port", strconv.Itoa(r.Port), "--dir", r.Dir,
+		"--save", "", "--logfile", filepath.Join(r.Dir, "redis.log"))
+	args = append(args, r.args...)
 	r.cmd = exec.Command("redis-server", args...)
 	if err := r.cmd.Start(); err != nil {
 		r.tb.Fatalf("start redis-server on %d: %v", r.Port, err)
