@@ -2,6 +2,16 @@ package contract
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -100,4 +110,47 @@ func TestSentinelFailover(t *testing.T) {
 	var st core.State
 	ok(t, rest.Call(t, "get_state", map[string]any{"state_key": "k"})).Decode(t, &st)
 	assert.GreaterOrEqual(t, st.Version, int64(2), "the write before the failover is still there")
+}
+
+// TLS and an ACL user on one Redis: rediss:// with user:password in the URL reaches a
+// TLS-only port as that user, and the server works over it.
+func TestTLSAndACLUser(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := selfSignedCert(t, dir)
+	srv := testenv.StartRedis(t, 7203, "--tls-port", "7205", "--tls-cert-file", cert, "--tls-key-file", key,
+		"--tls-ca-cert-file", cert, "--tls-auth-clients", "no")
+	admin := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = admin.Close() })
+	require.NoError(t, admin.Do(context.Background(), "ACL", "SETUSER", "app", "on", ">s3cret", "~as:*", "+@all").Err())
+
+	// skip_verify: the certificate is self-signed; a private CA is trusted through SSL_CERT_FILE.
+	url := "rediss://app:s3cret@127.0.0.1:7205/0?skip_verify=true"
+	conn, err := redisstore.Open(context.Background(), redisstore.Options{URL: url})
+	require.NoError(t, err)
+	t.Cleanup(conn.Close)
+	s := testenv.NewServer(t, &testenv.Env{Rdb: conn.Store.Client(), Store: conn.Store, Clock: testenv.NewClock()})
+	ok(t, newREST(s, s.Project.Key).Call(t, "upsert_state", map[string]any{"state_key": "k", "agent_id": "a", "data": map[string]any{"n": 1}}))
+
+	_, err = redisstore.Open(context.Background(), redisstore.Options{URL: strings.Replace(url, "s3cret", "wrong", 1)})
+	assert.Error(t, err, "a wrong password is refused")
+	_, err = redisstore.Open(context.Background(), redisstore.Options{URL: "redis://app:s3cret@127.0.0.1:7205/0"})
+	assert.Error(t, err, "plain text to the TLS port does not connect")
+}
+
+// selfSignedCert writes a certificate for 127.0.0.1 and its key as PEM files.
+func selfSignedCert(t *testing.T, dir string) (string, string) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	require.NoError(t, err)
+	kb, err := x509.MarshalECPrivateKey(k)
+	require.NoError(t, err)
+	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	require.NoError(t, os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
+	require.NoError(t, os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600))
+	return cert, key
 }

@@ -95,19 +95,16 @@ func (s *Store) write(ctx context.Context, key string, fn func(c redis.Cmdable) 
 
 // run runs a script as one write (keys[0]'s slot is the script's slot).
 func (s *Store) run(ctx context.Context, script *redis.Script, keys []string, args ...any) *redis.Cmd {
-	if s.waitReplicas == 0 {
-		return script.Run(ctx, s.rdb, keys, args...)
-	}
 	var cmd *redis.Cmd
 	err := s.write(ctx, keys[0], func(c redis.Cmdable) error {
 		cmd = script.Run(ctx, c, keys, args...)
 		return cmd.Err()
 	})
-	if cmd == nil {
+	if cmd == nil { // no connection to run it on
 		cmd = redis.NewCmd(ctx)
 	}
 	if err != nil {
-		cmd.SetErr(err)
+		cmd.SetErr(err) // the WAIT's verdict, when the script itself succeeded
 	}
 	return cmd
 }
