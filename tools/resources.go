@@ -115,6 +115,13 @@ func (s *subscriptions) start(ctx context.Context, srv *server.MCPServer, d Deps
 		defer s.stop(id)
 		for wctx.Err() == nil {
 			res, err := d.Watcher.WaitForChange(wctx, p, key, version, 30*time.Second)
+			if core.IsCode(err, core.CodeStoreUnavailable) {
+				select { // Redis restarting or failing over: keep the subscription, try again
+				case <-time.After(core.RetryAfterSeconds * time.Second):
+				case <-wctx.Done():
+				}
+				continue
+			}
 			if err != nil {
 				return // revoked scope or gone: stop notifying
 			}
