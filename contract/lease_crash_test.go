@@ -38,7 +38,7 @@ func TestMain(m *testing.M) {
 }
 
 func serveCrashChild(url string) {
-	conn, err := redisstore.Open(context.Background(), url)
+	conn, err := redisstore.Open(context.Background(), redisstore.Options{URL: url})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)

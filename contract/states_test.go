@@ -1,7 +1,6 @@
 package contract
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -301,9 +300,7 @@ func TestStateIdempotency(t *testing.T) {
 // projectKeys lists the project's Redis keys (a test-only SCAN).
 func projectKeys(t *testing.T, e *testenv.Env, project string) []string {
 	t.Helper()
-	keys, err := e.Rdb.Keys(context.Background(), "as:{"+project+"}:*").Result()
-	require.NoError(t, err)
-	return keys
+	return e.ProjectKeys(t, project)
 }
 
 func TestStateBadInputChangesNothing(t *testing.T) {

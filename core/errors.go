@@ -33,6 +33,9 @@ const (
 	CodePayloadTooLarge    Code = "PAYLOAD_TOO_LARGE"
 	CodeStaleFencingToken  Code = "STALE_FENCING_TOKEN"
 	CodeServiceUnavailable Code = "SERVICE_UNAVAILABLE"
+	// CodeStoreUnavailable: Redis is unreachable, restarting or failing over. The request may
+	// be sent again after Retry-After; a write answered with it may or may not have been kept.
+	CodeStoreUnavailable Code = "STORE_UNAVAILABLE"
 )
 
 // Error is the one error type that crosses layers. Op says where it arose ("core.States.Put"),
@@ -75,15 +78,31 @@ func E(op string, code Code, msg string) *Error {
 }
 
 // Internal wraps a failure for op. An unexpected one becomes INTERNAL_ERROR (clients see only
-// "Internal server error"); an *Error keeps its code, message and details and gains op in its
-// chain, so a log line says every layer it crossed ("core.States.Put: redisstore.MutateState: …").
+// "Internal server error") — unless the store classified the cause as an outage (StoreOutage),
+// which becomes STORE_UNAVAILABLE; an *Error keeps its code, message and details and gains op
+// in its chain, so a log line says every layer it crossed ("core.States.Put: redisstore.MutateState: …").
 func Internal(op string, err error) *Error {
 	var ce *Error
 	if errors.As(err, &ce) {
 		return &Error{Op: op, Code: ce.Code, Message: ce.Message, Details: ce.Details, Err: ce}
 	}
+	var outage StoreOutage
+	if errors.As(err, &outage) && outage.StoreUnavailable() {
+		return &Error{Op: op, Code: CodeStoreUnavailable, Message: MsgStoreUnavailable, Err: err}
+	}
 	return &Error{Op: op, Code: CodeInternal, Message: MsgInternal, Err: err}
 }
+
+// StoreOutage is implemented by store errors that mean the store is unreachable or failing
+// over (the store decides which errors those are; this is the one place they get a code).
+type StoreOutage interface {
+	error
+	StoreUnavailable() bool
+}
+
+// RetryAfterSeconds is what a client is told to wait before retrying STORE_UNAVAILABLE: a
+// Redis failover or restart usually completes within a few seconds.
+const RetryAfterSeconds = 1
 
 // ErrorOf returns err as an *Error (the outermost one in its chain), wrapping anything else
 // as internal.
@@ -98,7 +117,7 @@ func ErrorOf(err error) *Error {
 // Retryable says whether the same request may succeed if simply sent again later.
 func (c Code) Retryable() bool {
 	switch c {
-	case CodeRateLimited, CodeInternal, CodeServiceUnavailable, CodeIdempotencyInProgress:
+	case CodeRateLimited, CodeInternal, CodeServiceUnavailable, CodeStoreUnavailable, CodeIdempotencyInProgress:
 		return true
 	case CodeLeaseConflict: // the holder releases or its lease expires: waiting helps
 		return true

@@ -5,13 +5,14 @@ package core
 // and transports use these names and never write a text of their own; validation messages
 // that belong to one check stay beside that check.
 const (
-	MsgUnauthorized    = "Unauthorized"
-	MsgTokenLacksScope = "Capability token does not have required scope"
-	MsgMissingScope    = "Missing required scope: " // followed by the scope
-	MsgCannotDelegate  = "This capability token cannot delegate (its max_depth is 0)"
-	MsgBoundAgent      = "This credential is bound to agent " // followed by the agent
-	MsgInternal        = "Internal server error"
-	MsgShuttingDown    = "The server is shutting down; reconnect to resume (a watch resumes from its Last-Event-ID)"
+	MsgUnauthorized     = "Unauthorized"
+	MsgTokenLacksScope  = "Capability token does not have required scope"
+	MsgMissingScope     = "Missing required scope: " // followed by the scope
+	MsgCannotDelegate   = "This capability token cannot delegate (its max_depth is 0)"
+	MsgBoundAgent       = "This credential is bound to agent " // followed by the agent
+	MsgInternal         = "Internal server error"
+	MsgStoreUnavailable = "The store is temporarily unavailable; retry shortly"
+	MsgShuttingDown     = "The server is shutting down; reconnect to resume (a watch resumes from its Last-Event-ID)"
 
 	MsgStateNotFound       = "State not found"
 	MsgStateExists         = "State already exists"

@@ -203,7 +203,19 @@ func (w *Watcher) Watch(ctx context.Context, p Principal, req WatchRequest, emit
 			if ctx.Err() != nil {
 				continue // the loop's first check says why
 			}
-			return Internal(op, err)
+			// A failover or restart: the cursor is ours, so reading again from it later loses
+			// and repeats nothing. Meanwhile the pings keep the stream open.
+			if err = Internal(op, err); err.(*Error).Code != CodeStoreUnavailable || req.Once {
+				return err
+			}
+			pauseForStore(ctx)
+			if time.Since(lastFrame) >= w.Heartbeat {
+				if err := emit(WatchFrame{Event: "ping", Data: struct{}{}}); err != nil {
+					return err
+				}
+				lastFrame = time.Now()
+			}
+			continue
 		}
 		if len(batch.States)+len(batch.Leases) == 0 {
 			if req.Once {
@@ -316,7 +328,23 @@ func (w *Watcher) WaitForChange(ctx context.Context, p Principal, key string, af
 			return res, nil
 		}
 		if err := w.store.WaitKey(wctx, p.ProjectID, key, seq, min(left, w.MaxBlock)); err != nil && !w.shuttingDown() {
-			return WaitResult{}, Internal(op, err)
+			if err = Internal(op, err); err.(*Error).Code != CodeStoreUnavailable {
+				return WaitResult{}, err
+			}
+			pauseForStore(wctx) // the next read answers, or says the store is still away
 		}
+	}
+}
+
+// storeRetryPause is how long a watch or long-poll waits before reading again after the store
+// was unavailable: short against a failover's seconds, long enough not to spin.
+const storeRetryPause = 250 * time.Millisecond
+
+func pauseForStore(ctx context.Context) {
+	t := time.NewTimer(storeRetryPause)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
 	}
 }

@@ -88,14 +88,20 @@ func (s *Store) TouchCredential(ctx context.Context, c core.Credential, at int64
 
 // CreateProject registers a project unless its id is taken.
 func (s *Store) CreateProject(ctx context.Context, p core.Project) (bool, error) {
-	added, err := s.rdb.ZAddNX(ctx, projectsKey(), redis.Z{Score: float64(p.CreatedAt), Member: p.ID}).Result()
+	var added int64
+	err := s.write(ctx, projectsKey(), func(c redis.Cmdable) (err error) {
+		added, err = c.ZAddNX(ctx, projectsKey(), redis.Z{Score: float64(p.CreatedAt), Member: p.ID}).Result()
+		return err
+	})
 	if err != nil {
 		return false, core.Internal("redisstore.CreateProject", err)
 	}
 	if added == 0 {
 		return false, nil
 	}
-	err = s.rdb.HSet(ctx, projectRecordKey(p.ID), "id", p.ID, "name", p.Name, "created_at", p.CreatedAt).Err()
+	err = s.write(ctx, projectRecordKey(p.ID), func(c redis.Cmdable) error {
+		return c.HSet(ctx, projectRecordKey(p.ID), "id", p.ID, "name", p.Name, "created_at", p.CreatedAt).Err()
+	})
 	if err != nil {
 		return false, core.Internal("redisstore.CreateProject", err)
 	}
@@ -163,9 +169,13 @@ func (s *Store) SetProjectRetention(ctx context.Context, id string, days *int) (
 		return false, core.Internal(op, err)
 	}
 	if days == nil {
-		err = s.rdb.HDel(ctx, projectRecordKey(id), "retention_days").Err()
+		err = s.write(ctx, projectRecordKey(id), func(c redis.Cmdable) error {
+			return c.HDel(ctx, projectRecordKey(id), "retention_days").Err()
+		})
 	} else {
-		err = s.rdb.HSet(ctx, projectRecordKey(id), "retention_days", *days).Err()
+		err = s.write(ctx, projectRecordKey(id), func(c redis.Cmdable) error {
+			return c.HSet(ctx, projectRecordKey(id), "retention_days", *days).Err()
+		})
 	}
 	if err != nil {
 		return false, core.Internal(op, err)
@@ -181,7 +191,11 @@ const purgeBatch = 500
 // place that scans: a project's keys are not all indexed, and it runs once per project.
 func (s *Store) DeleteProject(ctx context.Context, id string) (bool, error) {
 	const op = "redisstore.DeleteProject"
-	removed, err := s.rdb.ZRem(ctx, projectsKey(), id).Result()
+	var removed int64
+	err := s.write(ctx, projectsKey(), func(c redis.Cmdable) (err error) {
+		removed, err = c.ZRem(ctx, projectsKey(), id).Result()
+		return err
+	})
 	if err != nil {
 		return false, core.Internal(op, err)
 	}
@@ -202,7 +216,9 @@ func (s *Store) DeleteProject(ctx context.Context, id string) (bool, error) {
 		}
 		for _, f := range recs {
 			if f["hash"] != "" {
-				if err := s.rdb.Del(ctx, credentialKey(f["hash"])).Err(); err != nil {
+				if err := s.write(ctx, credentialKey(f["hash"]), func(c redis.Cmdable) error {
+					return c.Del(ctx, credentialKey(f["hash"])).Err()
+				}); err != nil {
 					return true, core.Internal(op, err)
 				}
 			}
@@ -211,6 +227,8 @@ func (s *Store) DeleteProject(ctx context.Context, id string) (bool, error) {
 	if err := s.rdb.SRem(ctx, leaseProjectsKey(), id).Err(); err != nil {
 		return true, core.Internal(op, err)
 	}
+	// The pattern carries the project's hash tag, so on a cluster go-redis sends every SCAN
+	// to the one master owning that slot, where all the project's keys are.
 	iter := s.rdb.Scan(ctx, 0, projectKey(id, "*"), purgeBatch).Iterator()
 	batch := make([]string, 0, purgeBatch)
 	flush := func() error {
@@ -250,7 +268,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, project string, key core.APIKe
 		return nil
 	}
 	scopes, resources := core.MarshalScopes(key.Scopes), encodeList(key.Resources)
-	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	err = s.tx(ctx, apiKeyRecordKey(project, key.ID), func(p redis.Pipeliner) error {
 		p.HSet(ctx, apiKeyRecordKey(project, key.ID), "id", key.ID, "name", key.Name,
 			"key_prefix", key.KeyPrefix, "scopes", scopes, "created_at", key.CreatedAt, "hash", hash,
 			"resources", resources, "agent_id", key.AgentID)
@@ -260,8 +278,10 @@ func (s *Store) CreateAPIKey(ctx context.Context, project string, key core.APIKe
 	if err != nil {
 		return core.Internal(op, err)
 	}
-	err = s.rdb.HSet(ctx, credentialKey(hash), "id", key.ID, "project_id", project,
-		"kind", string(core.KindAPIKey), "scopes", scopes, "resources", resources, "agent_id", key.AgentID).Err()
+	err = s.write(ctx, credentialKey(hash), func(c redis.Cmdable) error {
+		return c.HSet(ctx, credentialKey(hash), "id", key.ID, "project_id", project,
+			"kind", string(core.KindAPIKey), "scopes", scopes, "resources", resources, "agent_id", key.AgentID).Err()
+	})
 	if err != nil {
 		return core.Internal(op, err)
 	}
@@ -308,17 +328,18 @@ func (s *Store) RevokeAPIKey(ctx context.Context, project, id string, now int64)
 	if err != nil {
 		return false, core.Internal(op, err)
 	}
-	if err := s.rdb.HSetNX(ctx, credentialKey(hash), "revoked_at", now).Err(); err != nil {
+	if err := s.write(ctx, credentialKey(hash), func(c redis.Cmdable) error {
+		return c.HSetNX(ctx, credentialKey(hash), "revoked_at", now).Err()
+	}); err != nil {
 		return true, core.Internal(op, err)
 	}
 	// The revoked set is what a token's authentication checks for its whole lineage, so every
 	// token the key minted (and their descendants) stops working with this one SADD.
-	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	if err := s.tx(ctx, apiKeyRecordKey(project, id), func(p redis.Pipeliner) error {
 		p.SAdd(ctx, revokedTokensKey(project), id)
 		p.HSetNX(ctx, apiKeyRecordKey(project, id), "revoked_at", now)
 		return nil
-	})
-	if err != nil {
+	}); err != nil {
 		return true, core.Internal(op, err)
 	}
 	return true, nil
@@ -340,7 +361,7 @@ func (s *Store) CreateToken(ctx context.Context, project string, t core.Capabili
 		agent = *t.AgentID
 	}
 	scopes, resources, ancestors := encodeList(t.Scopes), encodeList(t.Resources), encodeList(t.Ancestors)
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	err := s.tx(ctx, tokenRecordKey(project, t.ID), func(p redis.Pipeliner) error {
 		p.HSet(ctx, tokenRecordKey(project, t.ID), "id", t.ID, "name", t.Name, "key_prefix", t.KeyPrefix,
 			"scopes", scopes, "expires_at", expires, "created_at", t.CreatedAt, "parent_id", parent,
 			"ancestors", ancestors, "max_depth", t.MaxDepth, "resources", resources, "agent_id", agent, "hash", hash,
@@ -351,10 +372,12 @@ func (s *Store) CreateToken(ctx context.Context, project string, t core.Capabili
 	if err != nil {
 		return core.Internal(op, err)
 	}
-	err = s.rdb.HSet(ctx, credentialKey(hash), "id", t.ID, "project_id", project,
-		"kind", string(core.KindCapabilityToken), "scopes", scopes, "expires_at", expires,
-		"resources", resources, "agent_id", agent, "ancestors", ancestors, "max_depth", t.MaxDepth,
-		"minted_by", t.MintedBy).Err()
+	err = s.write(ctx, credentialKey(hash), func(c redis.Cmdable) error {
+		return c.HSet(ctx, credentialKey(hash), "id", t.ID, "project_id", project,
+			"kind", string(core.KindCapabilityToken), "scopes", scopes, "expires_at", expires,
+			"resources", resources, "agent_id", agent, "ancestors", ancestors, "max_depth", t.MaxDepth,
+			"minted_by", t.MintedBy).Err()
+	})
 	if err != nil {
 		return core.Internal(op, err)
 	}
@@ -430,7 +453,7 @@ func (s *Store) Tokens(ctx context.Context, project string) ([]core.CapabilityTo
 // RevokeToken adds the id to the project's revoked set (what authentication checks for the
 // token and all its ancestors) and stamps the record, in one transaction.
 func (s *Store) RevokeToken(ctx context.Context, project, id string, now int64) error {
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	err := s.tx(ctx, revokedTokensKey(project), func(p redis.Pipeliner) error {
 		p.SAdd(ctx, revokedTokensKey(project), id)
 		p.HSetNX(ctx, tokenRecordKey(project, id), "revoked_at", now)
 		return nil
@@ -461,6 +484,7 @@ func (s *Store) RevokedAmong(ctx context.Context, project string, ids []string) 
 // counter outlives its window by one more, then expires.
 func (s *Store) CountRequest(ctx context.Context, project string, windowStart int64, credentials ...string) ([]int64, error) {
 	incrs := make([]*redis.IntCmd, len(credentials))
+	// Not s.tx: a rate-limit counter is not worth a WAIT per request.
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		for i, c := range credentials {
 			key := rateLimitKey(project, c, windowStart)

@@ -36,7 +36,7 @@ func (s *Store) appendClaimLog(ctx context.Context, op, project, claimID string,
 	keys := []string{claimLogHeadKey(project), claimLogKey(project), claimKey(project, claimID),
 		claimsIndexKey(project), claimRunsKey(project, claimID)}
 	argv := append([]any{size, args[0], e.Seq, string(entry), e.Hash}, args[1:]...)
-	n, err := appendClaimLogScript.Run(ctx, s.rdb, keys, argv...).Int()
+	n, err := s.run(ctx, appendClaimLogScript, keys, argv...).Int()
 	if err != nil {
 		return false, core.Internal(op, err)
 	}
@@ -227,7 +227,9 @@ func (s *Store) SigningSeed(ctx context.Context) ([]byte, error) {
 	if _, err := rand.Read(seed); err != nil {
 		return nil, core.Internal(op, err)
 	}
-	if err := s.rdb.SetNX(ctx, signingKeyKey(), base64.StdEncoding.EncodeToString(seed), 0).Err(); err != nil {
+	if err := s.write(ctx, signingKeyKey(), func(c redis.Cmdable) error {
+		return c.SetNX(ctx, signingKeyKey(), base64.StdEncoding.EncodeToString(seed), 0).Err()
+	}); err != nil {
 		return nil, core.Internal(op, err)
 	}
 	v, err := s.rdb.Get(ctx, signingKeyKey()).Result()

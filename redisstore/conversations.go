@@ -110,7 +110,7 @@ func (s *Store) WriteConversation(ctx context.Context, project string, w convers
 			keys = append(keys, postingKey(project, t))
 			argv = append(argv, t)
 		}
-		res, err := writeConversationScript.Run(ctx, s.rdb, keys, append(argv, pairs...)...).StringSlice()
+		res, err := s.run(ctx, writeConversationScript, keys, append(argv, pairs...)...).StringSlice()
 		if err != nil {
 			return core.Internal(op, err)
 		}
@@ -216,7 +216,7 @@ func (s *Store) touch(ctx context.Context, op, project, id string, now string, s
 			keys = append(keys, tagConvsKey(project, t))
 			argv = append(argv, t)
 		}
-		res, err := touchConversationScript.Run(ctx, s.rdb, keys, argv...).Result()
+		res, err := s.run(ctx, touchConversationScript, keys, argv...).Result()
 		if err != nil {
 			return false, core.Internal(op, err)
 		}
@@ -297,7 +297,7 @@ func (s *Store) TagsOf(ctx context.Context, project string, ids []string) ([][]s
 // posting sets, then deletes it with them ("delete").
 func (s *Store) DeleteConversation(ctx context.Context, project, id string) (bool, error) {
 	const op = "redisstore.DeleteConversation"
-	count, err := deleteConversationScript.Run(ctx, s.rdb, []string{convKey(project, id)}, "mark").Int64()
+	count, err := s.run(ctx, deleteConversationScript, []string{convKey(project, id)}, "mark").Int64()
 	if err != nil {
 		return false, core.Internal(op, err)
 	}
@@ -329,7 +329,7 @@ func (s *Store) DeleteConversation(ctx context.Context, project, id string) (boo
 		keys = append(keys, postingKey(project, t))
 		argv = append(argv, t)
 	}
-	res, err := deleteConversationScript.Run(ctx, s.rdb, keys, argv...).Result()
+	res, err := s.run(ctx, deleteConversationScript, keys, argv...).Result()
 	if err != nil {
 		return false, core.Internal(op, err)
 	}
@@ -468,7 +468,7 @@ func (s *Store) PutWebhook(ctx context.Context, project string, w webhooks.Webho
 	if err != nil {
 		return core.Internal("redisstore.PutWebhook", err)
 	}
-	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	err = s.tx(ctx, webhookKey(project, w.ID), func(p redis.Pipeliner) error {
 		p.HSet(ctx, webhookKey(project, w.ID), "doc", string(b))
 		p.ZAdd(ctx, webhooksKey(project), redis.Z{Score: float64(w.CreatedAt), Member: w.ID})
 		return nil
@@ -531,7 +531,7 @@ func (s *Store) Webhooks(ctx context.Context, project string) ([]webhooks.Webhoo
 // DeleteWebhook removes a webhook; false when there was none.
 func (s *Store) DeleteWebhook(ctx context.Context, project, id string) (bool, error) {
 	var del *redis.IntCmd
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	err := s.tx(ctx, webhookKey(project, id), func(p redis.Pipeliner) error {
 		del = p.Del(ctx, webhookKey(project, id))
 		p.ZRem(ctx, webhooksKey(project), id)
 		return nil
@@ -544,7 +544,7 @@ func (s *Store) DeleteWebhook(ctx context.Context, project, id string) (bool, er
 
 // TouchWebhook records a delivery time, only on a webhook that still exists.
 func (s *Store) TouchWebhook(ctx context.Context, project, id string, at int64) error {
-	if err := touchWebhookScript.Run(ctx, s.rdb, []string{webhookKey(project, id)}, at).Err(); err != nil {
+	if err := s.run(ctx, touchWebhookScript, []string{webhookKey(project, id)}, at).Err(); err != nil {
 		return core.Internal("redisstore.TouchWebhook", err)
 	}
 	return nil

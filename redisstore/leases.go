@@ -113,6 +113,16 @@ func (s *Store) AcquireLease(ctx context.Context, project string, a core.LeaseAt
 // runPipelined runs script by its SHA in one pipeline with also's commands, loading it (EVAL)
 // on a server that does not know it yet.
 func (s *Store) runPipelined(ctx context.Context, script *redis.Script, keys []string, args []any, also func(redis.Pipeliner)) ([]any, error) {
+	if s.waitReplicas > 0 {
+		// The script must be WAITed for on its own connection; the sweeper's project set, like
+		// the rate-limit counters, is not worth a WAIT.
+		res, err := s.run(ctx, script, keys, args...).Slice()
+		if err != nil {
+			return nil, err
+		}
+		_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error { also(p); return nil })
+		return res, err
+	}
 	for _, eval := range []func(context.Context, redis.Scripter, []string, ...any) *redis.Cmd{script.EvalSha, script.Eval} {
 		pipe := s.rdb.Pipeline()
 		cmd := eval(ctx, pipe, keys, args...)
@@ -138,7 +148,7 @@ func (s *Store) queueKeys(project string, l core.Lease) []string {
 
 // LeaveLeaseQueue runs leave_lease_queue.lua.
 func (s *Store) LeaveLeaseQueue(ctx context.Context, project, key, id string, now int64) error {
-	err := leaveLeaseQueueScript.Run(ctx, s.rdb, s.queueKeys(project, core.Lease{ID: id, StateKey: key}),
+	err := s.run(ctx, leaveLeaseQueueScript, s.queueKeys(project, core.Lease{ID: id, StateKey: key}),
 		id, now, leaseEventsCap, "leave:"+id).Err()
 	if err != nil {
 		return core.Internal("redisstore.LeaveLeaseQueue", err)
@@ -148,7 +158,7 @@ func (s *Store) LeaveLeaseQueue(ctx context.Context, project, key, id string, no
 
 // EndLease runs end_lease.lua.
 func (s *Store) EndLease(ctx context.Context, project string, l core.Lease, now int64, how, requestID string) (bool, error) {
-	n, err := endLeaseScript.Run(ctx, s.rdb, s.queueKeys(project, l), l.ID, now, how, leaseEventsCap, requestID).Int()
+	n, err := s.run(ctx, endLeaseScript, s.queueKeys(project, l), l.ID, now, how, leaseEventsCap, requestID).Int()
 	if err != nil {
 		return false, core.Internal("redisstore.EndLease", err)
 	}
@@ -166,7 +176,7 @@ var renewErrors = map[string]struct {
 // RenewLease runs renew_lease.lua on a lease read by the caller.
 func (s *Store) RenewLease(ctx context.Context, project string, l core.Lease, ttlMs, now int64, requestID string) (core.Lease, error) {
 	const op = "redisstore.RenewLease"
-	res, err := renewLeaseScript.Run(ctx, s.rdb, []string{
+	res, err := s.run(ctx, renewLeaseScript, []string{
 		leaseRecordKey(project, l.ID), leaseCurrentKey(project, l.StateKey), activeLeasesKey(project), leaseEventsKey(project),
 	}, l.ID, ttlMs, now, leaseEventsCap, requestID).Slice()
 	if err != nil {

@@ -77,7 +77,7 @@ func (s *Store) MutateState(ctx context.Context, project string, m core.StateMut
 			}
 			argv = append(argv, l)
 		}
-		res, err := mutateStateScript.Run(ctx, s.rdb, keys, argv...).Slice()
+		res, err := s.run(ctx, mutateStateScript, keys, argv...).Slice()
 		if err != nil {
 			return core.StateEvent{}, false, core.Internal(op, err)
 		}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/agentstate/agentstate-go/core"
 )
@@ -32,6 +33,7 @@ var httpStatus = map[core.Code]int{
 	core.CodePayloadTooLarge:       http.StatusRequestEntityTooLarge,
 	core.CodeRateLimited:           http.StatusTooManyRequests,
 	core.CodeServiceUnavailable:    http.StatusServiceUnavailable,
+	core.CodeStoreUnavailable:      http.StatusServiceUnavailable,
 	core.CodeInternal:              http.StatusInternalServerError,
 }
 
@@ -46,6 +48,9 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, ok := httpStatus[body.Code]
 	if !ok {
 		status = http.StatusInternalServerError
+	}
+	if body.Code == core.CodeStoreUnavailable {
+		w.Header().Set("Retry-After", strconv.Itoa(core.RetryAfterSeconds))
 	}
 	if status >= 500 {
 		var ce *core.Error

@@ -124,7 +124,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := s.Ready(ctx); err != nil {
-			writeError(w, r, &core.Error{Op: "rest.readyz", Code: core.CodeServiceUnavailable,
+			writeError(w, r, &core.Error{Op: "rest.readyz", Code: core.CodeStoreUnavailable,
 				Message: "Store is not answering", Err: err})
 			return
 		}

@@ -159,6 +159,13 @@ func (s *subscriptions) start(ctx context.Context, srv *server.MCPServer, d Deps
 				return // nobody will ever read this session's notifications
 			}
 			res, err := d.Watcher.WaitForChange(wctx, p, key, version, waitSlice)
+			if core.IsCode(err, core.CodeStoreUnavailable) {
+				select { // Redis restarting or failing over: keep the subscription, try again
+				case <-time.After(core.RetryAfterSeconds * time.Second):
+				case <-wctx.Done():
+				}
+				continue
+			}
 			if err != nil {
 				return // scope or resource no longer allowed: stop notifying
 			}

@@ -6,15 +6,18 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/agentstate/agentstate-go/core"
 	"github.com/agentstate/agentstate-go/internal/app"
 	"github.com/agentstate/agentstate-go/internal/testenv"
+	"github.com/agentstate/agentstate-go/redisstore"
 )
 
 // stdioClient drives run() over pipes, one JSON-RPC message per line.
@@ -229,4 +232,26 @@ func TestRemoteStdio(t *testing.T) {
 	err := run(context.Background(), []string{"-url", s.URL, "-api-key", core.NewAPIKeySecret()}, nil, io.Discard, io.Discard)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "refused AGENTSTATE_API_KEY")
+}
+
+// Redis going away mid-session: the tool call is an isError result that names
+// STORE_UNAVAILABLE and says to retry; once Redis is back the same session works again.
+func TestStdioStoreOutage(t *testing.T) {
+	srv := testenv.StartRedis(t, 7204, "--appendonly", "yes", "--appendfsync", "always")
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	e := &testenv.Env{Rdb: rdb, Store: redisstore.New(rdb), Clock: testenv.NewClock()}
+	p := testenv.NewProject(t, e.App(t))
+	c := start(t, "-redis-url", "redis://"+srv.Addr(), "-api-key", p.Key)
+	args := map[string]any{"state_key": "k", "agent_id": "a", "data": map[string]any{"n": 1}}
+	require.False(t, c.tool(t, "upsert_state", args).IsError)
+
+	srv.Kill()
+	r := c.tool(t, "get_state", map[string]any{"state_key": "k"})
+	assert.True(t, r.IsError)
+	assert.True(t, strings.HasPrefix(r.Content[0].Text, "Error: STORE_UNAVAILABLE: The store is temporarily unavailable; retry shortly"), "%v", r.Content)
+
+	srv.Start()
+	require.Eventually(t, func() bool { return !c.tool(t, "get_state", map[string]any{"state_key": "k"}).IsError },
+		10*time.Second, 100*time.Millisecond)
 }

@@ -152,7 +152,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 // startServer runs the real HTTP surface, as cmd/http-server builds it, on an embedded store,
 // listening on a free loopback port, with a fresh project and key.
 func startServer(ctx context.Context, c *config) (stop func(), err error) {
-	conn, err := redisstore.Open(ctx, "")
+	conn, err := redisstore.Open(ctx, redisstore.Options{})
 	if err != nil {
 		return nil, err
 	}

@@ -36,6 +36,7 @@ import (
 type Config struct {
 	Addr             string
 	RedisURL         string
+	Redis            redisstore.Options // RedisURL is copied in by Open
 	BootstrapKey     string
 	LogLevel         string
 	MaxBodyBytes     int64
@@ -54,6 +55,10 @@ func Flags(fs *flag.FlagSet) *Config {
 	c := &Config{}
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "HTTP listen address (AGENTSTATE_ADDR)")
 	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis URL, e.g. redis://127.0.0.1:6379/0; empty = embedded in-memory store (AGENTSTATE_REDIS_URL)")
+	fs.BoolVar(&c.Redis.Cluster, "redis-cluster", false, "AGENTSTATE_REDIS_URL names Redis Cluster seed nodes: redis://h1:p1?addr=h2:p2&addr=h3:p3 (AGENTSTATE_REDIS_CLUSTER)")
+	fs.StringVar(&c.Redis.SentinelMaster, "redis-sentinel-master", "", "use Sentinel: the monitored master's name; AGENTSTATE_REDIS_URL then names the sentinels (AGENTSTATE_REDIS_SENTINEL_MASTER)")
+	fs.IntVar(&c.Redis.WaitReplicas, "redis-wait-replicas", 0, "acknowledge a write only after WAIT confirms this many replicas have it; 0 = do not wait (AGENTSTATE_REDIS_WAIT_REPLICAS)")
+	fs.DurationVar(&c.Redis.WaitTimeout, "redis-wait-timeout", time.Second, "longest one WAIT may take; an unconfirmed write answers 503 STORE_UNAVAILABLE (AGENTSTATE_REDIS_WAIT_TIMEOUT)")
 	fs.StringVar(&c.BootstrapKey, "bootstrap-key", "", "ensure project 'default' with this full-access key, as_live_ + 40 base62 (AGENTSTATE_BOOTSTRAP_KEY)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error (AGENTSTATE_LOG_LEVEL)")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", 1<<20, "largest accepted request body (AGENTSTATE_MAX_BODY_BYTES)")
@@ -136,7 +141,9 @@ func (a *App) Shutdown(ctx context.Context) error {
 
 // Open connects the store (or starts the embedded one) and builds the services.
 func Open(ctx context.Context, c *Config, log *slog.Logger) (*App, error) {
-	conn, err := redisstore.Open(ctx, c.RedisURL)
+	opts := c.Redis
+	opts.URL = c.RedisURL
+	conn, err := redisstore.Open(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +151,7 @@ func Open(ctx context.Context, c *Config, log *slog.Logger) (*App, error) {
 		log.Warn("EMBEDDED STORE: no AGENTSTATE_REDIS_URL set, so data lives in this process's memory and is LOST ON EXIT. " +
 			"Set AGENTSTATE_REDIS_URL=redis://host:6379 for anything you want to keep.")
 	} else {
-		log.Info("store connected", "addr", conn.Addr)
+		log.Info("store connected", "mode", conn.Mode, "addr", conn.Addr, "wait_replicas", opts.WaitReplicas)
 		warnStreamNodeSize(ctx, conn.Store, log)
 	}
 	limits := core.DefaultLimits()

@@ -1,5 +1,7 @@
 // Package testenv runs tests against every store AgentState supports: the real Redis named by
-// AGENTSTATE_TEST_REDIS_URL (default redis://127.0.0.1:6379/0) and the embedded miniredis.
+// AGENTSTATE_TEST_REDIS_URL (default redis://127.0.0.1:6379/0), the Redis Cluster named by
+// AGENTSTATE_TEST_REDIS_CLUSTER (redis://h1:p1?addr=h2:p2&addr=h3:p3; skipped when unset) and
+// the embedded miniredis.
 // Each test gets its own project, so tests never flush or see each other's data.
 package testenv
 
@@ -30,38 +32,60 @@ func RedisURL() string {
 
 // Env is one store under test.
 type Env struct {
-	Name  string // "redis" or "embedded"
+	Name  string // "redis", "cluster" or "embedded"
 	Rdb   redis.UniversalClient
 	Store *redisstore.Store
 	Mini  *miniredis.Miniredis // nil on real Redis
 	Clock *Clock
 }
 
-var (
-	realOnce sync.Once
-	realRdb  redis.UniversalClient
-	realErr  error
-)
+// shared is a client opened once per test binary and kept for all its tests.
+type shared struct {
+	once  sync.Once
+	rdb   redis.UniversalClient
+	store *redisstore.Store // one per client: New hooks the client
+	err   error
+}
 
-func realRedis() (redis.UniversalClient, error) {
-	realOnce.Do(func() {
-		opts, err := redis.ParseURL(RedisURL())
-		if err != nil {
-			realErr = err
-			return
+func (sh *shared) get(open func() (redis.UniversalClient, error)) (redis.UniversalClient, error) {
+	sh.once.Do(func() {
+		c, err := open()
+		if err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			if err = c.Ping(ctx).Err(); err != nil {
+				_ = c.Close()
+			}
 		}
-		opts.PoolSize = 64
-		c := redis.NewClient(opts)
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		if err := c.Ping(ctx).Err(); err != nil {
-			realErr = err
-			_ = c.Close()
-			return
+		sh.rdb, sh.err = c, err
+		if err == nil {
+			sh.store = redisstore.New(c)
 		}
-		realRdb = c
 	})
-	return realRdb, realErr
+	return sh.rdb, sh.err
+}
+
+var realRedis, clusterRedis shared
+
+func openRealClient() (redis.UniversalClient, error) {
+	opts, err := redis.ParseURL(RedisURL())
+	if err != nil {
+		return nil, err
+	}
+	opts.PoolSize = 64
+	return redis.NewClient(opts), nil
+}
+
+// ClusterURL is the Redis Cluster the suite uses, "" when none is configured.
+func ClusterURL() string { return os.Getenv("AGENTSTATE_TEST_REDIS_CLUSTER") }
+
+func openClusterClient() (redis.UniversalClient, error) {
+	opts, err := redis.ParseClusterURL(ClusterURL())
+	if err != nil {
+		return nil, err
+	}
+	opts.PoolSize = 64
+	return redis.NewClusterClient(opts), nil
 }
 
 // Store opens one kind of store for a test or benchmark.
@@ -71,19 +95,32 @@ type Store struct {
 }
 
 // Stores are the stores every store/contract test and benchmark runs against.
-var Stores = []Store{{"redis", openReal}, {"embedded", openEmbedded}}
+var Stores = []Store{{"redis", openReal}, {"embedded", openEmbedded}, {"cluster", openCluster}}
 
 // openReal uses the real Redis. Without one the test is skipped, unless
 // AGENTSTATE_TEST_REQUIRE_REDIS=1 (CI), where that is a failure.
 func openReal(tb testing.TB) *Env {
-	rdb, err := realRedis()
+	rdb, err := realRedis.get(openRealClient)
 	if err != nil {
 		if os.Getenv("AGENTSTATE_TEST_REQUIRE_REDIS") == "1" {
 			tb.Fatalf("real Redis at %s is required: %v", RedisURL(), err)
 		}
 		tb.Skipf("real Redis at %s not answering (%v): skipped; the embedded half still runs", RedisURL(), err)
 	}
-	return &Env{Name: "redis", Rdb: rdb, Store: redisstore.New(rdb), Clock: NewClock()}
+	return &Env{Name: "redis", Rdb: rdb, Store: realRedis.store, Clock: NewClock()}
+}
+
+// openCluster uses the Redis Cluster of AGENTSTATE_TEST_REDIS_CLUSTER; unset, the test is
+// skipped; set but not answering, it fails.
+func openCluster(tb testing.TB) *Env {
+	if ClusterURL() == "" {
+		tb.Skip("AGENTSTATE_TEST_REDIS_CLUSTER not set: no Redis Cluster to run against (.ci/run starts one)")
+	}
+	rdb, err := clusterRedis.get(openClusterClient)
+	if err != nil {
+		tb.Fatalf("Redis Cluster at %s is required: %v", ClusterURL(), err)
+	}
+	return &Env{Name: "cluster", Rdb: rdb, Store: clusterRedis.store, Clock: NewClock()}
 }
 
 func openEmbedded(tb testing.TB) *Env {
@@ -184,4 +221,24 @@ func ReportPercentiles(b *testing.B, name string, ds []time.Duration) {
 	at := func(q float64) float64 { return float64(ds[int(q*float64(len(ds)-1))].Microseconds()) }
 	b.ReportMetric(at(0.50), name+"_p50_us")
 	b.ReportMetric(at(0.99), name+"_p99_us")
+}
+
+// ProjectKeys lists every key of the project (tests only: KEYS). On a cluster it asks the
+// master owning the project's slot, where all of them live.
+func (e *Env) ProjectKeys(tb testing.TB, project string) []string {
+	tb.Helper()
+	ctx := context.Background()
+	var node redis.Cmdable = e.Rdb
+	if c, ok := e.Rdb.(*redis.ClusterClient); ok {
+		m, err := c.MasterForKey(ctx, "as:{"+project+"}:")
+		if err != nil {
+			tb.Fatalf("find the project's master: %v", err)
+		}
+		node = m
+	}
+	keys, err := node.Keys(ctx, "as:{"+project+"}:*").Result()
+	if err != nil {
+		tb.Fatalf("list project keys: %v", err)
+	}
+	return keys
 }

@@ -1,0 +1,80 @@
+package redisstore
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Every mode takes TLS (rediss://) and ACL credentials from its URL.
+func TestOpenModesCarryTLSAndACL(t *testing.T) {
+	c, mode, _, err := newClient(Options{URL: "rediss://app:pw@10.0.0.5:6380/2"})
+	require.NoError(t, err)
+	o := c.(*redis.Client).Options()
+	assert.Equal(t, "single", mode)
+	assert.NotNil(t, o.TLSConfig)
+	assert.Equal(t, []string{"app", "pw", "10.0.0.5:6380"}, []string{o.Username, o.Password, o.Addr})
+	assert.Equal(t, 2, o.DB)
+	assert.GreaterOrEqual(t, o.PoolSize, minPoolSize)
+
+	c, mode, addr, err := newClient(Options{URL: "rediss://app:pw@10.0.0.1:7000?addr=10.0.0.2:7000&addr=10.0.0.3:7000", Cluster: true})
+	require.NoError(t, err)
+	co := c.(*redis.ClusterClient).Options()
+	assert.Equal(t, "cluster", mode)
+	assert.Equal(t, "10.0.0.1:7000,10.0.0.2:7000,10.0.0.3:7000", addr)
+	assert.NotNil(t, co.TLSConfig)
+	assert.Equal(t, []string{"app", "pw"}, []string{co.Username, co.Password})
+	assert.GreaterOrEqual(t, co.PoolSize, minPoolSize)
+
+	c, mode, addr, err = newClient(Options{URL: "rediss://app:pw@10.0.0.1:26379/1?addr=10.0.0.2:26379", SentinelMaster: "mymaster"})
+	require.NoError(t, err)
+	so := c.(*redis.Client).Options()
+	assert.Equal(t, "sentinel", mode)
+	assert.Equal(t, "mymaster@10.0.0.1:26379,10.0.0.2:26379", addr)
+	assert.NotNil(t, so.TLSConfig)
+	assert.Equal(t, []string{"app", "pw"}, []string{so.Username, so.Password}, "the data nodes use the URL's ACL user too")
+	assert.Equal(t, 1, so.DB)
+
+	_, _, _, err = newClient(Options{URL: "redis://h1:1?addr=h2:2"})
+	assert.ErrorContains(t, err, "AGENTSTATE_REDIS_CLUSTER", "a cluster URL without the flag says which flag")
+	_, _, _, err = newClient(Options{URL: "redis://h1:1", Cluster: true, SentinelMaster: "m"})
+	assert.Error(t, err)
+	_, err = Open(context.Background(), Options{Cluster: true})
+	assert.Error(t, err, "cluster mode needs a URL")
+}
+
+// ACL credentials in a cluster URL reach every node: a user made on each master of the test
+// cluster connects; a wrong password is refused.
+func TestClusterACLUser(t *testing.T) {
+	url := os.Getenv("AGENTSTATE_TEST_REDIS_CLUSTER")
+	if url == "" {
+		t.Skip("AGENTSTATE_TEST_REDIS_CLUSTER not set")
+	}
+	ctx := context.Background()
+	opts, err := redis.ParseClusterURL(url)
+	require.NoError(t, err)
+	admin := redis.NewClusterClient(opts)
+	t.Cleanup(func() { _ = admin.Close() })
+	require.NoError(t, admin.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+		return m.Do(ctx, "ACL", "SETUSER", "agentstate_acl_test", "on", ">s3cret", "~as:*", "+@all").Err()
+	}))
+	t.Cleanup(func() {
+		_ = admin.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+			return m.Do(ctx, "ACL", "DELUSER", "agentstate_acl_test").Err()
+		})
+	})
+	withUser := strings.Replace(url, "redis://", "redis://agentstate_acl_test:s3cret@", 1)
+	conn, err := Open(ctx, Options{URL: withUser, Cluster: true})
+	require.NoError(t, err)
+	defer conn.Close()
+	require.NoError(t, conn.Store.Client().Set(ctx, "as:{acl_test}:x", "1", 0).Err())
+	require.NoError(t, conn.Store.Client().Del(ctx, "as:{acl_test}:x").Err())
+
+	_, err = Open(ctx, Options{URL: strings.Replace(withUser, "s3cret", "wrong", 1), Cluster: true})
+	assert.Error(t, err)
+}
