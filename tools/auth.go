@@ -61,11 +61,11 @@ func gate(ctx context.Context, _ any, message any) error {
 	if m.Method == "initialize" || m.Method == "ping" || m.Method == "server/discover" {
 		return nil
 	}
-	if _, err := recheck(ctx); err != nil {
-		if core.IsCode(err, core.CodeUnauthorized) {
-			return ErrUnauthorized
-		}
-		return err
+	// Only a dead credential is refused here. Any other failure (the store unavailable, say)
+	// lets the request through, so that a tool call answers with an isError result saying to
+	// retry — the handler authenticates again and reports it — instead of a protocol error.
+	if _, err := recheck(ctx); core.IsCode(err, core.CodeUnauthorized) {
+		return ErrUnauthorized
 	}
 	return nil
 }
