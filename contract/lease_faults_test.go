@@ -87,16 +87,22 @@ func (h *faultHook) count() int {
 // (created through an unhooked App so setup is not counted).
 func hookedApp(t *testing.T, e *testenv.Env, h *faultHook) (*app.App, testenv.Project) {
 	t.Helper()
-	var opts *redis.Options
-	if e.Mini != nil {
-		opts = &redis.Options{Addr: e.Mini.Addr()}
-	} else {
-		var err error
-		opts, err = redis.ParseURL(testenv.RedisURL())
+	// a broken round trip must not be healed by go-redis behind our back: MaxRetries -1
+	var rdb redis.UniversalClient
+	switch {
+	case e.Mini != nil:
+		rdb = redis.NewClient(&redis.Options{Addr: e.Mini.Addr(), MaxRetries: -1})
+	case e.Name == "cluster":
+		opts, err := redis.ParseClusterURL(testenv.ClusterURL())
 		require.NoError(t, err)
+		opts.MaxRetries = -1
+		rdb = redis.NewClusterClient(opts)
+	default:
+		opts, err := redis.ParseURL(testenv.RedisURL())
+		require.NoError(t, err)
+		opts.MaxRetries = -1
+		rdb = redis.NewClient(opts)
 	}
-	opts.MaxRetries = -1 // a broken round trip must not be healed by go-redis behind our back
-	rdb := redis.NewClient(opts)
 	rdb.AddHook(h)
 	st := redisstore.New(rdb)
 	t.Cleanup(func() {

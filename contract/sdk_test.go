@@ -91,7 +91,11 @@ func TestOfficialSDKClient(t *testing.T) {
 				return
 			}
 			p := testenv.NewProject(t, e.App(t))
-			drive(t, "stdio", "CMD="+bin, "KEY="+p.Key, "AGENTSTATE_REDIS_URL="+testenv.RedisURL())
+			if e.Name == "cluster" {
+				drive(t, "stdio", "CMD="+bin, "KEY="+p.Key, "AGENTSTATE_REDIS_URL="+testenv.ClusterURL(), "AGENTSTATE_REDIS_CLUSTER=true")
+			} else {
+				drive(t, "stdio", "CMD="+bin, "KEY="+p.Key, "AGENTSTATE_REDIS_URL="+testenv.RedisURL())
+			}
 		})
 	})
 }
