@@ -42,6 +42,7 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	e := testenv.Stores[0].Open(t)
 	a := app.New(e.Store, core.SystemClock{}, core.DefaultLimits())
+	a.RateLimiter = core.NewRateLimiter(e.Store, core.SystemClock{}, 6000) // the overview shows its use
 	ctx, cancel := context.WithCancel(context.Background())
 	a.Start(ctx, slog.New(slog.NewTextHandler(io.Discard, nil))) // the lease sweeper emits lease.expired
 	ts := httptest.NewServer(a.NewHandler(0))

@@ -114,7 +114,7 @@ try {
     await page.getByLabel('JSON path').fill('$.status');
     await page.getByLabel('equals (JSON)').fill('"running"');
     await page.getByRole('button', { name: 'Query' }).click();
-    await page.locator('#status').filter({ hasText: '1 state(s)' }).waitFor();
+    await page.locator('#status').filter({ hasText: '1 state(s) match' }).waitFor();
     expect(await page.locator('tr[data-key="jobs-build-42"]').count() === 1, 'JSON path query should match the build');
   });
 
@@ -240,6 +240,7 @@ try {
     await page.locator('#counts dd').first().waitFor();
     const tiles = await page.locator('#counts').textContent();
     expect(/States\s*2/.test(tiles) && /Claims\s*2/.test(tiles), `counts wrong: ${tiles}`);
+    await page.locator('#rate').filter({ hasText: /\d+ of 6000 requests used/ }).waitFor();
     await page.locator('#live.on').waitFor();
     await must('PUT', '/api/v1/states/jobs-build-43', { agent_id: 'planner', data: { step: 1 } });
     await page.locator('#activity li').filter({ hasText: 'jobs-build-43' }).waitFor();

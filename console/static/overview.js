@@ -37,6 +37,7 @@ async function counts() {
 }
 
 function meter() {
+  $('#rate-meter').hidden = !rate.limit;
   if (!rate.limit) { $('#rate').textContent = 'This server has no rate limit.'; return; }
   const used = rate.limit - rate.remaining;
   $('#rate').textContent = `${used} of ${rate.limit} requests used in this window (resets ${when(rate.reset * 1000)}).`;

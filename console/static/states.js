@@ -26,7 +26,7 @@ async function load() {
   const res = await api('/api/v1/states/query', { method: 'POST', body: { ...query, limit: 100 } });
   rows.clear();
   $('#states tbody').replaceChildren(...res.data.map(s => row(s)));
-  status(`${res.data.length} state(s)${res.pagination.next_cursor ? ' (first 100)' : ''}.`);
+  status(`${res.data.length} state(s) match${res.pagination.next_cursor ? ' (first 100 shown)' : ''}; new writes appear as they happen.`);
   return Math.max(0, ...res.data.map(s => s.latest_sequence));
 }
 

@@ -7,7 +7,7 @@ page(async () => {
   try {
     const keys = await api('/api/v1/keys');
     $('#keys tbody').replaceChildren(...keys.data.map(k => h('tr', {},
-      h('td', {}, k.name), h('td', {}, h('code', {}, k.key_prefix)), h('td', {}, (k.scopes || []).join(' ')),
+      h('td', {}, k.name), h('td', {}, h('code', {}, k.key_prefix)), h('td', {}, k.scopes && k.scopes.length ? k.scopes.join(' ') : 'full access'),
       h('td', {}, k.agent_id || '—'), h('td', {}, when(k.last_used_at)),
       h('td', {}, k.revoked_at ? h('span', { class: 'bad' }, 'revoked') : h('span', { class: 'ok' }, 'active')))));
   } catch (e) {
