@@ -29,6 +29,7 @@ type Deps struct {
 	Ready            func(context.Context) error // /readyz: nil when the store answers
 	MCP              http.Handler                // streamable HTTP MCP, served at /api/mcp
 	MCPSSE           http.Handler                // legacy SSE MCP, served under /api/mcp/sse and /api/mcp/message
+	Console          http.Handler                // the operators' console, served under /console (it sets its own CSP)
 }
 
 // Server holds the handlers' dependencies.
@@ -96,6 +97,10 @@ func NewHandler(d Deps) http.Handler {
 	if d.MCPSSE != nil {
 		r.With(mcpAuth.middleware).Get("/api/mcp/sse", d.MCPSSE.ServeHTTP)
 		r.With(mcpAuth.middleware).Post("/api/mcp/message", d.MCPSSE.ServeHTTP)
+	}
+	if d.Console != nil {
+		r.Handle("/console", d.Console)
+		r.Handle("/console/*", d.Console)
 	}
 	return r
 }

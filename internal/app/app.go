@@ -26,6 +26,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 	"github.com/peterbourgon/ff/v3"
 
+	"github.com/agentstate/agentstate-go/console"
 	"github.com/agentstate/agentstate-go/core"
 	"github.com/agentstate/agentstate-go/redisstore"
 	"github.com/agentstate/agentstate-go/rest"
@@ -289,7 +290,8 @@ func (a *App) NewHandler(authFailureDelay time.Duration) http.Handler {
 			server.WithHTTPContextFunc(func(ctx context.Context, r *http.Request) context.Context {
 				return tools.WithToolsets(a.connection(ctx, r), r.URL.Query().Get("toolsets"))
 			})),
-		MCPSSE: a.mcpSSE,
+		MCPSSE:  a.mcpSSE,
+		Console: console.Handler(),
 	})
 }
 
