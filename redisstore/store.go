@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/go-redsync/redsync/v4"
@@ -15,6 +16,8 @@ type Store struct {
 	rdb  redis.UniversalClient
 	rs   *redsync.Redsync // elects the replica that runs a background job (LeadJob)
 	wake wakeHub          // this replica's lease waiters, woken over pub/sub
+	// ft is on while conversation writes create RediSearch documents (the FT search path).
+	ft atomic.Bool
 }
 
 // New wraps a client.
