@@ -81,7 +81,7 @@ end
 -- succeeds without writing again: a create's conversation id and every message id are made
 -- once per request, before the first attempt.
 if mode == "create" and redis.call("EXISTS", KEYS[1]) == 1 then return {"OK"} end
-if k > 0 and redis.call("HEXISTS", KEYS[3], ARGV[16 + n + m]) == 1 then return {"OK"} end
+if k > 0 and redis.call("HEXISTS", KEYS[3], ARGV[20 + n + 2 * m]) == 1 then return {"OK"} end
 
 if mode == "create" then
   if ARGV[5] == "1" and redis.call("HEXISTS", KEYS[6], ARGV[4]) == 1 then return {"ERR", "CONFLICT"} end
