@@ -17,12 +17,19 @@ import (
 
 // BenchmarkConversationSearch100k loads 10,000 conversations of 10 messages (100k messages,
 // ~12 words each from a Zipf vocabulary of 5,000 words) into real Redis through the product's
-// write path, then measures searches of one and two mid-frequency words. It reports p50/p99
-// latency and the Redis memory the corpus took per message:
+// write path, then measures searches of one and two mid-frequency words, and of prefixes. It
+// reports p50/p99 latency and the Redis memory the corpus took per message. With
+// AGENTSTATE_TEST_REDISEARCH_URL set it does the same on that server with the RediSearch path
+// on, where it also times the portable index on the same corpus (portable-*):
 //
 //	go test -run '^$' -bench ConversationSearch100k -benchtime 2000x ./contract/
 func BenchmarkConversationSearch100k(b *testing.B) {
-	e := testenv.Stores[0].Open(b)
+	for _, st := range []testenv.Store{testenv.Stores[0], testenv.RediSearch} {
+		b.Run(st.Name, func(b *testing.B) { benchSearch100k(b, st.Open(b)) })
+	}
+}
+
+func benchSearch100k(b *testing.B, e *testenv.Env) {
 	s := testenv.NewServer(b, e)
 	ctx, p, convs := context.Background(), s.Project.P, s.App.Convs
 	rng := rand.New(rand.NewPCG(1, 1))
@@ -47,14 +54,34 @@ func BenchmarkConversationSearch100k(b *testing.B) {
 	}
 	load := time.Since(start)
 	mem := usedMemory(b, e) - memBefore
-
-	var lat []time.Duration
-	b.ResetTimer()
-	for i := 0; b.Loop(); i++ {
+	// timed measures queries from next on cv, reporting p50/p99 as name-p50-ms, name-p99-ms.
+	timed := func(cv *conversations.Service, name string, n int, next func(i int) string) {
+		var lat []time.Duration
+		for i := range n {
+			t0 := time.Now()
+			if _, err := cv.Search(ctx, p, conversations.SearchQuery{Q: next(i)}); err != nil {
+				b.Fatal(err)
+			}
+			lat = append(lat, time.Since(t0))
+		}
+		slices.Sort(lat)
+		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, name+"-p50-ms")
+		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, name+"-p99-ms")
+	}
+	// Three base-36 digits after "w" are words of rank 1,296 and up; a prefix of two digits
+	// stands for up to 37 of them.
+	prefix := func(int) string { return word(uint64(36+rng.IntN(1260))) + "*" }
+	midWords := func(i int) string {
 		q := word(uint64(20 + rng.IntN(200)))
 		if i%2 == 1 {
 			q += " " + word(uint64(20+rng.IntN(200)))
 		}
+		return q
+	}
+	var lat []time.Duration
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		q := midWords(i)
 		t0 := time.Now()
 		if _, err := convs.Search(ctx, p, conversations.SearchQuery{Q: q}); err != nil {
 			b.Fatal(err)
@@ -64,25 +91,22 @@ func BenchmarkConversationSearch100k(b *testing.B) {
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	timed(convs, "prefix", 200, prefix)
 	// The five most frequent words match nearly all 10,000 conversations: the worst case for
 	// sorting the matches. The same words with the cap at 1,000 take the recency walk instead.
-	timeCommon := func(cv *conversations.Service, name string) {
-		var lat []time.Duration
-		for i := range 200 {
-			t0 := time.Now()
-			if _, err := cv.Search(ctx, p, conversations.SearchQuery{Q: word(uint64(1 + i%5))}); err != nil {
-				b.Fatal(err)
-			}
-			lat = append(lat, time.Since(t0))
-		}
-		slices.Sort(lat)
-		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, name+"-p50-ms")
-		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, name+"-p99-ms")
-	}
-	timeCommon(convs, "common-sort")
+	common := func(i int) string { return word(uint64(1 + i%5)) }
+	timed(convs, "common-sort", 200, common)
 	walk := *convs
 	walk.SearchCap = 1000
-	timeCommon(&walk, "common-walk")
+	walk.Text = nil
+	timed(&walk, "common-walk", 200, common)
+	if e.FT != nil {
+		portable := *convs
+		portable.Text = nil
+		timed(&portable, "portable", 500, midWords)
+		timed(&portable, "portable-prefix", 200, prefix)
+		timed(&portable, "portable-common-sort", 200, common)
+	}
 	// Reported last: ResetTimer drops metrics reported before it.
 	b.ReportMetric(float64(mem)/100_000, "redis-B/msg")
 	b.ReportMetric(float64(mem)/float64(textBytes), "redis-B/text-B")

@@ -360,11 +360,13 @@ func TestBucketWeeksFollowSQLite(t *testing.T) {
 
 // TestSearchMatchesBruteForceOracle: on generated corpora (non-ASCII, punctuation, appends,
 // deletes), every search returns exactly the conversations whose messages hold all the query's
-// words, newest first, across pages.
+// words (a word written "abc*" being any word starting with it), newest first, across pages,
+// on every search path: the portable index (sorted matches, and the recency walk of very common
+// words) and RediSearch when AGENTSTATE_TEST_REDISEARCH_URL names a server with it.
 func TestSearchMatchesBruteForceOracle(t *testing.T) {
 	words := []string{"redis", "Straße", "STRASSE", "café", "cafe\u0301", "日本語", "naïve", "lease", "token", "agent", "écrit",
-		"Ωmega", "ωmega", "x1", "go", "42"}
-	forEachFace(t, func(t *testing.T, f Face, s *testenv.Server, e *testenv.Env) {
+		"Ωmega", "ωmega", "x1", "go", "42", "deploy", "deployment", "Deployed", "straßenbahn"}
+	forEachFaceOn(t, testenv.SearchStores, func(t *testing.T, f Face, s *testenv.Server, e *testenv.Env) {
 		rng := rand.New(rand.NewPCG(7, uint64(len(f.Name()))))
 		sentence := func() string {
 			var b strings.Builder
@@ -376,21 +378,29 @@ func TestSearchMatchesBruteForceOracle(t *testing.T) {
 		}
 		corpus := map[string][]string{} // conversation id -> message texts
 		order := []string{}
+		at := map[string]int64{} // conversation id -> updated_at
+		// A third of the writes share the millisecond of the one before: results and cursors
+		// must order ties by id.
+		tick := func() {
+			if rng.IntN(3) > 0 {
+				e.Clock.Advance(time.Millisecond)
+			}
+		}
 		for range 30 {
-			e.Clock.Advance(time.Millisecond)
+			tick()
 			var texts []string
 			for range 1 + rng.IntN(3) {
 				texts = append(texts, sentence())
 			}
 			c := storeConv(t, f, map[string]any{"messages": msgs(texts...)})
-			corpus[c.ID], order = texts, append(order, c.ID)
+			corpus[c.ID], order, at[c.ID] = texts, append(order, c.ID), e.Clock.Now().UnixMilli()
 		}
 		for range 10 { // appends move a conversation to the front
-			e.Clock.Advance(time.Millisecond)
+			tick()
 			id := order[rng.IntN(len(order))]
 			text := sentence()
 			mustOK(t, f.Call(t, "append_messages", map[string]any{"id": id, "messages": msgs(text)}))
-			corpus[id] = append(corpus[id], text)
+			corpus[id], at[id] = append(corpus[id], text), e.Clock.Now().UnixMilli()
 			order = append(slices.DeleteFunc(order, func(x string) bool { return x == id }), id)
 		}
 		for range 5 {
@@ -398,34 +408,86 @@ func TestSearchMatchesBruteForceOracle(t *testing.T) {
 			require.NoError(t, s.App.Convs.Delete(context.Background(), s.Project.P, id))
 			delete(corpus, id)
 			order = slices.DeleteFunc(order, func(x string) bool { return x == id })
+			if e.FT != nil {
+				n, err := e.Rdb.Exists(context.Background(), "as:ft:{"+s.Project.ID+"}:c:"+id).Result()
+				require.NoError(t, err)
+				assert.Zero(t, n, "a deleted conversation's RediSearch document goes with it")
+			}
 		}
-		oracle := func(q string) []string {
-			terms := textindex.QueryTerms(q)
+		// Half the conversations carry the tag "blue"; a few lose it again.
+		blue := map[string]bool{}
+		for _, id := range order {
+			if rng.IntN(2) == 0 {
+				_, err := s.App.Convs.AddTags(context.Background(), s.Project.P, id, conversations.AddTagsRequest{Tags: []string{"blue", "x"}})
+				require.NoError(t, err)
+				blue[id] = true
+			}
+		}
+		for _, id := range order[:8] {
+			if blue[id] && rng.IntN(2) == 0 {
+				require.NoError(t, s.App.Convs.RemoveTag(context.Background(), s.Project.P, id, "blue"))
+				delete(blue, id)
+			}
+		}
+		slices.SortStableFunc(order, func(a, b string) int { // oldest first, ties by id
+			if at[a] != at[b] {
+				return int(at[a] - at[b])
+			}
+			return strings.Compare(a, b)
+		})
+		// holds is the rule itself, by brute force: every query word is a token of the text,
+		// or, written with a trailing "*", the start of one.
+		holds := func(toks map[string]bool, q string) bool {
+			terms := textindex.ParseQuery(q)
+			for _, qt := range terms {
+				found := toks[qt.Text] && !qt.Prefix
+				for tk := range toks {
+					found = found || (qt.Prefix && strings.HasPrefix(tk, qt.Text))
+				}
+				if !found {
+					return false
+				}
+			}
+			return len(terms) > 0
+		}
+		oracle := func(q, tag string) []string {
 			var out []string
 			for i := len(order) - 1; i >= 0; i-- { // newest first
+				if tag != "" && !blue[order[i]] {
+					continue
+				}
 				toks := map[string]bool{}
 				for _, m := range corpus[order[i]] {
 					for _, tk := range textindex.Tokens(m) {
 						toks[tk] = true
 					}
 				}
-				if textindex.MatchesAllTerms(toks, terms) {
+				if holds(toks, q) {
 					out = append(out, order[i])
 				}
 			}
 			return out
 		}
-		queries := []string{"straße", "Strasse", "CAFÉ", "日本語", "redis lease", "Ωmega", "naïve, agent!", "x1 42", "nothing-here", "go go"}
+		queries := []string{"straße", "Strasse", "CAFÉ", "日本語", "redis lease", "Ωmega", "naïve, agent!", "x1 42", "nothing-here", "go go",
+			"deplo*", "DEPLOY*", "deployment*", "str*", "STRAß*", "caf*", "ωme* redis", "日本語*", "écr*", "ecr*", "lea* tok*", "naï*", "deplo* deploy"}
 		for range 10 {
 			queries = append(queries, words[rng.IntN(len(words))]+" "+words[rng.IntN(len(words))])
+			// and a random word cut to a prefix of 3 or 4 letters
+			w := []rune(textindex.Tokens(words[rng.IntN(len(words))])[0])
+			if len(w) >= 3 {
+				queries = append(queries, string(w[:min(len(w), 3+rng.IntN(2))])+"*")
+			}
 		}
 		// The same service with a tiny cap walks the recency order instead of sorting matches:
-		// the path very common words take. It must give the same answers.
+		// the path very common words take. It must give the same answers. With RediSearch on,
+		// this copy has it off: the portable index answers from the same data.
 		scan := *s.App.Convs
 		scan.SearchCap = 2
+		scan.Text = nil
 		matched := 0
-		for i, q := range slices.Concat(queries, queries) {
-			viaScan := i >= len(queries)
+		// Each query four times: on the face and on the scan copy, without and with tag=blue.
+		for i, q := range slices.Concat(queries, queries, queries, queries) {
+			viaScan, tag := (i/len(queries))%2 == 1, map[bool]string{true: "blue"}[i >= 2*len(queries)]
 			var got []string
 			cursor := ""
 			for range 50 {
@@ -433,29 +495,33 @@ func TestSearchMatchesBruteForceOracle(t *testing.T) {
 				if cursor != "" {
 					args["cursor"] = cursor
 				}
+				if tag != "" {
+					args["tag"] = tag
+				}
 				var page conversations.SearchPage
 				if viaScan {
 					var err error
-					page, err = scan.Search(context.Background(), s.Project.P, conversations.SearchQuery{Q: q, Limit: 3, Cursor: cursor})
+					page, err = scan.Search(context.Background(), s.Project.P, conversations.SearchQuery{Q: q, Limit: 3, Cursor: cursor, Tag: tag})
 					require.NoError(t, err)
 				} else {
 					mustOK(t, f.Call(t, "search_conversations", args)).Decode(t, &page)
 				}
 				for _, h := range page.Data {
 					got = append(got, h.ID)
-					terms := textindex.QueryTerms(q)
-					toks := map[string]bool{}
+					shows := false
 					for _, tk := range textindex.Tokens(h.Snippet) {
-						toks[tk] = true
+						for _, qt := range textindex.ParseQuery(q) {
+							shows = shows || holds(map[string]bool{tk: true}, qt.Text+map[bool]string{true: "*"}[qt.Prefix])
+						}
 					}
-					assert.True(t, slices.ContainsFunc(terms, func(x string) bool { return toks[x] }), "snippet %q shows a word of %q", h.Snippet, q)
+					assert.True(t, shows, "snippet %q shows a word of %q", h.Snippet, q)
 				}
 				if page.NextCursor == nil {
 					break
 				}
 				cursor = *page.NextCursor
 			}
-			want := oracle(q)
+			want := oracle(q, tag)
 			if len(want) > 3 {
 				matched++ // needs more than one page
 			}
@@ -465,16 +531,20 @@ func TestSearchMatchesBruteForceOracle(t *testing.T) {
 			if got == nil {
 				got = []string{}
 			}
-			assert.Equal(t, want, got, "query %q (scan path: %v)", q, viaScan)
+			assert.Equal(t, want, got, "query %q (scan path: %v, tag %q)", q, viaScan, tag)
 		}
 		assert.Greater(t, matched, 10, "the generated queries must exercise multi-page results")
 		expectErr(t, f.Call(t, "search_conversations", map[string]any{"q": "  "}), core.CodeBadRequest,
 			"Query parameter 'q' is required and must not be empty")
+		expectErr(t, f.Call(t, "search_conversations", map[string]any{"q": "redis de*"}), core.CodeBadRequest,
+			"A prefix (de*) needs at least 3 letters")
+		expectErr(t, f.Call(t, "search_conversations", map[string]any{"q": "redis", "tag": "no tag"}), core.CodeInvalidTag,
+			"Tag must be 1..50 characters of letters, digits, _ or -")
 	})
 }
 
 func TestSearchSnippetAndRelevance(t *testing.T) {
-	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+	testenv.ForEachStoreOf(t, testenv.SearchStores, func(t *testing.T, e *testenv.Env) {
 		s := testenv.NewServer(t, e)
 		f := newREST(s, s.Project.Key)
 		long := strings.Repeat("lorem ipsum ", 10) + "the needle is here " + strings.Repeat("dolor sit ", 30)

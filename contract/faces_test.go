@@ -42,7 +42,12 @@ type Face interface {
 
 // forEachFace runs fn against REST and MCP on each store.
 func forEachFace(t *testing.T, fn func(t *testing.T, f Face, s *testenv.Server, e *testenv.Env)) {
-	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+	forEachFaceOn(t, testenv.Stores, fn)
+}
+
+// forEachFaceOn is forEachFace over the given stores (search tests add RediSearch).
+func forEachFaceOn(t *testing.T, stores []testenv.Store, fn func(t *testing.T, f Face, s *testenv.Server, e *testenv.Env)) {
+	testenv.ForEachStoreOf(t, stores, func(t *testing.T, e *testenv.Env) {
 		for _, mk := range []func(*testenv.Server, string) Face{newREST, newMCP} {
 			s := testenv.NewServer(t, e)
 			f := mk(s, s.Project.Key)
@@ -207,7 +212,7 @@ func (f *restFace) Call(t *testing.T, tool string, in map[string]any) Result {
 		id, _ := take(args, "id")
 		method, u, body = http.MethodPost, f.base+"/api/v1/conversations/"+url.PathEscape(str(id))+"/messages", args
 	case "search_conversations":
-		method, u = http.MethodGet, f.base+"/api/v1/conversations/search?"+query(args, "q", "cursor", "limit", "order")
+		method, u = http.MethodGet, f.base+"/api/v1/conversations/search?"+query(args, "q", "cursor", "limit", "order", "tag")
 	case "conversation_tags":
 		// REST has no combined call: add, remove one by one, then read, as a client would.
 		base := f.base + "/api/v1/conversations/" + url.PathEscape(str(args["id"])) + "/tags"

@@ -191,9 +191,11 @@ type Store interface {
 	ProjectTags(ctx context.Context, project string) ([]string, error)
 	// SearchCandidates returns the ids of conversations holding every term, or ok=false when
 	// there are more than n (the caller then walks the recency order instead).
-	SearchCandidates(ctx context.Context, project string, terms []string, n int) (ids []string, ok bool, err error)
-	// HoldAllTerms reports, for each conversation, whether it holds every term.
-	HoldAllTerms(ctx context.Context, project string, ids, terms []string) ([]bool, error)
+	// Each group is a set of alternatives (a prefix's words): a conversation must hold one of each.
+	SearchCandidates(ctx context.Context, project string, groups [][]string, n int) (ids []string, ok bool, err error)
+	// HoldAllTerms reports, for each conversation, whether it holds one word of every group.
+	HoldAllTerms(ctx context.Context, project string, ids []string, groups [][]string) ([]bool, error)
+	PrefixExpander
 	// ConversationCount is the number of conversations in the project.
 	ConversationCount(ctx context.Context, project string) (int64, error)
 	// UpdatedAts returns each conversation's updated_at (0 when gone).
@@ -209,6 +211,8 @@ type Service struct {
 	titles titles.Provider
 	// SearchCap is how many matches a search sorts itself (MaxSearchCandidates; tests lower it).
 	SearchCap int
+	// Text, when set and ready, answers searches instead of the portable index (RediSearch).
+	Text TextIndex
 }
 
 // New builds the service.

@@ -13,10 +13,11 @@ import (
 
 // SearchQuery is GET /api/v1/conversations/search's parameters and search_conversations' arguments.
 type SearchQuery struct {
-	Q      string `json:"q" jsonschema:"minLength=1" jsonschema_description:"Words to find; a conversation matches when its messages hold every word (case-insensitive, any language)."`
+	Q      string `json:"q" jsonschema:"minLength=1" jsonschema_description:"Words to find; a conversation matches when its messages hold every word (case-insensitive, any language). A word ending in * is a prefix (deplo* finds deploy and deployment; at least 3 letters, at most 200 words per prefix)."`
 	Limit  int    `json:"limit,omitempty" jsonschema:"minimum=1,maximum=100"`
 	Cursor string `json:"cursor,omitempty" jsonschema_description:"next_cursor of the previous page."`
 	Order  string `json:"order,omitempty" jsonschema:"enum=updated,enum=relevance" jsonschema_description:"updated (default, v1: most recently updated first) or relevance (most occurrences of the words first)."`
+	Tag    string `json:"tag,omitempty" jsonschema_description:"Only conversations with this tag."`
 }
 
 // SearchHit is one conversation found, with a snippet of its first matching message.
@@ -57,11 +58,26 @@ func (c *Service) Search(ctx context.Context, p core.Principal, q SearchQuery) (
 	if q.Order != "" && q.Order != "updated" && q.Order != "relevance" {
 		return SearchPage{}, core.BadRequest(op, "order", "Invalid enum value. Expected 'updated' | 'relevance', received '"+q.Order+"'")
 	}
+	if q.Tag != "" && !core.ValidTag(q.Tag, MaxConvTagLen) {
+		return SearchPage{}, core.E(op, core.CodeInvalidTag, "Tag must be 1..50 characters of letters, digits, _ or -")
+	}
 	limit := core.ClampLimit(q.Limit, DefaultSearchLimit, MaxSearchLimit)
-	terms := textindex.QueryTerms(q.Q)
 	page := SearchPage{Data: []SearchHit{}}
-	if len(terms) == 0 {
+	qterms := textindex.ParseQuery(q.Q)
+	if len(qterms) == 0 {
 		return page, nil // only punctuation: nothing can match a word
+	}
+	terms, err := TermGroups(ctx, op, c.store, p.ProjectID, qterms)
+	if err != nil {
+		return SearchPage{}, err
+	}
+	for _, g := range terms {
+		if len(g) == 0 {
+			return page, nil // a prefix no word of the project starts with
+		}
+	}
+	if c.Text != nil && c.Text.Ready() {
+		return c.searchByText(ctx, op, p, q, terms, limit)
 	}
 	ids, ok, err := c.store.SearchCandidates(ctx, p.ProjectID, terms, c.SearchCap)
 	if err != nil {
@@ -87,21 +103,43 @@ func (c *Service) Search(ctx context.Context, p core.Principal, q SearchQuery) (
 		return strings.Compare(b.id, a.id)
 	}
 	slices.SortFunc(cands, byRecency)
-	if q.Order == "relevance" {
-		return c.searchByRelevance(ctx, op, p, q, cands, terms, limit)
+	cur, want, err := matchWindow(op, q, limit)
+	if err != nil {
+		return SearchPage{}, err
 	}
-	if q.Cursor != "" {
-		cur, err := core.ParseTimeCursor(op, q.Cursor)
-		if err != nil {
-			return SearchPage{}, err
-		}
+	if cur != nil {
 		cands = slices.DeleteFunc(cands, func(s scored) bool {
 			return s.at > cur.At || (s.at == cur.At && s.id >= cur.ID)
 		})
 	}
-	return c.hits(ctx, op, p, cands, terms, limit, func(s scored) string {
-		return strconv.FormatInt(s.at, 10) + "." + s.id
-	})
+	if q.Tag != "" {
+		if cands, err = c.withTag(ctx, p.ProjectID, q.Tag, cands, want); err != nil {
+			return SearchPage{}, core.Internal(op, err)
+		}
+	}
+	return c.serve(ctx, op, p, q, cands, terms, limit)
+}
+
+// withTag keeps the first n candidates carrying tag, reading their tags a page at a time.
+func (c *Service) withTag(ctx context.Context, project, tag string, cands []scored, n int) ([]scored, error) {
+	var out []scored
+	for from := 0; from < len(cands) && len(out) < n; from += scanPage {
+		chunk := cands[from:min(len(cands), from+scanPage)]
+		ids := make([]string, len(chunk))
+		for i, s := range chunk {
+			ids[i] = s.id
+		}
+		tags, err := c.store.TagsOf(ctx, project, ids)
+		if err != nil {
+			return nil, err
+		}
+		for i, s := range chunk {
+			if slices.Contains(tags[i], tag) && len(out) < n {
+				out = append(out, s)
+			}
+		}
+	}
+	return out, nil
 }
 
 // scanPage is how many conversations one step of a scan reads; scanPages bounds a scan.
@@ -113,20 +151,18 @@ const (
 // searchByScan serves words so common that sorting all their matches would cost more than
 // walking conversations newest first and keeping those that hold every word: dense matches
 // fill a page quickly.
-func (c *Service) searchByScan(ctx context.Context, op string, p core.Principal, q SearchQuery, terms []string, limit int) (SearchPage, error) {
-	var cur *core.TimeCursor
-	want := limit + 1
-	if q.Order == "relevance" {
-		want = MaxRelevanceCandidates
-	} else if q.Cursor != "" {
-		var err error
-		if cur, err = core.ParseTimeCursor(op, q.Cursor); err != nil {
-			return SearchPage{}, err
-		}
+func (c *Service) searchByScan(ctx context.Context, op string, p core.Principal, q SearchQuery, terms [][]string, limit int) (SearchPage, error) {
+	cur, want, err := matchWindow(op, q, limit)
+	if err != nil {
+		return SearchPage{}, err
+	}
+	index := "updated"
+	if q.Tag != "" {
+		index = "tag:" + q.Tag // the tag's own recency order: every conversation walked carries it
 	}
 	var found []scored
 	for range scanPages {
-		convs, err := c.store.ConversationsAfter(ctx, p.ProjectID, "updated", cur, true, scanPage)
+		convs, err := c.store.ConversationsAfter(ctx, p.ProjectID, index, cur, true, scanPage)
 		if err != nil {
 			return SearchPage{}, core.Internal(op, err)
 		}
@@ -149,18 +185,38 @@ func (c *Service) searchByScan(ctx context.Context, op string, p core.Principal,
 		last := convs[len(convs)-1]
 		cur = &core.TimeCursor{At: last.UpdatedAt, ID: last.ID}
 	}
+	return c.serve(ctx, op, p, q, found, terms, limit)
+}
+
+// matchWindow is where a recency walk starts (the cursor) and how many matches it needs: one
+// more than a page, or the whole relevance window.
+func matchWindow(op string, q SearchQuery, limit int) (*core.TimeCursor, int, error) {
 	if q.Order == "relevance" {
-		return c.searchByRelevance(ctx, op, p, q, found, terms, limit)
+		return nil, MaxRelevanceCandidates, nil
 	}
-	return c.hits(ctx, op, p, found, terms, limit, func(s scored) string {
+	if q.Cursor == "" {
+		return nil, limit + 1, nil
+	}
+	cur, err := core.ParseTimeCursor(op, q.Cursor)
+	return cur, limit + 1, err
+}
+
+// serve turns matches in recency order into a page: ranked by relevance, or as they are with
+// the "<updated_at>.<id>" cursor.
+func (c *Service) serve(ctx context.Context, op string, p core.Principal, q SearchQuery, cands []scored, terms [][]string, limit int) (SearchPage, error) {
+	if q.Order == "relevance" {
+		return c.searchByRelevance(ctx, op, p, q, cands, terms, limit)
+	}
+	return c.hits(ctx, op, p, cands, terms, limit, func(s scored) string {
 		return strconv.FormatInt(s.at, 10) + "." + s.id
 	})
 }
 
 // searchByRelevance ranks the most recent MaxRelevanceCandidates matches by how often the terms
 // occur; its cursor is an offset into that ranking.
-func (c *Service) searchByRelevance(ctx context.Context, op string, p core.Principal, q SearchQuery, cands []scored, terms []string, limit int) (SearchPage, error) {
+func (c *Service) searchByRelevance(ctx context.Context, op string, p core.Principal, q SearchQuery, cands []scored, terms [][]string, limit int) (SearchPage, error) {
 	cands = cands[:min(len(cands), MaxRelevanceCandidates)]
+	words := flatWords(terms)
 	for i := range cands {
 		msgs, err := c.store.Messages(ctx, p.ProjectID, cands[i].id, 0, SnippetScanMessages)
 		if err != nil {
@@ -168,7 +224,7 @@ func (c *Service) searchByRelevance(ctx context.Context, op string, p core.Princ
 		}
 		for _, m := range msgs {
 			for _, t := range textindex.AllTokens(m.Content) {
-				if slices.Contains(terms, t) {
+				if slices.Contains(words, t) {
 					cands[i].score++
 				}
 			}
@@ -191,7 +247,7 @@ func (c *Service) searchByRelevance(ctx context.Context, op string, p core.Princ
 }
 
 // hits loads up to limit results with snippets; cursor names the position after a result.
-func (c *Service) hits(ctx context.Context, op string, p core.Principal, cands []scored, terms []string, limit int, cursor func(scored) string) (SearchPage, error) {
+func (c *Service) hits(ctx context.Context, op string, p core.Principal, cands []scored, terms [][]string, limit int, cursor func(scored) string) (SearchPage, error) {
 	page := SearchPage{Data: []SearchHit{}}
 	for i, s := range cands {
 		if len(page.Data) == limit {
@@ -217,7 +273,8 @@ func (c *Service) hits(ctx context.Context, op string, p core.Principal, cands [
 }
 
 // snippet comes from the first message holding every term, else the first holding any.
-func (c *Service) snippet(ctx context.Context, project, id string, terms []string) (string, error) {
+func (c *Service) snippet(ctx context.Context, project, id string, terms [][]string) (string, error) {
+	words := flatWords(terms)
 	msgs, err := c.store.Messages(ctx, project, id, 0, SnippetScanMessages)
 	if err != nil {
 		return "", err
@@ -228,11 +285,11 @@ func (c *Service) snippet(ctx context.Context, project, id string, terms []strin
 		for _, t := range textindex.Tokens(m.Content) {
 			toks[t] = true
 		}
-		if textindex.MatchesAllTerms(toks, terms) {
+		if textindex.MatchesAllGroups(toks, terms) {
 			best = i
 			break
 		}
-		if best < 0 && slices.ContainsFunc(terms, func(t string) bool { return toks[t] }) {
+		if best < 0 && slices.ContainsFunc(words, func(t string) bool { return toks[t] }) {
 			best = i
 		}
 	}
@@ -242,5 +299,23 @@ func (c *Service) snippet(ctx context.Context, project, id string, terms []strin
 		}
 		best = 0
 	}
-	return textindex.Snippet(msgs[best].Content, terms), nil
+	return textindex.Snippet(msgs[best].Content, words), nil
+}
+
+// searchByText asks the server-side index for the matches, newest first, and serves them
+// exactly as the portable path does (same cursor, relevance ranking and snippets).
+func (c *Service) searchByText(ctx context.Context, op string, p core.Principal, q SearchQuery, terms [][]string, limit int) (SearchPage, error) {
+	cur, want, err := matchWindow(op, q, limit)
+	if err != nil {
+		return SearchPage{}, err
+	}
+	found, err := c.Text.Matches(ctx, p.ProjectID, q.Tag, terms, cur, want)
+	if err != nil {
+		return SearchPage{}, core.Internal(op, err)
+	}
+	cands := make([]scored, len(found))
+	for i, m := range found {
+		cands[i] = scored{id: m.ID, at: m.At}
+	}
+	return c.serve(ctx, op, p, q, cands, terms, limit)
 }

@@ -229,6 +229,26 @@ func (s *Store) DeleteProject(ctx context.Context, id string) (bool, error) {
 	}
 	// The pattern carries the project's hash tag, so on a cluster go-redis sends every SCAN
 	// to the one master owning that slot, where all the project's keys are.
+	// RediSearch documents live outside the project's as:{id}: prefix (ftDocKey), one per
+	// conversation: they go first, found through the conversations index the scan then removes.
+	for start := int64(0); ; start += purgeBatch {
+		convs, err := s.rdb.ZRange(ctx, convsKey(id), start, start+purgeBatch-1).Result()
+		if err != nil {
+			return true, core.Internal(op, err)
+		}
+		docs := make([]string, len(convs))
+		for i, c := range convs {
+			docs[i] = ftDocKey(id, c)
+		}
+		if len(docs) > 0 {
+			if err := s.rdb.Unlink(ctx, docs...).Err(); err != nil {
+				return true, core.Internal(op, err)
+			}
+		}
+		if len(convs) < purgeBatch {
+			break
+		}
+	}
 	iter := s.rdb.Scan(ctx, 0, projectKey(id, "*"), purgeBatch).Iterator()
 	batch := make([]string, 0, purgeBatch)
 	flush := func() error {

@@ -98,18 +98,9 @@ func (s *Store) WriteConversation(ctx context.Context, project string, w convers
 				return core.Internal(op, err)
 			}
 		}
-		keys := []string{convKey(project, c.ID), convMsgsKey(project, c.ID), convMsgIDsKey(project, c.ID),
-			convsKey(project), convsCreatedKey(project), convExtKey(project), tracesKey(project), convTagsKey(project, c.ID)}
-		argv := []any{mode, c.ID, w.Now, ext, flag(c.ExternalID != nil), title, flag(c.Title != nil), meta,
-			len(w.Messages), tokenDelta, totalDelta, costDelta, flag(w.Observations), len(tags), len(w.SearchTokens)}
-		for _, t := range tags {
-			keys = append(keys, tagConvsKey(project, t))
-			argv = append(argv, t)
-		}
-		for _, t := range w.SearchTokens {
-			keys = append(keys, postingKey(project, t))
-			argv = append(argv, t)
-		}
+		keys, argv := s.writeArgs(project, c.ID, tags, w.SearchTokens, mode, w.Now)
+		argv[3], argv[4], argv[5], argv[6], argv[7] = ext, flag(c.ExternalID != nil), title, flag(c.Title != nil), meta
+		argv[8], argv[9], argv[10], argv[11], argv[12] = len(w.Messages), tokenDelta, totalDelta, costDelta, flag(w.Observations)
 		res, err := s.run(ctx, writeConversationScript, keys, append(argv, pairs...)...).StringSlice()
 		if err != nil {
 			return core.Internal(op, err)
@@ -122,6 +113,27 @@ func (s *Store) WriteConversation(ctx context.Context, project string, w convers
 		}
 	}
 	return core.Internal(op, errRetriesExhausted)
+}
+
+// writeArgs are write_conversation.lua's key list and arguments up to the message pairs, with
+// ARGV[4..13] left for the caller (a reindex leaves them empty).
+func (s *Store) writeArgs(project, id string, tags, tokens []string, mode string, now int64) ([]string, []any) {
+	keys := []string{convKey(project, id), convMsgsKey(project, id), convMsgIDsKey(project, id),
+		convsKey(project), convsCreatedKey(project), convExtKey(project), tracesKey(project), convTagsKey(project, id)}
+	argv := []any{mode, id, now, "", "", "", "", "", 0, 0, 0, 0, "", len(tags), len(tokens),
+		flag(s.ft.Load()), ftEncode(project), ftSortKey(now, id), ftTags(tags)}
+	for _, t := range tags {
+		keys = append(keys, tagConvsKey(project, t))
+		argv = append(argv, t)
+	}
+	for _, t := range tokens {
+		keys = append(keys, postingKey(project, t))
+		argv = append(argv, t)
+	}
+	for _, t := range tokens {
+		argv = append(argv, ftEncode(t))
+	}
+	return append(keys, vocabKey(project), ftDocKey(project, id)), argv
 }
 
 func conversationFrom(f map[string]string) *conversations.Conversation {
@@ -216,6 +228,13 @@ func (s *Store) touch(ctx context.Context, op, project, id string, now string, s
 			keys = append(keys, tagConvsKey(project, t))
 			argv = append(argv, t)
 		}
+		var sortKey string
+		if now != "" {
+			at, _ := strconv.ParseInt(now, 10, 64)
+			sortKey = ftSortKey(at, id)
+		}
+		after := slices.DeleteFunc(slices.Concat(tags, add), func(t string) bool { return t == remove })
+		keys, argv = append(keys, ftDocKey(project, id)), append(argv, sortKey, ftTags(after))
 		res, err := s.run(ctx, touchConversationScript, keys, argv...).Result()
 		if err != nil {
 			return false, core.Internal(op, err)
@@ -329,6 +348,7 @@ func (s *Store) DeleteConversation(ctx context.Context, project, id string) (boo
 		keys = append(keys, postingKey(project, t))
 		argv = append(argv, t)
 	}
+	keys = append(keys, vocabKey(project), ftDocKey(project, id))
 	res, err := s.run(ctx, deleteConversationScript, keys, argv...).Result()
 	if err != nil {
 		return false, core.Internal(op, err)
@@ -388,53 +408,119 @@ func (s *Store) ConversationsBetween(ctx context.Context, project string, from, 
 	return s.conversations(ctx, op, project, ids)
 }
 
-// SearchCandidates intersects the terms' posting sets: the conversations holding every term.
-// SINTERCARD with a limit first, so a very common word costs at most n+1 steps, not its set.
-func (s *Store) SearchCandidates(ctx context.Context, project string, terms []string, n int) ([]string, bool, error) {
+// SearchCandidates finds the conversations holding one word of every group. With single words
+// it intersects their posting sets, SINTERCARD with a limit first, so a very common word costs
+// at most n+1 steps, not its set. With a prefix among them it reads the union of the smallest
+// group (bounded by n through SCARD) and checks the rest with HoldAllTerms.
+func (s *Store) SearchCandidates(ctx context.Context, project string, groups [][]string, n int) ([]string, bool, error) {
 	const op = "redisstore.SearchCandidates"
-	keys := make([]string, len(terms))
-	for i, t := range terms {
-		keys[i] = postingKey(project, t)
+	if !slices.ContainsFunc(groups, func(g []string) bool { return len(g) != 1 }) {
+		keys := make([]string, len(groups))
+		for i, g := range groups {
+			keys[i] = postingKey(project, g[0])
+		}
+		count, err := s.rdb.SInterCard(ctx, int64(n+1), keys...).Result()
+		if err != nil {
+			return nil, false, core.Internal(op, err)
+		}
+		if count > int64(n) {
+			return nil, false, nil
+		}
+		ids, err := s.rdb.SInter(ctx, keys...).Result()
+		if err != nil {
+			return nil, false, core.Internal(op, err)
+		}
+		return ids, true, nil
 	}
-	count, err := s.rdb.SInterCard(ctx, int64(n+1), keys...).Result()
-	if err != nil {
+	pipe := s.rdb.Pipeline()
+	cards := make([][]*redis.IntCmd, len(groups))
+	for i, g := range groups {
+		for _, w := range g {
+			cards[i] = append(cards[i], pipe.SCard(ctx, postingKey(project, w)))
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, false, core.Internal(op, err)
 	}
-	if count > int64(n) {
+	smallest, size := 0, int64(-1)
+	for i, cs := range cards {
+		var sum int64
+		for _, c := range cs {
+			sum += c.Val()
+		}
+		if size < 0 || sum < size {
+			smallest, size = i, sum
+		}
+	}
+	if size > int64(n) {
 		return nil, false, nil
 	}
-	ids, err := s.rdb.SInter(ctx, keys...).Result()
+	keys := make([]string, len(groups[smallest]))
+	for i, w := range groups[smallest] {
+		keys[i] = postingKey(project, w)
+	}
+	ids, err := s.rdb.SUnion(ctx, keys...).Result()
 	if err != nil {
 		return nil, false, core.Internal(op, err)
 	}
-	return ids, true, nil
+	holds, err := s.HoldAllTerms(ctx, project, ids, slices.Delete(slices.Clone(groups), smallest, smallest+1))
+	if err != nil {
+		return nil, false, err
+	}
+	out := ids[:0]
+	for i, id := range ids {
+		if holds[i] {
+			out = append(out, id)
+		}
+	}
+	return out, true, nil
 }
 
-// HoldAllTerms checks each conversation against every term's posting set, one SMISMEMBER per term.
-func (s *Store) HoldAllTerms(ctx context.Context, project string, ids, terms []string) ([]bool, error) {
+// HoldAllTerms checks each conversation against the posting sets, one SMISMEMBER per word: it
+// must be in one set of every group.
+func (s *Store) HoldAllTerms(ctx context.Context, project string, ids []string, groups [][]string) ([]bool, error) {
 	out := make([]bool, len(ids))
-	if len(ids) == 0 {
+	for i := range out {
+		out[i] = true
+	}
+	if len(ids) == 0 || len(groups) == 0 {
 		return out, nil
 	}
 	members := make([]any, len(ids))
 	for i, id := range ids {
 		members[i] = id
-		out[i] = true
 	}
 	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.BoolSliceCmd, len(terms))
-	for i, t := range terms {
-		cmds[i] = pipe.SMIsMember(ctx, postingKey(project, t), members...)
+	cmds := make([][]*redis.BoolSliceCmd, len(groups))
+	for i, g := range groups {
+		for _, w := range g {
+			cmds[i] = append(cmds[i], pipe.SMIsMember(ctx, postingKey(project, w), members...))
+		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, core.Internal("redisstore.HoldAllTerms", err)
 	}
-	for _, c := range cmds {
-		for i, has := range c.Val() {
+	for _, g := range cmds {
+		for i := range ids {
+			has := false
+			for _, c := range g {
+				has = has || c.Val()[i]
+			}
 			out[i] = out[i] && has
 		}
 	}
 	return out, nil
+}
+
+// ExpandPrefix lists the project's tokens starting with prefix, in byte order, at most n.
+func (s *Store) ExpandPrefix(ctx context.Context, project, prefix string, n int) ([]string, error) {
+	// No token holds the byte 0xff (it is UTF-8), so "prefix\xff" bounds every extension.
+	words, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: vocabKey(project), ByLex: true,
+		Start: "[" + prefix, Stop: "(" + prefix + "\xff", Count: int64(n)}).Result()
+	if err != nil {
+		return nil, core.Internal("redisstore.ExpandPrefix", err)
+	}
+	return words, nil
 }
 
 // ConversationCount counts the project's conversations.

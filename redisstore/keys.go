@@ -87,3 +87,16 @@ func tagConvsKey(project, tag string) string  { return projectKey(project, "tagc
 func tagCountsKey(project string) string      { return projectKey(project, "tags") }
 func webhookKey(project, id string) string    { return projectKey(project, "webhook:"+id) }
 func webhooksKey(project string) string       { return projectKey(project, "webhooks") }
+
+// Prefix queries: the project's indexed tokens, all at score 0, read with ZRANGE BYLEX.
+func vocabKey(project string) string { return projectKey(project, "vocab") }
+
+// RediSearch. One index covers every project, and an index covers a literal key prefix, so its
+// documents share "as:ft:" and carry the project's hash tag right after it: a document still
+// hashes to its project's slot, and the scripts write it with the messages.
+const ftPrefix = prefix + "ft:"
+
+func ftDocKey(project, id string) string { return ftPrefix + "{" + project + "}:c:" + id }
+
+// searchBackfillKey is the backfill's resumable cursor and what it has finished.
+func searchBackfillKey() string { return prefix + "search-backfill" }

@@ -59,6 +59,9 @@ var keyBuilders = map[string]string{
 	"convsCreatedKey":   convsCreatedKey("<project>"),
 	"convExtKey":        convExtKey("<project>"),
 	"postingKey":        postingKey("<project>", "<token>"),
+	"vocabKey":          vocabKey("<project>"),
+	"ftDocKey":          ftDocKey("<project>", "<id>"),
+	"searchBackfillKey": searchBackfillKey(),
 	"tracesKey":         tracesKey("<project>"),
 	"convTagsKey":       convTagsKey("<project>", "<id>"),
 	"tagConvsKey":       tagConvsKey("<project>", "<tag>"),
@@ -74,7 +77,12 @@ var keyBuilders = map[string]string{
 // globalKeys are the builders that deliberately live outside every project's hash tag: the
 // registries that span projects, and credential look-ups (a request names no project before
 // its credential is found).
-var globalKeys = map[string]bool{"leaseProjectsKey": true, "jobLeadKey": true, "projectsKey": true, "credentialKey": true, "signingKeyKey": true}
+var globalKeys = map[string]bool{"leaseProjectsKey": true, "jobLeadKey": true, "projectsKey": true, "credentialKey": true, "signingKeyKey": true,
+	"searchBackfillKey": true}
+
+// ftKeys are the project keys a RediSearch index covers: one literal prefix for every project
+// (as:ft:), then the project's hash tag.
+var ftKeys = map[string]bool{"ftDocKey": true}
 
 // keyHelpers are functions of keys.go that return a string but are not builders themselves.
 var keyHelpers = map[string]bool{"projectKey": true}
@@ -161,7 +169,11 @@ func TestKeysCarryProjectHashTag(t *testing.T) {
 			assert.NotContains(t, key, "<project>", "%s is global but names a project: %s", name, key)
 			continue
 		}
-		assert.True(t, strings.HasPrefix(key, "as:{<project>}:"), "%s must start with the project hash tag: %s", name, key)
+		tagged := "as:{<project>}:"
+		if ftKeys[name] {
+			tagged = "as:ft:{<project>}:"
+		}
+		assert.True(t, strings.HasPrefix(key, tagged), "%s must start with the project hash tag: %s", name, key)
 		assert.Equal(t, 1, strings.Count(key, "{"), "%s must have exactly one hash tag: %s", name, key)
 		assert.Equal(t, 1, strings.Count(key, "}"), "%s must have exactly one hash tag: %s", name, key)
 	}

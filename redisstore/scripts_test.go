@@ -68,11 +68,12 @@ func testStaleTagKeys(t *testing.T, rdb redis.UniversalClient) {
 	appendWith := func(tags ...string) []any {
 		appends++
 		keys := append([]string{}, base...)
-		argv := []any{"append", id, 5, "", "", "", "", "null", 1, 0, 0, 0, "", len(tags), 0}
+		argv := []any{"append", id, 5, "", "", "", "", "null", 1, 0, 0, 0, "", len(tags), 0, "", "", "", ""}
 		for _, tg := range tags {
 			keys = append(keys, tagConvsKey(p, tg))
 			argv = append(argv, tg)
 		}
+		keys = append(keys, vocabKey(p), ftDocKey(p, id))
 		m := fmt.Sprint("m", appends)
 		argv = append(argv, m, `{"id":"`+m+`"}`)
 		res, err := writeConversationScript.Run(ctx, rdb, keys, argv...).StringSlice()
@@ -92,7 +93,7 @@ func testStaleTagKeys(t *testing.T, rdb redis.UniversalClient) {
 			keys = append(keys, tagConvsKey(p, tg))
 			argv = append(argv, tg)
 		}
-		res, err := touchConversationScript.Run(ctx, rdb, keys, argv...).Result()
+		res, err := touchConversationScript.Run(ctx, rdb, append(keys, ftDocKey(p, id)), append(argv, "", "")...).Result()
 		require.NoError(t, err)
 		return res
 	}
@@ -110,7 +111,7 @@ func testStaleTagKeys(t *testing.T, rdb redis.UniversalClient) {
 			keys = append(keys, tagConvsKey(p, tg))
 			argv = append(argv, tg)
 		}
-		res, err := deleteConversationScript.Run(ctx, rdb, keys, argv...).Result()
+		res, err := deleteConversationScript.Run(ctx, rdb, append(keys, vocabKey(p), ftDocKey(p, id)), argv...).Result()
 		require.NoError(t, err)
 		return res
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -23,6 +24,8 @@ type Store struct {
 	// waitReplicas > 0: writes return only after WAIT confirms that many replicas have them.
 	waitReplicas int
 	waitTimeout  time.Duration
+	// ft is on while conversation writes create RediSearch documents (the FT search path).
+	ft atomic.Bool
 }
 
 // New wraps a client. Its errors are classified from here on (availability.go): call it once

@@ -139,7 +139,7 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
 func (s *Server) searchConversations(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	page, err := s.Conversations.Search(r.Context(), principal(r), conversations.SearchQuery{
-		Q: q.Get("q"), Limit: queryInt(r, "limit", 0), Cursor: q.Get("cursor"), Order: q.Get("order")})
+		Q: q.Get("q"), Limit: queryInt(r, "limit", 0), Cursor: q.Get("cursor"), Order: q.Get("order"), Tag: q.Get("tag")})
 	respond(w, r, http.StatusOK, page, err)
 }
 

@@ -27,6 +27,7 @@ type Deps struct {
 	Watcher          *core.Watcher
 	AuthFailureDelay time.Duration               // minimum duration of a 401 (v1: 300 ms)
 	Ready            func(context.Context) error // /readyz: nil when the store answers
+	ReadyDetails     func() map[string]any       // /readyz: what else it reports (the search path)
 	MCP              http.Handler                // streamable HTTP MCP, served at /api/mcp
 	MCPSSE           http.Handler                // legacy SSE MCP, served under /api/mcp/sse and /api/mcp/message
 	Console          http.Handler                // the operators' console, served under /console (it sets its own CSP)
@@ -134,7 +135,13 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	body := map[string]any{"status": "ready"}
+	if s.ReadyDetails != nil {
+		for k, v := range s.ReadyDetails() {
+			body[k] = v
+		}
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 // origin is the scheme and host the client used to reach us.

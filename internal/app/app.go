@@ -49,6 +49,7 @@ type Config struct {
 	MaxConnections   int
 	IdleTimeout      time.Duration
 	BodyTimeout      time.Duration
+	Search           string
 }
 
 // Flags registers the shared settings on fs.
@@ -70,6 +71,7 @@ func Flags(fs *flag.FlagSet) *Config {
 	fs.IntVar(&c.MaxConnections, "max-connections", 4096, "open client connections at most; further ones wait to be accepted (AGENTSTATE_MAX_CONNECTIONS)")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", 2*time.Minute, "how long an idle keep-alive connection is kept (AGENTSTATE_IDLE_TIMEOUT)")
 	fs.DurationVar(&c.BodyTimeout, "body-timeout", 30*time.Second, "how long a client may take to send a request's headers and body (AGENTSTATE_BODY_TIMEOUT)")
+	fs.StringVar(&c.Search, "search", SearchAuto, "conversation search: auto (RediSearch >= 2.6 when the server has it, else portable), portable or redisearch (refuse to start without it); docs/search.md (AGENTSTATE_SEARCH)")
 	fs.IntVar(&c.RateLimitPerMin, "rate-limit-per-min", 600, "requests per credential per minute, counted in Redis; 0 = off (AGENTSTATE_RATE_LIMIT_PER_MIN)")
 	return c
 }
@@ -106,6 +108,7 @@ type App struct {
 
 	jobs   []*core.Loop      // started by Start
 	mcpSSE *server.SSEServer // set by NewHandler; its sessions end at shutdown
+	search *searchState      // nil until OpenSearch; its backfill runs from Start
 }
 
 // Start runs the background jobs: the lease sweeper and the conversation retention purge.
@@ -117,6 +120,9 @@ func (a *App) Start(ctx context.Context, log *slog.Logger) {
 	}
 	for _, j := range a.jobs {
 		j.Start(ctx)
+	}
+	if a.search != nil {
+		a.search.backfill.Start(ctx)
 	}
 }
 
@@ -135,6 +141,9 @@ func (a *App) Shutdown(ctx context.Context) error {
 	var errs []error
 	for _, j := range a.jobs {
 		errs = append(errs, j.Shutdown(ctx))
+	}
+	if a.search != nil {
+		errs = append(errs, a.search.backfill.Shutdown(ctx))
 	}
 	errs = append(errs, a.Hooks.Shutdown(ctx))
 	return errors.Join(errs...)
@@ -175,6 +184,10 @@ func Open(ctx context.Context, c *Config, log *slog.Logger) (*App, error) {
 	a.Hooks = webhooks.New(conn.Store, core.SystemClock{}, c.WebhookLoopback)
 	a.Convs = conversations.New(conn.Store, core.SystemClock{}, titles.FromEnv(nil))
 	log.Info("claims log checkpoints signed", "key_id", signer.PublicKey().KeyID)
+	if err := a.OpenSearch(ctx, c.Search, log); err != nil {
+		conn.Close()
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -259,6 +272,7 @@ func prefixOf(s string) string {
 
 // Close releases the store if Open opened it.
 func (a *App) Close() {
+	a.closeSearch()
 	if a.Conn != nil {
 		a.Conn.Close()
 	}
@@ -282,6 +296,7 @@ func (a *App) NewHandler(authFailureDelay time.Duration) http.Handler {
 		Watcher:          a.Watcher,
 		AuthFailureDelay: authFailureDelay,
 		Ready:            a.Store.Ping,
+		ReadyDetails:     func() map[string]any { return map[string]any{"search": a.search.details()} },
 		// Streamable HTTP: v1's stateless POSTs keep working (no session needed); a client that
 		// keeps the Mcp-Session-Id from initialize and opens the GET stream gets resource
 		// notifications there. Pinned to the revisions whose subscriptions we deliver.

@@ -7,6 +7,7 @@ package testenv
 
 import (
 	"context"
+	"log/slog"
 	"net/http/httptest"
 	"os"
 	"slices"
@@ -37,6 +38,7 @@ type Env struct {
 	Store *redisstore.Store
 	Mini  *miniredis.Miniredis // nil on real Redis
 	Clock *Clock
+	FT    *redisstore.FTIndex // the RediSearch search path, on "redisearch" only
 }
 
 // shared is a client opened once per test binary and kept for all its tests.
@@ -88,6 +90,23 @@ func openClusterClient() (redis.UniversalClient, error) {
 	return redis.NewClusterClient(opts), nil
 }
 
+// dial connects to url with a test-sized pool and checks that the server answers.
+func dial(url string) (redis.UniversalClient, error) {
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, err
+	}
+	opts.PoolSize = 64
+	c := redis.NewClient(opts)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := c.Ping(ctx).Err(); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
 // Store opens one kind of store for a test or benchmark.
 type Store struct {
 	Name string
@@ -130,10 +149,70 @@ func openEmbedded(tb testing.TB) *Env {
 	return &Env{Name: "embedded", Rdb: rdb, Store: redisstore.New(rdb), Mini: mr, Clock: NewClock()}
 }
 
+// RediSearchURL is a Redis with RediSearch >= 2.6 for the FT search path's tests
+// (AGENTSTATE_TEST_REDISEARCH_URL); empty = those subtests skip.
+func RediSearchURL() string { return os.Getenv("AGENTSTATE_TEST_REDISEARCH_URL") }
+
+// RediSearch is the store with the FT search path on: search tests run against it too.
+var RediSearch = Store{"redisearch", openRediSearch}
+
+// SearchStores are Stores and RediSearch: where search must give the same answers.
+var SearchStores = append(slices.Clone(Stores), RediSearch)
+
+var (
+	ftOnce sync.Once
+	ftRdb  redis.UniversalClient
+	ftVer  int64
+	ftErr  error
+)
+
+func openRediSearch(tb testing.TB) *Env {
+	if RediSearchURL() == "" {
+		tb.Skip("AGENTSTATE_TEST_REDISEARCH_URL is not set: the RediSearch search path is not tested in this run " +
+			"(point it at a Redis with RediSearch >= 2.6 to run it; see docs/search.md)")
+	}
+	ftOnce.Do(func() {
+		if ftRdb, ftErr = dial(RediSearchURL()); ftErr == nil {
+			ftVer = redisstore.New(ftRdb).SearchModuleVersion(context.Background())
+		}
+	})
+	if ftErr != nil {
+		tb.Fatalf("AGENTSTATE_TEST_REDISEARCH_URL=%s: %v", RediSearchURL(), ftErr)
+	}
+	if ftVer < redisstore.MinSearchModuleVersion {
+		tb.Fatalf("AGENTSTATE_TEST_REDISEARCH_URL=%s has no RediSearch >= 2.6 (MODULE LIST: %d)", RediSearchURL(), ftVer)
+	}
+	e := &Env{Name: "redisearch", Rdb: ftRdb, Store: redisstore.New(ftRdb), Clock: NewClock()}
+	e.FT = e.EnableFT(tb)
+	return e
+}
+
+// EnableFT switches e's store to writing RediSearch documents and backfills, returning the
+// ready index.
+func (e *Env) EnableFT(tb testing.TB) *redisstore.FTIndex {
+	tb.Helper()
+	ctx := context.Background()
+	ft, _, err := e.Store.OpenFTIndex(ctx, ftVer)
+	if err != nil {
+		tb.Fatalf("open the RediSearch index: %v", err)
+	}
+	tb.Cleanup(ft.Close)
+	if err := e.Store.NewBackfill(ft, slog.New(slog.DiscardHandler)).Run(ctx); err != nil {
+		tb.Fatalf("search backfill: %v", err)
+	}
+	return ft
+}
+
 // ForEachStore runs fn as a subtest against each of Stores.
 func ForEachStore(t *testing.T, fn func(t *testing.T, e *Env)) {
 	t.Helper()
-	for _, s := range Stores {
+	ForEachStoreOf(t, Stores, fn)
+}
+
+// ForEachStoreOf runs fn as a subtest against each of stores.
+func ForEachStoreOf(t *testing.T, stores []Store, fn func(t *testing.T, e *Env)) {
+	t.Helper()
+	for _, s := range stores {
 		t.Run(s.Name, func(t *testing.T) { fn(t, s.Open(t)) })
 	}
 }
@@ -163,7 +242,11 @@ func (c *Clock) Advance(d time.Duration) {
 
 // App builds the services over e's store with e's clock.
 func (e *Env) App(tb testing.TB) *app.App {
-	return app.New(e.Store, e.Clock, core.DefaultLimits())
+	a := app.New(e.Store, e.Clock, core.DefaultLimits())
+	if e.FT != nil {
+		a.Convs.Text = e.FT
+	}
+	return a
 }
 
 // Project is a fresh project with a full-access key.

@@ -13,6 +13,8 @@
 -- KEYS[9] as:{p}:tags (hash, tag -> number of conversations carrying it)
 -- KEYS[10..9+n]     as:{p}:tagconvs:<tag> of the conversation's tags (ARGV[5..4+n])
 -- KEYS[10+n..9+n+m] as:{p}:sx:<token> of every token of its messages (ARGV[5+n..4+n+m])
+-- KEYS[10+n+m] as:{p}:vocab (a token leaves it with its last conversation)
+-- KEYS[11+n+m] asf:{p}:c:<id>, the RediSearch document
 --
 -- "delete": ARGV[1] conversation id   ARGV[2] n   ARGV[3] m
 -- ARGV[4] the message_count the tokens were read at   ARGV[5..] tags, then tokens
@@ -42,8 +44,11 @@ for i = 1, n do
   redis.call("ZREM", KEYS[9 + i], id)
   if redis.call("HINCRBY", KEYS[9], ARGV[4 + i], -1) <= 0 then redis.call("HDEL", KEYS[9], ARGV[4 + i]) end
 end
-for i = 1, m do redis.call("SREM", KEYS[9 + n + i], id) end
-redis.call("DEL", KEYS[1], KEYS[2], KEYS[3], KEYS[8])
+for i = 1, m do
+  redis.call("SREM", KEYS[9 + n + i], id)
+  if redis.call("SCARD", KEYS[9 + n + i]) == 0 then redis.call("ZREM", KEYS[10 + n + m], ARGV[4 + n + i]) end
+end
+redis.call("DEL", KEYS[1], KEYS[2], KEYS[3], KEYS[8], KEYS[11 + n + m])
 redis.call("ZREM", KEYS[4], id)
 redis.call("ZREM", KEYS[5], id)
 redis.call("ZREM", KEYS[7], id)
