@@ -3,7 +3,8 @@
 #   docker run -p 127.0.0.1:8080:8080 -e AGENTSTATE_REDIS_URL=redis://host:6379/0 agentstate
 # The image also holds the stdio MCP server and the admin command:
 #   docker run --rm -e AGENTSTATE_REDIS_URL=… --entrypoint agentstate-admin agentstate create-project -name "My fleet"
-FROM golang:1.26 AS build
+# The toolchain go.mod names, so a rebuild next year builds the same thing.
+FROM golang:1.26.8 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download

@@ -47,7 +47,7 @@ func TestRESTCrossCutting(t *testing.T) {
 			assert.Regexp(t, `^[A-Za-z0-9_-]{16}$`, resp.Header.Get("X-Request-Id"))
 			assert.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"))
 			assert.Equal(t, "DENY", resp.Header.Get("X-Frame-Options"))
-			assert.Equal(t, "max-age=31536000; includeSubDomains", resp.Header.Get("Strict-Transport-Security"))
+			assert.Empty(t, resp.Header.Get("Strict-Transport-Security"), "no HSTS over plain HTTP (internal/app TestHSTSOnlyOverTLS)")
 			assert.Equal(t, "strict-origin-when-cross-origin", resp.Header.Get("Referrer-Policy"))
 			assert.Equal(t, "default-src 'none'", resp.Header.Get("Content-Security-Policy"))
 		})

@@ -125,6 +125,8 @@ type LeaseStore interface {
 type Leases struct {
 	store LeaseStore
 	clock Clock
+	// Observer counts grants, hand-offs, conflicts, releases, expiries and waiters; nil = not counted.
+	Observer Observer
 }
 
 // NewLeases builds the service.
@@ -209,7 +211,7 @@ func (s *Leases) Acquire(ctx context.Context, p Principal, key string, in Acquir
 		wake = w
 	}
 	deadline := time.Now().Add(time.Duration(wait) * time.Millisecond)
-	for {
+	for waited := false; ; waited = true {
 		a.NowMs = NowMs(s.clock)
 		if left := time.Until(deadline); left > 0 {
 			// The queue's own deadline outlives ours a little, so a waiter still trying is
@@ -224,6 +226,11 @@ func (s *Leases) Acquire(ctx context.Context, p Principal, key string, in Acquir
 			return Lease{}, Internal(op, err)
 		}
 		if res.Granted {
+			if waited {
+				Observe(s.Observer, EventLeaseHandoff, 1)
+			} else {
+				Observe(s.Observer, EventLeaseGranted, 1)
+			}
 			return res.Lease, nil
 		}
 		left := time.Until(deadline)
@@ -231,7 +238,12 @@ func (s *Leases) Acquire(ctx context.Context, p Principal, key string, in Acquir
 			if wait > 0 {
 				s.abandon(ctx, p.ProjectID, a)
 			}
+			Observe(s.Observer, EventLeaseConflict, 1)
 			return Lease{}, leaseConflict(op, res.Current)
+		}
+		if !waited {
+			Observe(s.Observer, EventLeaseWaiting, 1)
+			defer Observe(s.Observer, EventLeaseWaiting, -1)
 		}
 		next := left
 		if res.WakeIn > 0 && res.WakeIn < next {
@@ -339,6 +351,7 @@ func (s *Leases) Release(ctx context.Context, p Principal, id string) error {
 	if !ok {
 		return E(op, CodeNotFound, MsgLeaseNotFound)
 	}
+	Observe(s.Observer, EventLeaseReleased, 1)
 	return nil
 }
 
@@ -435,6 +448,7 @@ func (s *Leases) Events(ctx context.Context, p Principal, after string, limit in
 // touching the key. The server runs it on a ticker; tests call it after moving the clock.
 func (s *Leases) Sweep(ctx context.Context) (int, error) {
 	n, err := s.store.SweepExpired(ctx, NowMs(s.clock))
+	Observe(s.Observer, EventLeaseExpired, n)
 	if err != nil {
 		return n, Internal("core.Leases.Sweep", err)
 	}

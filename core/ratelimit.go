@@ -22,7 +22,8 @@ type RateLimitStore interface {
 type RateLimiter struct {
 	store     RateLimitStore
 	clock     Clock
-	perWindow int64 // 0 = off
+	perWindow int64    // 0 = off
+	Observer  Observer // counts refusals; nil = not counted
 }
 
 // NewRateLimiter builds a limiter of perMinute requests per credential; 0 turns it off.
@@ -63,6 +64,7 @@ func (l *RateLimiter) Allow(ctx context.Context, p Principal) (RateStatus, error
 	if n <= l.perWindow {
 		return st, nil
 	}
+	Observe(l.Observer, EventRateLimited, 1)
 	st.RetryAfter = max(int64((end.Sub(now)+time.Second-1)/time.Second), 1)
 	return st, &Error{Op: op, Code: CodeRateLimited, Message: fmt.Sprintf(
 		"Rate limit exceeded. Maximum %d requests per minute. Retry after %d seconds.", l.perWindow, st.RetryAfter)}

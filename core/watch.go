@@ -65,6 +65,8 @@ type Watcher struct {
 	mu      sync.Mutex
 	closed  bool
 	active  sync.WaitGroup
+
+	Observer Observer // counts open watches and long-polls; nil = not counted
 }
 
 // NewWatcher builds the service.
@@ -75,16 +77,17 @@ func NewWatcher(store FeedStore, states *States) *Watcher {
 
 // enter registers a watch or wait. Its context also ends when the watcher shuts down; leave
 // must be called when it returns.
-func (w *Watcher) enter(ctx context.Context, op string) (_ context.Context, leave func(), _ error) {
+func (w *Watcher) enter(ctx context.Context, op string, open Event) (_ context.Context, leave func(), _ error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
 		return nil, nil, &Error{Op: op, Code: CodeServiceUnavailable, Message: MsgShuttingDown}
 	}
 	w.active.Add(1)
+	Observe(w.Observer, open, 1)
 	ctx, cancel := context.WithCancel(ctx)
 	unhook := context.AfterFunc(w.base, cancel)
-	return ctx, func() { unhook(); cancel(); w.active.Done() }, nil
+	return ctx, func() { unhook(); cancel(); Observe(w.Observer, open, -1); w.active.Done() }, nil
 }
 
 // shuttingDown reports whether Shutdown ended the caller's context.
@@ -146,7 +149,7 @@ func (w *Watcher) Watch(ctx context.Context, p Principal, req WatchRequest, emit
 	if err := p.Authorize(OpStateWatch); err != nil {
 		return err
 	}
-	ctx, leave, err := w.enter(ctx, op)
+	ctx, leave, err := w.enter(ctx, op, EventWatchOpen)
 	if err != nil {
 		return err
 	}
@@ -302,7 +305,7 @@ func (w *Watcher) WaitForChange(ctx context.Context, p Principal, key string, af
 		return WaitResult{}, BadRequest(op, "wait_ms", fmt.Sprintf("wait must be 0..%d ms and the version >= 0", WaitMax.Milliseconds()))
 	}
 	// Reads use ctx; only the blocking wait also ends on shutdown, which answers with the state.
-	wctx, leave, err := w.enter(ctx, op)
+	wctx, leave, err := w.enter(ctx, op, EventWatchOpen)
 	if err != nil {
 		return WaitResult{}, err
 	}

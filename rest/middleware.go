@@ -10,7 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
+	"github.com/go-chi/cors"
 
 	"github.com/agentstate/agentstate-go/core"
 )
@@ -31,28 +33,74 @@ func requestID(next http.Handler) http.Handler {
 	})
 }
 
-// securityHeaders sets v1's headers on every response (compat-v1.md §4.3).
-func securityHeaders(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
-		h.Set("Content-Security-Policy", "default-src 'none'")
-		next.ServeHTTP(w, r)
+// securityHeaders sets v1's headers on every response (compat-v1.md §4.3), except that HSTS goes
+// only over TLS, or everywhere when the public URL is https (TLS ends at a proxy in front):
+// browsers ignore it over plain HTTP, and it would pin a plain-HTTP development host.
+func securityHeaders(alwaysHSTS bool) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h := w.Header()
+			if alwaysHSTS || r.TLS != nil {
+				h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+			}
+			h.Set("X-Content-Type-Options", "nosniff")
+			h.Set("X-Frame-Options", "DENY")
+			h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
+			h.Set("Content-Security-Policy", "default-src 'none'")
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// corsFor answers browsers from the allowed origins as v1 does (compat-v1.md §4.3): credentialed,
+// reflecting the origin, with v1's request headers; other origins get no CORS headers at all.
+func corsFor(origins []string) func(http.Handler) http.Handler {
+	if len(origins) == 0 {
+		return func(next http.Handler) http.Handler { return next }
+	}
+	return cors.Handler(cors.Options{
+		AllowedOrigins:   origins,
+		AllowCredentials: true,
+		AllowedMethods:   []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"},
+		AllowedHeaders:   []string{"Authorization", "Content-Type", "X-Request-Id", "Idempotency-Key", "X-Lease-Id", "Last-Event-ID", "If-Match", "Mcp-Session-Id", "Mcp-Protocol-Version"},
+		// What a browser client needs to read back: ids, versions and its rate budget.
+		ExposedHeaders: []string{"X-Request-Id", "ETag", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After", "Mcp-Session-Id"},
+		MaxAge:         600,
 	})
 }
 
-// accessLog writes one structured line per request.
+// accessEntry collects what the access line reports that inner handlers learn (the credential).
+type accessEntry struct{ credentialID string }
+
+type accessKey struct{}
+
+// noteCredential records the authenticated credential's id (never its secret) for the access line.
+func noteCredential(ctx context.Context, p core.Principal) {
+	if e, ok := ctx.Value(accessKey{}).(*accessEntry); ok {
+		e.credentialID = p.CredentialID
+	}
+}
+
+// accessLog writes one line per request at info: route pattern, status, duration, request id
+// and credential id. Health probes, which orchestrators send every few seconds, log at debug.
 func accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		e := &accessEntry{}
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		r = r.WithContext(context.WithValue(r.Context(), accessKey{}, e))
 		next.ServeHTTP(ww, r)
-		slog.DebugContext(r.Context(), "http", "method", r.Method, "path", r.URL.Path,
+		route := "unmatched"
+		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
+			route = rc.RoutePattern()
+		}
+		level := slog.LevelInfo
+		if route == "/healthz" || route == "/readyz" {
+			level = slog.LevelDebug
+		}
+		slog.Log(r.Context(), level, "http", "method", r.Method, "route", route, "path", r.URL.Path,
 			"status", ww.Status(), "bytes", ww.BytesWritten(), "dur_ms", time.Since(start).Milliseconds(),
-			"request_id", w.Header().Get(headerRequestID))
+			"request_id", w.Header().Get(headerRequestID), "credential_id", e.credentialID)
 	})
 }
 
@@ -110,6 +158,7 @@ func (a authenticator) middleware(next http.Handler) http.Handler {
 			a.fail(w, r, start, err)
 			return
 		}
+		noteCredential(r.Context(), p)
 		st, err := a.limiter.Allow(r.Context(), p)
 		if st.Limit > 0 {
 			h := w.Header()

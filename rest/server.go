@@ -31,6 +31,11 @@ type Deps struct {
 	MCP              http.Handler                // streamable HTTP MCP, served at /api/mcp
 	MCPSSE           http.Handler                // legacy SSE MCP, served under /api/mcp/sse and /api/mcp/message
 	Console          http.Handler                // the operators' console, served under /console (it sets its own CSP)
+	// Middleware runs inside the router, after the access log (metrics read the route pattern).
+	Middleware  []func(http.Handler) http.Handler
+	Metrics     http.Handler // served at /metrics when set (it guards itself)
+	CORSOrigins []string     // origins allowed to call with credentials; empty = no CORS headers
+	HSTS        bool         // send Strict-Transport-Security on plain HTTP too (the public URL is https)
 }
 
 // Server holds the handlers' dependencies.
@@ -43,7 +48,9 @@ type Server struct {
 func NewHandler(d Deps) http.Handler {
 	s := &Server{Deps: d, limits: d.States.Limits()}
 	r := chi.NewRouter()
-	r.Use(requestID, securityHeaders, accessLog, recoverer)
+	r.Use(requestID, securityHeaders(d.HSTS), corsFor(d.CORSOrigins), accessLog)
+	r.Use(d.Middleware...)
+	r.Use(recoverer)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, core.E("rest", core.CodeNotFound, "Not found"))
 	})
@@ -54,6 +61,9 @@ func NewHandler(d Deps) http.Handler {
 	r.Get("/api", s.apiInfo)
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
+	if d.Metrics != nil {
+		r.Method(http.MethodGet, "/metrics", d.Metrics)
+	}
 	r.Get("/.well-known/oauth-protected-resource", s.protectedResource)
 	r.Get("/.well-known/agentstate-signing-key", s.signingKey)
 	r.Get("/openapi.json", func(w http.ResponseWriter, r *http.Request) {

@@ -67,6 +67,8 @@ type Service struct {
 	// when Shutdown's deadline passes.
 	base   context.Context
 	cancel context.CancelFunc
+
+	Observer core.Observer // counts deliveries by outcome; nil = not counted
 }
 
 // New builds the service; allowLoopback admits receivers on this machine (development).
@@ -212,9 +214,11 @@ func (w *Service) ConversationCreated(ctx context.Context, project string, c con
 			bg, stop := core.Detach(w.base, ctx)
 			defer stop()
 			if _, err := w.deliverer.Deliver(bg, h.URL, h.Secret, "conversation.created", data); err != nil {
+				core.Observe(w.Observer, core.EventWebhookFailed, 1)
 				slog.WarnContext(bg, "webhook delivery failed", "webhook", h.ID, "err", err)
 				return
 			}
+			core.Observe(w.Observer, core.EventWebhookOK, 1)
 			if err := w.store.TouchWebhook(bg, project, h.ID, core.NowMs(w.clock)); err != nil {
 				slog.WarnContext(bg, "webhook: touch", "webhook", h.ID, "err", err)
 			}

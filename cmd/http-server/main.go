@@ -10,43 +10,51 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
 	"github.com/agentstate/agentstate-go/internal/app"
+	"github.com/agentstate/agentstate-go/internal/cli"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "agentstate:", err)
-		os.Exit(1)
-	}
+	os.Exit(cli.Exit("agentstate", run(ctx, os.Args[1:], os.Stdout, os.Stderr), os.Stderr))
 }
 
+const usage = `usage: http-server [flags]
+
+Serves AgentState's REST API (/api/v1), MCP (/api/mcp), /healthz, /readyz and, when configured,
+/metrics. With no AGENTSTATE_REDIS_URL the data lives in memory and is lost on exit.`
+
 // run serves until ctx ends (SIGTERM or SIGINT), then shuts down within -shutdown-timeout.
-func run(ctx context.Context, args []string, stderr io.Writer) error {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("http-server", flag.ContinueOnError)
 	cfg := app.Flags(fs)
+	app.HTTPFlags(fs, cfg)
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "how long SIGTERM waits for streams, requests, jobs and webhook deliveries to finish (AGENTSTATE_SHUTDOWN_TIMEOUT)")
-	if err := app.Parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args, usage, stdout, stderr, cli.Env); err != nil {
 		return err
 	}
-	log, err := app.NewLogger(cfg.LogLevel, stderr)
+	log, err := app.NewLogger(cfg.LogLevel, cfg.LogFormat, stderr)
 	if err != nil {
 		return err
 	}
 	slog.SetDefault(log)
+	log.Info("starting", "version", cli.Version(), "go", runtime.Version(), "pid", os.Getpid())
 
 	a, err := app.Open(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
+	a.WarnRedisSettings(ctx, log)
 	newKey, err := a.Bootstrap(ctx, cfg.BootstrapKey)
 	if err != nil {
 		return err
@@ -61,10 +69,22 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var metricsSrv *http.Server
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("metrics address: %w", err)
+		}
+		metricsSrv = &http.Server{Handler: metricsMux(a, cfg.MetricsToken), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = metricsSrv.Serve(mln) }()
+		log.Info("metrics listening", "addr", mln.Addr().String(), "url", "http://"+mln.Addr().String()+"/metrics")
+	}
 	a.Start(ctx, log)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info("listening", "addr", ln.Addr().String(), "rest", "http://"+ln.Addr().String()+"/api/v1", "mcp", "http://"+ln.Addr().String()+"/api/mcp")
+	log.Info("listening", "addr", ln.Addr().String(), "rest", "http://"+ln.Addr().String()+"/api/v1", "mcp", "http://"+ln.Addr().String()+"/api/mcp",
+		"metrics", cfg.MetricsAddr != "" || cfg.MetricsToken != "")
 	select {
 	case err := <-errc:
 		if !errors.Is(err, http.ErrServerClosed) {
@@ -72,7 +92,17 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	case <-ctx.Done():
 	}
+	if metricsSrv != nil {
+		defer metricsSrv.Close() // scraped until the very end
+	}
 	return shutdown(a, srv, log, *shutdownTimeout)
+}
+
+// metricsMux serves /metrics alone on the separate metrics address (token optional there).
+func metricsMux(a *app.App, token string) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", a.Metrics.Handler(token))
+	return mux
 }
 
 // shutdown stops in order: no new connections, open streams told to reconnect and ended,

@@ -26,7 +26,7 @@ func TestShutdownEndsStreamsCleanly(t *testing.T) {
 	logR, logW := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-addr=127.0.0.1:0", "-bootstrap-key=" + testKey, "-shutdown-timeout=60s"}, logW)
+		done <- run(ctx, []string{"-addr=127.0.0.1:0", "-bootstrap-key=" + testKey, "-shutdown-timeout=60s"}, io.Discard, logW)
 		_ = logW.Close()
 	}()
 	lines := make(chan map[string]any, 100)
@@ -99,7 +99,7 @@ func TestTakenPortFailsBeforeListening(t *testing.T) {
 	require.NoError(t, err)
 	defer ln.Close()
 	var log strings.Builder
-	err = run(t.Context(), []string{"-addr=" + ln.Addr().String(), "-bootstrap-key=" + testKey}, &log)
+	err = run(t.Context(), []string{"-addr=" + ln.Addr().String(), "-bootstrap-key=" + testKey}, io.Discard, &log)
 	require.Error(t, err)
 	assert.NotContains(t, log.String(), `"listening"`)
 }
@@ -111,7 +111,7 @@ func TestSlowAndIdleClientsAreDisconnected(t *testing.T) {
 	defer stop()
 	logR, logW := io.Pipe()
 	go func() {
-		_ = run(ctx, []string{"-addr=127.0.0.1:0", "-bootstrap-key=" + testKey, "-body-timeout=300ms", "-idle-timeout=300ms"}, logW)
+		_ = run(ctx, []string{"-addr=127.0.0.1:0", "-bootstrap-key=" + testKey, "-body-timeout=300ms", "-idle-timeout=300ms"}, io.Discard, logW)
 		_ = logW.Close()
 	}()
 	var addr string

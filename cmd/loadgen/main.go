@@ -32,6 +32,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/agentstate/agentstate-go/internal/cli"
 )
 
 const (
@@ -56,10 +58,7 @@ type config struct {
 }
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "loadgen:", err)
-		os.Exit(1)
-	}
+	os.Exit(cli.Exit("loadgen", run(os.Args[1:]), os.Stderr))
 }
 
 func parse(args []string) (config, error) {
@@ -74,7 +73,7 @@ func parse(args []string) (config, error) {
 	fs.IntVar(&c.size, "size", 1024, "bytes of each PUT's data object")
 	fs.IntVar(&c.keys, "keys", 1000, "distinct state keys (loadgen-0 … loadgen-<keys-1>)")
 	fs.BoolVar(&c.allowRemote, "allow-remote", false, "allow a non-loopback target (see the package comment)")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args, "usage: loadgen [flags]\n\nDrives the REST state routes of a server on loopback and prints throughput and latency.", os.Stdout, os.Stderr); err != nil {
 		return c, err
 	}
 	switch {

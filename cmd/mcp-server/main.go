@@ -12,7 +12,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"os"
 	"os/signal"
@@ -24,27 +23,30 @@ import (
 
 	"github.com/agentstate/agentstate-go/core"
 	"github.com/agentstate/agentstate-go/internal/app"
+	"github.com/agentstate/agentstate-go/internal/cli"
 	"github.com/agentstate/agentstate-go/tools"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "agentstate-mcp:", err)
-		os.Exit(1)
-	}
+	os.Exit(cli.Exit("agentstate-mcp", run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr), os.Stderr))
 }
+
+const usage = `usage: mcp-server [flags]
+
+Serves AgentState's MCP tools over stdio (stdout carries only the protocol). Every tool call runs
+as AGENTSTATE_API_KEY. With no AGENTSTATE_REDIS_URL the data lives in memory and is lost on exit.`
 
 // run serves until stdin ends or ctx is cancelled. stdout carries only the protocol.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("mcp-server", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	cfg := app.Flags(fs)
 	apiKey := fs.String("api-key", "", "the credential every tool call runs as, as_live_… or as_cap_… (AGENTSTATE_API_KEY)")
 	remoteURL := fs.String("url", "", "forward to the AgentState server at this URL instead of opening a store, e.g. https://agentstate.example.com (AGENTSTATE_URL)")
 	toolsets := fs.String("toolsets", "", "list only these toolsets, comma-separated: "+strings.Join(tools.Toolsets, ",")+"; empty = all (AGENTSTATE_TOOLSETS)")
-	if err := app.Parse(fs, args); err != nil {
+	// -version goes to stderr too: stdout belongs to the protocol.
+	if err := cli.Parse(fs, args, usage, stderr, stderr, cli.Env); err != nil {
 		return err
 	}
 	if *apiKey != "" && !core.ValidCredentialFormat(*apiKey) {
@@ -56,7 +58,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		return remote(ctx, *remoteURL, *apiKey, *toolsets, stdin, stdout, stderr)
 	}
-	log, err := app.NewLogger(cfg.LogLevel, stderr)
+	log, err := app.NewLogger(cfg.LogLevel, cfg.LogFormat, stderr)
 	if err != nil {
 		return err
 	}
@@ -65,6 +67,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return err
 	}
 	defer a.Close()
+	a.WarnRedisSettings(ctx, log)
 
 	key := *apiKey
 	if a.Conn.Embedded {

@@ -19,16 +19,20 @@ import (
 	"os"
 
 	"github.com/agentstate/agentstate-go/core"
+	"github.com/agentstate/agentstate-go/internal/cli"
 )
 
+const usage = "usage: verify [-key KEYID] [-since CHECKPOINT] FILE   (a claim bundle or a claims-log export; - for stdin)"
+
 func main() {
-	fs := flag.NewFlagSet("verify", flag.ExitOnError)
+	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	key := fs.String("key", "", "trusted signing key id (default: accept the key in the file)")
 	since := fs.String("since", "", "an earlier checkpoint (JSON) the log must still extend")
-	_ = fs.Parse(os.Args[1:])
+	if err := cli.Parse(fs, os.Args[1:], usage, os.Stdout, os.Stderr); err != nil {
+		os.Exit(cli.Exit("verify", err, os.Stderr))
+	}
 	if fs.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "usage: verify [-key KEYID] FILE   (a claim bundle or a claims-log export; - for stdin)")
-		os.Exit(2)
+		os.Exit(cli.Exit("verify", cli.Usage(usage), os.Stderr))
 	}
 	in := io.Reader(os.Stdin)
 	if name := fs.Arg(0); name != "-" {

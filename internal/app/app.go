@@ -24,10 +24,12 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
-	"github.com/peterbourgon/ff/v3"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/agentstate/agentstate-go/console"
 	"github.com/agentstate/agentstate-go/core"
+	"github.com/agentstate/agentstate-go/internal/metrics"
 	"github.com/agentstate/agentstate-go/redisstore"
 	"github.com/agentstate/agentstate-go/rest"
 	"github.com/agentstate/agentstate-go/tools"
@@ -35,59 +37,78 @@ import (
 
 // Config is every setting; each is a flag and an AGENTSTATE_* environment variable.
 type Config struct {
+	RedisURL        string
+	Redis           redisstore.Options // RedisURL is copied in by Open
+	Search          string
+	LogLevel        string
+	LogFormat       string
+	MaxBodyBytes    int64
+	SigningKey      string
+	WebhookLoopback bool
+
+	// HTTP server only (HTTPFlags).
 	Addr             string
-	RedisURL         string
-	Redis            redisstore.Options // RedisURL is copied in by Open
 	BootstrapKey     string
-	LogLevel         string
-	MaxBodyBytes     int64
 	AuthFailureDelay time.Duration
 	AdminToken       string
 	RateLimitPerMin  int
-	SigningKey       string
-	WebhookLoopback  bool
 	MaxConnections   int
 	IdleTimeout      time.Duration
 	BodyTimeout      time.Duration
-	Search           string
+	MetricsToken     string
+	MetricsAddr      string
+	CORSOrigins      string
+	PublicURL        string
 }
 
-// Flags registers the shared settings on fs.
+// Flags registers the settings every binary that opens the store shares.
 func Flags(fs *flag.FlagSet) *Config {
 	c := &Config{}
-	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "HTTP listen address (AGENTSTATE_ADDR)")
 	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis URL, e.g. redis://127.0.0.1:6379/0; empty = embedded in-memory store (AGENTSTATE_REDIS_URL)")
 	fs.BoolVar(&c.Redis.Cluster, "redis-cluster", false, "AGENTSTATE_REDIS_URL names Redis Cluster seed nodes: redis://h1:p1?addr=h2:p2&addr=h3:p3 (AGENTSTATE_REDIS_CLUSTER)")
 	fs.StringVar(&c.Redis.SentinelMaster, "redis-sentinel-master", "", "use Sentinel: the monitored master's name; AGENTSTATE_REDIS_URL then names the sentinels (AGENTSTATE_REDIS_SENTINEL_MASTER)")
 	fs.IntVar(&c.Redis.WaitReplicas, "redis-wait-replicas", 0, "acknowledge a write only after WAIT confirms this many replicas have it; 0 = do not wait (AGENTSTATE_REDIS_WAIT_REPLICAS)")
 	fs.DurationVar(&c.Redis.WaitTimeout, "redis-wait-timeout", time.Second, "longest one WAIT may take; an unconfirmed write answers 503 STORE_UNAVAILABLE (AGENTSTATE_REDIS_WAIT_TIMEOUT)")
-	fs.StringVar(&c.BootstrapKey, "bootstrap-key", "", "ensure project 'default' with this full-access key, as_live_ + 40 base62 (AGENTSTATE_BOOTSTRAP_KEY)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error (AGENTSTATE_LOG_LEVEL)")
-	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", 1<<20, "largest accepted request body (AGENTSTATE_MAX_BODY_BYTES)")
-	fs.DurationVar(&c.AuthFailureDelay, "auth-failure-delay", 300*time.Millisecond, "minimum duration of an authentication failure (AGENTSTATE_AUTH_FAILURE_DELAY)")
-	fs.StringVar(&c.AdminToken, "admin-token", "", "operator token for /api/v1/projects; empty = project API disabled (AGENTSTATE_ADMIN_TOKEN)")
+	fs.StringVar(&c.LogFormat, "log-format", "json", "json or text (AGENTSTATE_LOG_FORMAT)")
+	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", 1<<20, "largest accepted request body or tool argument (AGENTSTATE_MAX_BODY_BYTES)")
 	fs.StringVar(&c.SigningKey, "signing-key", "", "base64 32-byte Ed25519 seed that signs claims-log checkpoints; empty = generated once and kept in Redis (AGENTSTATE_SIGNING_KEY)")
 	fs.BoolVar(&c.WebhookLoopback, "webhook-allow-loopback", false, "let webhooks target this machine (http or https on loopback), for local development (AGENTSTATE_WEBHOOK_ALLOW_LOOPBACK)")
-	fs.IntVar(&c.MaxConnections, "max-connections", 4096, "open client connections at most; further ones wait to be accepted (AGENTSTATE_MAX_CONNECTIONS)")
-	fs.DurationVar(&c.IdleTimeout, "idle-timeout", 2*time.Minute, "how long an idle keep-alive connection is kept (AGENTSTATE_IDLE_TIMEOUT)")
-	fs.DurationVar(&c.BodyTimeout, "body-timeout", 30*time.Second, "how long a client may take to send a request's headers and body (AGENTSTATE_BODY_TIMEOUT)")
 	fs.StringVar(&c.Search, "search", SearchAuto, "conversation search: auto (RediSearch >= 2.6 when the server has it, else portable), portable or redisearch (refuse to start without it); docs/search.md (AGENTSTATE_SEARCH)")
-	fs.IntVar(&c.RateLimitPerMin, "rate-limit-per-min", 600, "requests per credential per minute, counted in Redis; 0 = off (AGENTSTATE_RATE_LIMIT_PER_MIN)")
 	return c
 }
 
-// Parse reads args and the environment into fs.
-func Parse(fs *flag.FlagSet, args []string) error {
-	return ff.Parse(fs, args, ff.WithEnvVarPrefix("AGENTSTATE"))
+// HTTPFlags registers the HTTP server's own settings on top of Flags.
+func HTTPFlags(fs *flag.FlagSet, c *Config) {
+	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "HTTP listen address (AGENTSTATE_ADDR)")
+	fs.StringVar(&c.BootstrapKey, "bootstrap-key", "", "ensure project 'default' with this full-access key, as_live_ + 40 base62 (AGENTSTATE_BOOTSTRAP_KEY)")
+	fs.DurationVar(&c.AuthFailureDelay, "auth-failure-delay", 300*time.Millisecond, "minimum duration of an authentication failure (AGENTSTATE_AUTH_FAILURE_DELAY)")
+	fs.StringVar(&c.AdminToken, "admin-token", "", "operator token for /api/v1/projects; empty = project API disabled (AGENTSTATE_ADMIN_TOKEN)")
+	fs.IntVar(&c.RateLimitPerMin, "rate-limit-per-min", 600, "requests per credential per minute, counted in Redis; 0 = off (AGENTSTATE_RATE_LIMIT_PER_MIN)")
+	fs.StringVar(&c.MetricsToken, "metrics-token", "", "serve Prometheus /metrics on the main address to this bearer token (AGENTSTATE_METRICS_TOKEN)")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve /metrics on this separate address, e.g. 127.0.0.1:9090 (AGENTSTATE_METRICS_ADDR); with neither set /metrics is off")
+	fs.StringVar(&c.CORSOrigins, "cors-origins", "", "comma-separated browser origins allowed to call the API with credentials, e.g. https://app.example.com; empty = no CORS (AGENTSTATE_CORS_ORIGINS)")
+	fs.IntVar(&c.MaxConnections, "max-connections", 4096, "open client connections at most; further ones wait to be accepted (AGENTSTATE_MAX_CONNECTIONS)")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", 2*time.Minute, "how long an idle keep-alive connection is kept (AGENTSTATE_IDLE_TIMEOUT)")
+	fs.DurationVar(&c.BodyTimeout, "body-timeout", 30*time.Second, "how long a client may take to send a request's headers and body (AGENTSTATE_BODY_TIMEOUT)")
+	fs.StringVar(&c.PublicURL, "public-url", "", "the URL clients reach this server at; an https URL turns on HSTS behind a TLS-terminating proxy (AGENTSTATE_PUBLIC_URL)")
 }
 
-// NewLogger returns a JSON slog logger on w at the configured level.
-func NewLogger(level string, w io.Writer) (*slog.Logger, error) {
+// NewLogger returns a slog logger on w at the configured level, as JSON lines ("json" or "")
+// or logfmt-style text ("text").
+func NewLogger(level, format string, w io.Writer) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", level)
 	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "", "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("log format %q: want json or text", format)
 }
 
 // App is an opened store with the services built on it.
@@ -106,9 +127,21 @@ type App struct {
 	// RateLimiter charges REST and MCP requests to their credential; nil = unlimited.
 	RateLimiter *core.RateLimiter
 
+	// Metrics is the Prometheus instrumentation Open sets up; nil (New) = nothing measured.
+	Metrics *metrics.Metrics
+	// HTTP are the HTTP server's settings NewHandler applies (Open fills them from Config).
+	HTTP HTTPOptions
+
 	jobs   []*core.Loop      // started by Start
 	mcpSSE *server.SSEServer // set by NewHandler; its sessions end at shutdown
 	search *searchState      // nil until OpenSearch; its backfill runs from Start
+}
+
+// HTTPOptions are the settings of the HTTP surface beyond the services.
+type HTTPOptions struct {
+	MetricsToken string   // serve /metrics on the main handler to this bearer token
+	CORSOrigins  []string // browser origins allowed to call with credentials
+	HSTS         bool     // send Strict-Transport-Security on plain HTTP too (public URL is https)
 }
 
 // Start runs the background jobs: the lease sweeper and the conversation retention purge.
@@ -157,12 +190,12 @@ func Open(ctx context.Context, c *Config, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	redis.SetLogger(redisLogger{log})
 	if conn.Embedded {
 		log.Warn("EMBEDDED STORE: no AGENTSTATE_REDIS_URL set, so data lives in this process's memory and is LOST ON EXIT. " +
 			"Set AGENTSTATE_REDIS_URL=redis://host:6379 for anything you want to keep.")
 	} else {
 		log.Info("store connected", "mode", conn.Mode, "addr", conn.Addr, "wait_replicas", opts.WaitReplicas)
-		warnStreamNodeSize(ctx, conn.Store, log)
 	}
 	limits := core.DefaultLimits()
 	limits.MaxBodyBytes = c.MaxBodyBytes
@@ -183,6 +216,10 @@ func Open(ctx context.Context, c *Config, log *slog.Logger) (*App, error) {
 	a.Claims = core.NewClaims(conn.Store, core.SystemClock{}, signer)
 	a.Hooks = webhooks.New(conn.Store, core.SystemClock{}, c.WebhookLoopback)
 	a.Convs = conversations.New(conn.Store, core.SystemClock{}, titles.FromEnv(nil))
+	a.instrument(metrics.New())
+	conn.Store.Client().AddHook(a.Metrics.RedisHook())
+	a.HTTP = HTTPOptions{MetricsToken: c.MetricsToken, CORSOrigins: splitList(c.CORSOrigins),
+		HSTS: strings.HasPrefix(strings.ToLower(c.PublicURL), "https://")}
 	log.Info("claims log checkpoints signed", "key_id", signer.PublicKey().KeyID)
 	if err := a.OpenSearch(ctx, c.Search, log); err != nil {
 		conn.Close()
@@ -201,6 +238,41 @@ func signingSeed(ctx context.Context, configured string, store *redisstore.Store
 		return seed, nil
 	}
 	return store.SigningSeed(ctx)
+}
+
+// instrument points every service's observer at m.
+func (a *App) instrument(m *metrics.Metrics) {
+	a.Metrics = m
+	a.Leases.Observer, a.Watcher.Observer, a.Hooks.Observer = m, m, m
+	if a.RateLimiter != nil {
+		a.RateLimiter.Observer = m
+	}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// redisLogger sends go-redis's own messages (pool and reconnect trouble) into the structured
+// log instead of plain lines on stderr.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
+}
+
+// WarnRedisSettings flags Redis settings that hurt a server holding states; the admin command,
+// which holds none, does not call it.
+func (a *App) WarnRedisSettings(ctx context.Context, log *slog.Logger) {
+	if a.Conn != nil && !a.Conn.Embedded {
+		warnStreamNodeSize(ctx, a.Store, log)
+	}
 }
 
 // warnStreamNodeSize flags a Redis setting that triples memory per state: every state key is
@@ -280,7 +352,7 @@ func (a *App) Close() {
 
 // NewHandler builds the full HTTP surface: REST, MCP over streamable HTTP and legacy SSE.
 func (a *App) NewHandler(authFailureDelay time.Duration) http.Handler {
-	mcpSrv := tools.NewServer(a.ToolDeps())
+	mcpSrv := tools.NewServer(a.ToolDeps(), server.WithToolHandlerMiddleware(a.Metrics.Tool))
 	a.mcpSSE = server.NewSSEServer(mcpSrv, server.WithStaticBasePath("/api/mcp"),
 		server.WithSSEEndpoint("/sse"), server.WithMessageEndpoint("/message"),
 		server.WithSSEContextFunc(a.connection))
@@ -305,9 +377,22 @@ func (a *App) NewHandler(authFailureDelay time.Duration) http.Handler {
 			server.WithHTTPContextFunc(func(ctx context.Context, r *http.Request) context.Context {
 				return tools.WithToolsets(a.connection(ctx, r), r.URL.Query().Get("toolsets"))
 			})),
-		MCPSSE:  a.mcpSSE,
-		Console: console.Handler(),
+		MCPSSE:      a.mcpSSE,
+		Console:     console.Handler(),
+		Middleware:  []func(http.Handler) http.Handler{a.Metrics.HTTP},
+		Metrics:     a.metricsOnMain(),
+		CORSOrigins: a.HTTP.CORSOrigins,
+		HSTS:        a.HTTP.HSTS,
 	})
+}
+
+// metricsOnMain is /metrics for the main handler: only behind a token, since the main address
+// is usually public.
+func (a *App) metricsOnMain() http.Handler {
+	if a.Metrics == nil || a.HTTP.MetricsToken == "" {
+		return nil
+	}
+	return a.Metrics.Handler(a.HTTP.MetricsToken)
 }
 
 // connection prepares an HTTP MCP request's context: subscriptions re-authenticate its bearer

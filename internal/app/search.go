@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -45,6 +46,7 @@ func (s *searchState) details() map[string]any {
 // OpenSearch picks the search path for mode, logs the choice and prepares the backfill of what
 // the chosen path needs (prefix vocabulary; RediSearch documents), which Start runs.
 func (a *App) OpenSearch(ctx context.Context, mode string, log *slog.Logger) error {
+	mode = cmp.Or(mode, SearchAuto) // a Config built in code, not from flags
 	if mode != SearchAuto && mode != SearchPortable && mode != SearchRediSearch {
 		return fmt.Errorf("AGENTSTATE_SEARCH=%q: want auto, portable or redisearch", mode)
 	}
