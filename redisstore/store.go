@@ -79,6 +79,28 @@ func (s *Store) write(ctx context.Context, key string, fn func(c redis.Cmdable) 
 	if s.waitReplicas == 0 {
 		return fn(s.rdb)
 	}
+	// The direct connection bypasses the cluster client's redirect handling, so a MOVED (the
+	// slot has a new master after a failover or a reshard) is followed here: nothing was
+	// applied, so the write is sent again to the master the reloaded slot map names.
+	for redirects := 0; ; redirects++ {
+		err := s.writeOnce(ctx, key, fn)
+		cc, cluster := s.rdb.(*redis.ClusterClient)
+		_, moved := redis.IsMovedError(err)
+		if !cluster || err == nil || (!moved && !isUnavailable(err)) {
+			return err
+		}
+		cc.ReloadState(ctx) // the slot map is stale: refresh it for the next request too
+		if !moved || redirects == maxRedirects {
+			return err
+		}
+	}
+}
+
+// maxRedirects bounds how often one write follows MOVED (go-redis's own default is 3).
+const maxRedirects = 3
+
+// writeOnce runs fn and the WAIT on one connection to key's master.
+func (s *Store) writeOnce(ctx context.Context, key string, fn func(c redis.Cmdable) error) error {
 	c, err := s.master(ctx, key)
 	if err != nil {
 		return err
