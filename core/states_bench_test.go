@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -219,4 +220,80 @@ func usedMemory(b *testing.B, rdb redis.UniversalClient) int64 {
 	}
 	b.Fatal("INFO memory has no used_memory")
 	return 0
+}
+
+// BenchmarkStateHistoryDepth measures a PUT, a GET and a GET with at_time near the start of
+// the history on a key that already has 1, 1,000 and 100,000 events (real Redis only: the
+// embedded store would take minutes to build the deep history). None of the three may grow
+// with depth.
+//
+//	go test ./core -run '^$' -bench StateHistoryDepth -benchtime 2000x
+func BenchmarkStateHistoryDepth(b *testing.B) {
+	data := benchData(benchDataBytes)
+	for _, depth := range []int{1, 1_000, 100_000} {
+		b.Run(strconv.Itoa(depth), func(b *testing.B) {
+			e := testenv.Stores[0].Open(b)
+			a := e.App(b)
+			p := testenv.NewProject(b, a).P
+			ctx := context.Background()
+			first, err := deepHistory(ctx, a, p, e.Clock, depth, data)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Run("put", func(b *testing.B) {
+				for b.Loop() {
+					if err := putOnce(ctx, a, p, "deep", data); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run("get", func(b *testing.B) {
+				for b.Loop() {
+					if _, err := a.States.Get(ctx, p, "deep", core.At{}); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run("get-at-time", func(b *testing.B) {
+				for b.Loop() {
+					if _, err := a.States.Get(ctx, p, "deep", core.At{Time: first}); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+}
+
+// deepHistory writes depth events on key "deep" (from 8 writers) and returns the time of the
+// first, which the clock then leaves behind so that at_time=first must reach back to it.
+func deepHistory(ctx context.Context, a *app.App, p core.Principal, clock *testenv.Clock, depth int, data json.RawMessage) (int64, error) {
+	if err := putOnce(ctx, a, p, "deep", data); err != nil {
+		return 0, err
+	}
+	st, err := a.States.Get(ctx, p, "deep", core.At{})
+	if err != nil {
+		return 0, err
+	}
+	var next atomic.Int64
+	next.Store(1)
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			for next.Add(1) <= int64(depth) {
+				clock.Advance(time.Millisecond)
+				if err := putOnce(ctx, a, p, "deep", data); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			return 0, err
+		}
+	}
+	return st.UpdatedAt, nil
 }

@@ -19,6 +19,11 @@ var mutateStateLua string
 
 var mutateStateScript = redis.NewScript(mutateStateLua)
 
+//go:embed scripts/state_at_time.lua
+var stateAtTimeLua string
+
+var stateAtTimeScript = redis.NewScript(stateAtTimeLua)
+
 // maxIndexRetries bounds how often a write re-runs because another writer changed the state's
 // agent or tags between our guess of its index keys and the script.
 const maxIndexRetries = 8
@@ -229,9 +234,6 @@ func upperID(atSeq int64) string {
 	return strconv.FormatInt(atSeq, 10) + "-0"
 }
 
-// timeTravelBatch is how many older events are read at a time when walking back to a time bound.
-const timeTravelBatch = 64
-
 // StateEventsAt returns each key's newest event within the bounds (nil where none).
 func (s *Store) StateEventsAt(ctx context.Context, project string, keys []string, atSeq, atTime int64) ([]*core.StateEvent, error) {
 	const op = "redisstore.StateEventsAt"
@@ -257,7 +259,7 @@ func (s *Store) StateEventsAt(ctx context.Context, project string, keys []string
 			return nil, err
 		}
 		if atTime > 0 && ev.CreatedAt > atTime {
-			if out[i], err = s.walkBackToTime(ctx, project, keys[i], ev.Sequence, atTime); err != nil {
+			if out[i], err = s.stateAtTime(ctx, project, keys[i], ev.Sequence, atTime); err != nil {
 				return nil, err
 			}
 			continue
@@ -267,28 +269,22 @@ func (s *Store) StateEventsAt(ctx context.Context, project string, keys []string
 	return out, nil
 }
 
-// walkBackToTime finds a key's newest event older than below with created_at <= atTime.
-func (s *Store) walkBackToTime(ctx context.Context, project, key string, below, atTime int64) (*core.StateEvent, error) {
-	for below > 1 {
-		msgs, err := s.rdb.XRevRangeN(ctx, stateKey(project, key), upperID(below-1), "-", timeTravelBatch).Result()
-		if err != nil {
-			return nil, core.Internal("redisstore.walkBackToTime", err)
-		}
-		for _, m := range msgs {
-			ev, err := streamEvent(key, m)
-			if err != nil {
-				return nil, err
-			}
-			if ev.CreatedAt <= atTime {
-				return &ev, nil
-			}
-			below = ev.Sequence
-		}
-		if len(msgs) < timeTravelBatch {
-			break
-		}
+// stateAtTime finds a key's newest event at or below sequence below with created_at <= atTime
+// (state_at_time.lua: a binary search, so deep history costs O(log n), one round trip).
+func (s *Store) stateAtTime(ctx context.Context, project, key string, below, atTime int64) (*core.StateEvent, error) {
+	const op = "redisstore.stateAtTime"
+	res, err := stateAtTimeScript.Run(ctx, s.rdb, []string{stateKey(project, key)}, below, atTime).Slice()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
 	}
-	return nil, nil
+	if err != nil {
+		return nil, core.Internal(op, err)
+	}
+	ev, err := decodeEvent(key, res[0].(int64), res[1:])
+	if err != nil {
+		return nil, core.Internal(op, err)
+	}
+	return &ev, nil
 }
 
 // StateEvents lists a key's events after a sequence, ascending.

@@ -7,13 +7,17 @@ import (
 	"math/rand/v2"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/agentstate/agentstate-go/core"
 	"github.com/agentstate/agentstate-go/internal/testenv"
+	"github.com/agentstate/agentstate-go/redisstore"
 )
 
 // Writers race on a few keys, changing agent and tags and deleting; afterwards every index
@@ -100,4 +104,86 @@ func TestIndexesMatchStatesUnderConcurrentWrites(t *testing.T) {
 			assert.Equal(t, w, got, ix)
 		}
 	})
+}
+
+// Time travel into a long history: every at_time answer matches a linear scan of the key's
+// events, costs the same few round trips at any depth (a binary search inside one script, not
+// a walk back), and stays right when the writers' clock steps backwards, because a key's
+// created_at never decreases.
+func TestTimeTravelIsLogarithmic(t *testing.T) {
+	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+		a := e.App(t)
+		p := testenv.NewProject(t, a)
+		ctx := context.Background()
+		put := func(key string, n int) core.State {
+			ev, _, err := a.States.Put(ctx, p.P, core.PutState{Key: key, Body: core.StateWrite{
+				AgentID: "a", Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, n))}})
+			require.NoError(t, err)
+			return ev
+		}
+		var history []core.State
+		for n := range 400 {
+			if n%3 == 0 {
+				put("other", n) // sparse sequences on "deep"
+			}
+			if n == 200 {
+				e.Clock.Advance(-time.Minute) // a replica whose clock is behind
+			}
+			e.Clock.Advance(time.Duration(1+n%4) * time.Millisecond)
+			history = append(history, put("deep", n))
+		}
+		for i := 1; i < len(history); i++ {
+			require.GreaterOrEqual(t, history[i].UpdatedAt, history[i-1].UpdatedAt, "created_at never goes backwards on a key")
+		}
+
+		rdb, counted := countingClient(t, e)
+		st := redisstore.New(rdb)
+		first, last := history[0].UpdatedAt, history[len(history)-1].UpdatedAt
+		_, err := st.StateEventsAt(ctx, p.ID, []string{"deep"}, 0, first) // dial, load the script
+		require.NoError(t, err)
+		for at := first - 1; at <= last+1; at += max(1, (last-first)/97) {
+			want := -1
+			for i, ev := range history {
+				if ev.UpdatedAt <= at {
+					want = i
+				}
+			}
+			before := counted.Load()
+			got, err := st.StateEventsAt(ctx, p.ID, []string{"deep"}, 0, at)
+			require.NoError(t, err)
+			assert.LessOrEqual(t, counted.Load()-before, int64(3), "at_time %d: round trips do not grow with depth", at)
+			if want < 0 {
+				assert.Nil(t, got[0], "at_time %d is before the first event", at)
+				continue
+			}
+			require.NotNil(t, got[0], "at_time %d", at)
+			assert.Equal(t, history[want].LatestSequence, got[0].Sequence, "at_time %d", at)
+		}
+	})
+}
+
+// countingClient is a second client to e's Redis that counts the round trips it makes.
+func countingClient(t *testing.T, e *testenv.Env) (redis.UniversalClient, *atomic.Int64) {
+	t.Helper()
+	var n atomic.Int64
+	var rdb redis.UniversalClient
+	switch c := e.Rdb.(type) {
+	case *redis.Client:
+		rdb = redis.NewClient(c.Options())
+	case *redis.ClusterClient:
+		rdb = redis.NewClusterClient(c.Options())
+	}
+	rdb.AddHook(countHook{&n})
+	t.Cleanup(func() { _ = rdb.Close() })
+	return rdb, &n
+}
+
+type countHook struct{ n *atomic.Int64 }
+
+func (countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { h.n.Add(1); return next(ctx, cmd) }
+}
+func (h countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { h.n.Add(1); return next(ctx, cmds) }
 }

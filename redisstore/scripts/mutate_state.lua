@@ -139,23 +139,26 @@ end
 
 local seq = redis.call("INCR", KEYS[2])
 local id = seq .. "-0"
-local version, created = 1, now
+local version, created, at = 1, now, now
 if cur then
   version = tonumber(cur.version) + 1
   created = cur.state_created_at -- kept across delete and re-create
+  -- Never earlier than the event before it (replicas' clocks differ): time travel relies on a
+  -- key's created_at being sorted like its sequence (state_at_time.lua).
+  if tonumber(cur.created_at) > tonumber(now) then at = cur.created_at end
 end
 
 local f
 if op == "upsert" then
   f = {"type", "upsert", "id", ARGV[3], "agent_id", ARGV[4], "data", ARGV[5], "metadata", ARGV[6],
        "tags", ARGV[7], "idempotency_key", ARGV[8], "version", tostring(version),
-       "created_at", now, "state_created_at", created, "fencing_token", fence}
+       "created_at", at, "state_created_at", created, "fencing_token", fence}
 else
   local deleter = ARGV[4]
   if deleter == "" then deleter = cur.agent_id end
   f = {"type", "delete", "id", ARGV[3], "agent_id", deleter, "data", "", "metadata", cur.metadata,
        "tags", cur.tags, "idempotency_key", "", "version", tostring(version),
-       "created_at", now, "state_created_at", created, "fencing_token", fence}
+       "created_at", at, "state_created_at", created, "fencing_token", fence}
 end
 redis.call("XADD", KEYS[1], id, unpack(f))
 redis.call("XADD", KEYS[3], id, "key", key, "type", op)
