@@ -48,6 +48,11 @@ func (s *Store) MutateState(ctx context.Context, project string, m core.StateMut
 			order = append(order, l)
 		}
 	}
+	// The state's current agent and tags name index keys the script must be given; this
+	// replica's last sight of them saves the RETRY round trip (a delete sends none itself).
+	for _, l := range s.labelHints.get(project, m.Key) {
+		addLabel(l)
+	}
 	tagsJSON := "[]"
 	if m.Op == core.EventUpsert {
 		addLabel("a:" + m.AgentID)
@@ -89,6 +94,9 @@ func (s *Store) MutateState(ctx context.Context, project string, m core.StateMut
 		switch res[0].(string) {
 		case "OK", "DONE", "REPLAY": // DONE: this call's own earlier execution, not a client's replay
 			ev, err := decodeEvent(m.Key, res[1].(int64), res[2:])
+			if err == nil {
+				s.labelHints.saw(project, ev)
+			}
 			return ev, res[0] == "REPLAY", err
 		case "RETRY":
 			addLabel("a:" + res[1].(string))
@@ -263,6 +271,9 @@ func (s *Store) StateEventsAt(ctx context.Context, project string, keys []string
 				return nil, err
 			}
 			continue
+		}
+		if atSeq <= 0 {
+			s.labelHints.saw(project, ev) // the current state: a hint for the next write
 		}
 		out[i] = &ev
 	}

@@ -26,13 +26,15 @@ type Store struct {
 	waitTimeout  time.Duration
 	// ft is on while conversation writes create RediSearch documents (the FT search path).
 	ft atomic.Bool
+	// labelHints guess the index keys a state write must name (labelhints.go).
+	labelHints labelHints
 }
 
 // New wraps a client. Its errors are classified from here on (availability.go): call it once
 // per client, since each call adds the classifying hook.
 func New(rdb redis.UniversalClient) *Store {
 	rdb.AddHook(availabilityHook{})
-	return &Store{rdb: rdb, rs: redsync.New(goredis.NewPool(rdb))}
+	return &Store{rdb: rdb, rs: redsync.New(goredis.NewPool(rdb)), labelHints: newLabelHints()}
 }
 
 // RequireReplicas makes every write wait until n replicas acknowledge it (WAIT n timeout).
