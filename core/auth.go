@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // Credential prefixes (compat-v1.md §3.1).
@@ -80,6 +82,10 @@ type AuthStore interface {
 	DeleteProject(ctx context.Context, id string) (bool, error)
 	// TouchCredential records a use of the credential (on the credential and its key or token record).
 	TouchCredential(ctx context.Context, c Credential, at int64) error
+	// CredentialAndCount reads the credential under hash, checks lineage (nil: none) against
+	// project's revoked set and counts one request for each of count in the window starting at
+	// windowStart, all in one round trip; counts are in count's order.
+	CredentialAndCount(ctx context.Context, hash, project string, lineage []string, windowStart int64, count []string) (*Credential, []bool, []int64, error)
 	// CreateAPIKey stores key (without its raw value) and its credential under hash.
 	// An existing credential with the same hash is left as it is (bootstrap is idempotent).
 	CreateAPIKey(ctx context.Context, projectID string, key APIKey, hash string) error
@@ -89,12 +95,16 @@ type AuthStore interface {
 type Auth struct {
 	store KeyStore
 	clock Clock
+	seen  *lru.Cache[string, credentialIdentity] // by credential hash (Admit)
 	// AdminToken guards project management (AGENTSTATE_ADMIN_TOKEN); empty = disabled.
 	AdminToken string
 }
 
 // NewAuth builds the authenticator.
-func NewAuth(store KeyStore, clock Clock) *Auth { return &Auth{store: store, clock: clock} }
+func NewAuth(store KeyStore, clock Clock) *Auth {
+	seen, _ := lru.New[string, credentialIdentity](maxSeenCredentials) // errs only for size <= 0
+	return &Auth{store: store, clock: clock, seen: seen}
+}
 
 // ValidCredentialFormat reports whether raw looks like an API key or capability token.
 func ValidCredentialFormat(raw string) bool { return credentialRe.MatchString(raw) }
@@ -123,26 +133,91 @@ func (a *Auth) Authenticate(ctx context.Context, raw string) (Principal, error) 
 	if err != nil {
 		return Principal{}, Internal("core.Auth.Authenticate", err)
 	}
+	var revoked []bool
+	if cred != nil && cred.Kind == KindCapabilityToken {
+		// A token dies with any ancestor and with the key that minted its chain: one membership
+		// check for the whole lineage, no cache.
+		if revoked, err = a.store.RevokedAmong(ctx, cred.ProjectID, cred.Lineage()); err != nil {
+			return Principal{}, Internal("core.Auth.Authenticate", err)
+		}
+	}
+	return a.principal(ctx, hash, cred, revoked)
+}
+
+// Admit authenticates raw and charges the request to its rate budget (l may be nil or off);
+// keysOnly refuses capability tokens. A credential this replica has admitted before costs one
+// round trip: its identity (project, id, lineage) never changes once issued, so the credential
+// read, the revocation check and the counters go out together (AuthStore.CredentialAndCount).
+// Nothing mutable is remembered: a revoke still takes effect on the very next request.
+func (a *Auth) Admit(ctx context.Context, raw string, l *RateLimiter, keysOnly bool) (Principal, RateStatus, error) {
+	const op = "core.Auth.Admit"
+	if !ValidCredentialFormat(raw) {
+		return Principal{}, RateStatus{}, errUnauthorized
+	}
+	hash := SHA256Hex([]byte(raw))
+	id, seen := a.seen.Get(hash)
+	if !seen {
+		p, err := a.Authenticate(ctx, raw)
+		if err == nil && keysOnly && p.Kind != KindAPIKey {
+			err = errUnauthorized
+		}
+		if err != nil {
+			return Principal{}, RateStatus{}, err
+		}
+		st, err := l.Allow(ctx, p)
+		return p, st, err
+	}
+	if keysOnly && id.kind != KindAPIKey {
+		return Principal{}, RateStatus{}, errUnauthorized
+	}
+	var lineage []string
+	if id.kind == KindCapabilityToken {
+		lineage = id.lineage
+	}
+	now, window, count := l.charge(id.id, id.mintedBy)
+	cred, revoked, counts, err := a.store.CredentialAndCount(ctx, hash, id.projectID, lineage, window, count)
+	if err != nil {
+		return Principal{}, RateStatus{}, Internal(op, err)
+	}
+	if cred != nil && (cred.ID != id.id || cred.ProjectID != id.projectID || !slices.Equal(cred.Lineage(), id.lineage)) {
+		// The raw credential was issued again (its project deleted and re-bootstrapped with the
+		// same key): what was sent with it named the old one. Start over without the hint.
+		a.seen.Remove(hash)
+		return a.Admit(ctx, raw, l, keysOnly)
+	}
+	p, err := a.principal(ctx, hash, cred, revoked)
+	if err != nil {
+		return Principal{}, RateStatus{}, err
+	}
+	st, err := l.verdict(now, counts)
+	return p, st, err
+}
+
+// credentialIdentity is what never changes about a credential once it is issued.
+type credentialIdentity struct {
+	projectID, id string
+	kind          CredentialKind
+	mintedBy      string
+	lineage       []string
+}
+
+// maxSeenCredentials bounds the identities Auth remembers (a few hundred bytes each).
+const maxSeenCredentials = 100_000
+
+// principal checks a credential read for hash (nil: none) and its lineage's revocation flags
+// and returns its principal.
+func (a *Auth) principal(ctx context.Context, hash string, cred *Credential, revoked []bool) (Principal, error) {
 	// The store finds the credential by hash; comparing the full stored hash in constant time
 	// keeps the decision independent of how the store matched.
 	if cred == nil || subtle.ConstantTimeCompare([]byte(cred.Hash), []byte(hash)) != 1 {
 		return Principal{}, errUnauthorized
 	}
 	now := NowMs(a.clock)
-	if cred.RevokedAt != 0 || (cred.ExpiresAt != 0 && cred.ExpiresAt <= now) {
+	if cred.RevokedAt != 0 || (cred.ExpiresAt != 0 && cred.ExpiresAt <= now) || slices.Contains(revoked, true) {
 		return Principal{}, errUnauthorized
 	}
-	if cred.Kind == KindCapabilityToken {
-		// A token dies with any ancestor and with the key that minted its chain: one membership
-		// check for the whole lineage, no cache.
-		revoked, err := a.store.RevokedAmong(ctx, cred.ProjectID, cred.Lineage())
-		if err != nil {
-			return Principal{}, Internal("core.Auth.Authenticate", err)
-		}
-		if slices.Contains(revoked, true) {
-			return Principal{}, errUnauthorized
-		}
-	}
+	a.seen.Add(hash, credentialIdentity{projectID: cred.ProjectID, id: cred.ID, kind: cred.Kind,
+		mintedBy: cred.MintedBy, lineage: cred.Lineage()})
 	// last_used_at is kept to the minute: one extra write per credential per minute, not per request.
 	if now-cred.LastUsedAt >= lastUsedResolution.Milliseconds() {
 		if err := a.store.TouchCredential(ctx, *cred, now); err != nil {

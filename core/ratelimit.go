@@ -44,21 +44,38 @@ type RateStatus struct {
 // also counts against the API key that minted its chain, so minting children multiplies no
 // budget: the tighter of the two counters decides.
 func (l *RateLimiter) Allow(ctx context.Context, p Principal) (RateStatus, error) {
-	const op = "core.RateLimiter.Allow"
-	if l == nil || l.perWindow <= 0 {
+	now, window, ids := l.charge(p.CredentialID, p.MintedBy)
+	if ids == nil {
 		return RateStatus{}, nil
 	}
-	now := l.clock.Now()
-	start := now.Truncate(RateWindow)
-	end := start.Add(RateWindow)
-	ids := []string{p.CredentialID}
-	if p.MintedBy != "" {
-		ids = append(ids, p.MintedBy)
-	}
-	counts, err := l.store.CountRequest(ctx, p.ProjectID, start.UnixMilli(), ids...)
+	counts, err := l.store.CountRequest(ctx, p.ProjectID, window, ids...)
 	if err != nil {
-		return RateStatus{}, Internal(op, err)
+		return RateStatus{}, Internal("core.RateLimiter.Allow", err)
 	}
+	return l.verdict(now, counts)
+}
+
+// charge names the counters a request of credential (minted by mintedBy, "" for a key) adds
+// to and the window they count in; no counters with the limiter off.
+func (l *RateLimiter) charge(credential, mintedBy string) (time.Time, int64, []string) {
+	if l == nil || l.perWindow <= 0 {
+		return time.Time{}, 0, nil
+	}
+	now := l.clock.Now()
+	ids := []string{credential}
+	if mintedBy != "" {
+		ids = append(ids, mintedBy)
+	}
+	return now, now.Truncate(RateWindow).UnixMilli(), ids
+}
+
+// verdict turns the counts charge's counters reached at now into the status and, over budget,
+// the RATE_LIMITED error.
+func (l *RateLimiter) verdict(now time.Time, counts []int64) (RateStatus, error) {
+	if len(counts) == 0 {
+		return RateStatus{}, nil
+	}
+	end := now.Truncate(RateWindow).Add(RateWindow)
 	n := slices.Max(counts)
 	st := RateStatus{Limit: l.perWindow, Remaining: max(l.perWindow-n, 0), Reset: end.Unix()}
 	if n <= l.perWindow {
@@ -66,6 +83,6 @@ func (l *RateLimiter) Allow(ctx context.Context, p Principal) (RateStatus, error
 	}
 	Observe(l.Observer, EventRateLimited, 1)
 	st.RetryAfter = max(int64((end.Sub(now)+time.Second-1)/time.Second), 1)
-	return st, &Error{Op: op, Code: CodeRateLimited, Message: fmt.Sprintf(
+	return st, &Error{Op: "core.RateLimiter.Allow", Code: CodeRateLimited, Message: fmt.Sprintf(
 		"Rate limit exceeded. Maximum %d requests per minute. Retry after %d seconds.", l.perWindow, st.RetryAfter)}
 }

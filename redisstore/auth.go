@@ -18,25 +18,81 @@ func (s *Store) Credential(ctx context.Context, hash string) (*core.Credential, 
 	if err != nil {
 		return nil, core.Internal(op, err)
 	}
+	c, err := credentialFromFields(hash, f)
+	if err != nil {
+		return nil, core.Internal(op, err)
+	}
+	return c, nil
+}
+
+// credentialFromFields decodes an as:cred: hash; nil when it is empty (no such credential).
+func credentialFromFields(hash string, f map[string]string) (*core.Credential, error) {
 	if len(f) == 0 {
 		return nil, nil
 	}
+	var err error
 	c := &core.Credential{
 		ID: f["id"], Hash: hash, ProjectID: f["project_id"], Kind: core.CredentialKind(f["kind"]),
 		AgentID: f["agent_id"], ExpiresAt: int64Field(f, "expires_at"), RevokedAt: int64Field(f, "revoked_at"),
 		MaxDepth: int(int64Field(f, "max_depth")), LastUsedAt: int64Field(f, "last_used_at"),
 	}
 	if c.Scopes, err = core.UnmarshalScopes(f["scopes"]); err != nil {
-		return nil, core.Internal(op, err)
+		return nil, err
 	}
 	if c.Resources, err = jsonList(f["resources"]); err != nil {
-		return nil, core.Internal(op, err)
+		return nil, err
 	}
 	if c.Ancestors, err = jsonList(f["ancestors"]); err != nil {
-		return nil, core.Internal(op, err)
+		return nil, err
 	}
 	c.MintedBy = f["minted_by"]
 	return c, nil
+}
+
+// CredentialAndCount is Credential, RevokedAmong and CountRequest in one pipeline: what a
+// request needs before its work, in one round trip. It can be sent together because a
+// credential's project, id and lineage never change once issued (the caller knows them from
+// an earlier request); revocation, expiry and scopes are read fresh by this very pipeline.
+// The counters are plain INCR + PEXPIRE (not MULTI): on a cluster the credential and the
+// project's keys live in different slots, and one counter more or less is no harm.
+func (s *Store) CredentialAndCount(ctx context.Context, hash, project string, lineage []string, windowStart int64, count []string) (*core.Credential, []bool, []int64, error) {
+	const op = "redisstore.CredentialAndCount"
+	pipe := s.rdb.Pipeline()
+	cred := pipe.HGetAll(ctx, credentialKey(hash))
+	var revoked *redis.BoolSliceCmd
+	if len(lineage) > 0 {
+		revoked = pipe.SMIsMember(ctx, revokedTokensKey(project), anySlice(lineage)...)
+	}
+	incrs := make([]*redis.IntCmd, len(count))
+	for i, id := range count {
+		key := rateLimitKey(project, id, windowStart)
+		incrs[i] = pipe.Incr(ctx, key)
+		pipe.PExpire(ctx, key, 2*core.RateWindow)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, nil, nil, core.Internal(op, err)
+	}
+	c, err := credentialFromFields(hash, cred.Val())
+	if err != nil {
+		return nil, nil, nil, core.Internal(op, err)
+	}
+	var flags []bool
+	if revoked != nil {
+		flags = revoked.Val()
+	}
+	counts := make([]int64, len(incrs))
+	for i, c := range incrs {
+		counts[i] = c.Val()
+	}
+	return c, flags, counts, nil
+}
+
+func anySlice(l []string) []any {
+	out := make([]any, len(l))
+	for i, v := range l {
+		out[i] = v
+	}
+	return out
 }
 
 func int64Field(f map[string]string, name string) int64 {
@@ -489,11 +545,7 @@ func (s *Store) RevokedAmong(ctx context.Context, project string, ids []string) 
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		args[i] = id
-	}
-	out, err := s.rdb.SMIsMember(ctx, revokedTokensKey(project), args...).Result()
+	out, err := s.rdb.SMIsMember(ctx, revokedTokensKey(project), anySlice(ids)...).Result()
 	if err != nil {
 		return nil, core.Internal("redisstore.RevokedAmong", err)
 	}

@@ -165,7 +165,6 @@ func TestTimeTravelIsLogarithmic(t *testing.T) {
 // countingClient is a second client to e's Redis that counts the round trips it makes.
 func countingClient(t *testing.T, e *testenv.Env) (redis.UniversalClient, *atomic.Int64) {
 	t.Helper()
-	var n atomic.Int64
 	var rdb redis.UniversalClient
 	switch c := e.Rdb.(type) {
 	case *redis.Client:
@@ -173,71 +172,6 @@ func countingClient(t *testing.T, e *testenv.Env) (redis.UniversalClient, *atomi
 	case *redis.ClusterClient:
 		rdb = redis.NewClusterClient(c.Options())
 	}
-	rdb.AddHook(countHook{&n})
 	t.Cleanup(func() { _ = rdb.Close() })
-	return rdb, &n
-}
-
-type countHook struct{ n *atomic.Int64 }
-
-func (countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (h countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error { h.n.Add(1); return next(ctx, cmd) }
-}
-func (h countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error { h.n.Add(1); return next(ctx, cmds) }
-}
-
-// A delete, or a write that moves a state to another agent or tags, costs one script call when
-// this replica saw the state last; a replica whose hint is stale (another replica wrote since)
-// or that never saw the state pays the RETRY round trip and still leaves every index right.
-func TestStateWritesNeedNoRetryAfterASighting(t *testing.T) {
-	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
-		a := e.App(t)
-		p := testenv.NewProject(t, a)
-		ctx := context.Background()
-		rdb1, calls1 := countingClient(t, e)
-		rdb2, calls2 := countingClient(t, e)
-		r1, r2 := redisstore.New(rdb1), redisstore.New(rdb2) // two server replicas
-		write := func(st *redisstore.Store, calls *atomic.Int64, m core.StateMutation) int64 {
-			t.Helper()
-			m.EventID, m.NowMs, m.Writer = core.NewID(), 1, core.LeaseWriter{FullAccess: true}
-			before := calls.Load()
-			_, _, err := st.MutateState(ctx, p.ID, m)
-			require.NoError(t, err)
-			return calls.Load() - before
-		}
-		up := func(key, agent string, tags ...string) core.StateMutation {
-			return core.StateMutation{Op: core.EventUpsert, Key: key, AgentID: agent, Data: json.RawMessage(`{}`), Tags: append([]string{}, tags...)}
-		}
-		del := func(key string) core.StateMutation { return core.StateMutation{Op: core.EventDelete, Key: key} }
-		write(r1, calls1, up("warm", "a")) // dial and load the script on both
-		write(r2, calls2, up("warm", "a"))
-
-		write(r1, calls1, up("k", "a", "x"))
-		assert.EqualValues(t, 1, write(r1, calls1, up("k", "b", "y")), "agent and tags change: no RETRY")
-		assert.EqualValues(t, 1, write(r1, calls1, del("k")), "delete after a sighting: no RETRY")
-
-		write(r1, calls1, up("k", "a", "x"))
-		write(r2, calls2, up("k", "b", "y")) // r1's hint is now stale
-		assert.EqualValues(t, 2, write(r1, calls1, del("k")), "a stale hint costs the RETRY round trip")
-		write(r2, calls2, up("j", "c", "z"))
-		write(r1, calls1, up("k", "d", "w"))
-		assert.EqualValues(t, 2, write(r1, calls1, del("j")), "no sighting: RETRY")
-
-		for idx, want := range map[core.StateIndex][]string{
-			{Kind: "live"}: {"k", "warm"}, {Kind: "agent", Value: "a"}: {"warm"}, {Kind: "agent", Value: "b"}: nil,
-			{Kind: "agent", Value: "c"}: nil, {Kind: "agent", Value: "d"}: {"k"}, {Kind: "tag", Value: "x"}: nil,
-			{Kind: "tag", Value: "y"}: nil, {Kind: "tag", Value: "z"}: nil, {Kind: "tag", Value: "w"}: {"k"},
-		} {
-			got, err := e.Store.IndexedKeys(ctx, p.ID, idx, 0, 100)
-			require.NoError(t, err)
-			var keys []string
-			for _, k := range got {
-				keys = append(keys, k.Key)
-			}
-			sort.Strings(keys)
-			assert.Equal(t, want, keys, "index %v", idx)
-		}
-	})
+	return rdb, testenv.CountRoundTrips(rdb)
 }

@@ -150,16 +150,12 @@ func (a authenticator) middleware(next http.Handler) http.Handler {
 		if t := r.URL.Query().Get("token"); a.queryToken && cred == "" && strings.HasPrefix(t, core.CapabilityTokenPrefix) {
 			cred = t
 		}
-		p, err := a.auth.Authenticate(r.Context(), cred)
-		if err == nil && a.access == core.KeysOnly && p.Kind != core.KindAPIKey {
-			err = core.E("rest.auth", core.CodeUnauthorized, core.MsgUnauthorized)
-		}
-		if err != nil {
+		p, st, err := a.auth.Admit(r.Context(), cred, a.limiter, a.access == core.KeysOnly)
+		if err != nil && st.Limit == 0 { // refused before it was charged: not a rate-limit refusal
 			a.fail(w, r, start, err)
 			return
 		}
 		noteCredential(r.Context(), p)
-		st, err := a.limiter.Allow(r.Context(), p)
 		if st.Limit > 0 {
 			h := w.Header()
 			h.Set("X-RateLimit-Limit", itoa(st.Limit))

@@ -12,6 +12,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -324,4 +325,22 @@ func (e *Env) ProjectKeys(tb testing.TB, project string) []string {
 		tb.Fatalf("list project keys: %v", err)
 	}
 	return keys
+}
+
+// CountRoundTrips adds a hook to rdb that counts its round trips (a command, or a whole
+// pipeline) and returns the counter.
+func CountRoundTrips(rdb redis.UniversalClient) *atomic.Int64 {
+	n := new(atomic.Int64)
+	rdb.AddHook(countHook{n})
+	return n
+}
+
+type countHook struct{ n *atomic.Int64 }
+
+func (countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { h.n.Add(1); return next(ctx, cmd) }
+}
+func (h countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { h.n.Add(1); return next(ctx, cmds) }
 }

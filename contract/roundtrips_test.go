@@ -1,0 +1,57 @@
+package contract
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/agentstate/agentstate-go/core"
+	"github.com/agentstate/agentstate-go/internal/app"
+	"github.com/agentstate/agentstate-go/internal/testenv"
+)
+
+// A request with a credential this replica has admitted before costs one Redis round trip
+// before its work (credential, revocation check and rate-limit counters in one pipeline) and
+// one for the work itself, rate limit on; and nothing of that is a cache: a revoke, of the key
+// or of the key that minted a token, refuses the very next request.
+func TestAuthenticatedRequestRoundTrips(t *testing.T) {
+	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+		s := testenv.NewServer(t, e, func(a *app.App) { a.RateLimiter = core.NewRateLimiter(e.Store, e.Clock, 1000) })
+		key := s.Project.Key
+		trips := testenv.CountRoundTrips(e.Rdb)
+		create := func(path, cred string, body, out any) {
+			t.Helper()
+			resp, b := send(t, "POST", s.URL+path, cred, body, nil)
+			require.Equal(t, 201, resp.StatusCode, string(b))
+			require.NoError(t, json.Unmarshal(b, out))
+		}
+		roundTrips := func(method, path, cred string, body any) {
+			t.Helper()
+			before := trips.Load()
+			code := status(t, s, method, path, cred, body)
+			require.Less(t, code, 300, "%s %s", method, path)
+			assert.EqualValues(t, 2, trips.Load()-before, "%s %s: round trips", method, path)
+		}
+		require.Equal(t, 200, status(t, s, "PUT", "/api/v1/states/k", key, putBody)) // first sight: the long way
+		roundTrips("PUT", "/api/v1/states/k", key, putBody)
+		roundTrips("GET", "/api/v1/states/k", key, nil)
+		roundTrips("DELETE", "/api/v1/states/k", key, nil)
+
+		var minted core.CapabilityToken
+		create("/api/v1/capability-tokens", key, map[string]any{"name": "t", "scopes": []string{"state:write", "state:read"}}, &minted)
+		require.Equal(t, 200, status(t, s, "PUT", "/api/v1/states/k", minted.Token, putBody))
+		roundTrips("PUT", "/api/v1/states/k", minted.Token, putBody)
+
+		child := struct{ ID, Key string }{}
+		create("/api/v1/keys", key, map[string]any{"name": "c"}, &child)
+		var viaChild core.CapabilityToken
+		create("/api/v1/capability-tokens", child.Key, map[string]any{"name": "t2", "scopes": []string{"state:read"}}, &viaChild)
+		require.Equal(t, 200, status(t, s, "GET", "/api/v1/states/k", child.Key, nil))
+		require.Equal(t, 200, status(t, s, "GET", "/api/v1/states/k", viaChild.Token, nil))
+		require.Equal(t, 204, status(t, s, "DELETE", "/api/v1/keys/"+child.ID, key, nil))
+		assert.Equal(t, 401, status(t, s, "GET", "/api/v1/states/k", child.Key, nil), "a revoked key is refused at once")
+		assert.Equal(t, 401, status(t, s, "GET", "/api/v1/states/k", viaChild.Token, nil), "so is a token it minted")
+	})
+}
