@@ -3,6 +3,9 @@
 //
 //	AGENTSTATE_API_KEY=as_live_… go run ./cmd/loadgen -op put -c 32 -d 10s
 //
+// With -compare it starts two floor servers and ours side by side and prints the ratios
+// (compare.go).
+//
 // Every run is bounded: by -n requests and/or -d (at most 60s); with neither it runs 10s.
 //
 // It targets loopback addresses only (127.0.0.0/8, ::1, localhost) unless -allow-remote is
@@ -58,6 +61,13 @@ type config struct {
 }
 
 func main() {
+	run := run
+	switch {
+	case slices.Contains(os.Args[1:], "-compare"):
+		run = runCompare
+	case slices.Contains(os.Args[1:], "-floor"):
+		run = runFloor
+	}
 	os.Exit(cli.Exit("loadgen", run(os.Args[1:]), os.Stderr))
 }
 

@@ -1,0 +1,338 @@
+package main
+
+// -compare: our server beside two floors, driven by the same load generator in the same run,
+// so the ratios hold on a small shared machine where absolute numbers do not:
+//
+//	(a) "bare": the smallest Go HTTP server that reads the body and answers a fixed 1 KiB JSON;
+//	(c) "auth+script": reads the credential (one HGETALL) and runs today's write script (one
+//	    EVALSHA of mutate_state.lua) per PUT, or one XREVRANGE per GET: the architecture's
+//	    minimum authenticated request;
+//	"ours": the http-server binary given with -server, over the same Redis, rate limit on.
+//
+// Each runs as its own process (the floors are this binary re-executed with -floor), so the
+// server CPU per request comes from /proc/<pid>/stat; Redis CPU and commands per request come
+// from INFO cpu and INFO commandstats deltas. It writes into the Redis database given with
+// -redis (default db 15), in project "default" (ours) and "loadgen-floor", and deletes nothing.
+//
+//	go build -o /tmp/as ./cmd/http-server && go run ./cmd/loadgen -compare -server /tmp/as
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/agentstate/agentstate-go/core"
+	"github.com/agentstate/agentstate-go/redisstore"
+)
+
+type compareConfig struct {
+	server, redisURL, ops string
+	conns                 []int
+	d                     time.Duration
+	size, keys            int
+}
+
+// clockTicks is Linux's USER_HZ, the unit of utime and stime in /proc/<pid>/stat.
+const clockTicks = 100
+
+func parseCompare(args []string) (compareConfig, error) {
+	c := compareConfig{}
+	fs := flag.NewFlagSet("loadgen -compare", flag.ContinueOnError)
+	fs.Bool("compare", true, "")
+	fs.StringVar(&c.server, "server", "", "path of a built cmd/http-server binary (required)")
+	fs.StringVar(&c.redisURL, "redis", "redis://127.0.0.1:6379/15", "Redis for our server and floor (c); loopback only")
+	fs.StringVar(&c.ops, "ops", "put,get", "operations to measure: put, get")
+	conns := fs.String("c", "1,8,32,128", "connection counts, comma-separated")
+	fs.DurationVar(&c.d, "d", 5*time.Second, "duration of each measurement")
+	fs.IntVar(&c.size, "size", 200, "bytes of each PUT's data object")
+	fs.IntVar(&c.keys, "keys", 1000, "distinct state keys")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	for _, s := range strings.Split(*conns, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 || n > maxConcurrency {
+			return c, fmt.Errorf("-c: %q is not 1..%d", s, maxConcurrency)
+		}
+		c.conns = append(c.conns, n)
+	}
+	switch {
+	case c.server == "":
+		return c, errors.New("-compare needs -server, the path of a built cmd/http-server")
+	case c.d <= 0 || c.d > maxDuration:
+		return c, fmt.Errorf("-d must be 0..%s", maxDuration)
+	}
+	u, err := redis.ParseURL(c.redisURL)
+	if err != nil {
+		return c, fmt.Errorf("-redis: %w", err)
+	}
+	if h, _, _ := net.SplitHostPort(u.Addr); !isLoopbackHost(h) {
+		return c, fmt.Errorf("-redis %s is not on loopback", u.Addr)
+	}
+	return c, nil
+}
+
+// target is one server under measurement, running as a child process.
+type target struct {
+	name, url, key string
+	cmd            *exec.Cmd
+}
+
+func runCompare(args []string) error {
+	cc, err := parseCompare(args)
+	if err != nil {
+		return err
+	}
+	opts, _ := redis.ParseURL(cc.redisURL)
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	var targets []*target
+	defer func() {
+		for _, t := range targets {
+			_ = t.cmd.Process.Kill()
+			_ = t.cmd.Wait()
+		}
+	}()
+	floorKey, ourKey := core.NewAPIKeySecret(), core.NewAPIKeySecret()
+	for _, spec := range []struct {
+		name, bin, key string
+		args           []string
+	}{
+		{"floor (a) bare", self, "", []string{"-floor", "bare"}},
+		{"floor (c) auth+script", self, floorKey, []string{"-floor", "auth+script", "-redis", cc.redisURL}},
+		{"ours", cc.server, ourKey, []string{"-redis-url", cc.redisURL, "-bootstrap-key", ourKey, "-rate-limit-per-min", "1000000000"}},
+	} {
+		t, err := startTarget(spec.name, spec.bin, spec.args, spec.key)
+		if err != nil {
+			return err
+		}
+		targets = append(targets, t)
+	}
+	for _, op := range strings.Split(cc.ops, ",") {
+		method := map[string]string{"put": http.MethodPut, "get": http.MethodGet}[op]
+		if method == "" {
+			return fmt.Errorf("-ops: unknown %q", op)
+		}
+		for _, n := range cc.conns {
+			fmt.Printf("\n%s, %d connections, %s each, %d-byte data over %d keys\n", op, n, cc.d, cc.size, cc.keys)
+			fmt.Printf("%-24s %9s %8s %8s %11s %11s %10s %8s %8s\n", "target", "req/s", "p50", "p99", "server µs", "redis µs", "redis cmd", "vs (a)", "vs (c)")
+			var rates []float64
+			for _, t := range targets {
+				m, err := measure(rdb, t, cc, method, n)
+				if err != nil {
+					return fmt.Errorf("%s: %w", t.name, err)
+				}
+				rates = append(rates, m.rate)
+				ratio := func(i int) string {
+					if len(rates) <= i || rates[i] == 0 {
+						return "-"
+					}
+					return strconv.FormatFloat(m.rate/rates[i], 'f', 2, 64)
+				}
+				fmt.Printf("%-24s %9.0f %8s %8s %11.1f %11.1f %10.2f %8s %8s\n", t.name, m.rate, ms(m.p50), ms(m.p99),
+					m.serverCPU, m.redisCPU, m.redisCmds, ratio(0), ratio(1))
+			}
+		}
+	}
+	return nil
+}
+
+// startTarget runs bin on a free loopback port and waits until it answers.
+func startTarget(name, bin string, args []string, key string) (*target, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	cmd := exec.Command(bin, append(args, "-addr", addr)...)
+	cmd.Env = append(os.Environ(), "AGENTSTATE_LOADGEN_KEY="+key)
+	cmd.Stderr = io.Discard // ours logs a line per request; its cost is part of what is measured
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	t := &target{name: name, url: "http://" + addr, key: key, cmd: cmd}
+	for range 200 {
+		if resp, err := http.Get(t.url + "/healthz"); err == nil {
+			resp.Body.Close()
+			return t, nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = cmd.Process.Kill()
+	return nil, fmt.Errorf("%s did not answer on %s", name, addr)
+}
+
+type measurement struct {
+	rate, serverCPU, redisCPU, redisCmds float64
+	p50, p99                             time.Duration
+}
+
+func measure(rdb *redis.Client, t *target, cc compareConfig, method string, conns int) (measurement, error) {
+	cfg := config{url: t.url, key: t.key, c: conns, size: cc.size, keys: cc.keys, op: "put"}
+	c := newClient(cfg)
+	if method == http.MethodGet { // GETs must find their states
+		pre, _ := c.fire(context.Background(), int64(cc.keys), func(int64) string { return http.MethodPut })
+		if bad := summarize(pre).failed; bad > 0 {
+			return measurement{}, fmt.Errorf("prefill: %d of %d failed", bad, cc.keys)
+		}
+	}
+	cpu0, err := procCPU(t.cmd.Process.Pid)
+	if err != nil {
+		return measurement{}, err
+	}
+	r0, err := redisCounters(rdb)
+	if err != nil {
+		return measurement{}, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cc.d)
+	workers, elapsed := c.fire(ctx, 0, func(int64) string { return method })
+	cancel()
+	cpu1, _ := procCPU(t.cmd.Process.Pid)
+	r1, _ := redisCounters(rdb)
+	s := summarize(workers)
+	if s.failed > 0 {
+		return measurement{}, fmt.Errorf("%d of %d requests failed (statuses %v, first error %v)", s.failed, s.total, s.status, s.firstErr)
+	}
+	n := float64(s.total)
+	return measurement{
+		rate: n / elapsed.Seconds(), p50: s.pct(0.5), p99: s.pct(0.99),
+		serverCPU: (cpu1 - cpu0).Seconds() * 1e6 / n,
+		redisCPU:  (r1.cpu - r0.cpu) * 1e6 / n, redisCmds: float64(r1.calls-r0.calls) / n,
+	}, nil
+}
+
+// procCPU is the user+system CPU time pid has used.
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / clockTicks, nil
+}
+
+type redisTotals struct {
+	cpu   float64 // seconds
+	calls int64
+}
+
+// redisCounters reads Redis's CPU seconds and total command calls (INFO cpu, commandstats).
+func redisCounters(rdb *redis.Client) (redisTotals, error) {
+	info, err := rdb.Info(context.Background(), "cpu", "commandstats").Result()
+	if err != nil {
+		return redisTotals{}, err
+	}
+	var t redisTotals
+	sc := bufio.NewScanner(strings.NewReader(info))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if v, ok := strings.CutPrefix(line, "used_cpu_sys:"); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			t.cpu += f
+		} else if v, ok := strings.CutPrefix(line, "used_cpu_user:"); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			t.cpu += f
+		} else if _, stats, ok := strings.Cut(line, ":calls="); ok && strings.HasPrefix(line, "cmdstat_") {
+			calls, _, _ := strings.Cut(stats, ",")
+			n, _ := strconv.ParseInt(calls, 10, 64)
+			if !strings.HasPrefix(line, "cmdstat_info:") { // our own probes
+				t.calls += n
+			}
+		}
+	}
+	return t, nil
+}
+
+// runFloor serves one of the floors until killed (the -floor mode of this binary).
+func runFloor(args []string) error {
+	fs := flag.NewFlagSet("loadgen -floor", flag.ContinueOnError)
+	kind := fs.String("floor", "", "bare or auth+script")
+	addr := fs.String("addr", "127.0.0.1:0", "listen address")
+	redisURL := fs.String("redis", "", "Redis URL (auth+script)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	reply := []byte(`{"ok":true,"pad":"` + strings.Repeat("x", 1024-len(`{"ok":true,"pad":""}`)) + `"}`)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+	switch *kind {
+	case "bare":
+		mux.HandleFunc("/api/v1/states/{key}", func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(reply)
+		})
+	case "auth+script":
+		h, err := authScriptFloor(*redisURL, reply)
+		if err != nil {
+			return err
+		}
+		mux.Handle("/api/v1/states/{key}", h)
+	default:
+		return fmt.Errorf("-floor %q: want bare or auth+script", *kind)
+	}
+	return http.ListenAndServe(*addr, mux)
+}
+
+// authScriptFloor is floor (c): per request one HGETALL of the credential, then one EVALSHA of
+// mutate_state.lua (PUT) or one XREVRANGE (GET), through our own store code.
+func authScriptFloor(redisURL string, reply []byte) (http.Handler, error) {
+	ctx := context.Background()
+	conn, err := redisstore.Open(ctx, redisstore.Options{URL: redisURL})
+	if err != nil {
+		return nil, err
+	}
+	st := conn.Store
+	auth := core.NewAuth(st, core.SystemClock{})
+	if _, err := auth.CreateProjectWithKey(ctx, core.Project{ID: "loadgen-floor", Name: "loadgen floor"}, os.Getenv("AGENTSTATE_LOADGEN_KEY")); err != nil {
+		return nil, err
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		cred, err := st.Credential(r.Context(), core.SHA256Hex([]byte(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))))
+		if err != nil || cred == nil {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		key := r.PathValue("key")
+		if r.Method == http.MethodGet {
+			_, err = st.StateEventsAt(r.Context(), cred.ProjectID, []string{key}, 0, 0)
+		} else {
+			var in struct {
+				AgentID string          `json:"agent_id"`
+				Data    json.RawMessage `json:"data"`
+			}
+			_ = json.Unmarshal(body, &in)
+			_, _, err = st.MutateState(r.Context(), cred.ProjectID, core.StateMutation{
+				Op: core.EventUpsert, Key: key, EventID: core.NewID(), AgentID: in.AgentID, Data: in.Data,
+				Tags: []string{}, NowMs: time.Now().UnixMilli(), Writer: core.LeaseWriter{FullAccess: true}})
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(reply)
+	}), nil
+}
