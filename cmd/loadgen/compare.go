@@ -18,6 +18,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -32,6 +33,9 @@ import (
 	"strings"
 	"time"
 
+	mcpclient "github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/agentstate/agentstate-go/core"
@@ -54,7 +58,7 @@ func parseCompare(args []string) (compareConfig, error) {
 	fs.Bool("compare", true, "")
 	fs.StringVar(&c.server, "server", "", "path of a built cmd/http-server binary (required)")
 	fs.StringVar(&c.redisURL, "redis", "redis://127.0.0.1:6379/15", "Redis for our server and floor (c); loopback only")
-	fs.StringVar(&c.ops, "ops", "put,get", "operations to measure: put, get")
+	fs.StringVar(&c.ops, "ops", "put,get,mcp", "operations to measure: put, get, mcp (upsert_state over /api/mcp against ours's REST PUT)")
 	conns := fs.String("c", "1,8,32,128", "connection counts, comma-separated")
 	fs.DurationVar(&c.d, "d", 5*time.Second, "duration of each measurement")
 	fs.IntVar(&c.size, "size", 200, "bytes of each PUT's data object")
@@ -126,6 +130,12 @@ func runCompare(args []string) error {
 		targets = append(targets, t)
 	}
 	for _, op := range strings.Split(cc.ops, ",") {
+		if op == "mcp" {
+			if err := compareMCP(rdb, targets[len(targets)-1], cc); err != nil {
+				return err
+			}
+			continue
+		}
 		method := map[string]string{"put": http.MethodPut, "get": http.MethodGet}[op]
 		if method == "" {
 			return fmt.Errorf("-ops: unknown %q", op)
@@ -217,6 +227,83 @@ func measure(rdb *redis.Client, t *target, cc compareConfig, method string, conn
 		serverCPU: (cpu1 - cpu0).Seconds() * 1e6 / n,
 		redisCPU:  (r1.cpu - r0.cpu) * 1e6 / n, redisCmds: float64(r1.calls-r0.calls) / n,
 	}, nil
+}
+
+// compareMCP measures upsert_state called over streamable HTTP (mcp-go's client, one session
+// per connection) beside REST PUTs on the same server, at each connection count.
+func compareMCP(rdb *redis.Client, ours *target, cc compareConfig) error {
+	for _, n := range cc.conns {
+		rest, err := measure(rdb, ours, cc, http.MethodPut, n)
+		if err != nil {
+			return err
+		}
+		lat, rate, err := fireMCP(ours, cc, n)
+		if err != nil {
+			return fmt.Errorf("mcp: %w", err)
+		}
+		fmt.Printf("\nmcp upsert_state vs REST PUT on ours, %d connections: REST %.0f req/s p50 %s p99 %s; MCP %.0f calls/s p50 %s p99 %s; MCP/REST p50 latency %.2f\n",
+			n, rest.rate, ms(rest.p50), ms(rest.p99), rate, ms(lat.pct(0.5)), ms(lat.pct(0.99)), float64(lat.pct(0.5))/float64(rest.p50))
+	}
+	return nil
+}
+
+// fireMCP runs conns initialised MCP sessions calling upsert_state for cc.d.
+func fireMCP(t *target, cc compareConfig, conns int) (summary, float64, error) {
+	ctx := context.Background()
+	data := map[string]any{"pad": strings.Repeat("x", max(cc.size-len(`{"pad":""}`), 0))}
+	clients := make([]*mcpclient.Client, conns)
+	for i := range clients {
+		c, err := mcpclient.NewStreamableHttpClient(t.url+"/api/mcp", transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + t.key}))
+		if err != nil {
+			return summary{}, 0, err
+		}
+		defer c.Close()
+		if err := c.Start(ctx); err != nil {
+			return summary{}, 0, err
+		}
+		var init mcp.InitializeRequest
+		init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
+		init.Params.ClientInfo = mcp.Implementation{Name: "loadgen", Version: "1"}
+		if _, err := c.Initialize(ctx, init); err != nil {
+			return summary{}, 0, err
+		}
+		clients[i] = c
+	}
+	ws := make([]*worker, conns)
+	deadline := time.Now().Add(cc.d)
+	done := make(chan struct{})
+	start := time.Now()
+	for i, c := range clients {
+		ws[i] = &worker{status: map[int]int64{}}
+		go func(w *worker, i int) {
+			defer func() { done <- struct{}{} }()
+			for k := 0; time.Now().Before(deadline); k++ {
+				var req mcp.CallToolRequest
+				req.Params.Name = "upsert_state"
+				req.Params.Arguments = map[string]any{"state_key": "loadgen-" + strconv.Itoa((i*7919+k)%cc.keys), "agent_id": "loadgen", "data": data}
+				t0 := time.Now()
+				res, err := c.CallTool(ctx, req)
+				w.lat = append(w.lat, time.Since(t0))
+				switch {
+				case err != nil:
+					w.errs++
+					w.firstErr = cmp.Or(w.firstErr, err)
+				case res.IsError:
+					w.status[500]++
+				default:
+					w.status[200]++
+				}
+			}
+		}(ws[i], i)
+	}
+	for range clients {
+		<-done
+	}
+	s := summarize(ws)
+	if s.failed > 0 {
+		return s, 0, fmt.Errorf("%d of %d calls failed (first error %v)", s.failed, s.total, s.firstErr)
+	}
+	return s, float64(s.total) / time.Since(start).Seconds(), nil
 }
 
 // procCPU is the user+system CPU time pid has used.
