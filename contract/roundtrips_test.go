@@ -1,7 +1,9 @@
 package contract
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -53,5 +55,39 @@ func TestAuthenticatedRequestRoundTrips(t *testing.T) {
 		require.Equal(t, 204, status(t, s, "DELETE", "/api/v1/keys/"+child.ID, key, nil))
 		assert.Equal(t, 401, status(t, s, "GET", "/api/v1/states/k", child.Key, nil), "a revoked key is refused at once")
 		assert.Equal(t, 401, status(t, s, "GET", "/api/v1/states/k", viaChild.Token, nil), "so is a token it minted")
+	})
+}
+
+// A query that its index alone decides (no data predicate, no time bounds, at most the one tag
+// or agent the index is of) reads about limit records per page, not QueryPageFactor times as
+// many; one that must filter still finds its matches further down.
+func TestQueryReadsOnlyWhatThePageNeeds(t *testing.T) {
+	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+		a := e.App(t)
+		p := testenv.NewProject(t, a)
+		ctx := context.Background()
+		for i := range 120 {
+			tags := []string{"all"}
+			if i%40 == 0 {
+				tags = append(tags, "rare")
+			}
+			_, _, err := a.States.Put(ctx, p.P, core.PutState{Key: fmt.Sprintf("k%03d", i), Body: core.StateWrite{
+				AgentID: "a", Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, i)), Tags: tags}})
+			require.NoError(t, err)
+		}
+		cmds := testenv.CountCommands(e.Rdb)
+		limit := 10
+		for _, q := range []core.StateQuery{{}, {Tags: []string{"all"}}, {AgentID: "a"}} {
+			q.Limit = &limit
+			before := cmds.Load()
+			page, err := a.States.Query(ctx, p.P, q)
+			require.NoError(t, err)
+			assert.Len(t, page.Data, limit)
+			assert.LessOrEqual(t, cmds.Load()-before, int64(limit+3), "%+v: records read for a page of %d", q, limit)
+		}
+		q := core.StateQuery{Tags: []string{"all", "rare"}, Limit: &limit}
+		page, err := a.States.Query(ctx, p.P, q)
+		require.NoError(t, err)
+		assert.Len(t, page.Data, 3, "a filtered query still scans past non-matches")
 	})
 }

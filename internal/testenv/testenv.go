@@ -331,16 +331,34 @@ func (e *Env) ProjectKeys(tb testing.TB, project string) []string {
 // pipeline) and returns the counter.
 func CountRoundTrips(rdb redis.UniversalClient) *atomic.Int64 {
 	n := new(atomic.Int64)
-	rdb.AddHook(countHook{n})
+	rdb.AddHook(countHook{n: n})
 	return n
 }
 
-type countHook struct{ n *atomic.Int64 }
+// CountCommands adds a hook to rdb that counts the commands it sends, each command of a
+// pipeline counted, and returns the counter.
+func CountCommands(rdb redis.UniversalClient) *atomic.Int64 {
+	n := new(atomic.Int64)
+	rdb.AddHook(countHook{n: n, each: true})
+	return n
+}
+
+type countHook struct {
+	n    *atomic.Int64
+	each bool // count a pipeline's commands, not the pipeline
+}
 
 func (countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
 func (h countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error { h.n.Add(1); return next(ctx, cmd) }
 }
 func (h countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error { h.n.Add(1); return next(ctx, cmds) }
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if h.each {
+			h.n.Add(int64(len(cmds)))
+		} else {
+			h.n.Add(1)
+		}
+		return next(ctx, cmds)
+	}
 }
