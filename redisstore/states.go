@@ -94,6 +94,9 @@ func (s *Store) MutateState(ctx context.Context, project string, m core.StateMut
 		switch res[0].(string) {
 		case "OK", "DONE", "REPLAY": // DONE: this call's own earlier execution, not a client's replay
 			ev, err := decodeEvent(m.Key, res[1].(int64), res[2:])
+			if res[0] == "OK" && m.Op == core.EventUpsert {
+				ev.Data = m.Data // the script does not echo it
+			}
 			if err == nil {
 				s.labelHints.saw(project, ev)
 			}

@@ -35,7 +35,8 @@
 -- ARGV[16] the writer's credential id (may write under a lease whose owner chain holds it)
 --
 -- Returns one of:
---   {"OK", seq, field, value, ...}      the event written
+--   {"OK", seq, field, value, ...}      the event written, with data "" on an upsert (the
+--                                       caller's ARGV[5])
 --   {"DONE", seq, field, value, ...}    the event this very call wrote before (a retried execution)
 --   {"REPLAY", seq, field, value, ...}  the event an earlier request with this idempotency key wrote
 --   {"RETRY", agent_id, tags_json}      the caller did not pass the index keys of the state's
@@ -189,4 +190,6 @@ if ARGV[8] ~= "" then
   redis.call("HSET", KEYS[5], "fp", ARGV[9], "seq", seq, "key", key)
 end
 
+-- The caller has the data it sent: echoing it back would cost the copy into the reply.
+if op == "upsert" then f[8] = "" end
 return {"OK", seq, unpack(f)}
