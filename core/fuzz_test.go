@@ -211,6 +211,11 @@ func FuzzVerifyLog(f *testing.F) {
 		if json.Unmarshal(b, &in) != nil {
 			return
 		}
+		// The offline verifier's whole bundle too (cmd/verify): claim and runs against the log.
+		var bundle ClaimBundle
+		if json.Unmarshal(b, &bundle) == nil {
+			_ = VerifyBundle(bundle, "")
+		}
 		err := VerifyLog(in.Entries, in.Checkpoint, in.PublicKey, fromGenesis, "")
 		if err == nil {
 			// A log that verifies is a chain: each entry's hash is its contents'.
