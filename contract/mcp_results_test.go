@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"math"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -90,6 +92,11 @@ var everyToolSteps = []toolStep{
 	{"create_api_key", args("name", "second", "scopes", []string{"state:read"}), args("name", ""), core.CodeBadRequest},
 	{"list_api_keys", none, args("all", true), core.CodeBadRequest},
 	{"revoke_api_key", withArg("id", from("create_api_key", "id")), args("id", "nope"), core.CodeNotFound},
+	// Bad input a probe found answered with a 500 (badinput_test.go has the full table):
+	// numbers a JavaScript client can send exactly, past the bounds.
+	{"list_state_events", args("state_key", "k1"), args("state_key", "k1", "after", core.MaxCursorSequence+1), core.CodeInvalidCursor},
+	{"query_states", none, args("cursor", strconv.FormatInt(math.MaxInt64, 10)), core.CodeInvalidCursor},
+	{"acquire_lease", args("state_key", "L3", "ttl_ms", 60000), args("state_key", "L3", "holder", "other", "wait_ms", core.LeaseWaitMaxMs+1), core.CodeBadRequest},
 }
 
 // compileSchema compiles a JSON Schema (2020-12, the compiler's default draft).

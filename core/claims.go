@@ -573,7 +573,10 @@ func (c *Claims) Log(ctx context.Context, p Principal, after int64, limit int) (
 	if err := requireWholeLog(OpClaimLog, p); err != nil {
 		return LogPage{}, err
 	}
-	entries, err := c.store.ClaimLogEntries(ctx, p.ProjectID, max(after, 0), ClampLimit(limit, DefaultClaimsLimit, MaxLogPage))
+	if err := CheckSequenceCursor(op, after); err != nil {
+		return LogPage{}, err
+	}
+	entries, err := c.store.ClaimLogEntries(ctx, p.ProjectID, after, ClampLimit(limit, DefaultClaimsLimit, MaxLogPage))
 	if err != nil {
 		return LogPage{}, Internal(op, err)
 	}

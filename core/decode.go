@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // zodType words a Go kind the way v1's validator names JSON types.
@@ -30,4 +31,15 @@ func DecodeError(op string, err error) *Error {
 		path = path[i+1:]
 	}
 	return BadRequest(op, path, "Expected "+want+", received "+ute.Value)
+}
+
+// RequireUTF8 refuses a JSON text that is not valid UTF-8 (RFC 8259 §8.1). encoding/json does
+// not: it keeps the bytes inside a json.RawMessage (state data would be stored and echoed as a
+// response that is not valid JSON text) and silently turns them into U+FFFD in strings (an
+// agent_id unlike the one sent).
+func RequireUTF8(op string, b []byte) error {
+	if !utf8.Valid(b) {
+		return E(op, CodeBadRequest, MsgInvalidUTF8)
+	}
+	return nil
 }

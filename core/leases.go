@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -415,7 +417,17 @@ func (s *Leases) List(ctx context.Context, p Principal, cursor string, limit int
 	return page, nil
 }
 
-var streamIDRe = regexp.MustCompile(`^[0-9]+-[0-9]+$`)
+// ValidStreamID reports whether s is a Redis stream id "<ms>-<seq>" that Redis will accept as a
+// range bound: both parts decimal and within uint64 (a longer number is a Redis error, not a page).
+func ValidStreamID(s string) bool {
+	ms, seq, ok := strings.Cut(s, "-")
+	if !ok || ms == "" || seq == "" || ms[0] == '+' || seq[0] == '+' {
+		return false
+	}
+	_, err1 := strconv.ParseUint(ms, 10, 64)
+	_, err2 := strconv.ParseUint(seq, 10, 64)
+	return err1 == nil && err2 == nil
+}
 
 // Events pages through the project's lease transitions, oldest first.
 func (s *Leases) Events(ctx context.Context, p Principal, after string, limit int) (LeaseEventPage, error) {
@@ -423,8 +435,8 @@ func (s *Leases) Events(ctx context.Context, p Principal, after string, limit in
 	if err := p.Authorize(OpLeaseEvents); err != nil {
 		return LeaseEventPage{}, err
 	}
-	if after != "" && !streamIDRe.MatchString(after) {
-		return LeaseEventPage{}, E(op, CodeInvalidCursor, "Cursor must be an event id such as 1700000000000-0")
+	if after != "" && !ValidStreamID(after) {
+		return LeaseEventPage{}, E(op, CodeInvalidCursor, MsgStreamIDCursor)
 	}
 	limit = ClampLimit(limit, 50, 500)
 	evs, err := s.store.LeaseEvents(ctx, p.ProjectID, after, limit)

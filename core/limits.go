@@ -3,6 +3,12 @@ package core
 // MaxStateKeyBytes bounds a state key. v1 has no limit; ours is part of Redis key names.
 const MaxStateKeyBytes = 1024
 
+// MaxCursorSequence is the highest sequence a cursor may name (state events, the claims log,
+// query pages). Stores read from cursor+1, and v1's JavaScript SDKs hold sequences as doubles,
+// exact only up to 2^53-1; no counter comes near it, so a larger cursor is a client's mistake,
+// answered 400 rather than overflowing into the store.
+const MaxCursorSequence = 1<<53 - 1
+
 // MaxAgentIDLen bounds agent ids (v1: 255), on writes and on credentials bound to an agent.
 const MaxAgentIDLen = 255
 

@@ -14,6 +14,12 @@ const (
 	MsgStoreUnavailable = "The store is temporarily unavailable; retry shortly"
 	MsgShuttingDown     = "The server is shutting down; reconnect to resume (a watch resumes from its Last-Event-ID)"
 
+	MsgInvalidUTF8      = "Invalid JSON body: text must be valid UTF-8"
+	MsgMalformedRequest = "Malformed request: the request line or a header cannot be parsed (in a path, % must be followed by two hex digits)"
+	MsgSequenceCursor   = "Cursor must be a valid positive integer (an event sequence)"
+	MsgStreamIDCursor   = "Cursor must be an event id such as 1700000000000-0"
+	MsgWatchCursor      = "Cursor must be an event sequence (or <sequence>.<lease event id>)"
+
 	MsgStateNotFound       = "State not found"
 	MsgStateExists         = "State already exists"
 	MsgStateContended      = "The state changed too often during this write; retry it"

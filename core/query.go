@@ -106,9 +106,9 @@ func (s *States) compileQuery(op string, q StateQuery) (compiledQuery, error) {
 		c.at.Time = *q.AtTime
 	}
 	if q.Cursor != nil {
-		n, err := strconv.ParseInt(*q.Cursor, 10, 64)
-		if err != nil || n <= 0 {
-			return c, E(op, CodeInvalidCursor, msgSequenceCursor)
+		n, err := ParseSequenceCursor(op, *q.Cursor)
+		if err != nil || n == 0 {
+			return c, E(op, CodeInvalidCursor, MsgSequenceCursor)
 		}
 		c.cursor = n
 	}

@@ -512,8 +512,8 @@ func (s *States) Events(ctx context.Context, p Principal, key string, after int6
 	if err := p.RequireResource(op, key); err != nil {
 		return EventPage{}, err
 	}
-	if after < 0 {
-		return EventPage{}, E(op, CodeInvalidCursor, msgSequenceCursor)
+	if err := CheckSequenceCursor(op, after); err != nil {
+		return EventPage{}, err
 	}
 	limit = ClampLimit(limit, s.limits.DefaultEventsLimit, s.limits.MaxEventsLimit)
 	evs, err := s.store.StateEvents(ctx, p.ProjectID, key, after, limit)
@@ -531,16 +531,22 @@ func (s *States) Events(ctx context.Context, p Principal, key string, after int6
 	return page, nil
 }
 
-const msgSequenceCursor = "Cursor must be a valid positive integer (an event sequence)"
-
 // ParseSequenceCursor parses a sequence cursor; "" means from the start.
 func ParseSequenceCursor(op, v string) (int64, error) {
 	if v == "" {
 		return 0, nil
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 0 {
-		return 0, E(op, CodeInvalidCursor, msgSequenceCursor)
+	if err != nil {
+		return 0, E(op, CodeInvalidCursor, MsgSequenceCursor)
 	}
-	return n, nil
+	return n, CheckSequenceCursor(op, n)
+}
+
+// CheckSequenceCursor refuses a sequence cursor outside 0..MaxCursorSequence.
+func CheckSequenceCursor(op string, n int64) error {
+	if n < 0 || n > MaxCursorSequence {
+		return E(op, CodeInvalidCursor, MsgSequenceCursor)
+	}
+	return nil
 }

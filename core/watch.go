@@ -127,8 +127,8 @@ func ParseWatchCursor(v string) (int64, string, error) {
 	}
 	seqPart, leasePart, _ := strings.Cut(v, ".")
 	seq, err := strconv.ParseInt(seqPart, 10, 64)
-	if err != nil || seq < 0 || (leasePart != "" && !streamIDRe.MatchString(leasePart)) {
-		return 0, "", E(op, CodeInvalidCursor, "Cursor must be an event sequence (or <sequence>.<lease event id>)")
+	if err != nil || seq < 0 || seq > MaxCursorSequence || (leasePart != "" && !ValidStreamID(leasePart)) {
+		return 0, "", E(op, CodeInvalidCursor, MsgWatchCursor)
 	}
 	return seq, leasePart, nil
 }

@@ -2,7 +2,6 @@ package rest
 
 import (
 	"net/http"
-	"strconv"
 
 	"github.com/go-chi/chi/v5"
 
@@ -49,7 +48,11 @@ func (s *Server) claimBundle(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) claimLog(w http.ResponseWriter, r *http.Request) {
-	after, _ := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
+	after, err := core.ParseSequenceCursor("rest.claimsLog", r.URL.Query().Get("after"))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
 	page, err := s.Claims.Log(r.Context(), principal(r), after, queryInt(r, "limit", 0))
 	respond(w, r, http.StatusOK, page, err)
 }

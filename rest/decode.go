@@ -22,6 +22,9 @@ func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, dst any) er
 	if err != nil {
 		return err
 	}
+	if err := core.RequireUTF8(op, b); err != nil {
+		return err
+	}
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 {
 		return core.E(op, core.CodeBadRequest, "Invalid JSON body")

@@ -88,13 +88,16 @@ func decodeArgs(tool string, raw json.RawMessage, v any) error {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil
 	}
+	op := "tools." + tool
+	if err := core.RequireUTF8(op, raw); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(strings.NewReader(string(raw)))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
 	if err == nil {
 		return nil
 	}
-	op := "tools." + tool
 	if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 		field = strings.Trim(field, `"`)
 		e := core.E(op, core.CodeBadRequest, fmt.Sprintf("Unknown argument %q: this tool does not take it (check the spelling against the input schema)", field))

@@ -66,7 +66,8 @@ func titleStripQuotes(s string) string {
 	for {
 		first, fn := utf8.DecodeRuneInString(s)
 		last, ln := utf8.DecodeLastRuneInString(s)
-		if len(s) < 2 || !strings.ContainsRune(titleQuoteRunes, first) || !strings.ContainsRune(titleQuoteRunes, last) {
+		// fn+ln > len(s) when s is one rune: a lone "»" is both its first and last character.
+		if fn+ln > len(s) || !strings.ContainsRune(titleQuoteRunes, first) || !strings.ContainsRune(titleQuoteRunes, last) {
 			return s
 		}
 		s = strings.TrimSpace(s[fn : len(s)-ln])

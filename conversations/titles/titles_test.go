@@ -33,6 +33,9 @@ func TestCleanTitle(t *testing.T) {
 		{long, strings.Repeat("x", 60)},
 		{"Supercalifragilistic expialidocious antidisestablishmentarianism pneumonoultramicroscopic", "Supercalifragilistic expialidocious antidisestablishmentaria"},
 		{`"`, `"`},
+		{"»", "»"}, // one multi-byte quote rune is both ends: it stays (it panicked once)
+		{"«»", ""},
+		{"»x«", "x"},
 	}
 	for _, c := range cases {
 		got := Clean(c.in)

@@ -439,6 +439,7 @@ func (c *Config) Serve(h http.Handler) (*http.Server, net.Listener, error) {
 	if c.MaxConnections > 0 {
 		ln = netutil.LimitListener(ln, c.MaxConnections)
 	}
+	ln = rest.EnvelopeListener(ln)
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: min(10*time.Second, c.BodyTimeout),
 		ReadTimeout: c.BodyTimeout, IdleTimeout: c.IdleTimeout, MaxHeaderBytes: 64 << 10}
 	return srv, ln, nil
