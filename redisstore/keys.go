@@ -39,6 +39,7 @@ func activeLeasesKey(project string) string    { return projectKey(project, "lea
 func leaseRecordKey(project, id string) string { return projectKey(project, "leaserec:"+id) }
 func leaseEventsKey(project string) string     { return projectKey(project, "lease-events") }
 func leaseWaiterSeqKey(project string) string  { return projectKey(project, "leasew-seq") }
+func leaseWaiterKey(project, id string) string { return projectKey(project, "leasew:"+id) }
 func leaseProjectsKey() string                 { return prefix + "lease-projects" }
 
 // leaseWakeChannel is the pub/sub channel (not a key) on which a freed key wakes its head
