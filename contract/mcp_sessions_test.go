@@ -3,6 +3,7 @@ package contract
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/agentstate/agentstate-go/core"
+	"github.com/agentstate/agentstate-go/internal/app"
 	"github.com/agentstate/agentstate-go/internal/testenv"
 	"github.com/agentstate/agentstate-go/tools"
 )
@@ -190,5 +192,65 @@ func TestIdentityFromCredential(t *testing.T) {
 			assert.ElementsMatch(t, []string{"state:write", "state:read", "lease:write"}, w.Scopes)
 			assert.Equal(t, 0, w.Depth, "minted by an API key")
 		}
+	})
+}
+
+// TestMCPSessionIDs: over streamable HTTP, a session id initialize issued is served (on another
+// replica too); an id never issued, one another credential opened, or one idle past its time
+// gets 404 on POST and on the GET stream; a request with no id is v1's stateless POST.
+func TestMCPSessionIDs(t *testing.T) {
+	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+		const idle = 1500 * time.Millisecond
+		short := func(a *app.App) { a.HTTP.MCPSessionIdle = idle }
+		s := testenv.NewServer(t, e, short)
+		replica := testenv.NewServer(t, e, short) // another replica over the same store
+		list := map[string]any{"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": map[string]any{}}
+		initialize := map[string]any{"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": map[string]any{
+			"protocolVersion": mcp.LATEST_LEGACY_PROTOCOL_VERSION, "capabilities": map[string]any{},
+			"clientInfo": map[string]any{"name": "contract", "version": "1"}}}
+		hdr := func(id string) map[string]string {
+			return map[string]string{"Accept": "application/json, text/event-stream", "Mcp-Session-Id": id, "MCP-Protocol-Version": mcp.LATEST_LEGACY_PROTOCOL_VERSION}
+		}
+		resp, body := send(t, "POST", s.URL+"/api/mcp", s.Project.Key, initialize, map[string]string{"Accept": "application/json, text/event-stream"})
+		require.Equal(t, 200, resp.StatusCode, string(body))
+		sid := resp.Header.Get("Mcp-Session-Id")
+		require.NotEmpty(t, sid)
+
+		post := func(base, key, id string) int {
+			resp, _ := send(t, "POST", base+"/api/mcp", key, list, hdr(id))
+			return resp.StatusCode
+		}
+		getStream := func(key, id string) int {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, "GET", s.URL+"/api/mcp", nil)
+			for k, v := range hdr(id) {
+				req.Header.Set(k, v)
+			}
+			req.Header.Set("Accept", "text/event-stream")
+			req.Header.Set("Authorization", "Bearer "+key)
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			return resp.StatusCode
+		}
+		assert.Equal(t, 200, post(s.URL, s.Project.Key, sid))
+		assert.Equal(t, 200, post(replica.URL, s.Project.Key, sid), "any replica serves the session")
+		assert.Equal(t, 200, post(s.URL, s.Project.Key, ""), "no session id: v1's stateless POST")
+		assert.Equal(t, http.StatusNotFound, post(s.URL, s.Project.Key, "mcp-session-never-issued"))
+		assert.Equal(t, http.StatusNotFound, getStream(s.Project.Key, "mcp-session-never-issued"), "the GET stream too")
+		other, err := s.App.Keys.CreateAPIKey(context.Background(), s.Project.P, core.CreateKeyRequest{Name: "other"})
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusNotFound, post(s.URL, other.Key, sid), "another credential may not use the session")
+		assert.Equal(t, 200, getStream(s.Project.Key, sid), "the issued session opens its GET stream")
+
+		time.Sleep(idle / 2)
+		assert.Equal(t, 200, post(s.URL, s.Project.Key, sid), "a request keeps the session alive")
+		if e.Mini != nil {
+			e.Mini.FastForward(2 * idle)
+		} else {
+			time.Sleep(idle + 500*time.Millisecond)
+		}
+		assert.Equal(t, http.StatusNotFound, post(s.URL, s.Project.Key, sid), "an expired session")
 	})
 }
