@@ -3,6 +3,7 @@ package tools
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -92,9 +93,13 @@ func readResource(d Deps, prefix string, get func(context.Context, core.Principa
 }
 
 // resourceError is what a client reads in the JSON-RPC error: the code and message, never the
-// internal op chain.
+// internal op chain. A resource that does not exist becomes -32002 with data.uri on its way out
+// (rewriteNotFound).
 func resourceError(uri string, err error) error {
 	w := core.WireErrorOf(err)
+	if w.Code == core.CodeNotFound {
+		return errors.New(notFoundText + uri)
+	}
 	return fmt.Errorf("%s: %s (%s)", w.Code, w.Message, uri)
 }
 

@@ -103,11 +103,15 @@ try {
   await client.callTool({ name: "upsert_state", arguments: { state_key: "sdk-sub", data: { n: 2 } } });
   const got = await Promise.race([gotUpdate, timeout(10000, "notifications/resources/updated")]);
   if (got !== uri) fail(`resources/updated for ${got}, want ${uri}`);
-  try {
-    await client.readResource({ uri: "agentstate://states/sdk-missing" });
-    fail("reading a missing resource succeeded");
-  } catch (e) {
-    if (/core\.|States\.Get/.test(e.message)) fail(`missing resource error names internal ops: ${e.message}`);
+  // A missing resource is the spec's resource-not-found: -32002 with data.uri.
+  for (const missing of ["agentstate://states/sdk-missing", "agentstate://leases/sdk-missing"]) {
+    try {
+      await client.readResource({ uri: missing });
+      fail(`reading ${missing} succeeded`);
+    } catch (e) {
+      if (/core\.|States\.Get|Leases\./.test(e.message)) fail(`missing resource error names internal ops: ${e.message}`);
+      if (e.code !== -32002 || e.data?.uri !== missing) fail(`missing resource ${missing}: want -32002 with data.uri, got ${e.code} ${JSON.stringify(e.data)}: ${e.message}`);
+    }
   }
   if (TRANSPORT === "http") await sessionIds();
   console.log(JSON.stringify({ transport: TRANSPORT, tools: tools.length, steps: plan.length, failures }));

@@ -380,12 +380,13 @@ func (a *App) NewHandler(authFailureDelay time.Duration) http.Handler {
 		// Streamable HTTP: v1's stateless POSTs keep working (no session needed); a client that
 		// keeps the Mcp-Session-Id from initialize and opens the GET stream gets resource
 		// notifications there. Pinned to the revisions whose subscriptions we deliver.
-		MCP: sessions.guardStream(server.NewStreamableHTTPServer(mcpSrv, server.WithSessionIdManagerResolver(sessions),
+		// Both MCP transports answer a missing resource with -32002 (tools.NotFoundHandler).
+		MCP: tools.NotFoundHandler(sessions.guardStream(server.NewStreamableHTTPServer(mcpSrv, server.WithSessionIdManagerResolver(sessions),
 			server.WithStreamableHTTPProtocolVersions(mcp.LegacyProtocolVersions()...),
 			server.WithHTTPContextFunc(func(ctx context.Context, r *http.Request) context.Context {
 				return tools.WithToolsets(a.connection(ctx, r), r.URL.Query().Get("toolsets"))
-			}))),
-		MCPSSE:      a.mcpSSE,
+			})))),
+		MCPSSE:      tools.NotFoundHandler(a.mcpSSE),
 		Console:     console.Handler(),
 		Middleware:  []func(http.Handler) http.Handler{a.Metrics.HTTP},
 		Metrics:     a.metricsOnMain(),
