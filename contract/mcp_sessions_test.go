@@ -3,6 +3,7 @@ package contract
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -252,5 +253,76 @@ func TestMCPSessionIDs(t *testing.T) {
 			time.Sleep(idle + 500*time.Millisecond)
 		}
 		assert.Equal(t, http.StatusNotFound, post(s.URL, s.Project.Key, sid), "an expired session")
+	})
+}
+
+// TestMCPModernSubscriptionsListen: a 2026-07-28 client (mcp-go's, which negotiates it through
+// server/discover; the official TypeScript SDK 1.32 speaks only up to 2025-11-25) calls tools
+// without initialize, opens subscriptions/listen for a state, is acknowledged, and gets
+// resources/updated on that stream; the stream ends delivering once the credential is revoked;
+// a missing resource is still -32002. SSE stays on the revisions it supports.
+func TestMCPModernSubscriptionsListen(t *testing.T) {
+	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+		s := testenv.NewServer(t, e)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		key, err := s.App.Keys.CreateAPIKey(ctx, s.Project.P, core.CreateKeyRequest{Name: "modern"})
+		require.NoError(t, err)
+		c, err := client.NewStreamableHttpClient(s.URL+"/api/mcp", transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + key.Key}))
+		require.NoError(t, err)
+		defer c.Close()
+		require.NoError(t, c.Start(ctx))
+		notes := make(chan mcp.JSONRPCNotification, 100)
+		c.OnNotification(func(n mcp.JSONRPCNotification) { notes <- n })
+		var init mcp.InitializeRequest
+		init.Params.ClientInfo = mcp.Implementation{Name: "contract-modern", Version: "1"}
+		_, err = c.Initialize(ctx, init)
+		require.NoError(t, err)
+		require.Equal(t, mcp.ProtocolVersion20260728, c.ProtocolVersion(), "streamable HTTP speaks 2026-07-28")
+
+		res, err := c.CallTool(ctx, mcp.CallToolRequest{Params: mcp.CallToolParams{Name: "upsert_state",
+			Arguments: map[string]any{"state_key": "m", "agent_id": "a", "data": map[string]any{"n": 1}}}})
+		require.NoError(t, err)
+		require.False(t, res.IsError, "%v", res.Content)
+
+		uri := "agentstate://states/m"
+		stop, err := c.ListenAsync(ctx, mcp.SubscriptionFilter{ResourceSubscriptions: []string{uri}}, nil)
+		require.NoError(t, err)
+		defer stop()
+		next := func(method string) mcp.JSONRPCNotification {
+			t.Helper()
+			for {
+				select {
+				case n := <-notes:
+					if n.Method == method {
+						return n
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatalf("no %s", method)
+				}
+			}
+		}
+		ack := next(mcp.MethodNotificationSubscriptionsAcknowledged)
+		assert.Contains(t, fmt.Sprint(ack.Params.AdditionalFields["notifications"]), uri, "the acknowledgement names the subscription")
+		_, _, err = s.App.States.Put(ctx, s.Project.P, core.PutState{Key: "m", Body: core.StateWrite{AgentID: "x", Data: json.RawMessage(`{"n":2}`)}})
+		require.NoError(t, err)
+		up := next(mcp.MethodNotificationResourceUpdated)
+		assert.Equal(t, uri, up.Params.AdditionalFields["uri"])
+
+		_, err = c.ReadResource(ctx, mcp.ReadResourceRequest{Params: mcp.ReadResourceParams{URI: "agentstate://states/missing"}})
+		assert.ErrorIs(t, err, mcp.ErrResourceNotFound, "-32002") // mcp-go's client maps the code to this error
+
+		require.NoError(t, s.App.Keys.RevokeAPIKey(ctx, s.Project.P, key.ID))
+		_, _, err = s.App.States.Put(ctx, s.Project.P, core.PutState{Key: "m", Body: core.StateWrite{AgentID: "x", Data: json.RawMessage(`{"n":3}`)}})
+		require.NoError(t, err)
+		deadline := time.After(1500 * time.Millisecond)
+		for done := false; !done; {
+			select {
+			case n := <-notes:
+				assert.NotEqual(t, mcp.MethodNotificationResourceUpdated, n.Method, "a revoked credential's subscription still delivers")
+			case <-deadline:
+				done = true
+			}
+		}
 	})
 }

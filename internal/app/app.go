@@ -358,7 +358,10 @@ func (a *App) NewHandler(authFailureDelay time.Duration) http.Handler {
 	mcpSrv := tools.NewServer(a.ToolDeps(), server.WithToolHandlerMiddleware(a.Metrics.Tool))
 	a.mcpSSE = server.NewSSEServer(mcpSrv, server.WithStaticBasePath("/api/mcp"),
 		server.WithSSEEndpoint("/sse"), server.WithMessageEndpoint("/message"),
-		server.WithSSEContextFunc(a.connection))
+		server.WithSSEContextFunc(func(ctx context.Context, r *http.Request) context.Context {
+			// SSE stays on the revisions it supports: 2026-07-28 has no HTTP+SSE transport.
+			return server.WithSupportedProtocolVersions(a.connection(ctx, r), mcp.LegacyProtocolVersions())
+		}))
 	idle := a.HTTP.MCPSessionIdle
 	if idle <= 0 {
 		idle = MCPSessionIdle
@@ -379,10 +382,9 @@ func (a *App) NewHandler(authFailureDelay time.Duration) http.Handler {
 		ReadyDetails:     func() map[string]any { return map[string]any{"search": a.search.details()} },
 		// Streamable HTTP: v1's stateless POSTs keep working (no session needed); a client that
 		// keeps the Mcp-Session-Id from initialize and opens the GET stream gets resource
-		// notifications there. Pinned to the revisions whose subscriptions we deliver.
+		// notifications there; a 2026-07-28 client gets them on its subscriptions/listen stream.
 		// Both MCP transports answer a missing resource with -32002 (tools.NotFoundHandler).
 		MCP: tools.NotFoundHandler(sessions.guardStream(server.NewStreamableHTTPServer(mcpSrv, server.WithSessionIdManagerResolver(sessions),
-			server.WithStreamableHTTPProtocolVersions(mcp.LegacyProtocolVersions()...),
 			server.WithHTTPContextFunc(func(ctx context.Context, r *http.Request) context.Context {
 				return tools.WithToolsets(a.connection(ctx, r), r.URL.Query().Get("toolsets"))
 			})))),
@@ -405,11 +407,10 @@ func (a *App) metricsOnMain() http.Handler {
 }
 
 // connection prepares an HTTP MCP request's context: subscriptions re-authenticate its bearer
-// credential as long as they run, and only the protocol revisions we serve fully are offered.
+// credential as long as they run.
 func (a *App) connection(ctx context.Context, r *http.Request) context.Context {
 	cred := bearerOf(r)
-	ctx = tools.WithAuthenticate(ctx, func(ctx context.Context) (core.Principal, error) { return a.Auth.Authenticate(ctx, cred) })
-	return server.WithSupportedProtocolVersions(ctx, mcp.LegacyProtocolVersions())
+	return tools.WithAuthenticate(ctx, func(ctx context.Context) (core.Principal, error) { return a.Auth.Authenticate(ctx, cred) })
 }
 
 func bearerOf(r *http.Request) string {
