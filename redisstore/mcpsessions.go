@@ -10,9 +10,6 @@ import (
 	"github.com/agentstate/agentstate-go/core"
 )
 
-// mcpSessionKey holds the credential id that opened a streamable HTTP MCP session.
-func mcpSessionKey(project, id string) string { return projectKey(project, "mcpsess:"+id) }
-
 // PutMCPSession records session id, opened by credential, forgotten after idle without use.
 func (s *Store) PutMCPSession(ctx context.Context, project, id, credential string, idle time.Duration) error {
 	if err := s.rdb.Set(ctx, mcpSessionKey(project, id), credential, idle).Err(); err != nil {
