@@ -165,6 +165,10 @@ var routeProbes = map[string]routeProbe{
 	"GET /api/v1/states/{state_key}/lease": {func(fx *fixture) (string, any) {
 		return "/api/v1/states/" + esc(fx.lease().StateKey) + "/lease", nil
 	}, 200, 403, 404},
+	// Another project's queue on the same key is its own, and empty.
+	"GET /api/v1/states/{state_key}/lease/waiters": {func(fx *fixture) (string, any) {
+		return "/api/v1/states/" + esc(fx.lease().StateKey) + "/lease/waiters", nil
+	}, 200, 403, 200},
 	"POST /api/v1/leases/{id}/renew": {func(fx *fixture) (string, any) {
 		return "/api/v1/leases/" + fx.lease().ID + "/renew", map[string]any{}
 	}, 200, 403, 404},
@@ -185,6 +189,7 @@ var routeProbes = map[string]routeProbe{
 	}, 204, 204, 404},
 	"POST /api/v1/keys": {func(fx *fixture) (string, any) { return "/api/v1/keys", map[string]any{"name": "k"} }, 201, 201, 201},
 	"GET /api/v1/keys":  {func(fx *fixture) (string, any) { return "/api/v1/keys", nil }, 200, 200, 200},
+	"GET /api/v1/usage": {func(fx *fixture) (string, any) { return "/api/v1/usage", nil }, 200, 200, 200},
 	"DELETE /api/v1/keys/{id}": {func(fx *fixture) (string, any) {
 		return "/api/v1/keys/" + fx.apiKeyID(), nil
 	}, 204, 204, 404},

@@ -3,6 +3,8 @@ package contract
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/agentstate/agentstate-go/core"
+	"github.com/agentstate/agentstate-go/internal/app"
 	"github.com/agentstate/agentstate-go/internal/testenv"
 	"github.com/agentstate/agentstate-go/tools"
 )
@@ -189,6 +192,137 @@ func TestIdentityFromCredential(t *testing.T) {
 			require.NotNil(t, w.BoundAgentID)
 			assert.ElementsMatch(t, []string{"state:write", "state:read", "lease:write"}, w.Scopes)
 			assert.Equal(t, 0, w.Depth, "minted by an API key")
+		}
+	})
+}
+
+// TestMCPSessionIDs: over streamable HTTP, a session id initialize issued is served (on another
+// replica too); an id never issued, one another credential opened, or one idle past its time
+// gets 404 on POST and on the GET stream; a request with no id is v1's stateless POST.
+func TestMCPSessionIDs(t *testing.T) {
+	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+		const idle = 1500 * time.Millisecond
+		short := func(a *app.App) { a.HTTP.MCPSessionIdle = idle }
+		s := testenv.NewServer(t, e, short)
+		replica := testenv.NewServer(t, e, short) // another replica over the same store
+		list := map[string]any{"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": map[string]any{}}
+		initialize := map[string]any{"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": map[string]any{
+			"protocolVersion": mcp.LATEST_LEGACY_PROTOCOL_VERSION, "capabilities": map[string]any{},
+			"clientInfo": map[string]any{"name": "contract", "version": "1"}}}
+		hdr := func(id string) map[string]string {
+			return map[string]string{"Accept": "application/json, text/event-stream", "Mcp-Session-Id": id, "MCP-Protocol-Version": mcp.LATEST_LEGACY_PROTOCOL_VERSION}
+		}
+		resp, body := send(t, "POST", s.URL+"/api/mcp", s.Project.Key, initialize, map[string]string{"Accept": "application/json, text/event-stream"})
+		require.Equal(t, 200, resp.StatusCode, string(body))
+		sid := resp.Header.Get("Mcp-Session-Id")
+		require.NotEmpty(t, sid)
+
+		post := func(base, key, id string) int {
+			resp, _ := send(t, "POST", base+"/api/mcp", key, list, hdr(id))
+			return resp.StatusCode
+		}
+		getStream := func(key, id string) int {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, "GET", s.URL+"/api/mcp", nil)
+			for k, v := range hdr(id) {
+				req.Header.Set(k, v)
+			}
+			req.Header.Set("Accept", "text/event-stream")
+			req.Header.Set("Authorization", "Bearer "+key)
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			return resp.StatusCode
+		}
+		assert.Equal(t, 200, post(s.URL, s.Project.Key, sid))
+		assert.Equal(t, 200, post(replica.URL, s.Project.Key, sid), "any replica serves the session")
+		assert.Equal(t, 200, post(s.URL, s.Project.Key, ""), "no session id: v1's stateless POST")
+		assert.Equal(t, http.StatusNotFound, post(s.URL, s.Project.Key, "mcp-session-never-issued"))
+		assert.Equal(t, http.StatusNotFound, getStream(s.Project.Key, "mcp-session-never-issued"), "the GET stream too")
+		other, err := s.App.Keys.CreateAPIKey(context.Background(), s.Project.P, core.CreateKeyRequest{Name: "other"})
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusNotFound, post(s.URL, other.Key, sid), "another credential may not use the session")
+		assert.Equal(t, 200, getStream(s.Project.Key, sid), "the issued session opens its GET stream")
+
+		time.Sleep(idle / 2)
+		assert.Equal(t, 200, post(s.URL, s.Project.Key, sid), "a request keeps the session alive")
+		if e.Mini != nil {
+			e.Mini.FastForward(2 * idle)
+		} else {
+			time.Sleep(idle + 500*time.Millisecond)
+		}
+		assert.Equal(t, http.StatusNotFound, post(s.URL, s.Project.Key, sid), "an expired session")
+	})
+}
+
+// TestMCPModernSubscriptionsListen: a 2026-07-28 client (mcp-go's, which negotiates it through
+// server/discover; the official TypeScript SDK 1.32 speaks only up to 2025-11-25) calls tools
+// without initialize, opens subscriptions/listen for a state, is acknowledged, and gets
+// resources/updated on that stream; the stream ends delivering once the credential is revoked;
+// a missing resource is still -32002. SSE stays on the revisions it supports.
+func TestMCPModernSubscriptionsListen(t *testing.T) {
+	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+		s := testenv.NewServer(t, e)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		key, err := s.App.Keys.CreateAPIKey(ctx, s.Project.P, core.CreateKeyRequest{Name: "modern"})
+		require.NoError(t, err)
+		c, err := client.NewStreamableHttpClient(s.URL+"/api/mcp", transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + key.Key}))
+		require.NoError(t, err)
+		defer c.Close()
+		require.NoError(t, c.Start(ctx))
+		notes := make(chan mcp.JSONRPCNotification, 100)
+		c.OnNotification(func(n mcp.JSONRPCNotification) { notes <- n })
+		var init mcp.InitializeRequest
+		init.Params.ClientInfo = mcp.Implementation{Name: "contract-modern", Version: "1"}
+		_, err = c.Initialize(ctx, init)
+		require.NoError(t, err)
+		require.Equal(t, mcp.ProtocolVersion20260728, c.ProtocolVersion(), "streamable HTTP speaks 2026-07-28")
+
+		res, err := c.CallTool(ctx, mcp.CallToolRequest{Params: mcp.CallToolParams{Name: "upsert_state",
+			Arguments: map[string]any{"state_key": "m", "agent_id": "a", "data": map[string]any{"n": 1}}}})
+		require.NoError(t, err)
+		require.False(t, res.IsError, "%v", res.Content)
+
+		uri := "agentstate://states/m"
+		stop, err := c.ListenAsync(ctx, mcp.SubscriptionFilter{ResourceSubscriptions: []string{uri}}, nil)
+		require.NoError(t, err)
+		defer stop()
+		next := func(method string) mcp.JSONRPCNotification {
+			t.Helper()
+			for {
+				select {
+				case n := <-notes:
+					if n.Method == method {
+						return n
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatalf("no %s", method)
+				}
+			}
+		}
+		ack := next(mcp.MethodNotificationSubscriptionsAcknowledged)
+		assert.Contains(t, fmt.Sprint(ack.Params.AdditionalFields["notifications"]), uri, "the acknowledgement names the subscription")
+		_, _, err = s.App.States.Put(ctx, s.Project.P, core.PutState{Key: "m", Body: core.StateWrite{AgentID: "x", Data: json.RawMessage(`{"n":2}`)}})
+		require.NoError(t, err)
+		up := next(mcp.MethodNotificationResourceUpdated)
+		assert.Equal(t, uri, up.Params.AdditionalFields["uri"])
+
+		_, err = c.ReadResource(ctx, mcp.ReadResourceRequest{Params: mcp.ReadResourceParams{URI: "agentstate://states/missing"}})
+		assert.ErrorIs(t, err, mcp.ErrResourceNotFound, "-32002") // mcp-go's client maps the code to this error
+
+		require.NoError(t, s.App.Keys.RevokeAPIKey(ctx, s.Project.P, key.ID))
+		_, _, err = s.App.States.Put(ctx, s.Project.P, core.PutState{Key: "m", Body: core.StateWrite{AgentID: "x", Data: json.RawMessage(`{"n":3}`)}})
+		require.NoError(t, err)
+		deadline := time.After(1500 * time.Millisecond)
+		for done := false; !done; {
+			select {
+			case n := <-notes:
+				assert.NotEqual(t, mcp.MethodNotificationResourceUpdated, n.Method, "a revoked credential's subscription still delivers")
+			case <-deadline:
+				done = true
+			}
 		}
 	})
 }

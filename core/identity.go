@@ -5,10 +5,10 @@ import (
 	"errors"
 )
 
-// RequestCounter reads a credential's count in a window without adding to it; stores that can
-// offer it let whoami report the budget without spending any.
+// RequestCounter reads credentials' counts in a window without adding to them; stores that can
+// offer it let whoami report the budget without spending any, and the console show request rates.
 type RequestCounter interface {
-	RequestCount(ctx context.Context, project, credentialID string, windowStart int64) (int64, error)
+	RequestCounts(ctx context.Context, project string, windowStart int64, credentialIDs ...string) ([]int64, error)
 }
 
 // Budget is p's rate-limit status now, not counting a request. With the limiter off (or a
@@ -19,10 +19,11 @@ func (l *RateLimiter) Budget(ctx context.Context, p Principal) (RateStatus, erro
 		return RateStatus{}, nil
 	}
 	start := l.clock.Now().Truncate(RateWindow)
-	n, err := c.RequestCount(ctx, p.ProjectID, p.CredentialID, start.UnixMilli())
+	ns, err := c.RequestCounts(ctx, p.ProjectID, start.UnixMilli(), p.CredentialID)
 	if err != nil {
 		return RateStatus{}, Internal("core.RateLimiter.Budget", err)
 	}
+	n := ns[0]
 	return RateStatus{Limit: l.perWindow, Remaining: max(l.perWindow-n, 0), Reset: start.Add(RateWindow).Unix()}, nil
 }
 

@@ -79,6 +79,23 @@ type LeaseEventPage struct {
 	Pagination Pagination   `json:"pagination"`
 }
 
+// LeaseWaiter is one acquire waiting for a key (wait_ms). Its attempt id is the id of the lease
+// it will get, so, like a lease id, it is not shown.
+type LeaseWaiter struct {
+	Position   int    `json:"position" jsonschema_description:"1 is served next."`
+	Holder     string `json:"holder"`
+	AgentID    string `json:"agent_id,omitempty" jsonschema_description:"The agent the waiting credential is bound to, if any."`
+	WaitsUntil int64  `json:"waits_until" jsonschema_description:"Unix ms at which the waiter gives up (the store's clock)."`
+}
+
+// LeaseWaiterList is the queue on one key, front first.
+type LeaseWaiterList struct {
+	Data []LeaseWaiter `json:"data"`
+}
+
+// maxWaitersShown bounds one read of a key's queue.
+const maxWaitersShown = 100
+
 // LeaseAttempt is one acquire attempt. Its ID is the id of the lease it grants and of the
 // waiter it queues, so a retried attempt is recognised.
 type LeaseAttempt struct {
@@ -115,6 +132,8 @@ type LeaseStore interface {
 	Lease(ctx context.Context, project, id string) (*Lease, error)
 	LeaseOnKey(ctx context.Context, project, key string) (*Lease, error)
 	ActiveLeases(ctx context.Context, project string, after string, limit int) ([]Lease, error)
+	// LeaseWaiters lists the first limit live waiters on key, in the order they will be served.
+	LeaseWaiters(ctx context.Context, project, key string, limit int) ([]LeaseWaiter, error)
 	LeaseEvents(ctx context.Context, project, after string, limit int) ([]LeaseEvent, error)
 	// SweepExpired ends every due lease in every project and reports how many.
 	SweepExpired(ctx context.Context, now int64) (int, error)
@@ -415,6 +434,25 @@ func (s *Leases) List(ctx context.Context, p Principal, cursor string, limit int
 		page.Pagination.NextCursor = &c
 	}
 	return page, nil
+}
+
+// Waiters lists who queues for key (acquires with wait_ms), front first, up to 100.
+func (s *Leases) Waiters(ctx context.Context, p Principal, key string) (LeaseWaiterList, error) {
+	const op = "core.Leases.Waiters"
+	if err := p.Authorize(OpLeaseWaiters); err != nil {
+		return LeaseWaiterList{}, err
+	}
+	if err := validateStateKey(op, key); err != nil {
+		return LeaseWaiterList{}, err
+	}
+	if err := p.RequireResource(op, key); err != nil {
+		return LeaseWaiterList{}, err
+	}
+	ws, err := s.store.LeaseWaiters(ctx, p.ProjectID, key, maxWaitersShown)
+	if err != nil {
+		return LeaseWaiterList{}, Internal(op, err)
+	}
+	return LeaseWaiterList{Data: append([]LeaseWaiter{}, ws...)}, nil
 }
 
 // ValidStreamID reports whether s is a Redis stream id "<ms>-<seq>" that Redis will accept as a

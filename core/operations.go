@@ -53,6 +53,7 @@ var (
 	OpLeaseOnKey   = read("leases.on_key", ScopeStateRead, KeysAndTokens)
 	OpLeaseList    = read("leases.list", ScopeStateRead, KeysAndTokens)
 	OpLeaseEvents  = read("leases.events", ScopeStateRead, KeysAndTokens)
+	OpLeaseWaiters = read("leases.waiters", ScopeStateRead, KeysAndTokens)
 
 	OpTokenMint   = delegation(write("tokens.mint", ScopeKeysWrite, KeysAndTokens))
 	OpTokenList   = delegation(read("tokens.list", ScopeKeysRead, KeysAndTokens))
@@ -60,6 +61,8 @@ var (
 	OpKeyCreate   = write("keys.create", ScopeKeysWrite, KeysOnly)
 	OpKeyList     = read("keys.list", ScopeKeysRead, KeysOnly)
 	OpKeyRevoke   = write("keys.revoke", ScopeKeysWrite, KeysOnly)
+	// OpUsage reads per-credential request counts and watchers connected (the console's overview).
+	OpUsage = read("usage.get", ScopeKeysRead, KeysOnly)
 
 	OpProjectCreate = write("projects.create", "", Operator)
 	OpProjectList   = read("projects.list", "", Operator)

@@ -67,12 +67,14 @@ type Watcher struct {
 	active  sync.WaitGroup
 
 	Observer Observer // counts open watches and long-polls; nil = not counted
+	// Watchers counts the open watch streams per project (GET /api/v1/usage).
+	Watchers WatchCounter
 }
 
 // NewWatcher builds the service.
 func NewWatcher(store FeedStore, states *States) *Watcher {
 	base, stop := context.WithCancel(context.Background())
-	return &Watcher{store: store, states: states, Heartbeat: 15 * time.Second, MaxBlock: time.Second, base: base, stopAll: stop}
+	return &Watcher{store: store, states: states, Heartbeat: 15 * time.Second, MaxBlock: time.Second, base: base, stopAll: stop, Watchers: &WatchCount{}}
 }
 
 // enter registers a watch or wait. Its context also ends when the watcher shuts down; leave
@@ -154,6 +156,7 @@ func (w *Watcher) Watch(ctx context.Context, p Principal, req WatchRequest, emit
 		return err
 	}
 	defer leave()
+	defer w.Watchers.Opened(p.ProjectID)()
 	if req.Key != "" {
 		if err := validateStateKey(op, strings.TrimSuffix(req.Key, "*")); err != nil && req.Key != "*" {
 			return err

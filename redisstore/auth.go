@@ -575,14 +575,22 @@ func (s *Store) CountRequest(ctx context.Context, project string, windowStart in
 	return out, nil
 }
 
-// RequestCount reads the credential's count in the window without counting (core.RequestCounter).
-func (s *Store) RequestCount(ctx context.Context, project, credential string, windowStart int64) (int64, error) {
-	n, err := s.rdb.Get(ctx, rateLimitKey(project, credential, windowStart)).Int64()
-	if errors.Is(err, redis.Nil) {
-		return 0, nil
+// RequestCounts reads the credentials' counts in the window without counting
+// (core.RequestCounter): one MGET, since the counters share the project's hash slot.
+func (s *Store) RequestCounts(ctx context.Context, project string, windowStart int64, credentials ...string) ([]int64, error) {
+	keys := make([]string, len(credentials))
+	for i, c := range credentials {
+		keys[i] = rateLimitKey(project, c, windowStart)
 	}
+	vs, err := s.rdb.MGet(ctx, keys...).Result()
 	if err != nil {
-		return 0, core.Internal("redisstore.RequestCount", err)
+		return nil, core.Internal("redisstore.RequestCounts", err)
 	}
-	return n, nil
+	out := make([]int64, len(vs))
+	for i, v := range vs {
+		if str, ok := v.(string); ok {
+			out[i], _ = strconv.ParseInt(str, 10, 64)
+		}
+	}
+	return out, nil
 }

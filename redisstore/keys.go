@@ -39,7 +39,11 @@ func activeLeasesKey(project string) string    { return projectKey(project, "lea
 func leaseRecordKey(project, id string) string { return projectKey(project, "leaserec:"+id) }
 func leaseEventsKey(project string) string     { return projectKey(project, "lease-events") }
 func leaseWaiterSeqKey(project string) string  { return projectKey(project, "leasew-seq") }
-func leaseProjectsKey() string                 { return prefix + "lease-projects" }
+func leaseWaiterKey(project, id string) string { return projectKey(project, "leasew:"+id) }
+
+// mcpSessionKey holds the credential id that opened a streamable HTTP MCP session.
+func mcpSessionKey(project, id string) string { return projectKey(project, "mcpsess:"+id) }
+func leaseProjectsKey() string                { return prefix + "lease-projects" }
 
 // leaseWakeChannel is the pub/sub channel (not a key) on which a freed key wakes its head
 // waiter; lease_lib.lua names it too.

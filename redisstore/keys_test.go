@@ -38,6 +38,8 @@ var keyBuilders = map[string]string{
 	"leaseRecordKey":    leaseRecordKey("<project>", "<id>"),
 	"leaseEventsKey":    leaseEventsKey("<project>"),
 	"leaseWaiterSeqKey": leaseWaiterSeqKey("<project>"),
+	"leaseWaiterKey":    leaseWaiterKey("<project>", "<id>"),
+	"mcpSessionKey":     mcpSessionKey("<project>", "<id>"),
 	"leaseProjectsKey":  leaseProjectsKey(),
 	"projectsKey":       projectsKey(),
 	"projectRecordKey":  projectRecordKey("<project>"),

@@ -85,7 +85,7 @@ func (s *Store) AcquireLease(ctx context.Context, project string, a core.LeaseAt
 	keys := []string{
 		leaseRecordKey(project, a.ID), leaseCurrentKey(project, a.Key), fenceKey(project, a.Key),
 		activeLeasesKey(project), leaseEventsKey(project), leaseQueueKey(project, a.Key),
-		leaseDeadlinesKey(project, a.Key), leaseWaiterSeqKey(project),
+		leaseDeadlinesKey(project, a.Key), leaseWaiterSeqKey(project), leaseWaiterKey(project, a.ID),
 	}
 	args := []any{a.ID, a.Key, a.Holder, a.AgentID, a.TTLMs, a.NowMs, a.RequestID, a.WaitLeftMs,
 		a.OwnerChain[len(a.OwnerChain)-1], chainField(a.OwnerChain), leaseEventsCap}
@@ -352,4 +352,44 @@ func (s *Store) LeadJob(ctx context.Context, job string, ttl time.Duration) (boo
 		return false, core.Internal("redisstore.LeadJob", fmt.Errorf("%s: %w", job, err))
 	}
 	return true, nil
+}
+
+// LeaseWaiters reads the first limit live waiters on key, in the order they will be served.
+// It only reads (the queue, the deadlines, who waits), so it needs no script: two round trips,
+// the second one pipeline. A waiter past its deadline is left out; the next acquire drops it.
+func (s *Store) LeaseWaiters(ctx context.Context, project, key string, limit int) ([]core.LeaseWaiter, error) {
+	const op = "redisstore.LeaseWaiters"
+	ids, err := s.rdb.ZRange(ctx, leaseQueueKey(project, key), 0, int64(limit)-1).Result()
+	if err != nil {
+		return nil, core.Internal(op, err)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	pipe := s.rdb.Pipeline()
+	now := pipe.Time(ctx)
+	deadlines := make([]*redis.FloatCmd, len(ids))
+	who := make([]*redis.SliceCmd, len(ids))
+	for i, id := range ids {
+		deadlines[i] = pipe.ZScore(ctx, leaseDeadlinesKey(project, key), id)
+		who[i] = pipe.HMGet(ctx, leaseWaiterKey(project, id), "holder", "agent_id")
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, core.Internal(op, err)
+	}
+	srvnow := now.Val().UnixMilli()
+	out := make([]core.LeaseWaiter, 0, len(ids))
+	for i := range ids {
+		d, err := deadlines[i].Result()
+		if err != nil || int64(d) <= srvnow {
+			continue // left or dead between the two reads
+		}
+		w := core.LeaseWaiter{Position: len(out) + 1, WaitsUntil: int64(d)}
+		if v := who[i].Val(); len(v) == 2 {
+			w.Holder, _ = v[0].(string)
+			w.AgentID, _ = v[1].(string)
+		}
+		out = append(out, w)
+	}
+	return out, nil
 }

@@ -90,3 +90,16 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
+
+func (s *Server) usage(w http.ResponseWriter, r *http.Request) {
+	var watchers core.WatchCounter
+	if s.Watcher != nil {
+		watchers = s.Watcher.Watchers
+	}
+	u, err := core.Usage(r.Context(), principal(r), s.Keys, s.RateLimiter, watchers)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, u)
+}

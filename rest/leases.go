@@ -39,6 +39,20 @@ func (s *Server) leaseOnKey(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, l)
 }
 
+func (s *Server) leaseWaiters(w http.ResponseWriter, r *http.Request) {
+	key, err := pathParam(r, "state_key")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	ws, err := s.Leases.Waiters(r.Context(), principal(r), key)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ws)
+}
+
 func (s *Server) renewLease(w http.ResponseWriter, r *http.Request) {
 	var body core.RenewLease
 	if r.ContentLength != 0 {

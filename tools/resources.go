@@ -3,6 +3,7 @@ package tools
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -45,6 +46,11 @@ func addResources(s *server.MCPServer, hooks *server.Hooks, d Deps) {
 	hooks.AddAfterUnsubscribe(func(ctx context.Context, _ any, req *mcp.UnsubscribeRequest, _ *mcp.EmptyResult) {
 		if sess := server.ClientSessionFromContext(ctx); sess != nil {
 			subs.stop(sess.SessionID()+" "+req.Params.URI, 0)
+		}
+	})
+	hooks.AddBeforeSubscriptionsListen(func(ctx context.Context, _ any, req *mcp.SubscriptionsListenRequest) {
+		for _, uri := range req.Params.Notifications.ResourceSubscriptions {
+			listen(ctx, d, uri)
 		}
 	})
 	hooks.AddOnRegisterSession(func(_ context.Context, sess server.ClientSession) {
@@ -92,9 +98,13 @@ func readResource(d Deps, prefix string, get func(context.Context, core.Principa
 }
 
 // resourceError is what a client reads in the JSON-RPC error: the code and message, never the
-// internal op chain.
+// internal op chain. A resource that does not exist becomes -32002 with data.uri on its way out
+// (rewriteNotFound).
 func resourceError(uri string, err error) error {
 	w := core.WireErrorOf(err)
+	if w.Code == core.CodeNotFound {
+		return errors.New(notFoundText + uri)
+	}
 	return fmt.Errorf("%s: %s (%s)", w.Code, w.Message, uri)
 }
 
@@ -146,43 +156,77 @@ func (s *subscriptions) start(ctx context.Context, srv *server.MCPServer, d Deps
 	gen := s.next
 	s.active[id] = subscription{gen: gen, cancel: cancel}
 	s.mu.Unlock()
-	// The baseline is read before the subscribe call returns, so any later write is notified.
-	var version int64
-	if st, err := d.States.Get(wctx, p, key, core.At{}); err == nil {
-		version = st.Version
-	}
+	version := baseline(wctx, d, p, key)
 	started := time.Now()
-	go func() {
-		defer s.stop(id, gen)
-		for wctx.Err() == nil {
-			if !s.isLive(sess.SessionID()) && time.Since(started) > streamGrace {
-				return // nobody will ever read this session's notifications
-			}
-			res, err := d.Watcher.WaitForChange(wctx, p, key, version, waitSlice)
-			if core.IsCode(err, core.CodeStoreUnavailable) {
-				select { // Redis restarting or failing over: keep the subscription, try again
-				case <-time.After(core.RetryAfterSeconds * time.Second):
-				case <-wctx.Done():
-				}
-				continue
-			}
-			if err != nil {
-				return // scope or resource no longer allowed: stop notifying
-			}
-			// Every cycle, and before every notification, the credential must still be live:
-			// a revoked or expired credential's subscription ends.
-			if p, err = recheck(wctx); err != nil || !p.CanTouch(key) {
-				return
-			}
-			if !res.Changed {
-				continue
-			}
-			version = res.Version
-			// A streamable HTTP client may subscribe before its GET stream is open; the send
-			// fails until then and the next change is tried again. The session's end stops us.
-			_ = srv.SendNotificationToSpecificClient(sess.SessionID(), mcp.MethodNotificationResourceUpdated, map[string]any{"uri": uri})
+	// A streamable HTTP client may subscribe before its GET stream is open; the send fails
+	// until then and the next change is tried again. The session's end stops us.
+	go follow(wctx, d, p, key, version, func() bool {
+		return s.isLive(sess.SessionID()) || time.Since(started) <= streamGrace // else nobody will ever read it
+	}, func() {
+		_ = srv.SendNotificationToSpecificClient(sess.SessionID(), mcp.MethodNotificationResourceUpdated, map[string]any{"uri": uri})
+	}, func() { s.stop(id, gen) })
+}
+
+// listen serves a resource subscription of a 2026-07-28 subscriptions/listen request: it lives
+// as long as the request (the client ends it by cancelling), and delivers on the request's own
+// stream, which mcp-go tags with the subscription id.
+func listen(ctx context.Context, d Deps, uri string) {
+	sess := server.ClientSessionFromContext(ctx)
+	key, err := keyOf(uri, stateURIPrefix)
+	if sess == nil || err != nil {
+		return // only states are subscribable
+	}
+	p, err := caller(ctx)
+	if err != nil {
+		return
+	}
+	note := mcp.JSONRPCNotification{JSONRPC: mcp.JSONRPC_VERSION, Notification: mcp.Notification{
+		Method: mcp.MethodNotificationResourceUpdated, Params: mcp.NotificationParams{AdditionalFields: map[string]any{"uri": uri}}}}
+	go follow(ctx, d, p, key, baseline(ctx, d, p, key), func() bool { return true }, func() {
+		select {
+		case sess.NotificationChannel() <- note:
+		case <-ctx.Done():
 		}
-	}()
+	}, func() {})
+}
+
+// baseline is the key's version now. A subscription reads it before its request is answered
+// (subscribe's result, listen's acknowledgement), so every later write is notified.
+func baseline(ctx context.Context, d Deps, p core.Principal, key string) int64 {
+	if st, err := d.States.Get(ctx, p, key, core.At{}); err == nil {
+		return st.Version
+	}
+	return 0
+}
+
+// follow calls deliver after each change of key past version, until ctx ends, alive says
+// nobody listens any more, or the credential is revoked, expires or may no longer read the
+// key; then done.
+func follow(ctx context.Context, d Deps, p core.Principal, key string, version int64, alive func() bool, deliver, done func()) {
+	defer done()
+	for ctx.Err() == nil && alive() {
+		res, err := d.Watcher.WaitForChange(ctx, p, key, version, waitSlice)
+		if core.IsCode(err, core.CodeStoreUnavailable) {
+			select { // Redis restarting or failing over: keep the subscription, try again
+			case <-time.After(core.RetryAfterSeconds * time.Second):
+			case <-ctx.Done():
+			}
+			continue
+		}
+		if err != nil {
+			return // scope or resource no longer allowed: stop notifying
+		}
+		// Every cycle, and before every notification, the credential must still be live:
+		// a revoked or expired credential's subscription ends.
+		if p, err = recheck(ctx); err != nil || !p.CanTouch(key) {
+			return
+		}
+		if !res.Changed {
+			continue
+		}
+		version = res.Version
+		deliver()
+	}
 }
 
 // stop ends the waiter id if it is still generation gen (0 = whichever runs).

@@ -96,7 +96,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		ctx = server.WithSupportedProtocolVersions(ctx, mcp.LegacyProtocolVersions())
 		return tools.WithToolsets(ctx, *toolsets)
 	})
-	err = stdio.Listen(ctx, stdin, stdout)
+	err = stdio.Listen(ctx, stdin, tools.NotFoundWriter(stdout))
 	if err == nil || errors.Is(err, io.EOF) || errors.Is(err, context.Canceled) {
 		return nil
 	}

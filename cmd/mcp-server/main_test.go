@@ -234,6 +234,31 @@ func TestRemoteStdio(t *testing.T) {
 	assert.Contains(t, err.Error(), "refused AGENTSTATE_API_KEY")
 }
 
+// TestRemoteStdioSurvivesALostSession: the server forgets the bridge's session (idle past its
+// time; here its record is deleted) and answers 404; the bridge opens a new one with the host's
+// initialize and the host's next calls work as before.
+func TestRemoteStdioSurvivesALostSession(t *testing.T) {
+	e := testenv.Stores[0].Open(t)
+	s := testenv.NewServer(t, e)
+	c := start(t, "-url", s.URL, "-api-key", s.Project.Key)
+	exercise(t, c)
+	forget := func() int {
+		n := 0
+		for _, k := range e.ProjectKeys(t, s.Project.ID) {
+			if strings.Contains(k, ":mcpsess:") {
+				require.NoError(t, e.Rdb.Del(context.Background(), k).Err())
+				n++
+			}
+		}
+		return n
+	}
+	for range 2 { // twice: each lost session is replaced
+		require.Equal(t, 1, forget(), "the bridge holds one session")
+		r := c.tool(t, "get_state", map[string]any{"state_key": "k"})
+		assert.False(t, r.IsError, "after the server lost the session: %s", r.Content)
+	}
+}
+
 // Redis going away mid-session: the tool call is an isError result that names
 // STORE_UNAVAILABLE and says to retry; once Redis is back the same session works again.
 func TestStdioStoreOutage(t *testing.T) {

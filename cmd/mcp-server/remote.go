@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -55,11 +56,12 @@ func remote(ctx context.Context, baseURL, key, toolsets string, stdin io.Reader,
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	sess := &session{tr: tr}
 	rd := bufio.NewReader(stdin)
 	for {
 		line, err := rd.ReadBytes('\n')
 		if len(strings.TrimSpace(string(line))) > 0 {
-			forward(ctx, tr, line, write, &wg)
+			forward(ctx, sess, line, write, &wg)
 		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
@@ -75,7 +77,8 @@ func remote(ctx context.Context, baseURL, key, toolsets string, stdin io.Reader,
 
 // forward sends one message from the stdio client: a request's response (or the error that
 // kept it from the server) goes back on stdout; notifications go one way.
-func forward(ctx context.Context, tr *transport.StreamableHTTP, line []byte, write func(any), wg *sync.WaitGroup) {
+func forward(ctx context.Context, sess *session, line []byte, write func(any), wg *sync.WaitGroup) {
+	tr := sess.tr
 	var msg struct {
 		ID     *mcp.RequestId  `json:"id"`
 		Method string          `json:"method"`
@@ -102,7 +105,7 @@ func forward(ctx context.Context, tr *transport.StreamableHTTP, line []byte, wri
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		resp, err := tr.SendRequest(ctx, transport.JSONRPCRequest{JSONRPC: mcp.JSONRPC_VERSION, ID: *msg.ID, Method: msg.Method, Params: params})
+		resp, err := sess.send(ctx, transport.JSONRPCRequest{JSONRPC: mcp.JSONRPC_VERSION, ID: *msg.ID, Method: msg.Method, Params: params})
 		var unauthorized *transport.AuthorizationRequiredError
 		switch {
 		case errors.As(err, &unauthorized):
@@ -148,4 +151,52 @@ func checkRemoteKey(ctx context.Context, endpoint, key string) error {
 		return fmt.Errorf("%s answered %s", endpoint, resp.Status)
 	}
 	return nil
+}
+
+// session is the bridge's server session. The server forgets a session after a day without a
+// request (or when its store loses it) and then answers 404; the host on stdio knows nothing of
+// that, so the bridge opens a new session with the host's own initialize and sends the request
+// again. Resource subscriptions made on the old session do not carry over.
+type session struct {
+	tr   *transport.StreamableHTTP
+	mu   sync.Mutex
+	init *transport.JSONRPCRequest // the host's initialize, replayed to open a new session
+	gen  int                       // sessions opened by replay; one replay per lost session
+}
+
+func (s *session) send(ctx context.Context, req transport.JSONRPCRequest) (*transport.JSONRPCResponse, error) {
+	s.mu.Lock()
+	if req.Method == string(mcp.MethodInitialize) {
+		s.init = &req
+	}
+	gen := s.gen
+	s.mu.Unlock()
+	resp, err := s.tr.SendRequest(ctx, req)
+	if !errors.Is(err, transport.ErrSessionTerminated) || req.Method == string(mcp.MethodInitialize) {
+		return resp, err
+	}
+	if err := s.reopen(ctx, gen); err != nil {
+		return nil, err
+	}
+	return s.tr.SendRequest(ctx, req)
+}
+
+// reopen replays initialize unless another request already did since generation gen.
+func (s *session) reopen(ctx context.Context, gen int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gen != gen {
+		return nil
+	}
+	if s.init == nil {
+		return transport.ErrSessionTerminated
+	}
+	again := *s.init
+	again.ID = mcp.NewRequestId("agentstate-bridge-reinitialize-" + strconv.Itoa(gen))
+	if _, err := s.tr.SendRequest(ctx, again); err != nil {
+		return err
+	}
+	s.gen++
+	return s.tr.SendNotification(ctx, mcp.JSONRPCNotification{JSONRPC: mcp.JSONRPC_VERSION,
+		Notification: mcp.Notification{Method: "notifications/initialized"}})
 }

@@ -128,11 +128,16 @@ try {
     await page.emulateMedia({ colorScheme: 'light' });
   });
 
-  await run('leases: a lease counts down and expires on screen; release asks first', async () => {
+  await run('leases: agent and waiter queue shown; a lease counts down and expires on screen; release asks first', async () => {
     const keep = await must('POST', '/api/v1/states/jobs-deploy-7/lease', { holder: 'deployer-1', ttl_ms: 600000 });
     await page.getByRole('link', { name: 'Leases' }).click();
     await page.waitForURL('**/console/leases');
     await page.locator(`tr[data-lease="${keep.id}"]`).waitFor();
+    expect((await page.locator(`tr[data-lease="${keep.id}"] td.agent`).textContent()) === '—', 'a key\'s lease shows no agent');
+    // A token bound to an agent queues for the held key; the queue shows it with its agent.
+    const bot = await must('POST', '/api/v1/capability-tokens', { name: 'queue-bot', scopes: ['lease:write', 'state:read'], agent_id: 'bot-3' });
+    const waiting = rest('POST', '/api/v1/states/jobs-deploy-7/lease', { holder: 'bot-3', wait_ms: 60000 }, bot.token);
+    await page.locator(`tr[data-lease="${keep.id}"] .waiters li[data-holder="bot-3"]`).filter({ hasText: 'agent bot-3' }).waitFor();
     await page.locator('#live.on').waitFor(); // lease events are delivered from the moment the stream opens
     const short = await must('POST', '/api/v1/states/jobs-build-42/lease', { holder: 'builder-7', ttl_ms: 3000 });
     const row = page.locator(`tr[data-lease="${short.id}"]`);
@@ -152,6 +157,13 @@ try {
     await page.locator('#confirm-ok').click();
     await page.locator(`tr[data-lease="${keep.id}"]`).waitFor({ state: 'detached' });
     expect((await must('GET', `/api/v1/leases/${keep.id}`)).status === 'released', 'confirmed release did not release');
+    // The release served the waiter: its lease appears with the bound agent, and its queue is empty.
+    const served = await waiting;
+    expect(served.status === 201, `the waiter was not served: ${served.status} ${JSON.stringify(served.body)}`);
+    const servedRow = page.locator(`tr[data-lease="${served.body.id}"]`);
+    await servedRow.locator('td.agent').filter({ hasText: 'bot-3' }).waitFor();
+    await servedRow.locator('td.waiters').filter({ hasText: 'nobody' }).waitFor();
+    await must('DELETE', `/api/v1/leases/${served.body.id}`);
   });
 
   await run('tokens: revoke a subtree with a preview; its child then fails over REST', async () => {
@@ -238,11 +250,26 @@ try {
     await shot('conversations');
   });
 
-  await run('overview: counts and rate-limit use', async () => {
-    await page.getByRole('link', { name: 'Overview' }).click();
-    await page.locator('#counts dd').first().waitFor();
-    const tiles = await page.locator('#counts').textContent();
+  await run('overview: counts, watchers connected, requests per credential and rate-limit use', async () => {
+    // A watcher of our own (not the console's), open while the overview reads the count.
+    const stop = new AbortController();
+    const stream = await fetch(BASE + '/api/v1/states/watch', { headers: { Authorization: `Bearer ${KEY}` }, signal: stop.signal });
+    let tiles;
+    try {
+      expect(stream.status === 200, `watch: ${stream.status}`);
+      await page.getByRole('link', { name: 'Overview' }).click();
+      await page.locator('#counts dd').first().waitFor();
+      tiles = await page.locator('#counts').textContent();
+    } finally { stop.abort(); } // a failed run must not hang on the open stream
     expect(/States\s*2/.test(tiles) && /Claims\s*2/.test(tiles), `counts wrong: ${tiles}`);
+    expect(/Watchers connected\s*[1-9]/.test(tiles), `watchers connected not counted: ${tiles}`);
+    // The key signed in has made every request of this run: its row is the busiest.
+    await page.locator('#usage tbody tr').first().waitFor();
+    // (This minute and the last: the run may straddle a window's end.)
+    const first = page.locator('#usage tbody tr').first();
+    const busiest = +(await first.locator('td.requests').textContent()) + +(await first.locator('td.previous').textContent());
+    expect(busiest > 10, `requests per credential: busiest row counts ${busiest}`);
+    await page.locator('#usage tr', { hasText: 'queue-bot' }).filter({ hasText: 'bot-3' }).waitFor();
     await page.locator('#rate').filter({ hasText: /\d+ of 6000 requests used/ }).waitFor();
     await page.locator('#live.on').waitFor();
     await must('PUT', '/api/v1/states/jobs-build-43', { agent_id: 'planner', data: { step: 1 } });

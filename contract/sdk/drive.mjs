@@ -51,6 +51,23 @@ client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => updated(
 
 const timeout = (ms, what) => new Promise((_, rej) => setTimeout(() => rej(new Error(`timeout: ${what}`)), ms));
 
+// sessionIds: the session id initialize issued keeps working; one the server never issued gets
+// HTTP 404 (the SDK reconnecting with a stored id skips initialize, as after a restart).
+async function sessionIds() {
+  if (!client.transport.sessionId?.startsWith("mcp-session-")) fail(`no Mcp-Session-Id from initialize: ${client.transport.sessionId}`);
+  await client.listTools(); // on the issued session
+  const stale = new Client({ name: "agentstate-contract-stale", version: "1.0.0" });
+  try {
+    await stale.connect(new StreamableHTTPClientTransport(new URL(`${BASE}/api/mcp`), { requestInit: { headers: auth }, sessionId: "mcp-session-never-issued" }));
+    await stale.listTools();
+    fail("a request on a session id the server never issued succeeded");
+  } catch (e) {
+    if (e.code !== 404) fail(`unknown session id: want HTTP 404, got ${e.code}: ${e.message}`);
+  } finally {
+    await stale.close().catch(() => {});
+  }
+}
+
 try {
   await client.connect(transport());
   const { tools } = await client.listTools();
@@ -86,12 +103,17 @@ try {
   await client.callTool({ name: "upsert_state", arguments: { state_key: "sdk-sub", data: { n: 2 } } });
   const got = await Promise.race([gotUpdate, timeout(10000, "notifications/resources/updated")]);
   if (got !== uri) fail(`resources/updated for ${got}, want ${uri}`);
-  try {
-    await client.readResource({ uri: "agentstate://states/sdk-missing" });
-    fail("reading a missing resource succeeded");
-  } catch (e) {
-    if (/core\.|States\.Get/.test(e.message)) fail(`missing resource error names internal ops: ${e.message}`);
+  // A missing resource is the spec's resource-not-found: -32002 with data.uri.
+  for (const missing of ["agentstate://states/sdk-missing", "agentstate://leases/sdk-missing"]) {
+    try {
+      await client.readResource({ uri: missing });
+      fail(`reading ${missing} succeeded`);
+    } catch (e) {
+      if (/core\.|States\.Get|Leases\./.test(e.message)) fail(`missing resource error names internal ops: ${e.message}`);
+      if (e.code !== -32002 || e.data?.uri !== missing) fail(`missing resource ${missing}: want -32002 with data.uri, got ${e.code} ${JSON.stringify(e.data)}: ${e.message}`);
+    }
   }
+  if (TRANSPORT === "http") await sessionIds();
   console.log(JSON.stringify({ transport: TRANSPORT, tools: tools.length, steps: plan.length, failures }));
 } catch (e) {
   fail(`${TRANSPORT}: ${e.stack ?? e}`);

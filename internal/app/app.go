@@ -142,6 +142,9 @@ type HTTPOptions struct {
 	MetricsToken string   // serve /metrics on the main handler to this bearer token
 	CORSOrigins  []string // browser origins allowed to call with credentials
 	HSTS         bool     // send Strict-Transport-Security on plain HTTP too (public URL is https)
+	// MCPSessionIdle is how long a streamable HTTP MCP session is remembered without a
+	// request; 0 = MCPSessionIdle (tests shorten it).
+	MCPSessionIdle time.Duration
 }
 
 // Start runs the background jobs: the lease sweeper and the conversation retention purge.
@@ -355,7 +358,15 @@ func (a *App) NewHandler(authFailureDelay time.Duration) http.Handler {
 	mcpSrv := tools.NewServer(a.ToolDeps(), server.WithToolHandlerMiddleware(a.Metrics.Tool))
 	a.mcpSSE = server.NewSSEServer(mcpSrv, server.WithStaticBasePath("/api/mcp"),
 		server.WithSSEEndpoint("/sse"), server.WithMessageEndpoint("/message"),
-		server.WithSSEContextFunc(a.connection))
+		server.WithSSEContextFunc(func(ctx context.Context, r *http.Request) context.Context {
+			// SSE stays on the revisions it supports: 2026-07-28 has no HTTP+SSE transport.
+			return server.WithSupportedProtocolVersions(a.connection(ctx, r), mcp.LegacyProtocolVersions())
+		}))
+	idle := a.HTTP.MCPSessionIdle
+	if idle <= 0 {
+		idle = MCPSessionIdle
+	}
+	sessions := mcpSessions{store: a.Store, idle: idle}
 	return rest.NewHandler(rest.Deps{
 		Auth:             a.Auth,
 		Keys:             a.Keys,
@@ -371,13 +382,13 @@ func (a *App) NewHandler(authFailureDelay time.Duration) http.Handler {
 		ReadyDetails:     func() map[string]any { return map[string]any{"search": a.search.details()} },
 		// Streamable HTTP: v1's stateless POSTs keep working (no session needed); a client that
 		// keeps the Mcp-Session-Id from initialize and opens the GET stream gets resource
-		// notifications there. Pinned to the revisions whose subscriptions we deliver.
-		MCP: server.NewStreamableHTTPServer(mcpSrv, server.WithSessionIdManager(optionalSessions{}),
-			server.WithStreamableHTTPProtocolVersions(mcp.LegacyProtocolVersions()...),
+		// notifications there; a 2026-07-28 client gets them on its subscriptions/listen stream.
+		// Both MCP transports answer a missing resource with -32002 (tools.NotFoundHandler).
+		MCP: tools.NotFoundHandler(sessions.guardStream(server.NewStreamableHTTPServer(mcpSrv, server.WithSessionIdManagerResolver(sessions),
 			server.WithHTTPContextFunc(func(ctx context.Context, r *http.Request) context.Context {
 				return tools.WithToolsets(a.connection(ctx, r), r.URL.Query().Get("toolsets"))
-			})),
-		MCPSSE:      a.mcpSSE,
+			})))),
+		MCPSSE:      tools.NotFoundHandler(a.mcpSSE),
 		Console:     console.Handler(),
 		Middleware:  []func(http.Handler) http.Handler{a.Metrics.HTTP},
 		Metrics:     a.metricsOnMain(),
@@ -396,11 +407,10 @@ func (a *App) metricsOnMain() http.Handler {
 }
 
 // connection prepares an HTTP MCP request's context: subscriptions re-authenticate its bearer
-// credential as long as they run, and only the protocol revisions we serve fully are offered.
+// credential as long as they run.
 func (a *App) connection(ctx context.Context, r *http.Request) context.Context {
 	cred := bearerOf(r)
-	ctx = tools.WithAuthenticate(ctx, func(ctx context.Context) (core.Principal, error) { return a.Auth.Authenticate(ctx, cred) })
-	return server.WithSupportedProtocolVersions(ctx, mcp.LegacyProtocolVersions())
+	return tools.WithAuthenticate(ctx, func(ctx context.Context) (core.Principal, error) { return a.Auth.Authenticate(ctx, cred) })
 }
 
 func bearerOf(r *http.Request) string {
@@ -411,14 +421,83 @@ func bearerOf(r *http.Request) string {
 	return ""
 }
 
-// optionalSessions issues a session id on initialize but, unlike mcp-go's stateful managers,
-// also serves requests without one (v1's stateless clients) or with one this replica did not
-// issue (any replica can answer a POST; only the GET stream is held by one).
-type optionalSessions struct{}
+// MCPSessionIdle is how long a streamable HTTP MCP session is remembered without a request.
+const MCPSessionIdle = 24 * time.Hour
 
-func (optionalSessions) Generate() string               { return "mcp-session-" + core.NewID() }
-func (optionalSessions) Validate(string) (bool, error)  { return false, nil }
-func (optionalSessions) Terminate(string) (bool, error) { return false, nil }
+// mcpSessions issues streamable HTTP session ids on initialize and recognises them on later
+// requests on every replica (any replica can answer a POST; only the GET stream is held by
+// one): each id is recorded in the store, bound to the credential that initialized it, and
+// forgotten after idle without a request. A request carrying an id the store does not know
+// (never issued, expired, or opened by another credential) gets 404, so the client starts a new
+// session, as the spec's session management asks; a request without one is v1's stateless POST
+// and is served.
+type mcpSessions struct {
+	store *redisstore.Store
+	idle  time.Duration
+}
+
+// errUnknownSession makes mcp-go answer 404.
+var errUnknownSession = errors.New("unknown or expired MCP session")
+
+// ResolveSessionIdManager binds the manager to the request: its context carries the
+// authenticated credential. mcp-go's idle sweeper passes nil; we run none.
+func (m mcpSessions) ResolveSessionIdManager(r *http.Request) server.SessionIdManager {
+	ctx := context.Background()
+	if r != nil {
+		ctx = r.Context()
+	}
+	return sessionIDs{mcpSessions: m, ctx: ctx}
+}
+
+// guardStream gives the GET stream the same 404 for an unknown session id; mcp-go checks only
+// POSTs and would open a stream for any id.
+func (m mcpSessions) guardStream(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if id := r.Header.Get(server.HeaderKeySessionID); r.Method == http.MethodGet && id != "" {
+			if _, err := m.ResolveSessionIdManager(r).Validate(id); err != nil {
+				http.Error(w, "Session not found", http.StatusNotFound)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+type sessionIDs struct {
+	mcpSessions
+	ctx context.Context
+}
+
+func (s sessionIDs) Generate() string {
+	id := "mcp-session-" + core.NewID()
+	if p, ok := core.PrincipalFrom(s.ctx); ok {
+		// A failed write shows as 404 on the session's next request, and the client
+		// initializes again: nothing is served under an id the store does not know.
+		_ = s.store.PutMCPSession(s.ctx, p.ProjectID, id, p.CredentialID, s.idle)
+	}
+	return id
+}
+
+func (s sessionIDs) Validate(id string) (bool, error) {
+	if id == "" {
+		return false, nil
+	}
+	p, ok := core.PrincipalFrom(s.ctx)
+	if !ok {
+		return false, errUnknownSession
+	}
+	cred, err := s.store.MCPSession(s.ctx, p.ProjectID, id, s.idle)
+	if err != nil {
+		return false, err
+	}
+	if cred != p.CredentialID {
+		return false, errUnknownSession
+	}
+	return false, nil
+}
+
+// Terminate is refused: DELETE /api/mcp is v1's 405 before it reaches mcp-go.
+func (sessionIDs) Terminate(string) (bool, error) { return true, nil }
 
 // ToolDeps are the services the MCP tools call.
 func (a *App) ToolDeps() tools.Deps {

@@ -12,6 +12,8 @@
 -- KEYS[6] as:{p}:leaseq:<key>    zset, waiters by arrival number
 -- KEYS[7] as:{p}:leaseqd:<key>   zset, waiters by deadline (server ms)
 -- KEYS[8] as:{p}:leasew-seq      string, arrival counter (drawn only when a waiter joins)
+-- KEYS[9] as:{p}:leasew:<id>     hash, who waits (holder, agent_id), for the console's queue
+--                                view; it expires with the wait, so no other script removes it
 --
 -- ARGV[1] lease id (= waiter id)   ARGV[2] state key   ARGV[3] holder   ARGV[4] agent id or ""
 -- ARGV[5] ttl (ms)   ARGV[6] now (ms, service clock)   ARGV[7] client request id or ""
@@ -42,6 +44,8 @@ local function queue()
     redis.call("ZADD", KEYS[6], redis.call("INCR", KEYS[8]), id)
   end
   redis.call("ZADD", KEYS[7], srvnow + wait, id)
+  redis.call("HSET", KEYS[9], "holder", ARGV[3], "agent_id", ARGV[4])
+  redis.call("PEXPIRE", KEYS[9], wait + 1000)
   return 1
 end
 
