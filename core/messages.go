@@ -14,6 +14,10 @@ const (
 	MsgStoreUnavailable = "The store is temporarily unavailable; retry shortly"
 	MsgShuttingDown     = "The server is shutting down; reconnect to resume (a watch resumes from its Last-Event-ID)"
 
+	// v1's tag message (conversation tags); state tags also take ':' and '.'.
+	MsgTagChars      = "tag can only contain letters, numbers, hyphens, and underscores"
+	MsgStateTagChars = "tag can only contain letters, numbers, hyphens, underscores, colons, and periods"
+
 	MsgStateNotFound       = "State not found"
 	MsgStateExists         = "State already exists"
 	MsgStateContended      = "The state changed too often during this write; retry it"
