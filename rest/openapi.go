@@ -178,7 +178,8 @@ func OpenAPI() ([]byte, error) {
 			{"Claims", "Assertions with evidence, verified by the server, in a signed hash-chained log."},
 			{"Conversations", "Message history, tags, full-text search, traces and analytics (also under the legacy /v1 prefix)."},
 			{"Webhooks", "Signed conversation.created deliveries."},
-			{"Service", "Unauthenticated discovery and health."}},
+			{"Service", "Unauthenticated discovery and health."},
+			{"Legacy", "v1's older /v1 prefix for conversations, tags and analytics: the same operations as under /api/v1."}},
 		Paths: map[string]map[string]operation{},
 		Components: components{
 			Schemas:   map[string]*jsonschema.Schema{},
@@ -288,6 +289,9 @@ func OpenAPI() ([]byte, error) {
 		case strings.HasPrefix(path, "/api/v1/webhooks"):
 			op.Tags = []string{"Webhooks"}
 		}
+		if e.legacy {
+			op.Tags = append(op.Tags, "Legacy")
+		}
 		switch {
 		case e.public:
 		case r.Op.Access == core.Operator:
@@ -346,6 +350,7 @@ func OpenAPI() ([]byte, error) {
 		doc.Paths[path][strings.ToLower(r.Method)] = op
 	}
 	treeSchemas(doc.Components.Schemas)
+	shareComponents(doc.Components.Schemas)
 	// No HTML escaping: descriptions say "<version>", and \u003c helps no reader.
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
@@ -458,4 +463,46 @@ func treeSchemas(all map[string]*jsonschema.Schema) {
 	node.Required = append(node.Required, "children")
 	all["Observation"] = node
 	obs.Items = &jsonschema.Schema{Ref: "#/components/schemas/Observation"}
+}
+
+// shareComponents replaces every sub-schema that is some component's schema (up to its
+// description) with a $ref to that component. Reflect inlines everything, which tools need;
+// in the document, references let generated clients give a State in a page the same type as a
+// State on its own, instead of one anonymous copy per place.
+func shareComponents(all map[string]*jsonschema.Schema) {
+	names := make([]string, 0, len(all))
+	for name := range all {
+		names = append(names, name)
+	}
+	slices.Sort(names) // deterministic output when two components are the same schema
+	byShape := map[string]string{}
+	for _, name := range names {
+		if !hasProperties(all[name]) {
+			continue // a bare {"type":"object"} says nothing that would make two the same
+		}
+		if k := shape(all[name]); byShape[k] == "" {
+			byShape[k] = name
+		}
+	}
+	for _, name := range names {
+		root := all[name]
+		schemas.Walk(root, func(sub *jsonschema.Schema) {
+			if sub == root || sub.Ref != "" || !hasProperties(sub) {
+				return
+			}
+			if target, ok := byShape[shape(sub)]; ok {
+				*sub = jsonschema.Schema{Ref: "#/components/schemas/" + target, Description: sub.Description}
+			}
+		})
+	}
+}
+
+func hasProperties(s *jsonschema.Schema) bool { return s.Properties != nil && s.Properties.Len() > 0 }
+
+// shape is s encoded without its description.
+func shape(s *jsonschema.Schema) string {
+	c := *s
+	c.Description = ""
+	b, _ := json.Marshal(&c)
+	return string(b)
 }
