@@ -768,19 +768,19 @@ func (e VerificationRunVerifierKind) Valid() bool {
 
 // Defines values for AnalyticsTimeseriesParamsMetric.
 const (
-	Conversations AnalyticsTimeseriesParamsMetric = "conversations"
-	Messages      AnalyticsTimeseriesParamsMetric = "messages"
-	Tokens        AnalyticsTimeseriesParamsMetric = "tokens"
+	AnalyticsTimeseriesParamsMetricConversations AnalyticsTimeseriesParamsMetric = "conversations"
+	AnalyticsTimeseriesParamsMetricMessages      AnalyticsTimeseriesParamsMetric = "messages"
+	AnalyticsTimeseriesParamsMetricTokens        AnalyticsTimeseriesParamsMetric = "tokens"
 )
 
 // Valid indicates whether the value is a known member of the AnalyticsTimeseriesParamsMetric enum.
 func (e AnalyticsTimeseriesParamsMetric) Valid() bool {
 	switch e {
-	case Conversations:
+	case AnalyticsTimeseriesParamsMetricConversations:
 		return true
-	case Messages:
+	case AnalyticsTimeseriesParamsMetricMessages:
 		return true
-	case Tokens:
+	case AnalyticsTimeseriesParamsMetricTokens:
 		return true
 	default:
 		return false
@@ -874,6 +874,21 @@ func (e ListTracesParamsOrder) Valid() bool {
 	case ListTracesParamsOrderAsc:
 		return true
 	case ListTracesParamsOrderDesc:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetConversationParamsInclude.
+const (
+	GetConversationParamsIncludeMessages GetConversationParamsInclude = "messages"
+)
+
+// Valid indicates whether the value is a known member of the GetConversationParamsInclude enum.
+func (e GetConversationParamsInclude) Valid() bool {
+	switch e {
+	case GetConversationParamsIncludeMessages:
 		return true
 	default:
 		return false
@@ -2192,7 +2207,13 @@ type ListTracesParamsOrder string
 type GetConversationParams struct {
 	// Fields Comma-separated conversation fields and/or messages, or !messages for everything but messages.
 	Fields *string `form:"fields,omitempty" json:"fields,omitempty"`
+
+	// Include Accepted as the seed README writes it; messages are included anyway unless fields= leaves them out.
+	Include *GetConversationParamsInclude `form:"include,omitempty" json:"include,omitempty"`
 }
+
+// GetConversationParamsInclude defines parameters for GetConversation.
+type GetConversationParamsInclude string
 
 // GetConversation200JSONResponseBody defines parameters for GetConversation.
 type GetConversation200JSONResponseBody struct {
@@ -2339,6 +2360,9 @@ type ExportConversationsJSONRequestBody = IDList
 
 // IngestTraceJSONRequestBody defines body for IngestTrace for application/json ContentType.
 type IngestTraceJSONRequestBody = TraceIngest
+
+// PatchConversationJSONRequestBody defines body for PatchConversation for application/json ContentType.
+type PatchConversationJSONRequestBody = UpdateConversation
 
 // UpdateConversationJSONRequestBody defines body for UpdateConversation for application/json ContentType.
 type UpdateConversationJSONRequestBody = UpdateConversation
@@ -2734,6 +2758,20 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/conversations/{id} (the `GetConversation` operationId).
 	GetConversation(ctx context.Context, id string, params *GetConversationParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PatchConversationWithBody Update title and/or metadata (PATCH, as the seed README writes it: the same as PUT)
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PATCH /api/v1/conversations/{id} (the `PatchConversation` operationId).
+	PatchConversationWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PatchConversation Update title and/or metadata (PATCH, as the seed README writes it: the same as PUT)
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /api/v1/conversations/{id} (the `PatchConversation` operationId).
+	PatchConversation(ctx context.Context, id string, body PatchConversationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// UpdateConversationWithBody Update title and/or metadata
 	//
@@ -3642,6 +3680,40 @@ func (c *Client) DeleteConversation(ctx context.Context, id string, reqEditors .
 // Corresponds with GET /api/v1/conversations/{id} (the `GetConversation` operationId).
 func (c *Client) GetConversation(ctx context.Context, id string, params *GetConversationParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetConversationRequest(c.Server, id, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PatchConversationWithBody Update title and/or metadata (PATCH, as the seed README writes it: the same as PUT)
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PATCH /api/v1/conversations/{id} (the `PatchConversation` operationId).
+func (c *Client) PatchConversationWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPatchConversationRequestWithBody(c.Server, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PatchConversation Update title and/or metadata (PATCH, as the seed README writes it: the same as PUT)
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /api/v1/conversations/{id} (the `PatchConversation` operationId).
+func (c *Client) PatchConversation(ctx context.Context, id string, body PatchConversationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPatchConversationRequest(c.Server, id, body)
 	if err != nil {
 		return nil, err
 	}
@@ -6000,6 +6072,18 @@ func NewGetConversationRequest(server string, id string, params *GetConversation
 
 		}
 
+		if params.Include != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "include", *params.Include, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if encoded := queryValues.Encode(); encoded != "" {
 			rawQueryFragments = append(rawQueryFragments, encoded)
 		}
@@ -6010,6 +6094,53 @@ func NewGetConversationRequest(server string, id string, params *GetConversation
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewPatchConversationRequest calls the generic PatchConversation builder with application/json body
+func NewPatchConversationRequest(server string, id string, body PatchConversationJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPatchConversationRequestWithBody(server, id, "application/json", bodyReader)
+}
+
+// NewPatchConversationRequestWithBody constructs an http.Request for the PatchConversation method, with any body, and a specified content type
+func NewPatchConversationRequestWithBody(server string, id string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/conversations/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -8192,6 +8323,20 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/v1/conversations/{id} (the `GetConversation` operationId).
 	GetConversationWithResponse(ctx context.Context, id string, params *GetConversationParams, reqEditors ...RequestEditorFn) (*GetConversationResponse, error)
+
+	// PatchConversationWithBodyWithResponse Update title and/or metadata (PATCH, as the seed README writes it: the same as PUT)
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /api/v1/conversations/{id} (the `PatchConversation` operationId).
+	PatchConversationWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PatchConversationResponse, error)
+
+	// PatchConversationWithResponse Update title and/or metadata (PATCH, as the seed README writes it: the same as PUT)
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /api/v1/conversations/{id} (the `PatchConversation` operationId).
+	PatchConversationWithResponse(ctx context.Context, id string, body PatchConversationJSONRequestBody, reqEditors ...RequestEditorFn) (*PatchConversationResponse, error)
 
 	// UpdateConversationWithBodyWithResponse Update title and/or metadata
 	//
@@ -11215,6 +11360,103 @@ func (r GetConversationResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetConversationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type PatchConversationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Conversation
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error400
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error401
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Error403
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error404
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *Error413
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *Error429
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Error500
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Error503
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PatchConversationResponse) GetJSON200() *Conversation {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r PatchConversationResponse) GetJSON400() *Error400 {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r PatchConversationResponse) GetJSON401() *Error401 {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r PatchConversationResponse) GetJSON403() *Error403 {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r PatchConversationResponse) GetJSON404() *Error404 {
+	return r.JSON404
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r PatchConversationResponse) GetJSON413() *Error413 {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r PatchConversationResponse) GetJSON429() *Error429 {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r PatchConversationResponse) GetJSON500() *Error500 {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r PatchConversationResponse) GetJSON503() *Error503 {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r PatchConversationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PatchConversationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PatchConversationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PatchConversationResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -15148,6 +15390,32 @@ func (c *ClientWithResponses) GetConversationWithResponse(ctx context.Context, i
 	return ParseGetConversationResponse(rsp)
 }
 
+// PatchConversationWithBodyWithResponse Update title and/or metadata (PATCH, as the seed README writes it: the same as PUT)
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /api/v1/conversations/{id} (the `PatchConversation` operationId).
+func (c *ClientWithResponses) PatchConversationWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PatchConversationResponse, error) {
+	rsp, err := c.PatchConversationWithBody(ctx, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePatchConversationResponse(rsp)
+}
+
+// PatchConversationWithResponse Update title and/or metadata (PATCH, as the seed README writes it: the same as PUT)
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /api/v1/conversations/{id} (the `PatchConversation` operationId).
+func (c *ClientWithResponses) PatchConversationWithResponse(ctx context.Context, id string, body PatchConversationJSONRequestBody, reqEditors ...RequestEditorFn) (*PatchConversationResponse, error) {
+	rsp, err := c.PatchConversation(ctx, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePatchConversationResponse(rsp)
+}
+
 // UpdateConversationWithBodyWithResponse Update title and/or metadata
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -17983,6 +18251,88 @@ func ParseGetConversationResponse(rsp *http.Response) (*GetConversationResponse,
 			return nil, err
 		}
 		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Error429
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Error500
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Error503
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParsePatchConversationResponse parses an HTTP response from a PatchConversationWithResponse call
+func ParsePatchConversationResponse(rsp *http.Response) (*PatchConversationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PatchConversationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Conversation
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error400
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error401
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Error403
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error404
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Error413
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Error429

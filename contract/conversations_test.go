@@ -168,6 +168,18 @@ func TestConversationRESTSurface(t *testing.T) {
 		require.Equal(t, 200, st, string(out))
 		assert.Contains(t, string(out), c.ID)
 
+		// The seed README's spellings: ?include=messages and PATCH.
+		st, out = call("GET", "/api/v1/conversations/"+c.ID+"?include=messages", nil)
+		require.Equal(t, 200, st, string(out))
+		var withMsgs conversations.Conversation
+		require.NoError(t, json.Unmarshal(out, &withMsgs))
+		assert.Len(t, withMsgs.Messages, 3)
+		st, out = call("PATCH", "/api/v1/conversations/"+c.ID, map[string]any{"title": "patched"})
+		require.Equal(t, 200, st, string(out))
+		assert.Contains(t, string(out), `"title":"patched"`)
+		st, _ = call("PATCH", "/v1/conversations/"+c.ID, map[string]any{"title": "legacy"})
+		assert.Equal(t, 200, st, "the legacy prefix too")
+
 		st, out = call("GET", "/api/v1/conversations/"+c.ID+"/messages?limit=2", nil)
 		require.Equal(t, 200, st)
 		var mp conversations.MessagePage

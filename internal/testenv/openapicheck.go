@@ -37,8 +37,46 @@ var servedDocument = sync.OnceValues(func() (*openapi3.T, error) {
 	if err != nil {
 		return nil, err
 	}
-	return doc, doc.Validate(context.Background())
+	if err := doc.Validate(context.Background()); err != nil {
+		return nil, err
+	}
+	anyAdmitsNull(doc)
+	return doc, nil
 })
+
+// anyAdmitsNull spells out, in the loaded copy only, what a schema without a type ("any JSON
+// value") means in OpenAPI 3.1: any of the seven JSON types, null included. kin-openapi
+// validates schemas holding $refs with its OpenAPI 3.0 engine, which refuses null where no type
+// names it. Nothing else is relaxed.
+func anyAdmitsNull(doc *openapi3.T) {
+	seen := map[*openapi3.Schema]bool{}
+	var walk func(*openapi3.SchemaRef)
+	walk = func(r *openapi3.SchemaRef) {
+		if r == nil || r.Value == nil || seen[r.Value] {
+			return
+		}
+		s := r.Value
+		seen[s] = true
+		if (s.Type == nil || len(*s.Type) == 0) && len(s.AnyOf) == 0 && len(s.OneOf) == 0 && len(s.AllOf) == 0 && len(s.Enum) == 0 {
+			s.Type = &openapi3.Types{"null", "boolean", "object", "array", "number", "string"}
+		}
+		walk(s.Items)
+		if s.AdditionalProperties.Schema != nil {
+			walk(s.AdditionalProperties.Schema)
+		}
+		for _, p := range s.Properties {
+			walk(p)
+		}
+		for _, list := range []openapi3.SchemaRefs{s.AnyOf, s.OneOf, s.AllOf} {
+			for _, c := range list {
+				walk(c)
+			}
+		}
+	}
+	for _, s := range doc.Components.Schemas {
+		walk(s)
+	}
+}
 
 // CheckOpenAPI wraps our handler so that every response it gives is validated against the
 // OpenAPI document the server serves (kin-openapi's openapi3filter, JSON Schema 2020-12): the
