@@ -123,7 +123,9 @@ func TestClientTour(t *testing.T) {
 		mu.Lock()
 		first := seen[0]
 		mu.Unlock()
-		var ev struct{ StateKey string `json:"state_key"` }
+		var ev struct {
+			StateKey string `json:"state_key"`
+		}
 		require.NoError(t, json.Unmarshal(first.Data, &ev))
 		assert.Equal(t, "state.upsert", first.Event)
 		assert.Equal(t, "w/1", ev.StateKey)
@@ -131,7 +133,9 @@ func TestClientTour(t *testing.T) {
 		stop := errors.New("enough")
 		var resumed []string
 		err = c.Watch(ctx, client.WatchStatesParams{Key: ptr("w/*"), After: &first.ID}, func(ev client.Event) error {
-			var se struct{ StateKey string `json:"state_key"` }
+			var se struct {
+				StateKey string `json:"state_key"`
+			}
 			require.NoError(t, json.Unmarshal(ev.Data, &se))
 			resumed = append(resumed, se.StateKey)
 			return stop

@@ -126,7 +126,7 @@ func TestClaimBadInputChangesNothing(t *testing.T) {
 			"bad hash":           {ev(map[string]any{"kind": "text_hash", "source": "s", "data": "x", "hash": "abc"}), "hash must be a SHA-256 hex digest"},
 			"empty text":         {ev(map[string]any{"kind": "text_hash", "source": "s", "data": "", "hash": good["hash"]}), "String must contain at least 1 character(s)"},
 			"json without data":  {ev(map[string]any{"kind": "json_value", "source": "s", "json_path": "$.a", "expected_value": 1}), "Required"},
-			"json bad path":      {ev(map[string]any{"kind": "json_value", "source": "s", "data": 1, "json_path": "$..a", "expected_value": 1}), "Unsupported JSON path"},
+			"json bad path":      {ev(map[string]any{"kind": "json_value", "source": "s", "data": 1, "json_path": "$..a", "expected_value": 1}), "json_path must be a simple JSON path"},
 			"json no expected":   {ev(map[string]any{"kind": "json_value", "source": "s", "data": 1, "json_path": "$.a"}), "Required"},
 			"state_event bare":   {ev(map[string]any{"kind": "state_event", "source": "1"}), "state_event evidence requires hash or json_path with expected_value"},
 			"state_event path only": {ev(map[string]any{"kind": "state_event", "source": "1", "json_path": "$.a"}),

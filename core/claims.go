@@ -243,7 +243,7 @@ func validateEvidence(op string, i int, in EvidenceInput) (Evidence, error) {
 	}
 	if in.JSONPath != "" {
 		if _, err := ParseJSONPath(op, in.JSONPath); err != nil {
-			return ev, BadRequest(op, at("json_path"), "Unsupported JSON path")
+			return ev, BadRequest(op, at("json_path"), "json_path must be a simple JSON path") // v1's text
 		}
 		jp := in.JSONPath
 		ev.JSONPath = &jp

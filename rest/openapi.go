@@ -269,7 +269,7 @@ func OpenAPI() ([]byte, error) {
 			op.Deprecated = true
 			op.Description = "v1's older prefix: the same operation as " + r.ID + " (" + r.Pattern + ")."
 		}
-		for _, status := range errorStatuses(r, e.public) {
+		for _, status := range r.ErrorStatuses() {
 			op.Responses[fmt.Sprint(status)] = response{Ref: "#/components/responses/" + errorResponseName(status)}
 		}
 		switch {
@@ -302,14 +302,11 @@ func OpenAPI() ([]byte, error) {
 		if r.QueryToken {
 			op.Security = append(op.Security, map[string][]string{"capabilityTokenQuery": {r.Op.Scope}})
 		}
-		for _, m := range pathParamRe.FindAllStringSubmatch(e.path, -1) {
-			desc, ok := pathParams[m[1]]
-			if !ok {
-				return nil, fmt.Errorf("route %s: path parameter %s has no entry in pathParams", key, m[1])
-			}
-			op.Parameters = append(op.Parameters, Param{Name: m[1], In: "path", Required: true, Description: desc, Schema: &jsonschema.Schema{Type: "string"}})
+		params, err := parameters(e.path, r.Params)
+		if err != nil {
+			return nil, fmt.Errorf("route %s: %w", key, err)
 		}
-		op.Parameters = append(op.Parameters, r.Params...)
+		op.Parameters = params
 		if r.Request != nil {
 			name, err := component(r.Request, request)
 			if err != nil {
@@ -418,12 +415,34 @@ func errorResponses() map[int][]string {
 
 func errorResponseName(status int) string { return fmt.Sprintf("Error%d", status) }
 
-// errorStatuses are the error statuses r can answer: what every authenticated route may
-// (bad input, credentials, scope, rate limit, store outage, a bug), a body too large where there
-// is a body, not found where the path names something, and the route's own Errors.
-func errorStatuses(r Route, public bool) []int {
+// Parameters are the route's path parameters, then the headers and query parameters it reads.
+func (r Route) Parameters() ([]Param, error) { return parameters(r.Pattern, r.Params) }
+
+func parameters(pattern string, extra []Param) ([]Param, error) {
+	var out []Param
+	for _, m := range pathParamRe.FindAllStringSubmatch(pattern, -1) {
+		desc, ok := pathParams[m[1]]
+		if !ok {
+			return nil, fmt.Errorf("path parameter %s has no entry in pathParams", m[1])
+		}
+		out = append(out, Param{Name: m[1], In: "path", Required: true, Description: desc, Schema: &jsonschema.Schema{Type: "string"}})
+	}
+	return append(out, extra...), nil
+}
+
+// ErrorCodes are the error codes answered with status.
+func ErrorCodes(status int) []string { return errorResponses()[status] }
+
+// ResponseHeader describes a success header the route names in Headers.
+func ResponseHeader(name string) string { return responseHeaders[name].Description }
+
+// ErrorStatuses are the error statuses r can answer: what every authenticated route may (bad
+// input, credentials, scope, rate limit, store outage, a bug), a body too large where there is
+// a body, not found where the path names something, conflicts where it takes Idempotency-Key,
+// If-Match or a fencing token, and the route's own Errors. The contract suite fails on any other.
+func (r Route) ErrorStatuses() []int {
 	statuses := []int{http.StatusInternalServerError}
-	if !public {
+	if r.Op.Name != "" { // authenticated
 		statuses = append(statuses, http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden,
 			http.StatusTooManyRequests, http.StatusServiceUnavailable)
 	}

@@ -46,8 +46,8 @@ func outputs(root string) (map[string][]byte, error) {
 		return nil, fmt.Errorf("generate the Go client: %w", err)
 	}
 	files := map[string][]byte{
-		"docs/openapi.json": doc,
-		"docs/api.md":       apidocs.Render(),
+		"docs/openapi.json":            doc,
+		"docs/api.md":                  apidocs.Render(),
 		clientDir + "/" + "api.gen.go": gen,
 	}
 	for _, t := range tools.Inventory() {
