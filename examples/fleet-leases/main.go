@@ -278,7 +278,6 @@ type fleetRun struct {
 
 func (f *fleetRun) taskKey(i int) string { return fmt.Sprintf("task:%s-%d", f.cfg.run, i) }
 
-
 type outcome int
 
 const (
