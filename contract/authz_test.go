@@ -254,6 +254,9 @@ var routeProbes = map[string]routeProbe{
 	"PUT /api/v1/conversations/{id}": {func(fx *fixture) (string, any) {
 		return "/api/v1/conversations/" + fx.conv(), map[string]any{"title": "x"}
 	}, 200, 200, 404},
+	"PATCH /api/v1/conversations/{id}": {func(fx *fixture) (string, any) {
+		return "/api/v1/conversations/" + fx.conv(), map[string]any{"title": "x"}
+	}, 200, 200, 404},
 	"DELETE /api/v1/conversations/{id}": {func(fx *fixture) (string, any) {
 		return "/api/v1/conversations/" + fx.conv(), nil
 	}, 204, 204, 404},

@@ -168,6 +168,18 @@ func TestConversationRESTSurface(t *testing.T) {
 		require.Equal(t, 200, st, string(out))
 		assert.Contains(t, string(out), c.ID)
 
+		// The seed README's spellings: ?include=messages and PATCH.
+		st, out = call("GET", "/api/v1/conversations/"+c.ID+"?include=messages", nil)
+		require.Equal(t, 200, st, string(out))
+		var withMsgs conversations.Conversation
+		require.NoError(t, json.Unmarshal(out, &withMsgs))
+		assert.Len(t, withMsgs.Messages, 3)
+		st, out = call("PATCH", "/api/v1/conversations/"+c.ID, map[string]any{"title": "patched"})
+		require.Equal(t, 200, st, string(out))
+		assert.Contains(t, string(out), `"title":"patched"`)
+		st, _ = call("PATCH", "/v1/conversations/"+c.ID, map[string]any{"title": "legacy"})
+		assert.Equal(t, 200, st, "the legacy prefix too")
+
 		st, out = call("GET", "/api/v1/conversations/"+c.ID+"/messages?limit=2", nil)
 		require.Equal(t, 200, st)
 		var mp conversations.MessagePage
@@ -302,11 +314,22 @@ func TestTracesIngestListTree(t *testing.T) {
 		for name, body := range map[string]any{
 			"no observations": map[string]any{"trace": map[string]any{}, "observations": []any{}},
 			"no type":         map[string]any{"trace": map[string]any{}, "observations": []map[string]any{{"content": "x"}}},
-			"bad ref":         map[string]any{"trace": map[string]any{}, "observations": []map[string]any{{"observation_type": "span", "content": "x", "parent_message_id": "$5"}}},
 		} {
 			resp, _ = send(t, "POST", s.URL+"/api/v1/conversations/traces/ingest", s.Project.Key, body, nil)
 			assert.Equal(t, 400, resp.StatusCode, name)
 		}
+		// v1 stores a "$N" it cannot resolve verbatim; the node is a root of the tree.
+		resp, out = send(t, "POST", s.URL+"/api/v1/conversations/traces/ingest", s.Project.Key, map[string]any{"trace": map[string]any{},
+			"observations": []map[string]any{{"observation_type": "span", "content": "x", "parent_message_id": "$5"}}}, nil)
+		require.Equal(t, 201, resp.StatusCode, string(out))
+		var kept conversations.TraceResult
+		require.NoError(t, json.Unmarshal(out, &kept))
+		assert.Equal(t, "$5", *kept.Observations[0].ParentMessageID)
+		resp, out = send(t, "GET", s.URL+"/api/v1/conversations/traces/"+kept.Conversation.ID, s.Project.Key, nil, nil)
+		require.Equal(t, 200, resp.StatusCode)
+		var lone conversations.Trace
+		require.NoError(t, json.Unmarshal(out, &lone))
+		assert.Len(t, lone.Observations, 1, "an unresolved parent leaves the node a root")
 		resp, _ = send(t, "GET", s.URL+"/api/v1/conversations/traces/nope", s.Project.Key, nil, nil)
 		assert.Equal(t, 404, resp.StatusCode)
 	})

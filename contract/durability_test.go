@@ -42,7 +42,7 @@ func TestWaitReplicasAcknowledgesOnlyReplicatedWrites(t *testing.T) {
 	t.Cleanup(conn.Close)
 	// The handler over the waiting store, serving the project made above (making one here
 	// would itself wait for a replica).
-	ts := httptest.NewServer((&testenv.Env{Store: conn.Store, Clock: testenv.NewClock()}).App(t).NewHandler(0))
+	ts := httptest.NewServer(testenv.CheckOpenAPI(t, (&testenv.Env{Store: conn.Store, Clock: testenv.NewClock()}).App(t).NewHandler(0)))
 	t.Cleanup(ts.Close)
 	rest := newREST(&testenv.Server{URL: ts.URL}, plain.Project.Key)
 	put := func(n int) Result {

@@ -474,7 +474,7 @@ func TestAuthFailuresArePadded(t *testing.T) {
 	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
 		a := e.App(t)
 		p := testenv.NewProject(t, a)
-		ts := httptest.NewServer(a.NewHandler(150 * time.Millisecond))
+		ts := httptest.NewServer(testenv.CheckOpenAPI(t, a.NewHandler(150*time.Millisecond)))
 		defer ts.Close()
 		ro, err := a.Keys.CreateAPIKey(t.Context(), p.P, core.CreateKeyRequest{Name: "ro", Scopes: []string{"state:read"}})
 		require.NoError(t, err)

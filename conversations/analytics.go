@@ -100,7 +100,7 @@ func (c *Service) inPeriod(ctx context.Context, o core.Operation, p core.Princip
 		per.Start = per.End - 30*24*time.Hour.Milliseconds()
 	}
 	for _, t := range q.Tags {
-		if !core.ValidTag(t, MaxConvTagLen) {
+		if !core.ConversationTags.Valid(t) {
 			return nil, nil, Period{}, core.E(op, core.CodeInvalidTag, "Tag must be 1..50 characters of letters, digits, _ or -")
 		}
 	}

@@ -41,9 +41,6 @@ const (
 
 var convIDRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,255}$`)
 
-// MaxConvTagLen is v1's tag length bound.
-const MaxConvTagLen = 50
-
 // MessageInput is one message of a create, append or trace ingest.
 type MessageInput struct {
 	Role             string          `json:"role,omitempty" jsonschema:"enum=system,enum=user,enum=assistant,enum=tool"`
@@ -573,7 +570,7 @@ func (c *Service) page(ctx context.Context, op string, p core.Principal, index s
 		return ConversationPage{}, err
 	}
 	if q.Tag != "" {
-		if !core.ValidTag(q.Tag, MaxConvTagLen) {
+		if !core.ConversationTags.Valid(q.Tag) {
 			return ConversationPage{}, core.E(op, core.CodeInvalidTag, "Tag must be 1..50 characters of letters, digits, _ or -")
 		}
 		index = "tag:" + q.Tag

@@ -58,7 +58,7 @@ func (c *Service) Search(ctx context.Context, p core.Principal, q SearchQuery) (
 	if q.Order != "" && q.Order != "updated" && q.Order != "relevance" {
 		return SearchPage{}, core.BadRequest(op, "order", "Invalid enum value. Expected 'updated' | 'relevance', received '"+q.Order+"'")
 	}
-	if q.Tag != "" && !core.ValidTag(q.Tag, MaxConvTagLen) {
+	if q.Tag != "" && !core.ConversationTags.Valid(q.Tag) {
 		return SearchPage{}, core.E(op, core.CodeInvalidTag, "Tag must be 1..50 characters of letters, digits, _ or -")
 	}
 	limit := core.ClampLimit(q.Limit, DefaultSearchLimit, MaxSearchLimit)

@@ -58,7 +58,7 @@ func (c *Service) AddTags(ctx context.Context, p core.Principal, id string, in A
 	if len(in.Tags) == 0 {
 		return TagList{}, core.BadRequest(op, "tags", "Array must contain at least 1 element(s)")
 	}
-	tags, err := core.NormalizeTags(op, in.Tags, MaxConvTags, MaxConvTagLen)
+	tags, err := core.NormalizeTags(op, in.Tags, MaxConvTags, core.ConversationTags)
 	if err != nil {
 		return TagList{}, err
 	}
@@ -81,7 +81,7 @@ func (c *Service) RemoveTag(ctx context.Context, p core.Principal, id, tag strin
 	if err := p.Authorize(core.OpConversationRemoveTag); err != nil {
 		return err
 	}
-	if !core.ValidTag(tag, MaxConvTagLen) {
+	if !core.ConversationTags.Valid(tag) {
 		return core.E(op, core.CodeInvalidTag, "Tag must be 1..50 characters of letters, digits, _ or -")
 	}
 	if _, err := c.load(ctx, op, p, id); err != nil {

@@ -73,7 +73,7 @@ func (c *Service) IngestTrace(ctx context.Context, p core.Principal, in TraceIng
 		}
 		n, err := strconv.Atoi((*ref)[1:])
 		if err != nil || n < 1 || n > len(msgs) || n == i+1 {
-			return TraceResult{}, core.BadRequest(op, fmt.Sprintf("observations.%d.parent_message_id", i), "\"$N\" must name another observation of this batch (1-based)")
+			continue // v1 stores a reference it cannot resolve as written (the node becomes a root)
 		}
 		id := msgs[n-1].ID
 		msgs[i].ParentMessageID = &id

@@ -139,6 +139,9 @@ type CreateClaim struct {
 	Evidence    []EvidenceInput `json:"evidence" jsonschema:"minItems=1,maxItems=50"`
 }
 
+// ClaimSubject filters claims by subject: an empty field matches any.
+type ClaimSubject struct{ Type, ID string }
+
 // ClaimQuery lists claims.
 type ClaimQuery struct {
 	Limit       int    `json:"limit,omitempty" jsonschema:"minimum=1,maximum=100"`
@@ -183,8 +186,9 @@ type ClaimStore interface {
 	AddRun(ctx context.Context, project string, run VerificationRun, entry ClaimLogEntry, size int64) (bool, error)
 	Claim(ctx context.Context, project, id string) (*Claim, error)
 	Runs(ctx context.Context, project, claimID string) ([]VerificationRun, error)
-	// ClaimsAfter returns up to n claims after the cursor (nil = from the start) in order.
-	ClaimsAfter(ctx context.Context, project string, after *TimeCursor, desc bool, n int) ([]Claim, error)
+	// ClaimsAfter returns up to n claims after the cursor (nil = from the start) in order,
+	// only those about subject where its fields are set (answered from a subject index).
+	ClaimsAfter(ctx context.Context, project string, subject ClaimSubject, after *TimeCursor, desc bool, n int) ([]Claim, error)
 	ClaimLogEntries(ctx context.Context, project string, afterSeq int64, n int) ([]ClaimLogEntry, error)
 	// EventBySequence and EventByID find a state event of the project (nil when there is none).
 	EventBySequence(ctx context.Context, project string, seq int64) (*StateEvent, error)
@@ -239,7 +243,7 @@ func validateEvidence(op string, i int, in EvidenceInput) (Evidence, error) {
 	}
 	if in.JSONPath != "" {
 		if _, err := ParseJSONPath(op, in.JSONPath); err != nil {
-			return ev, BadRequest(op, at("json_path"), "Unsupported JSON path")
+			return ev, BadRequest(op, at("json_path"), "json_path must be a simple JSON path") // v1's text
 		}
 		jp := in.JSONPath
 		ev.JSONPath = &jp
@@ -496,10 +500,12 @@ func ParseTimeCursor(op, s string) (*TimeCursor, error) {
 	return &TimeCursor{At: n, ID: id}, nil
 }
 
-// claimScanPages bounds how many store pages one filtered list reads.
+// claimScanPages bounds how many store pages one list reads when the credential may see only
+// some subjects; past it the page ends early with a cursor, so nothing is skipped.
 const claimScanPages = 20
 
-// List pages through claims, newest first by default, optionally by subject.
+// List pages through claims, newest first by default, optionally by subject (from the subject
+// index, so a match behind any number of other claims is found).
 func (c *Claims) List(ctx context.Context, p Principal, q ClaimQuery) (ClaimPage, error) {
 	const op = "core.Claims.List"
 	if err := p.Authorize(OpClaimList); err != nil {
@@ -511,15 +517,17 @@ func (c *Claims) List(ctx context.Context, p Principal, q ClaimQuery) (ClaimPage
 	}
 	limit := ClampLimit(q.Limit, DefaultClaimsLimit, MaxClaimsLimit)
 	desc := q.Order != "asc"
+	subject := ClaimSubject{Type: q.SubjectType, ID: q.SubjectID}
 	out := []Claim{}
+	more := true // the index may hold claims past cur
 	for range claimScanPages {
-		batch, err := c.store.ClaimsAfter(ctx, p.ProjectID, cur, desc, limit)
+		batch, err := c.store.ClaimsAfter(ctx, p.ProjectID, subject, cur, desc, limit)
 		if err != nil {
 			return ClaimPage{}, Internal(op, err)
 		}
 		for _, cl := range batch {
 			cur = &TimeCursor{At: cl.CreatedAt, ID: cl.ID}
-			if (q.SubjectType != "" && cl.SubjectType != q.SubjectType) || (q.SubjectID != "" && cl.SubjectID != q.SubjectID) || !p.CanTouch(cl.SubjectID) {
+			if !p.CanTouch(cl.SubjectID) {
 				continue
 			}
 			cl.Evidence = nil
@@ -527,12 +535,16 @@ func (c *Claims) List(ctx context.Context, p Principal, q ClaimQuery) (ClaimPage
 				break
 			}
 		}
-		if len(out) == limit || len(batch) < limit {
+		if len(out) == limit {
+			break
+		}
+		if len(batch) < limit {
+			more = false
 			break
 		}
 	}
 	page := ClaimPage{Data: out, Pagination: Pagination{Limit: len(out)}}
-	if len(out) == limit && cur != nil {
+	if more && cur != nil {
 		s := fmt.Sprintf("%d.%s", cur.At, cur.ID)
 		page.Pagination.NextCursor = &s
 	}

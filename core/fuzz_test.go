@@ -142,15 +142,17 @@ func FuzzTagsAndKeys(f *testing.F) {
 	}
 	l := DefaultLimits()
 	f.Fuzz(func(t *testing.T, a, b string) {
-		tags, err := NormalizeTags("fuzz", []string{a, b, a}, l.MaxTags, l.MaxTagLen)
-		if err != nil {
-			requireClientError(t, a+","+b, err)
-		} else {
+		for _, rule := range []TagRule{StateTags, ConversationTags} {
+			tags, err := NormalizeTags("fuzz", []string{a, b, a}, l.MaxTags, rule)
+			if err != nil {
+				requireClientError(t, a+","+b, err)
+				continue
+			}
 			if !slices.IsSorted(tags) || len(slices.Compact(slices.Clone(tags))) != len(tags) {
 				t.Fatalf("%q,%q: tags %q not sorted and unique", a, b, tags)
 			}
 			for _, tg := range tags {
-				if !ValidTag(tg, l.MaxTagLen) {
+				if !rule.Valid(tg) {
 					t.Fatalf("%q,%q: invalid tag %q kept", a, b, tg)
 				}
 			}

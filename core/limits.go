@@ -18,7 +18,6 @@ type Limits struct {
 	MaxStateValueBytes   int   // compact data + metadata of one state write
 	MaxAgentIDLen        int
 	MaxTags              int
-	MaxTagLen            int
 	MaxPredicates        int
 	MaxQueryLimit        int
 	DefaultQueryLimit    int
@@ -36,7 +35,6 @@ func DefaultLimits() Limits {
 		MaxStateValueBytes:   1 << 20,
 		MaxAgentIDLen:        MaxAgentIDLen,
 		MaxTags:              50,
-		MaxTagLen:            50,
 		MaxPredicates:        10,
 		MaxQueryLimit:        100,
 		DefaultQueryLimit:    50,

@@ -19,6 +19,9 @@ const (
 	MsgSequenceCursor   = "Cursor must be a valid positive integer (an event sequence)"
 	MsgStreamIDCursor   = "Cursor must be an event id such as 1700000000000-0"
 	MsgWatchCursor      = "Cursor must be an event sequence (or <sequence>.<lease event id>)"
+	// v1's tag message (conversation tags); state tags also take ':' and '.'.
+	MsgTagChars      = "tag can only contain letters, numbers, hyphens, and underscores"
+	MsgStateTagChars = "tag can only contain letters, numbers, hyphens, underscores, colons, and periods"
 
 	MsgStateNotFound       = "State not found"
 	MsgStateExists         = "State already exists"

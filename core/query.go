@@ -11,7 +11,7 @@ import (
 // StateQuery is the body of POST /api/v1/states/query (compat-v1.md §6.6).
 type StateQuery struct {
 	AgentID       string          `json:"agent_id,omitempty" jsonschema_description:"Only states last written by this agent."`
-	Tags          []string        `json:"tags,omitempty" jsonschema:"maxItems=50,minLength=1,maxLength=50,pattern=^[a-zA-Z0-9_-]+$" jsonschema_description:"Only states carrying all of these tags."`
+	Tags          []string        `json:"tags,omitempty" jsonschema:"maxItems=50,minLength=1,maxLength=128,pattern=^[a-zA-Z0-9_:.-]+$" jsonschema_description:"Only states carrying all of these tags."`
 	UpdatedAfter  *int64          `json:"updated_after,omitempty" jsonschema_description:"Only states updated at or after this time (Unix ms)."`
 	UpdatedBefore *int64          `json:"updated_before,omitempty" jsonschema:"minimum=1" jsonschema_description:"Only states updated at or before this time (Unix ms)."`
 	JSONPath      *string         `json:"json_path,omitempty" jsonschema_description:"A path into data: $ then .name or [index] segments, e.g. $.status or $.items[0].id."`

@@ -69,7 +69,7 @@ type StateWrite struct {
 	AgentID         string          `json:"agent_id" jsonschema:"minLength=1,maxLength=255" jsonschema_description:"The agent making the write; recorded on the state and its event."`
 	Data            json.RawMessage `json:"data" jsonschema:"type=object" jsonschema_description:"A JSON object, stored as sent (compacted, key order kept)."`
 	Metadata        json.RawMessage `json:"metadata,omitempty" jsonschema:"oneof_type=object;null" jsonschema_description:"Optional free-form object; omitted means null (writes replace fully)."`
-	Tags            []string        `json:"tags,omitempty" jsonschema:"maxItems=50,minLength=1,maxLength=50,pattern=^[a-zA-Z0-9_-]+$" jsonschema_description:"Up to 50 tags of 1..50 characters [a-zA-Z0-9_-]; stored sorted and unique."`
+	Tags            []string        `json:"tags,omitempty" jsonschema:"maxItems=50,minLength=1,maxLength=128,pattern=^[a-zA-Z0-9_:.-]+$" jsonschema_description:"Up to 50 tags of 1..128 characters [a-zA-Z0-9_:.-] (v1's LangGraph checkpointers write agentstate:thread:<uuid>); stored sorted and unique."`
 	LeaseID         string          `json:"lease_id,omitempty" jsonschema_description:"Id of the live lease on this key; required while one is held."`
 	ExpectedVersion *int64          `json:"expected_version,omitempty" jsonschema:"minimum=0" jsonschema_description:"Write only if the current version equals this (0 = only if absent); else 409 VERSION_CONFLICT with the current state."`
 	FencingToken    *int64          `json:"fencing_token,omitempty" jsonschema:"minimum=1" jsonschema_description:"Your lease's fencing token: refused (409 STALE_FENCING_TOKEN) unless it is the key's latest."`
@@ -171,7 +171,37 @@ func NewStates(store StateStore, clock Clock, limits Limits) *States {
 // Limits returns the limits the service enforces.
 func (s *States) Limits() Limits { return s.limits }
 
-var tagRe = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
+// TagRule is what a tag may be. Conversation tags keep v1's rule; state tags also allow ':'
+// and '.' and up to 128 characters, because v1's own LangGraph checkpointers and AI-SDK stores
+// write state tags such as agentstate:thread:<uuid> (a v1-valid tag is valid under both).
+type TagRule struct {
+	re     *regexp.Regexp
+	MaxLen int
+	msg    string // the message for a tag with other characters
+}
+
+var (
+	StateTags        = TagRule{regexp.MustCompile(`^[a-zA-Z0-9_:.-]+$`), 128, MsgStateTagChars}
+	ConversationTags = TagRule{regexp.MustCompile(`^[a-zA-Z0-9_-]+$`), 50, MsgTagChars}
+)
+
+// Valid reports whether t is a tag under the rule.
+func (r TagRule) Valid(t string) bool {
+	return len(t) >= 1 && len(t) <= r.MaxLen && r.re.MatchString(t)
+}
+
+// Check returns the v1-worded 400 for a tag the rule refuses (path names the field).
+func (r TagRule) Check(op, path, t string) error {
+	switch {
+	case t == "":
+		return BadRequest(op, path, "String must contain at least 1 character(s)")
+	case len(t) > r.MaxLen:
+		return BadRequest(op, path, fmt.Sprintf("String must contain at most %d character(s)", r.MaxLen))
+	case !r.re.MatchString(t):
+		return BadRequest(op, path, r.msg)
+	}
+	return nil
+}
 
 func BadRequest(op, path, msg string) *Error {
 	e := E(op, CodeBadRequest, msg)
@@ -238,21 +268,20 @@ func compactObject(op, path string, raw json.RawMessage) (json.RawMessage, error
 	return buf.Bytes(), nil
 }
 
-// normalizeTags validates tags and returns them sorted and unique.
+// NormalizeTags validates state tags and returns them sorted and unique.
 func (s *States) NormalizeTags(op string, tags []string) ([]string, error) {
-	return NormalizeTags(op, tags, s.limits.MaxTags, s.limits.MaxTagLen)
+	return NormalizeTags(op, tags, s.limits.MaxTags, StateTags)
 }
 
-// normalizeTags validates tags (v1's rule, shared by states and conversations) and returns
+// NormalizeTags validates tags under rule (shared by states and conversations) and returns
 // them sorted and unique.
-func NormalizeTags(op string, tags []string, maxTags, maxLen int) ([]string, error) {
+func NormalizeTags(op string, tags []string, maxTags int, rule TagRule) ([]string, error) {
 	if len(tags) > maxTags {
 		return nil, BadRequest(op, "tags", fmt.Sprintf("Array must contain at most %d element(s)", maxTags))
 	}
 	for i, t := range tags {
-		if !ValidTag(t, maxLen) {
-			return nil, BadRequest(op, fmt.Sprintf("tags[%d]", i),
-				fmt.Sprintf("Invalid tag %q: tags are 1..%d characters of letters, digits, _ or -", t, maxLen))
+		if err := rule.Check(op, fmt.Sprintf("tags[%d]", i), t); err != nil {
+			return nil, err
 		}
 	}
 	out := slices.Clone(tags)
@@ -262,10 +291,6 @@ func NormalizeTags(op string, tags []string, maxTags, maxLen int) ([]string, err
 		out = []string{}
 	}
 	return out, nil
-}
-
-func ValidTag(t string, maxLen int) bool {
-	return len(t) >= 1 && len(t) <= maxLen && tagRe.MatchString(t)
 }
 
 func (s *States) validateIdempotencyKey(op, k string) error {

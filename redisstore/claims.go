@@ -28,13 +28,13 @@ func (s *Store) ClaimLogHead(ctx context.Context, project string) (int64, string
 	return int64Field(f, "size"), f["hash"], nil
 }
 
-func (s *Store) appendClaimLog(ctx context.Context, op, project, claimID string, e core.ClaimLogEntry, size int64, args ...any) (bool, error) {
+func (s *Store) appendClaimLog(ctx context.Context, op, project, claimID string, subjectKeys []string, e core.ClaimLogEntry, size int64, args ...any) (bool, error) {
 	entry, err := json.Marshal(e)
 	if err != nil {
 		return false, core.Internal(op, err)
 	}
-	keys := []string{claimLogHeadKey(project), claimLogKey(project), claimKey(project, claimID),
-		claimsIndexKey(project), claimRunsKey(project, claimID)}
+	keys := append([]string{claimLogHeadKey(project), claimLogKey(project), claimKey(project, claimID),
+		claimsIndexKey(project), claimRunsKey(project, claimID)}, subjectKeys...)
 	argv := append([]any{size, args[0], e.Seq, string(entry), e.Hash}, args[1:]...)
 	n, err := s.run(ctx, appendClaimLogScript, keys, argv...).Int()
 	if err != nil {
@@ -52,7 +52,9 @@ func (s *Store) CreateClaim(ctx context.Context, project string, c core.Claim, e
 	if err != nil {
 		return false, core.Internal("redisstore.CreateClaim", err)
 	}
-	return s.appendClaimLog(ctx, "redisstore.CreateClaim", project, c.ID, e, size, "create", c.ID, c.CreatedAt, string(doc))
+	subject := []string{claimsBySubjectKey(project, c.SubjectType, c.SubjectID),
+		claimsBySubjectTypeKey(project, c.SubjectType), claimsBySubjectIDKey(project, c.SubjectID)}
+	return s.appendClaimLog(ctx, "redisstore.CreateClaim", project, c.ID, subject, e, size, "create", c.ID, c.CreatedAt, string(doc))
 }
 
 // AddRun stores a verification run and the claim's new status, and appends the run's entry.
@@ -61,7 +63,7 @@ func (s *Store) AddRun(ctx context.Context, project string, r core.VerificationR
 	if err != nil {
 		return false, core.Internal("redisstore.AddRun", err)
 	}
-	return s.appendClaimLog(ctx, "redisstore.AddRun", project, r.ClaimID, e, size, "run", string(doc), r.Status, r.CreatedAt)
+	return s.appendClaimLog(ctx, "redisstore.AddRun", project, r.ClaimID, nil, e, size, "run", string(doc), r.Status, r.CreatedAt)
 }
 
 func claimFrom(f map[string]string) (*core.Claim, error) {
@@ -104,10 +106,10 @@ func (s *Store) Runs(ctx context.Context, project, claimID string) ([]core.Verif
 	return out, nil
 }
 
-// ClaimsAfter pages the claims index in (created_at, id) order.
-func (s *Store) ClaimsAfter(ctx context.Context, project string, after *core.TimeCursor, desc bool, n int) ([]core.Claim, error) {
+// ClaimsAfter pages the claims index, or a subject's, in (created_at, id) order.
+func (s *Store) ClaimsAfter(ctx context.Context, project string, subject core.ClaimSubject, after *core.TimeCursor, desc bool, n int) ([]core.Claim, error) {
 	const op = "redisstore.ClaimsAfter"
-	ids, err := s.idsAfter(ctx, claimsIndexKey(project), after, desc, n)
+	ids, err := s.idsAfter(ctx, claimsIndexFor(project, subject), after, desc, n)
 	if err != nil {
 		return nil, core.Internal(op, err)
 	}
@@ -126,6 +128,19 @@ func (s *Store) ClaimsAfter(ctx context.Context, project string, after *core.Tim
 		}
 	}
 	return out, nil
+}
+
+// claimsIndexFor is the index that holds exactly the claims matching subject.
+func claimsIndexFor(project string, subject core.ClaimSubject) string {
+	switch {
+	case subject.Type != "" && subject.ID != "":
+		return claimsBySubjectKey(project, subject.Type, subject.ID)
+	case subject.Type != "":
+		return claimsBySubjectTypeKey(project, subject.Type)
+	case subject.ID != "":
+		return claimsBySubjectIDKey(project, subject.ID)
+	}
+	return claimsIndexKey(project)
 }
 
 // idsAfter pages a zset of ids scored by time in (score, id) order, after a cursor. Members

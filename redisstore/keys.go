@@ -70,8 +70,20 @@ func rateLimitKey(project, credential string, windowStart int64) string {
 }
 
 // Claims.
-func claimKey(project, id string) string     { return projectKey(project, "claim:"+id) }
-func claimsIndexKey(project string) string   { return projectKey(project, "claims") }
+func claimKey(project, id string) string   { return projectKey(project, "claim:"+id) }
+func claimsIndexKey(project string) string { return projectKey(project, "claims") }
+
+// The claims of one subject, of one subject type and of one subject id, like claimsIndexKey.
+// In the first, the type's length keeps type "a:b" with id "c" apart from "a" with "b:c".
+func claimsBySubjectKey(project, typ, id string) string {
+	return projectKey(project, "claims:subject:"+strconv.Itoa(len(typ))+":"+typ+":"+id)
+}
+func claimsBySubjectTypeKey(project, typ string) string {
+	return projectKey(project, "claims:subject-type:"+typ)
+}
+func claimsBySubjectIDKey(project, id string) string {
+	return projectKey(project, "claims:subject-id:"+id)
+}
 func claimRunsKey(project, id string) string { return projectKey(project, "claimruns:"+id) }
 func claimLogKey(project string) string      { return projectKey(project, "claimlog") }
 func claimLogHeadKey(project string) string  { return projectKey(project, "claimlog-head") }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 
@@ -99,8 +100,10 @@ type tag struct {
 type operation struct {
 	OperationID   string                `json:"operationId"`
 	Summary       string                `json:"summary"`
+	Description   string                `json:"description,omitempty"`
+	Deprecated    bool                  `json:"deprecated,omitempty"`
 	Tags          []string              `json:"tags"`
-	RequiredScope string                `json:"x-required-scope"`
+	RequiredScope string                `json:"x-required-scope,omitempty"`
 	Security      []map[string][]string `json:"security"`
 	Parameters    []Param               `json:"parameters,omitempty"`
 	RequestBody   *requestBody          `json:"requestBody,omitempty"`
@@ -155,7 +158,10 @@ var pathParamRe = regexp.MustCompile(`\{([^}:]+)(:[^}]*)?\}`)
 
 // openAPIDocument is served at /openapi.json: built once from the route table, so what the
 // server describes is what it routes (docs/openapi.json is the same bytes, checked current).
-var openAPIDocument = sync.OnceValues(OpenAPI)
+// (Set in init: OpenAPI reads PublicRoutes, which serves this.)
+var openAPIDocument func() ([]byte, error)
+
+func init() { openAPIDocument = sync.OnceValues(OpenAPI) }
 
 // OpenAPI returns the OpenAPI 3.1 document of Routes, indented, with a final newline.
 func OpenAPI() ([]byte, error) {
@@ -171,12 +177,13 @@ func OpenAPI() ([]byte, error) {
 			{"Credentials", "API keys and delegable capability tokens."}, {"Projects", "Operator-only project management (AGENTSTATE_ADMIN_TOKEN)."},
 			{"Claims", "Assertions with evidence, verified by the server, in a signed hash-chained log."},
 			{"Conversations", "Message history, tags, full-text search, traces and analytics (also under the legacy /v1 prefix)."},
-			{"Webhooks", "Signed conversation.created deliveries."}},
+			{"Webhooks", "Signed conversation.created deliveries."},
+			{"Service", "Unauthenticated discovery and health."},
+			{"Legacy", "v1's older /v1 prefix for conversations, tags and analytics: the same operations as under /api/v1."}},
 		Paths: map[string]map[string]operation{},
 		Components: components{
-			Schemas: map[string]*jsonschema.Schema{},
-			Responses: map[string]response{"Error": {Description: "The error envelope; code is machine-readable, retryable says whether the same request may later succeed.",
-				Content: jsonContent("Error")}},
+			Schemas:   map[string]*jsonschema.Schema{},
+			Responses: map[string]response{},
 			SecuritySchemes: map[string]securityScheme{
 				"bearerAuth": {Type: "http", Scheme: "bearer",
 					Description: "An API key (as_live_…) or a capability token (as_cap_…). A route needs the scope in x-required-scope."},
@@ -190,8 +197,9 @@ func OpenAPI() ([]byte, error) {
 		},
 	}
 	typeOf := map[string]reflect.Type{}
-	// component registers v's schema: requests as accepted (Reflect), responses as produced
-	// (Output: every field that can be null says so).
+	// component registers v's schema: requests as accepted (Reflect, open to unknown fields,
+	// which the server ignores as v1 does), responses as produced (Output: every field that
+	// can be null says so).
 	component := func(v any, gen func(any) *jsonschema.Schema) (string, error) {
 		t := reflect.TypeOf(v)
 		if prev, ok := typeOf[t.Name()]; ok && prev != t {
@@ -205,20 +213,69 @@ func OpenAPI() ([]byte, error) {
 		doc.Components.Schemas[t.Name()] = sch
 		return t.Name(), nil
 	}
-	output := func(v any) *jsonschema.Schema { return schemas.Output(v) }
+	request := func(v any) *jsonschema.Schema {
+		s := schemas.Reflect(v)
+		schemas.Walk(s, func(s *jsonschema.Schema) { s.AdditionalProperties = nil })
+		return s
+	}
+	output := func(v any) *jsonschema.Schema {
+		s := schemas.Output(v)
+		if _, ok := openSchemas[reflect.TypeOf(v)]; ok {
+			s.AdditionalProperties = nil
+		}
+		return s
+	}
 	env := schemas.Output(errorEnvelope{})
 	env.Description = "The error envelope of every 4xx and 5xx response."
+	if code, ok := env.Properties.Get("error"); ok {
+		if c, ok := code.Properties.Get("code"); ok {
+			c.Enum = errorCodes()
+		}
+	}
 	doc.Components.Schemas["Error"] = env
+	for status, codes := range errorResponses() {
+		doc.Components.Responses[errorResponseName(status)] = response{
+			Description: http.StatusText(status) + ": " + strings.Join(codes, ", ") + ".",
+			Content:     jsonContent("Error")}
+	}
 
+	type entry struct {
+		r      Route
+		path   string
+		public bool
+		legacy bool
+	}
+	var entries []entry
+	for _, r := range PublicRoutes {
+		entries = append(entries, entry{r: r, path: r.Pattern, public: true})
+	}
 	for _, r := range Routes {
-		key := r.Method + " " + r.Pattern
-		path := pathParamRe.ReplaceAllString(r.Pattern, "{$1}")
+		entries = append(entries, entry{r: r, path: r.Pattern})
+		if legacy, ok := legacyPath(r.Pattern); ok {
+			entries = append(entries, entry{r: r, path: legacy, legacy: true})
+		}
+	}
+	for _, e := range entries {
+		r := e.r
+		key := r.Method + " " + e.path
+		path := pathParamRe.ReplaceAllString(e.path, "{$1}")
 		op := operation{
 			OperationID: r.ID, Summary: r.Summary, Tags: []string{"States"}, RequiredScope: r.Op.Scope,
 			Security:  []map[string][]string{{"bearerAuth": {r.Op.Scope}}},
-			Responses: map[string]response{"4XX": {Ref: "#/components/responses/Error"}, "5XX": {Ref: "#/components/responses/Error"}},
+			Responses: map[string]response{},
+		}
+		if e.legacy {
+			op.OperationID = "legacy" + strings.ToUpper(r.ID[:1]) + r.ID[1:]
+			op.Deprecated = true
+			op.Description = "v1's older prefix: the same operation as " + r.ID + " (" + r.Pattern + ")."
+		}
+		for _, status := range r.ErrorStatuses() {
+			op.Responses[fmt.Sprint(status)] = response{Ref: "#/components/responses/" + errorResponseName(status)}
 		}
 		switch {
+		case e.public:
+			op.Tags = []string{"Service"}
+			op.Security = []map[string][]string{}
 		case strings.Contains(path, "lease"):
 			op.Tags = []string{"Leases"}
 		case strings.Contains(path, "keys") || strings.Contains(path, "capability-tokens"):
@@ -227,12 +284,16 @@ func OpenAPI() ([]byte, error) {
 			op.Tags = []string{"Projects"}
 		case strings.HasPrefix(path, "/api/v1/claims"):
 			op.Tags = []string{"Claims"}
-		case strings.HasPrefix(path, "/api/v1/conversations"), strings.HasPrefix(path, "/api/v1/tags"), strings.HasPrefix(path, "/api/v1/analytics"):
+		case strings.HasPrefix(r.Pattern, "/api/v1/conversations"), strings.HasPrefix(r.Pattern, "/api/v1/tags"), strings.HasPrefix(r.Pattern, "/api/v1/analytics"):
 			op.Tags = []string{"Conversations"}
 		case strings.HasPrefix(path, "/api/v1/webhooks"):
 			op.Tags = []string{"Webhooks"}
 		}
+		if e.legacy {
+			op.Tags = append(op.Tags, "Legacy")
+		}
 		switch {
+		case e.public:
 		case r.Op.Access == core.Operator:
 			op.Security = []map[string][]string{{"adminToken": {}}}
 		case r.Op.Access == core.KeysOnly:
@@ -241,16 +302,13 @@ func OpenAPI() ([]byte, error) {
 		if r.QueryToken {
 			op.Security = append(op.Security, map[string][]string{"capabilityTokenQuery": {r.Op.Scope}})
 		}
-		for _, m := range pathParamRe.FindAllStringSubmatch(r.Pattern, -1) {
-			desc, ok := pathParams[m[1]]
-			if !ok {
-				return nil, fmt.Errorf("route %s: path parameter %s has no entry in pathParams", key, m[1])
-			}
-			op.Parameters = append(op.Parameters, Param{Name: m[1], In: "path", Required: true, Description: desc, Schema: &jsonschema.Schema{Type: "string"}})
+		params, err := parameters(e.path, r.Params)
+		if err != nil {
+			return nil, fmt.Errorf("route %s: %w", key, err)
 		}
-		op.Parameters = append(op.Parameters, r.Params...)
+		op.Parameters = params
 		if r.Request != nil {
-			name, err := component(r.Request, schemas.Reflect)
+			name, err := component(r.Request, request)
 			if err != nil {
 				return nil, err
 			}
@@ -266,6 +324,15 @@ func OpenAPI() ([]byte, error) {
 				return nil, err
 			}
 			success.Content = jsonContent(name)
+			if r.Projection {
+				// ?fields= drops keys, so the projected body has none required.
+				proj := *doc.Components.Schemas[name]
+				proj.Required = nil
+				proj.Description = name + " with only the keys ?fields= asked for."
+				doc.Components.Schemas[name+"Fields"] = &proj
+				success.Content = map[string]mediaType{"application/json": {Schema: &jsonschema.Schema{AnyOf: []*jsonschema.Schema{
+					{Ref: "#/components/schemas/" + name}, {Ref: "#/components/schemas/" + name + "Fields"}}}}}
+			}
 		}
 		for _, h := range r.Headers {
 			if success.Headers == nil {
@@ -279,6 +346,8 @@ func OpenAPI() ([]byte, error) {
 		}
 		doc.Paths[path][strings.ToLower(r.Method)] = op
 	}
+	treeSchemas(doc.Components.Schemas)
+	shareComponents(doc.Components.Schemas)
 	// No HTML escaping: descriptions say "<version>", and \u003c helps no reader.
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
@@ -304,4 +373,155 @@ func sameSchema(a, b *jsonschema.Schema) bool {
 	x, _ := json.Marshal(a)
 	y, _ := json.Marshal(b)
 	return string(x) == string(y)
+}
+
+// openSchemas are response types whose objects may carry more keys than they list: metadata
+// other specifications extend.
+var openSchemas = map[reflect.Type]struct{}{reflect.TypeOf(ProtectedResource{}): {}}
+
+// openAPIDocumentBody stands for this document in its own description.
+type openAPIDocumentBody struct{}
+
+// JSONSchema says "an object": the document does not describe its own schema.
+func (openAPIDocumentBody) JSONSchema() *jsonschema.Schema {
+	return &jsonschema.Schema{Type: "object", Description: "An OpenAPI 3.1 document."}
+}
+
+// errorCodes are every code an error envelope may carry.
+func errorCodes() []any {
+	var codes []string
+	for c := range httpStatus {
+		codes = append(codes, string(c))
+	}
+	slices.Sort(codes)
+	out := make([]any, len(codes))
+	for i, c := range codes {
+		out[i] = c
+	}
+	return out
+}
+
+// errorResponses lists, per HTTP status, the codes answered with it.
+func errorResponses() map[int][]string {
+	by := map[int][]string{}
+	for c, status := range httpStatus {
+		by[status] = append(by[status], string(c))
+	}
+	for _, codes := range by {
+		slices.Sort(codes)
+	}
+	return by
+}
+
+func errorResponseName(status int) string { return fmt.Sprintf("Error%d", status) }
+
+// Parameters are the route's path parameters, then the headers and query parameters it reads.
+func (r Route) Parameters() ([]Param, error) { return parameters(r.Pattern, r.Params) }
+
+func parameters(pattern string, extra []Param) ([]Param, error) {
+	var out []Param
+	for _, m := range pathParamRe.FindAllStringSubmatch(pattern, -1) {
+		desc, ok := pathParams[m[1]]
+		if !ok {
+			return nil, fmt.Errorf("path parameter %s has no entry in pathParams", m[1])
+		}
+		out = append(out, Param{Name: m[1], In: "path", Required: true, Description: desc, Schema: &jsonschema.Schema{Type: "string"}})
+	}
+	return append(out, extra...), nil
+}
+
+// ErrorCodes are the error codes answered with status.
+func ErrorCodes(status int) []string { return errorResponses()[status] }
+
+// ResponseHeader describes a success header the route names in Headers.
+func ResponseHeader(name string) string { return responseHeaders[name].Description }
+
+// ErrorStatuses are the error statuses r can answer: what every authenticated route may (bad
+// input, credentials, scope, rate limit, store outage, a bug), a body too large where there is
+// a body, not found where the path names something, conflicts where it takes Idempotency-Key,
+// If-Match or a fencing token, and the route's own Errors. The contract suite fails on any other.
+func (r Route) ErrorStatuses() []int {
+	statuses := []int{http.StatusInternalServerError}
+	if r.Op.Name != "" { // authenticated
+		statuses = append(statuses, http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden,
+			http.StatusTooManyRequests, http.StatusServiceUnavailable)
+	}
+	if r.Request != nil {
+		statuses = append(statuses, http.StatusRequestEntityTooLarge)
+	}
+	if strings.Contains(r.Pattern, "{") {
+		statuses = append(statuses, http.StatusNotFound)
+	}
+	for _, p := range r.Params {
+		switch p.Name {
+		case idempotencyKeyParam.Name, ifMatchParam.Name, fencingHeaderParam.Name:
+			statuses = append(statuses, http.StatusConflict) // IDEMPOTENCY_*, VERSION_CONFLICT, STALE_FENCING_TOKEN
+		}
+	}
+	statuses = append(statuses, r.Errors...)
+	slices.Sort(statuses)
+	return slices.Compact(statuses)
+}
+
+// treeSchemas gives a trace's observation tree its recursive schema: Reflect inlines every
+// type and so cannot express recursion (Observation leaves children out); here children is a
+// list of Observation by reference.
+func treeSchemas(all map[string]*jsonschema.Schema) {
+	trace, ok := all["Trace"]
+	if !ok {
+		return
+	}
+	obs, ok := trace.Properties.Get("observations")
+	if !ok || obs.Items == nil {
+		return
+	}
+	node := obs.Items
+	children := &jsonschema.Schema{Type: "array", Items: &jsonschema.Schema{Ref: "#/components/schemas/Observation"},
+		Description: "Observations whose parent_message_id is this one, by start_time."}
+	node.Properties.Set("children", children)
+	node.Required = append(node.Required, "children")
+	all["Observation"] = node
+	obs.Items = &jsonschema.Schema{Ref: "#/components/schemas/Observation"}
+}
+
+// shareComponents replaces every sub-schema that is some component's schema (up to its
+// description) with a $ref to that component. Reflect inlines everything, which tools need;
+// in the document, references let generated clients give a State in a page the same type as a
+// State on its own, instead of one anonymous copy per place.
+func shareComponents(all map[string]*jsonschema.Schema) {
+	names := make([]string, 0, len(all))
+	for name := range all {
+		names = append(names, name)
+	}
+	slices.Sort(names) // deterministic output when two components are the same schema
+	byShape := map[string]string{}
+	for _, name := range names {
+		if !hasProperties(all[name]) {
+			continue // a bare {"type":"object"} says nothing that would make two the same
+		}
+		if k := shape(all[name]); byShape[k] == "" {
+			byShape[k] = name
+		}
+	}
+	for _, name := range names {
+		root := all[name]
+		schemas.Walk(root, func(sub *jsonschema.Schema) {
+			if sub == root || sub.Ref != "" || !hasProperties(sub) {
+				return
+			}
+			if target, ok := byShape[shape(sub)]; ok {
+				*sub = jsonschema.Schema{Ref: "#/components/schemas/" + target, Description: sub.Description}
+			}
+		})
+	}
+}
+
+func hasProperties(s *jsonschema.Schema) bool { return s.Properties != nil && s.Properties.Len() > 0 }
+
+// shape is s encoded without its description.
+func shape(s *jsonschema.Schema) string {
+	c := *s
+	c.Description = ""
+	b, _ := json.Marshal(&c)
+	return string(b)
 }

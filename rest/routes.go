@@ -28,6 +28,8 @@ type Route struct {
 	BodyOptional bool     // the handler accepts an empty body
 	Stream       string   // set for server-sent events: what the stream carries
 	QueryToken   bool     // also accepts ?token=as_cap_… (SSE clients cannot set headers)
+	Projection   bool     // ?fields= may drop keys of Response
+	Errors       []int    // error statuses beyond errorStatuses' defaults (409 conflicts)
 
 	handle func(*Server, http.ResponseWriter, *http.Request)
 }
@@ -94,7 +96,7 @@ var Routes = []Route{
 	{Op: core.OpLeaseAcquire, Method: http.MethodPost, Pattern: "/api/v1/states/{state_key}/lease", Status: http.StatusCreated,
 		Summary: "Acquire the lease on a state key (wait_ms waits, first come first served)",
 		Request: core.AcquireLease{}, Response: core.Lease{},
-		ID:     "acquireLease",
+		ID: "acquireLease", Errors: []int{http.StatusConflict},
 		handle: (*Server).acquireLease},
 	{Op: core.OpLeaseOnKey, Method: http.MethodGet, Pattern: "/api/v1/states/{state_key}/lease", Status: http.StatusOK,
 		Summary:  "The live lease on a state key",
@@ -109,12 +111,12 @@ var Routes = []Route{
 	{Op: core.OpLeaseRenew, Method: http.MethodPost, Pattern: "/api/v1/leases/{id}/renew", Status: http.StatusOK,
 		Summary: "Renew a lease: expiry becomes now + ttl_ms",
 		Request: core.RenewLease{}, Response: core.Lease{},
-		ID: "renewLease", BodyOptional: true,
+		ID: "renewLease", BodyOptional: true, Errors: []int{http.StatusConflict},
 		handle: (*Server).renewLease},
 	{Op: core.OpLeaseRelease, Method: http.MethodDelete, Pattern: "/api/v1/leases/{id}", Status: http.StatusNoContent,
 		Summary: "Release a lease",
-		ID:      "releaseLease",
-		handle:  (*Server).releaseLease},
+		ID:      "releaseLease", Errors: []int{http.StatusConflict},
+		handle: (*Server).releaseLease},
 	{Op: core.OpLeaseGet, Method: http.MethodGet, Pattern: "/api/v1/leases/{id}", Status: http.StatusOK,
 		Summary:  "A lease by id, whatever its status",
 		Response: core.Lease{},
@@ -186,7 +188,7 @@ var Routes = []Route{
 	{Op: core.OpProjectCreate, Method: http.MethodPost, Pattern: "/api/v1/projects", Status: http.StatusCreated,
 		Summary: "Admin: create a project and its first full-access key",
 		Request: core.CreateProjectRequest{}, Response: core.ProjectWithKey{},
-		ID:     "createProject",
+		ID: "createProject", Errors: []int{http.StatusConflict},
 		handle: (*Server).createProject},
 	{Op: core.OpProjectList, Method: http.MethodGet, Pattern: "/api/v1/projects", Status: http.StatusOK,
 		Summary:  "Admin: list projects",
@@ -259,7 +261,7 @@ var Routes = []Route{
 	{Op: core.OpConversationCreate, Method: http.MethodPost, Pattern: "/api/v1/conversations", Status: http.StatusCreated,
 		Summary: "Create a conversation with its first messages (fires conversation.created webhooks)",
 		Request: conversations.CreateConversation{}, Response: conversations.Conversation{},
-		ID:     "createConversation",
+		ID: "createConversation", Errors: []int{http.StatusConflict},
 		handle: (*Server).createConversation},
 	{Op: core.OpConversationList, Method: http.MethodGet, Pattern: "/api/v1/conversations", Status: http.StatusOK,
 		Summary:  "List conversations by updated_at (cursor, order, tag)",
@@ -319,14 +321,20 @@ var Routes = []Route{
 	{Op: core.OpConversationGet, Method: http.MethodGet, Pattern: "/api/v1/conversations/{id}", Status: http.StatusOK,
 		Summary:  "A conversation with its first 1000 messages (fields= picks keys)",
 		Response: conversations.Conversation{},
-		ID:       "getConversation", Params: []Param{
+		ID:       "getConversation", Projection: true, Params: []Param{
 			{Name: "fields", In: "query", Schema: &jsonschema.Schema{Type: "string"}, Description: "Comma-separated conversation fields and/or messages, or !messages for everything but messages."},
+			{Name: "include", In: "query", Schema: &jsonschema.Schema{Type: "string", Enum: []any{"messages"}}, Description: "Accepted as the seed README writes it; messages are included anyway unless fields= leaves them out."},
 		},
 		handle: (*Server).getConversation},
 	{Op: core.OpConversationUpdate, Method: http.MethodPut, Pattern: "/api/v1/conversations/{id}", Status: http.StatusOK,
 		Summary: "Update title and/or metadata",
 		Request: conversations.UpdateConversation{}, Response: conversations.Conversation{},
 		ID:     "updateConversation",
+		handle: (*Server).updateConversation},
+	{Op: core.OpConversationUpdate, Method: http.MethodPatch, Pattern: "/api/v1/conversations/{id}", Status: http.StatusOK,
+		Summary: "Update title and/or metadata (PATCH, as the seed README writes it: the same as PUT)",
+		Request: conversations.UpdateConversation{}, Response: conversations.Conversation{},
+		ID:     "patchConversation",
 		handle: (*Server).updateConversation},
 	{Op: core.OpConversationDelete, Method: http.MethodDelete, Pattern: "/api/v1/conversations/{id}", Status: http.StatusNoContent,
 		Summary: "Delete a conversation with its messages and tags",
@@ -434,4 +442,53 @@ var Routes = []Route{
 		Summary: "Delete a webhook",
 		ID:      "deleteWebhook",
 		handle:  (*Server).deleteWebhook},
+}
+
+// APIInfo is GET /api.
+type APIInfo struct {
+	Name    string `json:"name" jsonschema:"enum=agentstate"`
+	Version string `json:"version"`
+	Status  string `json:"status" jsonschema:"enum=ok"`
+}
+
+// Health is GET /healthz: the process is up (it does not ask the store; /readyz does).
+type Health struct {
+	Status string `json:"status" jsonschema:"enum=ok"`
+}
+
+// Readiness is GET /readyz when the store answers (otherwise 503 STORE_UNAVAILABLE).
+type Readiness struct {
+	Status string            `json:"status" jsonschema:"enum=ready"`
+	Search map[string]string `json:"search" jsonschema_description:"The conversation search path: mode (portable or redisearch), redisearch_version, backfill; null when not reported."`
+}
+
+// ProtectedResource is the OAuth 2.0 protected resource metadata (RFC 9728) of /api/mcp.
+type ProtectedResource struct {
+	Resource               string   `json:"resource"`
+	AuthorizationServers   []string `json:"authorization_servers"`
+	ScopesSupported        []string `json:"scopes_supported"`
+	BearerMethodsSupported []string `json:"bearer_methods_supported"`
+}
+
+// PublicRoutes are the unauthenticated routes: service discovery and health. Op is unset (no
+// credential is asked for); the OpenAPI document lists them with security [].
+var PublicRoutes = []Route{
+	{Method: http.MethodGet, Pattern: "/api", Status: http.StatusOK,
+		Summary: "Service name, version and status (cacheable for 60 s)", Response: APIInfo{},
+		ID: "apiInfo", handle: (*Server).apiInfo},
+	{Method: http.MethodGet, Pattern: "/healthz", Status: http.StatusOK,
+		Summary: "Liveness: the process answers", Response: Health{},
+		ID: "healthz", handle: (*Server).healthz},
+	{Method: http.MethodGet, Pattern: "/readyz", Status: http.StatusOK,
+		Summary: "Readiness: the store answers (503 STORE_UNAVAILABLE when it does not)", Response: Readiness{},
+		ID: "readyz", Errors: []int{http.StatusServiceUnavailable}, handle: (*Server).readyz},
+	{Method: http.MethodGet, Pattern: "/openapi.json", Status: http.StatusOK,
+		Summary: "This document", Response: openAPIDocumentBody{},
+		ID: "openAPI", handle: (*Server).openAPI},
+	{Method: http.MethodGet, Pattern: "/.well-known/oauth-protected-resource", Status: http.StatusOK,
+		Summary: "OAuth protected resource metadata (RFC 9728) of the MCP endpoint", Response: ProtectedResource{},
+		ID: "protectedResourceMetadata", handle: (*Server).protectedResource},
+	{Method: http.MethodGet, Pattern: "/.well-known/agentstate-signing-key", Status: http.StatusOK,
+		Summary: "The Ed25519 public key that signs claims-log checkpoints (for cmd/verify -key)", Response: core.SigningKey{},
+		ID: "signingKey", handle: (*Server).signingKey},
 }

@@ -58,23 +58,12 @@ func NewHandler(d Deps) http.Handler {
 		writeError(w, r, core.E("rest", core.CodeMethodNotAllowed, "Method not allowed"))
 	})
 
-	r.Get("/api", s.apiInfo)
-	r.Get("/healthz", s.healthz)
-	r.Get("/readyz", s.readyz)
+	for _, rt := range PublicRoutes {
+		r.Method(rt.Method, rt.Pattern, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { rt.handle(s, w, req) }))
+	}
 	if d.Metrics != nil {
 		r.Method(http.MethodGet, "/metrics", d.Metrics)
 	}
-	r.Get("/.well-known/oauth-protected-resource", s.protectedResource)
-	r.Get("/.well-known/agentstate-signing-key", s.signingKey)
-	r.Get("/openapi.json", func(w http.ResponseWriter, r *http.Request) {
-		doc, err := openAPIDocument()
-		if err != nil {
-			writeError(w, r, core.Internal("rest.openapi", err))
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(doc)
-	})
 
 	for _, rt := range Routes {
 		a := authenticator{auth: d.Auth, limiter: d.RateLimiter, failureDelay: d.AuthFailureDelay,
@@ -126,13 +115,23 @@ func legacyPath(pattern string) (string, bool) {
 	return "", false
 }
 
+func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) {
+	doc, err := openAPIDocument()
+	if err != nil {
+		writeError(w, r, core.Internal("rest.openapi", err))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(doc)
+}
+
 func (s *Server) apiInfo(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "public, max-age=60, stale-while-revalidate=300")
-	writeJSON(w, http.StatusOK, map[string]string{"name": "agentstate", "version": core.ProductVersion, "status": "ok"})
+	writeJSON(w, http.StatusOK, APIInfo{Name: "agentstate", Version: core.ProductVersion, Status: "ok"})
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	writeJSON(w, http.StatusOK, Health{Status: "ok"})
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
@@ -143,7 +142,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	body := map[string]any{"status": "ready"}
+	body := map[string]any{"status": "ready", "search": nil}
 	if s.ReadyDetails != nil {
 		for k, v := range s.ReadyDetails() {
 			body[k] = v

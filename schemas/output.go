@@ -164,25 +164,25 @@ func noTrue(s *jsonschema.Schema) {
 // clients, its description already tells the model what comes back, and tools/list is paid in
 // tokens on every session.
 func WithoutDescriptions(s *jsonschema.Schema) {
-	walk(s, func(s *jsonschema.Schema) { s.Description = "" })
+	Walk(s, func(s *jsonschema.Schema) { s.Description = "" })
 }
 
-// walk calls fn on s and every sub-schema.
-func walk(s *jsonschema.Schema, fn func(*jsonschema.Schema)) {
+// Walk calls fn on s and every sub-schema.
+func Walk(s *jsonschema.Schema, fn func(*jsonschema.Schema)) {
 	if s == nil {
 		return
 	}
 	fn(s)
-	walk(s.Items, fn)
-	walk(s.AdditionalProperties, fn)
+	Walk(s.Items, fn)
+	Walk(s.AdditionalProperties, fn)
 	for _, list := range [][]*jsonschema.Schema{s.OneOf, s.AnyOf, s.AllOf, s.PrefixItems} {
 		for _, c := range list {
-			walk(c, fn)
+			Walk(c, fn)
 		}
 	}
 	if s.Properties != nil {
 		for pair := s.Properties.Oldest(); pair != nil; pair = pair.Next() {
-			walk(pair.Value, fn)
+			Walk(pair.Value, fn)
 		}
 	}
 }

@@ -1,10 +1,13 @@
 // Command verify checks a claims-log export or a claim bundle offline: no server, no Redis.
 //
 //	curl -s $B/api/v1/claims/log/export -H "Authorization: Bearer $K" > log.json
-//	go run ./cmd/verify [-key <key id>] [-since old-checkpoint.json] log.json
+//	curl -s $B/.well-known/agentstate-signing-key        # {"key_id": …}: note it once
+//	go run ./cmd/verify -key <key id> [-since old-checkpoint.json] log.json
 //
 // It prints OK and exits 0, or names the first entry (or object) that does not verify and
-// exits 1. -key pins the signing key id you trust (see /.well-known/agentstate-signing-key).
+// exits 1. -key pins the signing key id you trust. Without -key or -since it says NOT VERIFIED
+// and exits 1 even when the file is consistent, since a file re-signed with someone else's key
+// is consistent too; -trust-file-key accepts such a file with a warning.
 // A checkpoint is signed over whatever the store holds when it is asked for, so keep earlier
 // checkpoints: -since checks that the log still contains the head one of them vouched for,
 // which is what catches a log cut short and re-signed.
@@ -22,24 +25,33 @@ import (
 	"github.com/agentstate/agentstate-go/internal/cli"
 )
 
-const usage = "usage: verify [-key KEYID] [-since CHECKPOINT] FILE   (a claim bundle or a claims-log export; - for stdin)"
+const usage = "usage: verify (-key KEYID | -since CHECKPOINT | -trust-file-key) FILE   (a claim bundle or a claims-log export; - for stdin)"
 
-func main() {
+// untrusted is why a file checked only against the key it carries proves nothing by itself.
+const untrusted = "the file is consistent, but its checkpoint is signed by the key the file itself names: " +
+	"anyone who can edit the file can re-sign it with a key of their own. Pass -key with the server's key id " +
+	"(GET /.well-known/agentstate-signing-key) or -since with a checkpoint you kept; -trust-file-key accepts it anyway"
+
+func main() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
+
+// run is the command: 0 verified, 1 a check failed (or nothing pins the key), 2 bad usage or input.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
-	key := fs.String("key", "", "trusted signing key id (default: accept the key in the file)")
+	key := fs.String("key", "", "the signing key id you trust (GET /.well-known/agentstate-signing-key)")
 	since := fs.String("since", "", "an earlier checkpoint (JSON) the log must still extend")
-	if err := cli.Parse(fs, os.Args[1:], usage, os.Stdout, os.Stderr); err != nil {
-		os.Exit(cli.Exit("verify", err, os.Stderr))
+	trustFile := fs.Bool("trust-file-key", false, "without -key or -since, accept the key the file names (proves consistency only)")
+	if err := cli.Parse(fs, args, usage, stdout, stderr); err != nil {
+		return cli.Exit("verify", err, stderr)
 	}
 	if fs.NArg() != 1 {
-		os.Exit(cli.Exit("verify", cli.Usage(usage), os.Stderr))
+		return cli.Exit("verify", cli.Usage(usage), stderr)
 	}
-	in := io.Reader(os.Stdin)
+	in := stdin
 	if name := fs.Arg(0); name != "-" {
 		f, err := os.Open(name)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(2)
+			fmt.Fprintln(stderr, err)
+			return 2
 		}
 		defer f.Close()
 		in = f
@@ -52,16 +64,24 @@ func main() {
 			err = json.Unmarshal(b, earlier)
 		}
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "-since:", err)
-			os.Exit(2)
+			fmt.Fprintln(stderr, "-since:", err)
+			return 2
 		}
 	}
 	msg, err := verify(in, *key, earlier)
 	if err != nil {
-		fmt.Println("FAIL:", err)
-		os.Exit(1)
+		fmt.Fprintln(stdout, "FAIL:", err)
+		return 1
 	}
-	fmt.Println("OK:", msg)
+	if *key == "" && earlier == nil {
+		if !*trustFile {
+			fmt.Fprintln(stdout, "NOT VERIFIED:", untrusted+".")
+			return 1
+		}
+		fmt.Fprintln(stderr, "warning:", untrusted+".")
+	}
+	fmt.Fprintln(stdout, "OK:", msg)
+	return 0
 }
 
 // verify reads a bundle (it has a "claim") or an export and checks it.

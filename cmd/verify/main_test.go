@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -117,5 +118,43 @@ func TestVerifierNamesTheTamperedEntry(t *testing.T) {
 		assert.ErrorContains(t, bundle(ids[1]), "does not follow from its runs")
 		_, err = verify(strings.NewReader(`{"entries":[]}`), "", nil)
 		assert.ErrorContains(t, err, "no checkpoint")
+	})
+}
+
+// TestVerifyWithoutKeyIsNotOK: a consistent export re-signed with another key passes every
+// check the file alone allows, so without -key or -since the command refuses to say OK.
+func TestVerifyWithoutKeyIsNotOK(t *testing.T) {
+	testenv.ForEachStoreOf(t, testenv.Stores[1:2], func(t *testing.T, e *testenv.Env) {
+		s := testenv.NewServer(t, e)
+		ctx, cl := context.Background(), s.App.Claims
+		_, err := cl.Create(ctx, s.Project.P, core.CreateClaim{SubjectType: "t", SubjectID: "1", Statement: "s",
+			Evidence: []core.EvidenceInput{{Kind: "text_hash", Source: "s", Data: []byte(`"x"`), Hash: core.SHA256Hex([]byte("x"))}}})
+		require.NoError(t, err)
+		ex, err := cl.Export(ctx, s.Project.P)
+		require.NoError(t, err)
+		raw, _ := json.Marshal(ex)
+		file := t.TempDir() + "/log.json"
+		require.NoError(t, os.WriteFile(file, raw, 0o600))
+		verifyCmd := func(args ...string) (int, string, string) {
+			var out, errOut bytes.Buffer
+			code := run(args, strings.NewReader(""), &out, &errOut)
+			return code, out.String(), errOut.String()
+		}
+		code, out, _ := verifyCmd(file)
+		assert.Equal(t, 1, code)
+		assert.Contains(t, out, "NOT VERIFIED")
+		assert.Contains(t, out, "-key")
+		code, out, warn := verifyCmd("-trust-file-key", file)
+		assert.Equal(t, 0, code)
+		assert.Contains(t, out, "OK:")
+		assert.Contains(t, warn, "warning:")
+		code, out, _ = verifyCmd("-key", cl.SigningKey().KeyID, file)
+		assert.Equal(t, 0, code, out)
+		assert.Contains(t, out, "OK:")
+		code, out, _ = verifyCmd("-key", "someone-else", file)
+		assert.Equal(t, 1, code)
+		assert.Contains(t, out, "FAIL:")
+		code, _, _ = verifyCmd("-h")
+		assert.Equal(t, 0, code, "-h is not an error")
 	})
 }

@@ -1,6 +1,6 @@
 // Command fleet-leases is v1's lease recipe (compat-v1.md §19) as a self-checking harness:
 // K workers race over N tasks, one state key and one lease per task, through the REST API
-// with plain net/http, like any client would.
+// with the Go client of package client (generated from the OpenAPI document).
 //
 // Each worker walks the tasks in its own random order. For each task it tries
 // POST /api/v1/states/task:<id>/lease {holder, ttl_ms: 30000}; on 409 it skips the task (no
@@ -28,7 +28,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -47,6 +46,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/agentstate/agentstate-go/client"
 	"github.com/agentstate/agentstate-go/core"
 	"github.com/agentstate/agentstate-go/internal/app"
 	"github.com/agentstate/agentstate-go/redisstore"
@@ -199,16 +199,8 @@ func refuseRemote(_, address string, _ syscall.RawConn) error {
 	return nil
 }
 
-// Wire types: this is a client, so it speaks JSON and does not use the server's core types.
+// A task's state as this harness writes it; the rest of the wire is the generated client's.
 type (
-	lease struct {
-		ID           string `json:"id"`
-		StateKey     string `json:"state_key"`
-		Holder       string `json:"holder"`
-		FencingToken int64  `json:"fencing_token"`
-		ExpiresAt    int64  `json:"expires_at"`
-		Status       string `json:"status"`
-	}
 	taskData struct {
 		Done bool   `json:"done"`
 		By   string `json:"by"`
@@ -218,20 +210,16 @@ type (
 		Version      int64    `json:"version"`
 		FencingToken *int64   `json:"fencing_token"`
 	}
-	leasePage struct {
-		Data       []lease `json:"data"`
-		Pagination struct {
-			NextCursor *string `json:"next_cursor"`
-		} `json:"pagination"`
-	}
 )
 
-type client struct {
-	base, key string
-	http      *http.Client
+// api is the Go client (package client) over a transport that keeps one connection per worker
+// and, unless -allow-remote, refuses to dial anything but loopback.
+type api struct {
+	*client.Agent
+	transport *http.Transport
 }
 
-func newClient(c config) *client {
+func newClient(c config) *api {
 	dialer := &net.Dialer{Timeout: 5 * time.Second}
 	if !c.allowRemote {
 		dialer.Control = refuseRemote
@@ -243,43 +231,17 @@ func newClient(c config) *client {
 		MaxIdleConnsPerHost: 2 * c.workers, // one per worker plus its renewer: keep-alive, no churn
 		IdleConnTimeout:     30 * time.Second,
 	}
-	return &client{base: c.url + "/api/v1", key: c.key, http: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+	a, err := client.New(c.url, c.key, client.Options{HTTPClient: &http.Client{Transport: tr, Timeout: 30 * time.Second}})
+	if err != nil {
+		panic(err) // only for a malformed -url, which parse has refused already
+	}
+	return &api{Agent: a, transport: tr}
 }
 
-// do sends one request and returns the status and body; out, when given, is decoded from a
-// 2xx body.
-func (c *client) do(ctx context.Context, method, path string, body, out any) (int, []byte, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return 0, nil, err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.key)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return resp.StatusCode, nil, err
-	}
-	if out != nil && resp.StatusCode/100 == 2 {
-		if err := json.Unmarshal(b, out); err != nil {
-			return resp.StatusCode, b, fmt.Errorf("%s %s: decode: %w", method, path, err)
-		}
-	}
-	return resp.StatusCode, b, nil
+// decodeState reads a task's state from a GET's body.
+func decodeState(body []byte) (state, error) {
+	var st state
+	return st, json.Unmarshal(body, &st)
 }
 
 // tally is what the workers did, kept in memory.
@@ -310,13 +272,11 @@ func (t *tally) problem(format string, args ...any) {
 
 type fleetRun struct {
 	cfg   config
-	api   *client
+	api   *api
 	tally *tally
 }
 
 func (f *fleetRun) taskKey(i int) string { return fmt.Sprintf("task:%s-%d", f.cfg.run, i) }
-
-func (f *fleetRun) taskPath(i int) string { return "/states/" + url.PathEscape(f.taskKey(i)) }
 
 type outcome int
 
@@ -328,7 +288,7 @@ const (
 // fleet runs the workers over the tasks, then checks exactly-once and prints the verdict.
 func fleet(ctx context.Context, c config, out io.Writer) error {
 	f := &fleetRun{cfg: c, api: newClient(c), tally: &tally{by: make([][]string, c.tasks), token: make([]int64, c.tasks)}}
-	defer f.api.http.CloseIdleConnections()
+	defer f.api.transport.CloseIdleConnections()
 	start := time.Now()
 	runCtx, cancel := context.WithTimeoutCause(ctx, c.deadline, fmt.Errorf("deadline of %s passed", c.deadline))
 	defer cancel()
@@ -407,64 +367,69 @@ func (f *fleetRun) worker(ctx context.Context, name string) error {
 // the server are recorded as problems.
 func (f *fleetRun) attempt(ctx context.Context, worker string, i int) (outcome, error) {
 	t := f.tally
-	var l lease
-	code, body, err := f.api.do(ctx, http.MethodPost, f.taskPath(i)+"/lease", map[string]any{"holder": worker, "ttl_ms": f.cfg.ttlMs}, &l)
+	acq, err := f.api.AcquireLeaseWithResponse(ctx, f.taskKey(i), client.AcquireLease{Holder: &worker, TtlMs: ptr(int(f.cfg.ttlMs))})
 	switch {
 	case err != nil:
 		return busy, err
-	case code == http.StatusConflict:
+	case acq.StatusCode() == http.StatusConflict:
 		t.conflicts.Add(1)
 		return busy, nil // someone else has it: skip, as the recipe says
-	case code != http.StatusCreated:
-		return busy, fmt.Errorf("acquire %s: status %d: %s", f.taskKey(i), code, body)
+	case acq.StatusCode() != http.StatusCreated:
+		return busy, fmt.Errorf("acquire %s: status %d: %s", f.taskKey(i), acq.StatusCode(), acq.Body)
 	}
+	l := *acq.JSON201
 	t.acquired.Add(1)
 	defer func() { // always release, like the recipe's finally
-		code, body, err := f.api.do(context.WithoutCancel(ctx), http.MethodDelete, "/leases/"+url.PathEscape(l.ID), nil, nil)
-		if err != nil || code != http.StatusNoContent {
-			t.problem("%s: release lease %s: status %d %v %s", f.taskKey(i), l.ID, code, err, body)
+		rel, err := f.api.ReleaseLeaseWithResponse(context.WithoutCancel(ctx), *l.Id)
+		if err != nil || rel.StatusCode() != http.StatusNoContent {
+			t.problem("%s: release lease %s: %v %v", f.taskKey(i), *l.Id, err, rel)
 			return
 		}
 		t.released.Add(1)
 	}()
 
-	var st state
-	code, body, err = f.api.do(ctx, http.MethodGet, f.taskPath(i), nil, &st)
-	switch {
-	case err != nil:
+	got, err := f.api.GetStateWithResponse(ctx, f.taskKey(i), &client.GetStateParams{})
+	if err != nil {
 		return busy, err
-	case code == http.StatusOK && st.Data.Done:
-		t.wasDone.Add(1)
-		return done, nil
-	case code != http.StatusOK && code != http.StatusNotFound:
-		return busy, fmt.Errorf("read %s: status %d: %s", f.taskKey(i), code, body)
+	}
+	switch code := got.StatusCode(); {
+	case code == http.StatusOK:
+		st, err := decodeState(got.Body)
+		if err != nil {
+			return busy, fmt.Errorf("read %s: %w", f.taskKey(i), err)
+		}
+		if st.Data.Done {
+			t.wasDone.Add(1)
+			return done, nil
+		}
+	case code != http.StatusNotFound:
+		return busy, fmt.Errorf("read %s: status %d: %s", f.taskKey(i), code, got.Body)
 	}
 
 	// Process, renewing at half the TTL meanwhile.
 	renewCtx, stopRenew := context.WithCancel(ctx)
 	renewed := make(chan struct{})
 	go func() { defer close(renewed); f.renew(renewCtx, l) }()
-	t.processed(i, worker, l.FencingToken)
+	t.processed(i, worker, int64(l.FencingToken))
 	sleep(ctx, f.cfg.work/2+rand.N(f.cfg.work/2+1))
 	stopRenew()
 	<-renewed
 
-	code, body, err = f.api.do(ctx, http.MethodPut, f.taskPath(i), map[string]any{
-		"agent_id": worker, "data": taskData{Done: true, By: worker}, "lease_id": l.ID, "fencing_token": l.FencingToken,
-	}, nil)
+	put, err := f.api.PutStateWithResponse(ctx, f.taskKey(i), &client.PutStateParams{}, client.StateWrite{
+		AgentId: worker, Data: map[string]any{"done": true, "by": worker}, LeaseId: l.Id, FencingToken: &l.FencingToken})
 	switch {
 	case err != nil:
 		return busy, err
-	case code != http.StatusOK:
+	case put.StatusCode() != http.StatusOK:
 		// E.g. the lease was lost: the task stays not done and would be processed again, so
 		// exactly-once is already broken. Stop the run rather than loop until the deadline.
-		return busy, fmt.Errorf("%s: write under lease %s (token %d) refused: status %d %s", f.taskKey(i), l.ID, l.FencingToken, code, body)
+		return busy, fmt.Errorf("%s: write under lease %s (token %d) refused: status %d %s", f.taskKey(i), *l.Id, l.FencingToken, put.StatusCode(), put.Body)
 	}
 	return done, nil
 }
 
 // renew keeps l alive every ttl/2 until ctx ends.
-func (f *fleetRun) renew(ctx context.Context, l lease) {
+func (f *fleetRun) renew(ctx context.Context, l client.Lease) {
 	tick := time.NewTicker(time.Duration(f.cfg.ttlMs) * time.Millisecond / 2)
 	defer tick.Stop()
 	for {
@@ -473,12 +438,12 @@ func (f *fleetRun) renew(ctx context.Context, l lease) {
 			return
 		case <-tick.C:
 		}
-		code, body, err := f.api.do(ctx, http.MethodPost, "/leases/"+url.PathEscape(l.ID)+"/renew", map[string]any{"ttl_ms": f.cfg.ttlMs}, nil)
+		r, err := f.api.RenewLeaseWithResponse(ctx, *l.Id, client.RenewLease{TtlMs: ptr(int(f.cfg.ttlMs))})
 		if ctx.Err() != nil {
 			return
 		}
-		if err != nil || code != http.StatusOK {
-			f.tally.problem("%s: renew lease %s: status %d %v %s", l.StateKey, l.ID, code, err, body)
+		if err != nil || r.StatusCode() != http.StatusOK {
+			f.tally.problem("%s: renew lease %s: %v %v", l.StateKey, *l.Id, err, r)
 			return
 		}
 		f.tally.renewals.Add(1)
@@ -506,16 +471,19 @@ func (f *fleetRun) check(ctx context.Context) []string {
 		if len(by) != 1 {
 			problems = append(problems, fmt.Sprintf("%s processed %d times %v", key, len(by), by))
 		}
+		got, err := f.api.GetStateWithResponse(ctx, key, &client.GetStateParams{})
 		var st state
-		code, body, err := f.api.do(ctx, http.MethodGet, f.taskPath(i), nil, &st)
+		if err == nil && got.StatusCode() == http.StatusOK {
+			st, err = decodeState(got.Body)
+		}
 		switch {
 		case err != nil:
 			problems = append(problems, fmt.Sprintf("%s: read: %v", key, err))
-		case code == http.StatusNotFound:
+		case got.StatusCode() == http.StatusNotFound:
 			notDone++
 			problems = append(problems, fmt.Sprintf("%s never written (not done)", key))
-		case code != http.StatusOK:
-			problems = append(problems, fmt.Sprintf("%s: read: status %d %s", key, code, body))
+		case got.StatusCode() != http.StatusOK:
+			problems = append(problems, fmt.Sprintf("%s: read: status %d %s", key, got.StatusCode(), got.Body))
 		default:
 			if !st.Data.Done {
 				notDone++
@@ -542,26 +510,21 @@ func (f *fleetRun) check(ctx context.Context) []string {
 func (f *fleetRun) checkNoLeaseLeft(ctx context.Context) []string {
 	prefix := fmt.Sprintf("task:%s-", f.cfg.run)
 	var problems []string
-	cursor := ""
+	params := &client.ListLeasesParams{Limit: ptr(100)}
 	for range 1000 {
-		path := "/leases?limit=100"
-		if cursor != "" {
-			path += "&cursor=" + url.QueryEscape(cursor)
+		page, err := f.api.ListLeasesWithResponse(ctx, params)
+		if err != nil || page.StatusCode() != http.StatusOK {
+			return append(problems, fmt.Sprintf("list leases: %v %v", err, page))
 		}
-		var page leasePage
-		code, body, err := f.api.do(ctx, http.MethodGet, path, nil, &page)
-		if err != nil || code != http.StatusOK {
-			return append(problems, fmt.Sprintf("list leases: status %d %v %s", code, err, body))
-		}
-		for _, l := range page.Data {
+		for _, l := range *page.JSON200.Data {
 			if strings.HasPrefix(l.StateKey, prefix) {
-				problems = append(problems, fmt.Sprintf("%s: lease %s of %s still active", l.StateKey, l.ID, l.Holder))
+				problems = append(problems, fmt.Sprintf("%s: lease %s of %s still active", l.StateKey, *l.Id, l.Holder))
 			}
 		}
-		if page.Pagination.NextCursor == nil {
+		if page.JSON200.Pagination.NextCursor == nil {
 			break
 		}
-		cursor = *page.Pagination.NextCursor
+		params.Cursor = page.JSON200.Pagination.NextCursor
 	}
 	return problems
 }
@@ -572,3 +535,5 @@ func fmtToken(p *int64) string {
 	}
 	return strconv.FormatInt(*p, 10)
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -19,7 +19,7 @@ import (
 // like testenv.NewServer but on the system clock: leases must really expire and be renewed.
 func newServer(t *testing.T, e *testenv.Env) *testenv.Server {
 	a := app.New(e.Store, core.SystemClock{}, core.DefaultLimits())
-	ts := httptest.NewServer(a.NewHandler(0))
+	ts := httptest.NewServer(testenv.CheckOpenAPI(t, a.NewHandler(0)))
 	t.Cleanup(ts.Close)
 	return &testenv.Server{URL: ts.URL, App: a, Project: testenv.NewProject(t, a)}
 }

@@ -6,6 +6,7 @@ package apidocs
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -34,8 +35,33 @@ func Render() []byte {
 	for _, r := range rest.Routes {
 		fmt.Fprintf(&b, "| %s | `%s` | %s | `%s` | %d | %s |\n", r.Method, r.Pattern, credential(r), r.Op.Scope, r.Status, r.Summary)
 	}
-	for _, r := range rest.Routes {
-		fmt.Fprintf(&b, "\n### %s %s\n\n%s. Scope `%s`; success %d.\n", r.Method, r.Pattern, r.Summary, r.Op.Scope, r.Status)
+	b.WriteString("\nUnauthenticated:\n\n| Method | Path | Success | Summary |\n|---|---|---|---|\n")
+	for _, r := range rest.PublicRoutes {
+		fmt.Fprintf(&b, "| %s | `%s` | %d | %s |\n", r.Method, r.Pattern, r.Status, r.Summary)
+	}
+	b.WriteString("\nThe conversation, tag and analytics routes are also served under v1's older `/v1` prefix " +
+		"(`/v1/conversations/…`, `/v1/tags`, `/v1/analytics/…`).\n")
+	b.WriteString("\n### Error statuses\n\nEach route below lists the statuses it can answer besides its success; these are the codes " +
+		"each status carries (`retryable` says whether the same request may later succeed; 503 also sends `Retry-After`).\n\n" +
+		"| Status | Codes |\n|---|---|\n")
+	for _, st := range []int{400, 401, 403, 404, 405, 409, 413, 429, 500, 503} {
+		fmt.Fprintf(&b, "| %d | `%s` |\n", st, strings.Join(rest.ErrorCodes(st), "`, `"))
+	}
+	for _, r := range append(slices.Clone(rest.PublicRoutes), rest.Routes...) {
+		fmt.Fprintf(&b, "\n### %s %s\n\n%s. ", r.Method, r.Pattern, r.Summary)
+		if r.Op.Name != "" {
+			fmt.Fprintf(&b, "Scope `%s`; ", r.Op.Scope)
+		}
+		fmt.Fprintf(&b, "success %d; errors %s.\n", r.Status, statuses(r.ErrorStatuses()))
+		if params, err := r.Parameters(); err == nil && len(params) > 0 {
+			b.WriteString("\nParameters:\n\n| Name | In | Type | Required | Description |\n|---|---|---|---|---|\n")
+			for _, p := range params {
+				fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", p.Name, p.In, typeOf(p.Schema), yes(p.Required), cell(p.Description))
+			}
+		}
+		for _, h := range r.Headers {
+			fmt.Fprintf(&b, "\nResponse header `%s`: %s\n", h, rest.ResponseHeader(h))
+		}
 		if r.Request != nil {
 			b.WriteString("\nRequest body:\n\n")
 			fields(&b, schemas.Reflect(r.Request))
@@ -59,6 +85,17 @@ func Render() []byte {
 	}
 	fmt.Fprintf(&b, "\n---\nAgentState %s wire version.\n", core.ProductVersion)
 	return b.Bytes()
+}
+
+// cell keeps a table cell's text from breaking the row.
+func cell(s string) string { return strings.ReplaceAll(s, "|", "\\|") }
+
+func statuses(ss []int) string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = fmt.Sprint(s)
+	}
+	return strings.Join(out, ", ")
 }
 
 func credential(r rest.Route) string {

@@ -15,7 +15,7 @@ import (
 func TestGeneratedFilesAreCurrent(t *testing.T) {
 	const fix = "run: go run ./internal/gendocs"
 	root := filepath.Join("..", "..")
-	files, err := outputs()
+	files, err := outputs(root)
 	require.NoError(t, err)
 	for name, got := range files {
 		want, err := os.ReadFile(filepath.Join(root, name))

@@ -290,7 +290,7 @@ func NewServer(tb testing.TB, e *Env, configure ...func(*app.App)) *Server {
 	for _, c := range configure {
 		c(a)
 	}
-	ts := httptest.NewServer(a.NewHandler(0))
+	ts := httptest.NewServer(CheckOpenAPI(tb, a.NewHandler(0)))
 	tb.Cleanup(ts.Close)
 	return &Server{URL: ts.URL, App: a, Project: NewProject(tb, a)}
 }

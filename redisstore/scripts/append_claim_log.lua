@@ -8,6 +8,8 @@
 -- KEYS[3] as:{p}:claim:<id>         hash {doc, status, updated_at}
 -- KEYS[4] as:{p}:claims             zset, claim ids by created_at (create only)
 -- KEYS[5] as:{p}:claimruns:<id>     list of run JSON, oldest first (run only)
+-- KEYS[6..8] (create only) the subject indexes, zsets of claim ids by created_at like KEYS[4]:
+--         as:{p}:claims:subject:<len(type)>:<type>:<id>, …:subject-type:<type>, …:subject-id:<id>
 --
 -- ARGV[1] the log size the entry was computed against
 -- ARGV[2] "create" | "run"
@@ -31,6 +33,7 @@ redis.call("HSET", KEYS[1], "size", ARGV[3], "hash", ARGV[5])
 if ARGV[2] == "create" then
   redis.call("HSET", KEYS[3], "doc", ARGV[8], "status", "pending", "updated_at", ARGV[7])
   redis.call("ZADD", KEYS[4], ARGV[7], ARGV[6])
+  for i = 6, 8 do redis.call("ZADD", KEYS[i], ARGV[7], ARGV[6]) end
 else
   redis.call("RPUSH", KEYS[5], ARGV[6])
   redis.call("HSET", KEYS[3], "status", ARGV[7], "updated_at", ARGV[8])
