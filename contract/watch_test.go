@@ -292,14 +292,15 @@ func TestLongPollAndWaitTool(t *testing.T) {
 		assert.Equal(t, v, res.State.Version)
 		// A change wakes the waiter (well before its 30 s timeout). The write comes from a worker
 		// goroutine so that the waiter, which may fail the test, runs on the test's own.
+		wrote := make(chan error, 1)
 		go func() {
 			time.Sleep(50 * time.Millisecond) // let the waiter block first; correctness does not depend on it
-			if _, _, err := s.App.States.Put(context.Background(), s.Project.P, core.PutState{Key: "lp",
-				Body: core.StateWrite{AgentID: "b", Data: json.RawMessage(`{"n":2}`)}}); err != nil {
-				t.Error(err)
-			}
+			_, _, err := s.App.States.Put(context.Background(), s.Project.P, core.PutState{Key: "lp",
+				Body: core.StateWrite{AgentID: "b", Data: json.RawMessage(`{"n":2}`)}})
+			wrote <- err
 		}()
 		r, _ := waitFor(v, 30_000)
+		require.NoError(t, <-wrote) // reported here, never after the test has ended
 		assert.True(t, r.Changed, "waiter was not woken by the write")
 		require.NotNil(t, r.State)
 		assert.Equal(t, v+1, r.State.Version)
