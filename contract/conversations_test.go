@@ -584,9 +584,8 @@ func TestWebhookDeliveredSignedWithRetries(t *testing.T) {
 			bodies <- b
 		}))
 		defer recv.Close()
-		s := testenv.NewServer(t, e, func(a *app.App) {
-			a.Hooks.Deliverer().Sleep = func(context.Context, time.Duration) error { return nil }
-		})
+		s := testenv.NewServer(t, e)
+		runOutbox(t, s.App, s.Project.ID, fastPolicy(3))
 		var wh webhooks.Webhook
 		resp, out := send(t, "POST", s.URL+"/api/v1/webhooks", s.Project.Key, map[string]any{"url": recv.URL + "/hook", "events": []string{"conversation.created"}}, nil)
 		require.Equal(t, 201, resp.StatusCode, string(out))

@@ -45,6 +45,8 @@ type Config struct {
 	MaxBodyBytes    int64
 	SigningKey      string
 	WebhookLoopback bool
+	WebhookRetries  string
+	WebhookTimeout  time.Duration
 
 	// HTTP server only (HTTPFlags).
 	Addr             string
@@ -74,6 +76,8 @@ func Flags(fs *flag.FlagSet) *Config {
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", 1<<20, "largest accepted request body or tool argument (AGENTSTATE_MAX_BODY_BYTES)")
 	fs.StringVar(&c.SigningKey, "signing-key", "", "base64 32-byte Ed25519 seed that signs claims-log checkpoints; empty = generated once and kept in Redis (AGENTSTATE_SIGNING_KEY)")
 	fs.BoolVar(&c.WebhookLoopback, "webhook-allow-loopback", false, "let webhooks target this machine (http or https on loopback), for local development (AGENTSTATE_WEBHOOK_ALLOW_LOOPBACK)")
+	fs.StringVar(&c.WebhookRetries, "webhook-retry-delays", "15s,1m,5m,30m", "waits between the starts of a webhook delivery's attempts (attempts = delays+1), then it is dead-lettered; kept in Redis across restarts (AGENTSTATE_WEBHOOK_RETRY_DELAYS)")
+	fs.DurationVar(&c.WebhookTimeout, "webhook-timeout", 10*time.Second, "longest one webhook attempt may take; retry delays are at least this (AGENTSTATE_WEBHOOK_TIMEOUT)")
 	fs.StringVar(&c.Search, "search", SearchAuto, "conversation search: auto (RediSearch >= 2.6 when the server has it, else portable), portable or redisearch (refuse to start without it); docs/search.md (AGENTSTATE_SEARCH)")
 	return c
 }
@@ -144,12 +148,13 @@ type HTTPOptions struct {
 	HSTS         bool     // send Strict-Transport-Security on plain HTTP too (public URL is https)
 }
 
-// Start runs the background jobs: the lease sweeper and the conversation retention purge.
-// Shutdown stops them.
+// Start runs the background jobs: the lease sweeper, the conversation retention purge and the
+// webhook delivery worker. Shutdown stops them.
 func (a *App) Start(ctx context.Context, log *slog.Logger) {
 	a.jobs = []*core.Loop{
 		a.Leases.Sweeper(time.Second, func(err error) { log.Error("lease sweep", "err", err) }),
 		a.Convs.Retention(a.Auth.ListProjects, time.Hour, func(err error) { log.Error("retention", "err", err) }),
+		a.Hooks.Worker(func(err error) { log.Error("webhook outbox", "err", err) }),
 	}
 	for _, j := range a.jobs {
 		j.Start(ctx)
@@ -215,6 +220,10 @@ func Open(ctx context.Context, c *Config, log *slog.Logger) (*App, error) {
 	}
 	a.Claims = core.NewClaims(conn.Store, core.SystemClock{}, signer)
 	a.Hooks = webhooks.New(conn.Store, core.SystemClock{}, c.WebhookLoopback)
+	if a.Hooks.Policy, err = webhookPolicy(c); err != nil {
+		conn.Close()
+		return nil, err
+	}
 	a.Convs = conversations.New(conn.Store, core.SystemClock{}, titles.FromEnv(nil))
 	a.instrument(metrics.New())
 	conn.Store.Client().AddHook(a.Metrics.RedisHook())
@@ -247,6 +256,29 @@ func (a *App) instrument(m *metrics.Metrics) {
 	if a.RateLimiter != nil {
 		a.RateLimiter.Observer = m
 	}
+}
+
+// webhookPolicy is the outbox's retry policy from the -webhook-* settings.
+func webhookPolicy(c *Config) (webhooks.Policy, error) {
+	p := webhooks.DefaultPolicy() // for what a Config built in code leaves zero
+	switch {
+	case c.WebhookTimeout < 0:
+		return p, fmt.Errorf("AGENTSTATE_WEBHOOK_TIMEOUT must be positive, got %s", c.WebhookTimeout)
+	case c.WebhookTimeout > 0:
+		p.Timeout = c.WebhookTimeout
+	}
+	if c.WebhookRetries == "" {
+		return p, nil
+	}
+	p.Delays = nil
+	for _, f := range splitList(c.WebhookRetries) {
+		d, err := time.ParseDuration(f)
+		if err != nil || d <= 0 {
+			return p, fmt.Errorf("AGENTSTATE_WEBHOOK_RETRY_DELAYS: %q is not a positive duration such as 30s or 5m", f)
+		}
+		p.Delays = append(p.Delays, d)
+	}
+	return p, nil
 }
 
 func splitList(s string) []string {

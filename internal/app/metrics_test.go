@@ -78,6 +78,8 @@ func TestMetricsCountAScriptedWorkload(t *testing.T) {
 	require.NoError(t, err)
 	defer a.Close()
 	a.RateLimiter = core.NewRateLimiter(a.Store, frozenClock{time.Now()}, cfg.RateLimitPerMin)
+	a.Start(ctx, slog.New(slog.DiscardHandler)) // the webhook worker delivers from the outbox
+	defer func() { _ = a.Shutdown(context.WithoutCancel(ctx)) }()
 	a.instrument(a.Metrics)
 	key, err := a.Bootstrap(ctx, "")
 	require.NoError(t, err)

@@ -65,7 +65,9 @@ func New() *Metrics {
 		redisErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agentstate_redis_errors_total",
 			Help: "Redis commands that failed (not counting nil replies) by command."}, []string{"command"}),
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agentstate_webhook_deliveries_total",
-			Help: "Webhook deliveries by outcome: ok, or failed after every attempt."}, []string{"outcome"}),
+			Help: "Webhook delivery attempts and deliveries by outcome: ok (delivered), retry (an attempt failed, another follows), " +
+				"dead_letter (every attempt failed), dropped (webhook deleted or deactivated first), lost (the outbox could not be written)."},
+			[]string{"outcome"}),
 		counters: map[core.Event]prometheus.Counter{},
 		gauges:   map[core.Event]prometheus.Gauge{},
 	}
@@ -102,8 +104,14 @@ func (m *Metrics) Observe(e core.Event, delta int) {
 	switch e {
 	case core.EventWebhookOK:
 		m.webhooks.WithLabelValues("ok").Add(float64(delta))
+	case core.EventWebhookRetry:
+		m.webhooks.WithLabelValues("retry").Add(float64(delta))
 	case core.EventWebhookFailed:
-		m.webhooks.WithLabelValues("failed").Add(float64(delta))
+		m.webhooks.WithLabelValues("dead_letter").Add(float64(delta))
+	case core.EventWebhookDropped:
+		m.webhooks.WithLabelValues("dropped").Add(float64(delta))
+	case core.EventWebhookLost:
+		m.webhooks.WithLabelValues("lost").Add(float64(delta))
 	default:
 		if c, ok := m.counters[e]; ok {
 			c.Add(float64(delta))
