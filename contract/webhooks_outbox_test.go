@@ -116,7 +116,11 @@ func TestWebhookDeadLetteredAfterEveryAttempt(t *testing.T) {
 			assert.Equal(t, 3, d.Attempts)
 			assert.Contains(t, d.LastError, "500")
 			assert.Contains(t, recv.statuses(), d.DeliveryID, "the id the attempts carried")
-			var body struct{ Data struct{ ConversationID string `json:"conversation_id"` } }
+			var body struct {
+				Data struct {
+					ConversationID string `json:"conversation_id"`
+				}
+			}
 			require.NoError(t, json.Unmarshal(d.Payload, &body))
 			convs = append(convs, body.Data.ConversationID)
 		}
