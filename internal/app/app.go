@@ -30,6 +30,7 @@ import (
 	"github.com/agentstate/agentstate-go/console"
 	"github.com/agentstate/agentstate-go/core"
 	"github.com/agentstate/agentstate-go/internal/metrics"
+	"github.com/agentstate/agentstate-go/internal/telemetry"
 	"github.com/agentstate/agentstate-go/redisstore"
 	"github.com/agentstate/agentstate-go/rest"
 	"github.com/agentstate/agentstate-go/tools"
@@ -133,6 +134,8 @@ type App struct {
 
 	// Metrics is the Prometheus instrumentation Open sets up; nil (New) = nothing measured.
 	Metrics *metrics.Metrics
+	// Tracing is OpenTelemetry, when Open found an OTLP endpoint in the environment; nil = off.
+	Tracing *telemetry.Tracing
 	// HTTP are the HTTP server's settings NewHandler applies (Open fills them from Config).
 	HTTP HTTPOptions
 
@@ -184,6 +187,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 		errs = append(errs, a.search.backfill.Shutdown(ctx))
 	}
 	errs = append(errs, a.Hooks.Shutdown(ctx))
+	errs = append(errs, a.Tracing.Shutdown(ctx)) // last: flushes the spans of everything above
 	return errors.Join(errs...)
 }
 
@@ -227,6 +231,16 @@ func Open(ctx context.Context, c *Config, log *slog.Logger) (*App, error) {
 	a.Convs = conversations.New(conn.Store, core.SystemClock{}, titles.FromEnv(nil))
 	a.instrument(metrics.New())
 	conn.Store.Client().AddHook(a.Metrics.RedisHook())
+	if a.Tracing, err = telemetry.FromEnv(ctx); err == nil {
+		err = a.Tracing.Redis(conn.Store.Client())
+	}
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	if a.Tracing != nil {
+		log.Info("tracing on: OpenTelemetry spans go to the OTLP endpoint in OTEL_EXPORTER_OTLP_*")
+	}
 	a.HTTP = HTTPOptions{MetricsToken: c.MetricsToken, CORSOrigins: splitList(c.CORSOrigins),
 		HSTS: strings.HasPrefix(strings.ToLower(c.PublicURL), "https://")}
 	log.Info("claims log checkpoints signed", "key_id", signer.PublicKey().KeyID)
@@ -386,11 +400,12 @@ func (a *App) Close() {
 
 // NewHandler builds the full HTTP surface: REST, MCP over streamable HTTP and legacy SSE.
 func (a *App) NewHandler(authFailureDelay time.Duration) http.Handler {
-	mcpSrv := tools.NewServer(a.ToolDeps(), server.WithToolHandlerMiddleware(a.Metrics.Tool))
+	mcpSrv := tools.NewServer(a.ToolDeps(), server.WithToolHandlerMiddleware(a.Metrics.Tool),
+		server.WithToolHandlerMiddleware(a.Tracing.Tool))
 	a.mcpSSE = server.NewSSEServer(mcpSrv, server.WithStaticBasePath("/api/mcp"),
 		server.WithSSEEndpoint("/sse"), server.WithMessageEndpoint("/message"),
 		server.WithSSEContextFunc(a.connection))
-	return rest.NewHandler(rest.Deps{
+	return a.Tracing.Handler(rest.NewHandler(rest.Deps{
 		Auth:             a.Auth,
 		Keys:             a.Keys,
 		Claims:           a.Claims,
@@ -413,11 +428,11 @@ func (a *App) NewHandler(authFailureDelay time.Duration) http.Handler {
 			})),
 		MCPSSE:      a.mcpSSE,
 		Console:     console.Handler(),
-		Middleware:  []func(http.Handler) http.Handler{a.Metrics.HTTP},
+		Middleware:  []func(http.Handler) http.Handler{a.Metrics.HTTP, a.Tracing.RouteName},
 		Metrics:     a.metricsOnMain(),
 		CORSOrigins: a.HTTP.CORSOrigins,
 		HSTS:        a.HTTP.HSTS,
-	})
+	}))
 }
 
 // metricsOnMain is /metrics for the main handler: only behind a token, since the main address
