@@ -249,7 +249,9 @@ func Open(ctx context.Context, c *Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	a.Metrics.WatchState(metrics.State{SearchPath: a.search.path,
-		LeasesHeld: func(ctx context.Context) (int64, error) { return a.Store.LeasesHeld(ctx, core.NowMs(core.SystemClock{})) }})
+		LeasesHeld: func(ctx context.Context) (int64, error) {
+			return a.Store.LeasesHeld(ctx, core.NowMs(core.SystemClock{}))
+		}})
 	return a, nil
 }
 
