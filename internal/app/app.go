@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -191,8 +192,35 @@ func (a *App) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// secretFiles are the settings that may also come from a file named by <variable>_FILE, as
+// Docker and Compose secrets (/run/secrets/<name>) and mounted Kubernetes secrets provide them.
+func (c *Config) secretFiles() map[string]*string {
+	return map[string]*string{"AGENTSTATE_REDIS_URL": &c.RedisURL, "AGENTSTATE_ADMIN_TOKEN": &c.AdminToken,
+		"AGENTSTATE_SIGNING_KEY": &c.SigningKey, "AGENTSTATE_METRICS_TOKEN": &c.MetricsToken, "AGENTSTATE_BOOTSTRAP_KEY": &c.BootstrapKey}
+}
+
+// ReadSecretFiles fills each secret setting left empty from the file its _FILE variable names
+// (trailing newline trimmed). A named file that cannot be read is an error, not an empty secret.
+func (c *Config) ReadSecretFiles() error {
+	for name, v := range c.secretFiles() {
+		path := os.Getenv(name + "_FILE")
+		if path == "" || *v != "" {
+			continue
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("%s_FILE: %w", name, err)
+		}
+		*v = strings.TrimRight(string(b), "\r\n")
+	}
+	return nil
+}
+
 // Open connects the store (or starts the embedded one) and builds the services.
 func Open(ctx context.Context, c *Config, log *slog.Logger) (*App, error) {
+	if err := c.ReadSecretFiles(); err != nil {
+		return nil, err
+	}
 	opts := c.Redis
 	opts.URL = c.RedisURL
 	conn, err := redisstore.Open(ctx, opts)
