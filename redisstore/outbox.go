@@ -42,8 +42,12 @@ func (s *Store) EnqueueDeliveries(ctx context.Context, project string, ds []webh
 	}
 	// Indexed before the entries exist: a worker forgetting the project re-checks the outbox
 	// after removing it, and a crash in between leaves an index entry with nothing to do.
-	if err := s.rdb.SAdd(ctx, webhookProjectsKey(), project).Err(); err != nil {
-		return core.Internal(op, classify(err))
+	// Waited for like the entries (with -redis-wait-replicas): a failover must not keep the
+	// entries but lose the index that leads workers to them.
+	if err := s.write(ctx, webhookProjectsKey(), func(c redis.Cmdable) error {
+		return c.SAdd(ctx, webhookProjectsKey(), project).Err()
+	}); err != nil {
+		return core.Internal(op, err)
 	}
 	args := []any{webhookGroup}
 	for _, d := range ds {
