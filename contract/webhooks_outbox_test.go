@@ -19,9 +19,11 @@ import (
 	"github.com/agentstate/agentstate-go/webhooks"
 )
 
-// fastPolicy retries quickly: attempts start at least 450 ms apart (Timeout + the claim margin).
+// fastPolicy retries quickly: attempts start 1.25 s apart (Timeout + the claim margin). The
+// timeout is generous so that a loaded test machine does not turn an attempt into a timeout
+// before it reaches the receiver, which would change the counts the tests assert.
 func fastPolicy(attempts int) webhooks.Policy {
-	p := webhooks.Policy{Timeout: 200 * time.Millisecond, Poll: 20 * time.Millisecond, Parallel: 8}
+	p := webhooks.Policy{Timeout: time.Second, Poll: 20 * time.Millisecond, Parallel: 8}
 	for range attempts - 1 {
 		p.Delays = append(p.Delays, 10*time.Millisecond)
 	}
@@ -106,7 +108,7 @@ func TestWebhookDeadLetteredAfterEveryAttempt(t *testing.T) {
 			require.NoError(t, json.Unmarshal(out, &page))
 			return len(page.Data) == 2
 		}, 20*time.Second, 50*time.Millisecond, "both deliveries dead-lettered")
-		time.Sleep(time.Second) // two more retry intervals: nothing may follow a dead letter
+		time.Sleep(2600 * time.Millisecond) // two more retry intervals: nothing may follow a dead letter
 		for id, st := range recv.statuses() {
 			assert.Equal(t, []int{500, 500, 500}, st, "delivery %s: exactly the policy's 3 attempts", id)
 		}
