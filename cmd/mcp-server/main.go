@@ -14,10 +14,10 @@ import (
 	"flag"
 	"io"
 	"os"
-	"time"
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
