@@ -305,6 +305,9 @@ var routeProbes = map[string]routeProbe{
 	"GET /api/v1/webhooks": {func(fx *fixture) (string, any) {
 		return "/api/v1/webhooks", nil
 	}, 200, 200, 200},
+	"GET /api/v1/webhooks/dead-letters": {func(fx *fixture) (string, any) {
+		return "/api/v1/webhooks/dead-letters", nil
+	}, 200, 200, 200},
 	"GET /api/v1/webhooks/{id}": {func(fx *fixture) (string, any) {
 		return "/api/v1/webhooks/" + fx.webhook(), nil
 	}, 200, 200, 404},

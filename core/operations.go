@@ -114,6 +114,8 @@ var (
 	OpWebhookGet    = read("webhooks.get", ScopeWebhooksWrite, KeysOnly)
 	OpWebhookUpdate = write("webhooks.update", ScopeWebhooksWrite, KeysOnly)
 	OpWebhookDelete = write("webhooks.delete", ScopeWebhooksWrite, KeysOnly)
+	// Dead letters hold payloads as sent to receivers, so they need the same scope as webhooks.
+	OpWebhookDeadLetters = read("webhooks.dead_letters", ScopeWebhooksWrite, KeysOnly)
 )
 
 func delegation(o Operation) Operation {

@@ -283,6 +283,9 @@ func (s *Store) DeleteProject(ctx context.Context, id string) (bool, error) {
 	if err := s.rdb.SRem(ctx, leaseProjectsKey(), id).Err(); err != nil {
 		return true, core.Internal(op, err)
 	}
+	if err := s.rdb.SRem(ctx, webhookProjectsKey(), id).Err(); err != nil {
+		return true, core.Internal(op, err)
+	}
 	// The pattern carries the project's hash tag, so on a cluster go-redis sends every SCAN
 	// to the one master owning that slot, where all the project's keys are.
 	// RediSearch documents live outside the project's as:{id}: prefix (ftDocKey), one per

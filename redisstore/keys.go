@@ -104,6 +104,12 @@ func tagCountsKey(project string) string      { return projectKey(project, "tags
 func webhookKey(project, id string) string    { return projectKey(project, "webhook:"+id) }
 func webhooksKey(project string) string       { return projectKey(project, "webhooks") }
 
+// Webhook outbox: deliveries waiting (a stream with the consumer group the delivery workers of
+// every replica share) and deliveries that ran out of attempts.
+func webhookOutboxKey(project string) string { return projectKey(project, "webhook-outbox") }
+func webhookDeadKey(project string) string   { return projectKey(project, "webhook-dead") }
+func webhookProjectsKey() string             { return prefix + "webhook-projects" }
+
 // Prefix queries: the project's indexed tokens, all at score 0, read with ZRANGE BYLEX.
 func vocabKey(project string) string { return projectKey(project, "vocab") }
 

@@ -77,13 +77,17 @@ var keyBuilders = map[string]string{
 	"claimsBySubjectIDKey":   claimsBySubjectIDKey("<project>", "<id>"),
 	// The window is a number in the key; the doc writes it as <window>.
 	"rateLimitKey": strings.Replace(rateLimitKey("<project>", "<id>", 0), ":0", ":<window>", 1),
+	// The webhook outbox.
+	"webhookOutboxKey":   webhookOutboxKey("<project>"),
+	"webhookDeadKey":     webhookDeadKey("<project>"),
+	"webhookProjectsKey": webhookProjectsKey(),
 }
 
 // globalKeys are the builders that deliberately live outside every project's hash tag: the
 // registries that span projects, and credential look-ups (a request names no project before
 // its credential is found).
 var globalKeys = map[string]bool{"leaseProjectsKey": true, "jobLeadKey": true, "projectsKey": true, "credentialKey": true, "signingKeyKey": true,
-	"searchBackfillKey": true}
+	"searchBackfillKey": true, "webhookProjectsKey": true}
 
 // ftKeys are the project keys a RediSearch index covers: one literal prefix for every project
 // (as:ft:), then the project's hash tag.

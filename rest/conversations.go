@@ -276,6 +276,11 @@ func (s *Server) listWebhooks(w http.ResponseWriter, r *http.Request) {
 	respond(w, r, http.StatusOK, l, err)
 }
 
+func (s *Server) listDeadLetters(w http.ResponseWriter, r *http.Request) {
+	l, err := s.Webhooks.DeadLetters(r.Context(), principal(r), r.URL.Query().Get("cursor"), queryInt(r, "limit", 0))
+	respond(w, r, http.StatusOK, l, err)
+}
+
 func (s *Server) getWebhook(w http.ResponseWriter, r *http.Request) {
 	wh, err := s.Webhooks.Get(r.Context(), principal(r), chi.URLParam(r, "id"))
 	respond(w, r, http.StatusOK, wh, err)

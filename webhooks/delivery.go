@@ -187,29 +187,16 @@ func SignWebhook(secret string, timestampMs int64, body []byte) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// WebhookDeliverer sends signed webhook events with v1's retry policy. The fields are
-// exported so tests can swap the client, skip the waits and fix the clock.
+// Deliverer makes one signed delivery attempt; the outbox (Service) decides when to try again.
 type Deliverer struct {
 	Client  *http.Client
-	Sleep   func(context.Context, time.Duration) error
-	Delays  []time.Duration // wait before attempt 2, 3, ...; attempts = len(Delays)+1
-	Timeout time.Duration   // per attempt
-	Clock   core.Clock
+	Timeout time.Duration // per attempt
 }
 
-// NewWebhookDeliverer returns a deliverer with v1's defaults: 3 attempts, 1 s then 2 s apart,
-// 10 s each, through a client that refuses internal addresses and does not follow redirects.
-func NewDeliverer(allowLoopback bool, clock core.Clock) *Deliverer {
-	if clock == nil {
-		clock = core.SystemClock{}
-	}
-	return &Deliverer{
-		Client:  newWebhookClient(allowLoopback),
-		Sleep:   sleepCtx,
-		Delays:  []time.Duration{time.Second, 2 * time.Second},
-		Timeout: webhookAttemptTimeout,
-		Clock:   clock,
-	}
+// NewDeliverer returns a deliverer with v1's 10 s per attempt, through a client that refuses
+// internal addresses and does not follow redirects.
+func NewDeliverer(allowLoopback bool) *Deliverer {
+	return &Deliverer{Client: newWebhookClient(allowLoopback), Timeout: webhookAttemptTimeout}
 }
 
 func newWebhookClient(allowLoopback bool) *http.Client {
@@ -231,93 +218,44 @@ func newWebhookClient(allowLoopback bool) *http.Client {
 	}
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 type webhookPayload struct {
 	Event     string `json:"event"`
 	Timestamp int64  `json:"timestamp"`
 	Data      any    `json:"data"`
 }
 
-// Deliver posts one event, retrying on non-2xx replies and transport errors. The body and
-// signature are built once so every retry is byte-identical and receivers can deduplicate.
-func (d *Deliverer) Deliver(ctx context.Context, url, secret, event string, data any) (attempts int, err error) {
-	const op = "webhooks.Deliverer.Deliver"
-	clock := d.Clock
-	if clock == nil {
-		clock = core.SystemClock{}
-	}
-	client := d.Client
-	if client == nil {
-		client = newWebhookClient(false)
-	}
-	sleep := d.Sleep
-	if sleep == nil {
-		sleep = sleepCtx
-	}
+// payload is the body of an event: built once, when the event is queued, so that every
+// attempt sends the same bytes under the same timestamp and signature.
+func payload(event string, ts int64, data any) ([]byte, error) {
+	return json.Marshal(webhookPayload{Event: event, Timestamp: ts, Data: data})
+}
+
+// Send posts d to url once, signed with secret. Any reply outside 2xx, a redirect included,
+// and any transport error is a failure.
+func (d *Deliverer) Send(ctx context.Context, url, secret string, dl Delivery) error {
 	timeout := d.Timeout
 	if timeout <= 0 {
 		timeout = webhookAttemptTimeout
 	}
-
-	ts := core.NowMs(clock)
-	body, err := json.Marshal(webhookPayload{Event: event, Timestamp: ts, Data: data})
-	if err != nil {
-		return 0, core.Internal(op, fmt.Errorf("encode webhook body: %w", err))
-	}
-	sig := SignWebhook(secret, ts, body)
-	tsHeader := strconv.FormatInt(ts, 10)
-
-	maxAttempts := len(d.Delays) + 1
-	var last error
-	for attempts = 1; attempts <= maxAttempts; attempts++ {
-		if attempts > 1 {
-			if err := sleep(ctx, d.Delays[attempts-2]); err != nil {
-				return attempts - 1, core.Internal(op, fmt.Errorf("webhook delivery abandoned after %d attempts (%v): %w", attempts-1, last, err))
-			}
-		}
-		last = d.attempt(ctx, client, timeout, url, body, sig, tsHeader)
-		if last == nil {
-			return attempts, nil
-		}
-		if ctx.Err() != nil {
-			return attempts, core.Internal(op, fmt.Errorf("webhook delivery abandoned after %d attempts (%v): %w", attempts, last, ctx.Err()))
-		}
-	}
-	return maxAttempts, core.Internal(op, fmt.Errorf("webhook delivery failed after %d attempts: %w", maxAttempts, last))
-}
-
-func (d *Deliverer) attempt(ctx context.Context, client *http.Client, timeout time.Duration, url string, body []byte, sig, ts string) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(dl.Body))
 	if err != nil {
 		return fmt.Errorf("build request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-AgentState-Signature", sig)
-	req.Header.Set("X-AgentState-Timestamp", ts)
+	req.Header.Set("X-AgentState-Signature", SignWebhook(secret, dl.Timestamp, dl.Body))
+	req.Header.Set("X-AgentState-Timestamp", strconv.FormatInt(dl.Timestamp, 10))
+	req.Header.Set("X-AgentState-Delivery", dl.ID)
 	req.Header.Set("User-Agent", webhookUserAgent)
-	resp, err := client.Do(req)
+	resp, err := d.Client.Do(req)
 	if err != nil {
-		return fmt.Errorf("last error: %w", err)
+		return err
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, webhookDrainLimit))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("last status %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
+		return fmt.Errorf("status %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
 	}
 	return nil
 }

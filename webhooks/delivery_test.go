@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,23 +16,14 @@ import (
 	"github.com/agentstate/agentstate-go/core"
 )
 
-type webhookFixedClock struct{ t time.Time }
-
-func (c webhookFixedClock) Now() time.Time { return c.t }
-
-// testDeliverer keeps v1's policy but records the waits instead of sleeping.
-func testDeliverer(t *testing.T, clock core.Clock) (*Deliverer, *[]time.Duration) {
+// testDelivery is a queued event as the outbox hands it to Send.
+func testDelivery(t *testing.T, ts int64, data any) Delivery {
 	t.Helper()
-	d := NewDeliverer(true, clock)
-	var mu sync.Mutex
-	var slept []time.Duration
-	d.Sleep = func(_ context.Context, dur time.Duration) error {
-		mu.Lock()
-		defer mu.Unlock()
-		slept = append(slept, dur)
-		return nil
+	body, err := payload("conversation.created", ts, data)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return d, &slept
+	return Delivery{ID: "1700000000000-0", WebhookID: "w1", Event: "conversation.created", Timestamp: ts, Body: body, Attempt: 1}
 }
 
 func TestWebhookDeliverSignatureAndHeaders(t *testing.T) {
@@ -54,18 +44,16 @@ func TestWebhookDeliverSignatureAndHeaders(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	d, slept := testDeliverer(t, webhookFixedClock{now})
 	data := map[string]any{"conversation_id": "c1", "message_count": 2}
-	n, err := d.Deliver(context.Background(), srv.URL+"/hook", secret, "conversation.created", data)
-	if err != nil || n != 1 {
-		t.Fatalf("Deliver = %d, %v; want 1, nil", n, err)
-	}
-	if len(*slept) != 0 {
-		t.Fatalf("slept %v on a first-try success", *slept)
+	if err := NewDeliverer(true).Send(context.Background(), srv.URL+"/hook", secret, testDelivery(t, now.UnixMilli(), data)); err != nil {
+		t.Fatalf("Send = %v", err)
 	}
 	g := <-ch
 	if ct := g.header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type = %q", ct)
+	}
+	if id := g.header.Get("X-AgentState-Delivery"); id != "1700000000000-0" {
+		t.Errorf("X-AgentState-Delivery = %q", id)
 	}
 	if ua := g.header.Get("User-Agent"); ua != "AgentState-Webhooks/1.0" {
 		t.Errorf("User-Agent = %q", ua)
@@ -110,45 +98,14 @@ func TestSignWebhookKnownVector(t *testing.T) {
 	}
 }
 
-func TestWebhookDeliverRetriesThenSucceeds(t *testing.T) {
-	var hits atomic.Int32
+func TestWebhookSendFailsOnNon2xx(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if hits.Add(1) <= 2 {
-			http.Error(w, "busy", http.StatusServiceUnavailable)
-			return
-		}
-		w.WriteHeader(http.StatusOK)
-	}))
-	defer srv.Close()
-
-	d, slept := testDeliverer(t, core.SystemClock{})
-	n, err := d.Deliver(context.Background(), srv.URL, "k", "conversation.created", map[string]string{})
-	if err != nil || n != 3 {
-		t.Fatalf("Deliver = %d, %v; want 3, nil", n, err)
-	}
-	if hits.Load() != 3 {
-		t.Fatalf("receiver saw %d attempts, want 3", hits.Load())
-	}
-	if want := []time.Duration{time.Second, 2 * time.Second}; !webhookEqualDurations(*slept, want) {
-		t.Fatalf("delays = %v, want %v", *slept, want)
-	}
-}
-
-func TestWebhookDeliverGivesUp(t *testing.T) {
-	var hits atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits.Add(1)
 		w.WriteHeader(http.StatusBadGateway)
 	}))
 	defer srv.Close()
-
-	d, _ := testDeliverer(t, core.SystemClock{})
-	n, err := d.Deliver(context.Background(), srv.URL, "k", "conversation.created", nil)
-	if err == nil || n != 3 || hits.Load() != 3 {
-		t.Fatalf("Deliver = %d, %v with %d hits; want 3 attempts and an error", n, err, hits.Load())
-	}
-	if !strings.Contains(err.Error(), "502") {
-		t.Errorf("error %q does not name the last status", err)
+	err := NewDeliverer(true).Send(context.Background(), srv.URL, "k", testDelivery(t, 1, nil))
+	if err == nil || !strings.Contains(err.Error(), "502") {
+		t.Fatalf("Send = %v; want an error naming the 502", err)
 	}
 }
 
@@ -163,10 +120,9 @@ func TestWebhookDeliverDoesNotFollowRedirects(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	d, _ := testDeliverer(t, core.SystemClock{})
-	n, err := d.Deliver(context.Background(), srv.URL, "k", "conversation.created", nil)
-	if err == nil || n != 3 || followed.Load() {
-		t.Fatalf("Deliver = %d, %v, followed=%v; want 3 failed attempts and no redirect", n, err, followed.Load())
+	err := NewDeliverer(true).Send(context.Background(), srv.URL, "k", testDelivery(t, 1, nil))
+	if err == nil || followed.Load() {
+		t.Fatalf("Send = %v, followed=%v; want a failed attempt and no redirect", err, followed.Load())
 	}
 }
 
@@ -181,12 +137,11 @@ func TestWebhookDeliverTimeoutPerAttempt(t *testing.T) {
 	defer srv.Close()
 	defer close(release)
 
-	d, _ := testDeliverer(t, core.SystemClock{})
+	d := NewDeliverer(true)
 	d.Timeout = 50 * time.Millisecond
 	start := time.Now()
-	n, err := d.Deliver(context.Background(), srv.URL, "k", "conversation.created", nil)
-	if err == nil || n != 3 {
-		t.Fatalf("Deliver = %d, %v; want 3 timed-out attempts", n, err)
+	if err := d.Send(context.Background(), srv.URL, "k", testDelivery(t, 1, nil)); err == nil {
+		t.Fatal("Send succeeded; want a timed-out attempt")
 	}
 	if el := time.Since(start); el > 5*time.Second {
 		t.Fatalf("took %v; per-attempt timeout not applied", el)
@@ -202,11 +157,9 @@ func TestWebhookDialGuardRefusesLoopback(t *testing.T) {
 
 	// Production settings: the guard alone must stop a URL that (say, via DNS rebinding)
 	// ends up at a loopback address, even though ValidateWebhookURL is bypassed here.
-	d := NewDeliverer(false, core.SystemClock{})
-	d.Sleep = func(context.Context, time.Duration) error { return nil }
-	n, err := d.Deliver(context.Background(), srv.URL, "k", "conversation.created", nil)
-	if err == nil || n != 3 {
-		t.Fatalf("Deliver = %d, %v; want refusal", n, err)
+	err := NewDeliverer(false).Send(context.Background(), srv.URL, "k", testDelivery(t, 1, nil))
+	if err == nil {
+		t.Fatal("Send succeeded; want refusal")
 	}
 	if !strings.Contains(err.Error(), "refused") {
 		t.Errorf("error %q does not come from the dial guard", err)
@@ -216,9 +169,8 @@ func TestWebhookDialGuardRefusesLoopback(t *testing.T) {
 	}
 
 	// The same server is reachable when loopback is allowed.
-	d = NewDeliverer(true, core.SystemClock{})
-	if n, err := d.Deliver(context.Background(), srv.URL, "k", "conversation.created", nil); err != nil || n != 1 {
-		t.Fatalf("with allowLoopback: Deliver = %d, %v", n, err)
+	if err := NewDeliverer(true).Send(context.Background(), srv.URL, "k", testDelivery(t, 1, nil)); err != nil {
+		t.Fatalf("with allowLoopback: Send = %v", err)
 	}
 }
 
@@ -311,16 +263,4 @@ func TestValidateWebhookURL(t *testing.T) {
 			}
 		}
 	}
-}
-
-func webhookEqualDurations(a, b []time.Duration) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

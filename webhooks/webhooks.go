@@ -2,10 +2,15 @@ package webhooks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"os"
+	"regexp"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/agentstate/agentstate-go/conversations"
 	"github.com/agentstate/agentstate-go/core"
@@ -47,40 +52,91 @@ type WebhookList struct {
 	Data []Webhook `json:"data"`
 }
 
-// WebhookStore keeps a project's webhooks.
+// Store keeps a project's webhooks and their outbox.
 type Store interface {
 	PutWebhook(ctx context.Context, project string, w Webhook) error
 	Webhook(ctx context.Context, project, id string) (*Webhook, error)
 	Webhooks(ctx context.Context, project string) ([]Webhook, error)
 	DeleteWebhook(ctx context.Context, project, id string) (bool, error)
 	TouchWebhook(ctx context.Context, project, id string, at int64) error
+
+	EnqueueDeliveries(ctx context.Context, project string, ds []Delivery) error
+	OutboxProjects(ctx context.Context) ([]string, error)
+	ClaimDeliveries(ctx context.Context, project, consumer string, max int, retryAfter func(attempts int) time.Duration) ([]Delivery, error)
+	AckDelivery(ctx context.Context, project, id string) error
+	DeadLetterDelivery(ctx context.Context, project string, d Delivery, lastErr string, at int64) (bool, error)
+	DeadLetters(ctx context.Context, project, before string, limit int) ([]DeadLetter, bool, error)
 }
 
-// Service manages webhooks and delivers events to them in the background.
+// Policy says when the outbox tries a delivery again.
+type Policy struct {
+	// Delays[i] is the time from the start of attempt i+1 to the start of attempt i+2;
+	// attempts = len(Delays)+1, then the delivery is dead-lettered. Each delay is raised to at
+	// least Timeout+claimMargin, so a delivery is claimed again only once its previous attempt
+	// has certainly ended: no two attempts of one delivery overlap, on any replica.
+	Delays   []time.Duration
+	Timeout  time.Duration // per attempt
+	Poll     time.Duration // how often a worker looks for new and due deliveries
+	Parallel int           // attempts in flight per worker at most
+}
+
+// claimMargin covers the time between Redis granting a claim and the attempt's deadline
+// starting in this process.
+const claimMargin = 250 * time.Millisecond
+
+// DefaultPolicy: five attempts over about 37 minutes. v1 made three within a few seconds from
+// memory; a durable outbox can afford to outwait a receiver's deploy or short outage.
+func DefaultPolicy() Policy {
+	return Policy{Delays: []time.Duration{15 * time.Second, time.Minute, 5 * time.Minute, 30 * time.Minute},
+		Timeout: webhookAttemptTimeout, Poll: time.Second, Parallel: 16}
+}
+
+// retryAfter is how long after the start of attempt n attempt n+1 may be claimed.
+func (p Policy) retryAfter(n int) time.Duration {
+	floor := p.Timeout + claimMargin
+	if len(p.Delays) == 0 {
+		return floor
+	}
+	return max(p.Delays[min(max(n, 1), len(p.Delays))-1], floor)
+}
+
+func (p Policy) attempts() int { return len(p.Delays) + 1 }
+
+// Service manages webhooks and delivers their events through a per-project outbox in Redis: an
+// event is queued in the request that caused it, before that request is answered, and workers
+// on every replica deliver it at least once, retrying with backoff across restarts; deliveries
+// that fail every attempt land in a dead-letter list readable over the API.
 type Service struct {
 	store         Store
 	clock         core.Clock
 	deliverer     *Deliverer
 	allowLoopback bool
-	pending       sync.WaitGroup
-	// base outlives the request that fired a delivery (its retries run for minutes) and ends
-	// when Shutdown's deadline passes.
+	consumer      string // this worker's name in the outbox consumer groups
+
+	// Policy is read when deliveries are claimed; set it before the worker starts.
+	Policy Policy
+	// Projects lists the outboxes the worker drains; nil = every project with one (the
+	// store's index). Tests narrow it so test binaries sharing one Redis do not drain each
+	// other's.
+	Projects func(ctx context.Context) ([]string, error)
+	Observer core.Observer // counts deliveries by outcome; nil = not counted
+
+	slots   chan struct{} // one per attempt in flight
+	pending sync.WaitGroup
+	// base outlives the pass that claimed a delivery and ends when Shutdown's deadline passes;
+	// an attempt cut short stays pending and is resumed by whichever worker claims it next.
 	base   context.Context
 	cancel context.CancelFunc
-
-	Observer core.Observer // counts deliveries by outcome; nil = not counted
 }
 
 // New builds the service; allowLoopback admits receivers on this machine (development).
 func New(store Store, clock core.Clock, allowLoopback bool) *Service {
 	base, cancel := context.WithCancel(context.Background())
-	return &Service{store: store, clock: clock, deliverer: NewDeliverer(allowLoopback, clock), allowLoopback: allowLoopback,
+	host, _ := os.Hostname()
+	return &Service{store: store, clock: clock, deliverer: NewDeliverer(allowLoopback), allowLoopback: allowLoopback,
+		consumer: fmt.Sprintf("%s-%d-%s", host, os.Getpid(), core.NewID()), Policy: DefaultPolicy(),
 		base: base, cancel: cancel}
 }
-
-// Deliverer exposes the delivery policy (tests shorten its waits).
-func (w *Service) Deliverer() *Deliverer { return w.deliverer }
-
 func (w *Service) validate(op, url string, events []string) error {
 	if err := ValidateURL(url, w.allowLoopback); err != nil {
 		return core.BadRequest(op, "url", err.(*core.Error).Message)
@@ -196,40 +252,178 @@ func (w *Service) Delete(ctx context.Context, p core.Principal, id string) error
 	return nil
 }
 
-// ConversationCreated sends conversation.created to every active subscriber, in the background:
-// the request that created the conversation does not wait for receivers.
+// ConversationCreated queues conversation.created for every active subscriber. It runs before
+// the creating request is answered, so an acknowledged conversation has its deliveries in the
+// outbox; the request does not wait for receivers.
 func (w *Service) ConversationCreated(ctx context.Context, project string, c conversations.Conversation) {
+	const event = "conversation.created"
+	// The client hanging up must not cancel the enqueue of a conversation already created.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), enqueueTimeout)
+	defer cancel()
 	hooks, err := w.store.Webhooks(ctx, project)
 	if err != nil {
-		slog.ErrorContext(ctx, "webhooks: list", "project", project, "err", err)
+		core.Observe(w.Observer, core.EventWebhookLost, 1)
+		slog.ErrorContext(ctx, "webhooks: event lost, subscribers unreadable", "project", project, "event", event, "conversation", c.ID, "err", err)
 		return
 	}
-	data := map[string]any{"conversation_id": c.ID, "project_id": project, "external_id": c.ExternalID,
-		"title": c.Title, "message_count": c.MessageCount, "token_count": c.TokenCount, "created_at": c.CreatedAt}
+	ts := core.NowMs(w.clock)
+	body, err := payload(event, ts, map[string]any{"conversation_id": c.ID, "project_id": project, "external_id": c.ExternalID,
+		"title": c.Title, "message_count": c.MessageCount, "token_count": c.TokenCount, "created_at": c.CreatedAt})
+	if err != nil {
+		slog.ErrorContext(ctx, "webhooks: encode", "err", err)
+		return
+	}
+	var ds []Delivery
 	for _, h := range hooks {
-		if !h.Active || !slices.Contains(h.Events, "conversation.created") {
-			continue
+		if h.Active && slices.Contains(h.Events, event) {
+			ds = append(ds, Delivery{WebhookID: h.ID, Event: event, Timestamp: ts, Body: body})
 		}
-		w.pending.Go(func() {
-			bg, stop := core.Detach(w.base, ctx)
-			defer stop()
-			if _, err := w.deliverer.Deliver(bg, h.URL, h.Secret, "conversation.created", data); err != nil {
-				core.Observe(w.Observer, core.EventWebhookFailed, 1)
-				slog.WarnContext(bg, "webhook delivery failed", "webhook", h.ID, "err", err)
-				return
-			}
-			core.Observe(w.Observer, core.EventWebhookOK, 1)
-			if err := w.store.TouchWebhook(bg, project, h.ID, core.NowMs(w.clock)); err != nil {
-				slog.WarnContext(bg, "webhook: touch", "webhook", h.ID, "err", err)
-			}
-		})
+	}
+	if err := w.store.EnqueueDeliveries(ctx, project, ds); err != nil {
+		core.Observe(w.Observer, core.EventWebhookLost, len(ds))
+		slog.ErrorContext(ctx, "webhooks: event lost, outbox unwritable", "project", project, "event", event, "conversation", c.ID,
+			"deliveries", len(ds), "err", err)
 	}
 }
 
-// Wait blocks until every delivery started so far has finished (tests).
+// enqueueTimeout bounds the outbox write a creating request waits for.
+const enqueueTimeout = 5 * time.Second
+
+// Worker is the background job that claims due deliveries from every outbox and attempts
+// them, at most Policy.Parallel at once. Every replica runs one; the consumer group shares the
+// work. Shutdown (of the Service, after the Loop's) waits for the attempts in flight.
+func (w *Service) Worker(onErr func(error)) *core.Loop {
+	w.slots = make(chan struct{}, max(w.Policy.Parallel, 1))
+	return &core.Loop{Name: "webhooks.Worker", Every: w.Policy.Poll, Immediately: true, OnErr: onErr, Pass: w.pass}
+}
+
+func (w *Service) pass(ctx context.Context) error {
+	list := w.Projects
+	if list == nil {
+		list = w.store.OutboxProjects
+	}
+	projects, err := list(ctx)
+	if err != nil {
+		return err
+	}
+	// Shuffled so that when the slots run out, the same projects are not always the ones left.
+	rand.Shuffle(len(projects), func(i, j int) { projects[i], projects[j] = projects[j], projects[i] })
+	var errs []error
+	for _, p := range projects {
+		free := cap(w.slots) - len(w.slots) // only this goroutine takes slots
+		if free == 0 || ctx.Err() != nil {
+			break
+		}
+		ds, err := w.store.ClaimDeliveries(ctx, p, w.consumer, free, w.Policy.retryAfter)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, d := range ds {
+			w.slots <- struct{}{}
+			w.pending.Go(func() {
+				defer func() { <-w.slots }()
+				w.attempt(p, d)
+			})
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// attempt makes one attempt of a claimed delivery and records the outcome. A failure with
+// attempts left needs no write: the delivery stays pending and is claimed again after its
+// backoff.
+func (w *Service) attempt(project string, d Delivery) {
+	// The deadline runs from the claim, so it ends before the delivery can be claimed again.
+	ctx, cancel := context.WithTimeout(w.base, w.Policy.Timeout)
+	defer cancel()
+	log := slog.With("project", project, "webhook", d.WebhookID, "delivery", d.ID, "attempt", d.Attempt)
+	hook, err := w.store.Webhook(ctx, project, d.WebhookID)
+	if err != nil {
+		log.Warn("webhook delivery: read webhook", "err", err)
+		return
+	}
+	// Recording the outcome must not be cut by the attempt's deadline.
+	after, stop := context.WithTimeout(context.WithoutCancel(ctx), enqueueTimeout)
+	defer stop()
+	switch {
+	case hook == nil || !hook.Active:
+		if err := w.store.AckDelivery(after, project, d.ID); err != nil {
+			log.Warn("webhook delivery: drop", "err", err)
+			return
+		}
+		core.Observe(w.Observer, core.EventWebhookDropped, 1)
+		log.Info("webhook delivery dropped: the webhook was deleted or deactivated")
+		return
+	case d.Attempt > w.Policy.attempts():
+		// Claimed again after its last attempt never finished (the process stopped during it).
+		w.deadLetter(after, log, project, d, d.Attempt-1, "the last attempt was interrupted (the server stopped during it)")
+		return
+	}
+	err = w.deliverer.Send(ctx, hook.URL, hook.Secret, d)
+	switch {
+	case err == nil:
+		if err := w.store.AckDelivery(after, project, d.ID); err != nil {
+			// Delivered but still pending: it will be sent again (at least once, not exactly).
+			log.Warn("webhook delivery: acknowledge", "err", err)
+			return
+		}
+		core.Observe(w.Observer, core.EventWebhookOK, 1)
+		if err := w.store.TouchWebhook(after, project, d.WebhookID, core.NowMs(w.clock)); err != nil {
+			log.Warn("webhook delivery: touch", "err", err)
+		}
+	case w.base.Err() != nil:
+		log.Info("webhook attempt cut short by shutdown; it resumes after a restart or on another replica", "err", err)
+	case d.Attempt >= w.Policy.attempts():
+		w.deadLetter(after, log, project, d, d.Attempt, err.Error())
+	default:
+		core.Observe(w.Observer, core.EventWebhookRetry, 1)
+		log.Info("webhook attempt failed; will retry", "err", err, "retry_in", (w.Policy.retryAfter(d.Attempt)).String())
+	}
+}
+
+func (w *Service) deadLetter(ctx context.Context, log *slog.Logger, project string, d Delivery, attempts int, reason string) {
+	d.Attempt = attempts
+	moved, err := w.store.DeadLetterDelivery(ctx, project, d, reason, core.NowMs(w.clock))
+	if err != nil {
+		log.Warn("webhook delivery: dead-letter", "err", err)
+		return
+	}
+	if moved {
+		core.Observe(w.Observer, core.EventWebhookFailed, 1)
+		log.Warn("webhook delivery failed every attempt; dead-lettered", "attempts", attempts, "err", reason)
+	}
+}
+
+// deadLetterCursor is the shape of a dead-letter id (a Redis stream id).
+var deadLetterCursor = regexp.MustCompile(`^[0-9]{1,20}-[0-9]{1,20}$`)
+
+// DeadLetters pages the project's deliveries that failed every attempt, newest first.
+func (w *Service) DeadLetters(ctx context.Context, p core.Principal, cursor string, limit int) (DeadLetterPage, error) {
+	const op = "webhooks.DeadLetters"
+	if err := p.Authorize(core.OpWebhookDeadLetters); err != nil {
+		return DeadLetterPage{}, err
+	}
+	if cursor != "" && !deadLetterCursor.MatchString(cursor) {
+		return DeadLetterPage{}, core.BadRequest(op, "cursor", "Invalid cursor: use next_cursor of the previous page")
+	}
+	limit = core.ClampLimit(limit, 50, 100)
+	l, more, err := w.store.DeadLetters(ctx, p.ProjectID, cursor, limit)
+	if err != nil {
+		return DeadLetterPage{}, core.Internal(op, err)
+	}
+	page := DeadLetterPage{Data: l, Pagination: core.Pagination{Limit: len(l)}}
+	if more {
+		page.Pagination.NextCursor = &l[len(l)-1].ID
+	}
+	return page, nil
+}
+
+// Wait blocks until every attempt started so far has finished (tests).
 func (w *Service) Wait() { w.pending.Wait() }
 
-// Shutdown waits for the deliveries under way until ctx ends, then abandons the rest.
+// Shutdown waits for the attempts in flight until ctx ends, then cuts them short; they stay
+// pending in the outbox. Stop the Worker loop first, so that no new ones start.
 func (w *Service) Shutdown(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() { w.pending.Wait(); close(done) }()
@@ -239,6 +433,6 @@ func (w *Service) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		w.cancel()
 		<-done
-		return core.E("webhooks.Shutdown", core.CodeServiceUnavailable, "webhook deliveries were cut short by shutdown")
+		return core.E("webhooks.Shutdown", core.CodeServiceUnavailable, "webhook attempts were cut short by shutdown; they resume from the outbox")
 	}
 }

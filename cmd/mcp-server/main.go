@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -87,7 +88,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if _, err := a.Auth.Authenticate(ctx, key); err != nil {
 		return errors.New("AGENTSTATE_API_KEY is not a live credential of this store (unknown, revoked or expired): " + core.WireErrorOf(err).Message)
 	}
-	srv := tools.NewServer(a.ToolDeps())
+	// A span per tool call when OTEL_EXPORTER_OTLP_ENDPOINT is set; flushed as the process ends.
+	srv := tools.NewServer(a.ToolDeps(), server.WithToolHandlerMiddleware(a.Tracing.Tool))
+	defer func() {
+		flush, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = a.Tracing.Shutdown(flush)
+	}()
 	stdio := server.NewStdioServer(srv)
 	stdio.SetContextFunc(func(ctx context.Context) context.Context {
 		// Every request (tools/list, tools/call, resources/*) authenticates the key afresh, and

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +31,7 @@ import (
 	"github.com/agentstate/agentstate-go/console"
 	"github.com/agentstate/agentstate-go/core"
 	"github.com/agentstate/agentstate-go/internal/metrics"
+	"github.com/agentstate/agentstate-go/internal/telemetry"
 	"github.com/agentstate/agentstate-go/redisstore"
 	"github.com/agentstate/agentstate-go/rest"
 	"github.com/agentstate/agentstate-go/tools"
@@ -45,6 +47,8 @@ type Config struct {
 	MaxBodyBytes    int64
 	SigningKey      string
 	WebhookLoopback bool
+	WebhookRetries  string
+	WebhookTimeout  time.Duration
 
 	// HTTP server only (HTTPFlags).
 	Addr             string
@@ -74,6 +78,8 @@ func Flags(fs *flag.FlagSet) *Config {
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", 1<<20, "largest accepted request body or tool argument (AGENTSTATE_MAX_BODY_BYTES)")
 	fs.StringVar(&c.SigningKey, "signing-key", "", "base64 32-byte Ed25519 seed that signs claims-log checkpoints; empty = generated once and kept in Redis (AGENTSTATE_SIGNING_KEY)")
 	fs.BoolVar(&c.WebhookLoopback, "webhook-allow-loopback", false, "let webhooks target this machine (http or https on loopback), for local development (AGENTSTATE_WEBHOOK_ALLOW_LOOPBACK)")
+	fs.StringVar(&c.WebhookRetries, "webhook-retry-delays", "15s,1m,5m,30m", "waits between the starts of a webhook delivery's attempts (attempts = delays+1), then it is dead-lettered; kept in Redis across restarts (AGENTSTATE_WEBHOOK_RETRY_DELAYS)")
+	fs.DurationVar(&c.WebhookTimeout, "webhook-timeout", 10*time.Second, "longest one webhook attempt may take; retry delays are at least this (AGENTSTATE_WEBHOOK_TIMEOUT)")
 	fs.StringVar(&c.Search, "search", SearchAuto, "conversation search: auto (RediSearch >= 2.6 when the server has it, else portable), portable or redisearch (refuse to start without it); docs/search.md (AGENTSTATE_SEARCH)")
 	return c
 }
@@ -129,6 +135,8 @@ type App struct {
 
 	// Metrics is the Prometheus instrumentation Open sets up; nil (New) = nothing measured.
 	Metrics *metrics.Metrics
+	// Tracing is OpenTelemetry, when Open found an OTLP endpoint in the environment; nil = off.
+	Tracing *telemetry.Tracing
 	// HTTP are the HTTP server's settings NewHandler applies (Open fills them from Config).
 	HTTP HTTPOptions
 
@@ -147,12 +155,13 @@ type HTTPOptions struct {
 	MCPSessionIdle time.Duration
 }
 
-// Start runs the background jobs: the lease sweeper and the conversation retention purge.
-// Shutdown stops them.
+// Start runs the background jobs: the lease sweeper, the conversation retention purge and the
+// webhook delivery worker. Shutdown stops them.
 func (a *App) Start(ctx context.Context, log *slog.Logger) {
 	a.jobs = []*core.Loop{
 		a.Leases.Sweeper(time.Second, func(err error) { log.Error("lease sweep", "err", err) }),
 		a.Convs.Retention(a.Auth.ListProjects, time.Hour, func(err error) { log.Error("retention", "err", err) }),
+		a.Hooks.Worker(func(err error) { log.Error("webhook outbox", "err", err) }),
 	}
 	for _, j := range a.jobs {
 		j.Start(ctx)
@@ -182,11 +191,39 @@ func (a *App) Shutdown(ctx context.Context) error {
 		errs = append(errs, a.search.backfill.Shutdown(ctx))
 	}
 	errs = append(errs, a.Hooks.Shutdown(ctx))
+	errs = append(errs, a.Tracing.Shutdown(ctx)) // last: flushes the spans of everything above
 	return errors.Join(errs...)
+}
+
+// secretFiles are the settings that may also come from a file named by <variable>_FILE, as
+// Docker and Compose secrets (/run/secrets/<name>) and mounted Kubernetes secrets provide them.
+func (c *Config) secretFiles() map[string]*string {
+	return map[string]*string{"AGENTSTATE_REDIS_URL": &c.RedisURL, "AGENTSTATE_ADMIN_TOKEN": &c.AdminToken,
+		"AGENTSTATE_SIGNING_KEY": &c.SigningKey, "AGENTSTATE_METRICS_TOKEN": &c.MetricsToken, "AGENTSTATE_BOOTSTRAP_KEY": &c.BootstrapKey}
+}
+
+// ReadSecretFiles fills each secret setting left empty from the file its _FILE variable names
+// (trailing newline trimmed). A named file that cannot be read is an error, not an empty secret.
+func (c *Config) ReadSecretFiles() error {
+	for name, v := range c.secretFiles() {
+		path := os.Getenv(name + "_FILE")
+		if path == "" || *v != "" {
+			continue
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("%s_FILE: %w", name, err)
+		}
+		*v = strings.TrimRight(string(b), "\r\n")
+	}
+	return nil
 }
 
 // Open connects the store (or starts the embedded one) and builds the services.
 func Open(ctx context.Context, c *Config, log *slog.Logger) (*App, error) {
+	if err := c.ReadSecretFiles(); err != nil {
+		return nil, err
+	}
 	opts := c.Redis
 	opts.URL = c.RedisURL
 	conn, err := redisstore.Open(ctx, opts)
@@ -218,9 +255,23 @@ func Open(ctx context.Context, c *Config, log *slog.Logger) (*App, error) {
 	}
 	a.Claims = core.NewClaims(conn.Store, core.SystemClock{}, signer)
 	a.Hooks = webhooks.New(conn.Store, core.SystemClock{}, c.WebhookLoopback)
+	if a.Hooks.Policy, err = webhookPolicy(c); err != nil {
+		conn.Close()
+		return nil, err
+	}
 	a.Convs = conversations.New(conn.Store, core.SystemClock{}, titles.FromEnv(nil))
 	a.instrument(metrics.New())
 	conn.Store.Client().AddHook(a.Metrics.RedisHook())
+	if a.Tracing, err = telemetry.FromEnv(ctx); err == nil {
+		err = a.Tracing.Redis(conn.Store.Client())
+	}
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	if a.Tracing != nil {
+		log.Info("tracing on: OpenTelemetry spans go to the OTLP endpoint in OTEL_EXPORTER_OTLP_*")
+	}
 	a.HTTP = HTTPOptions{MetricsToken: c.MetricsToken, CORSOrigins: splitList(c.CORSOrigins),
 		HSTS: strings.HasPrefix(strings.ToLower(c.PublicURL), "https://")}
 	log.Info("claims log checkpoints signed", "key_id", signer.PublicKey().KeyID)
@@ -228,6 +279,10 @@ func Open(ctx context.Context, c *Config, log *slog.Logger) (*App, error) {
 		conn.Close()
 		return nil, err
 	}
+	a.Metrics.WatchState(metrics.State{SearchPath: a.search.path,
+		LeasesHeld: func(ctx context.Context) (int64, error) {
+			return a.Store.LeasesHeld(ctx, core.NowMs(core.SystemClock{}))
+		}})
 	return a, nil
 }
 
@@ -250,6 +305,29 @@ func (a *App) instrument(m *metrics.Metrics) {
 	if a.RateLimiter != nil {
 		a.RateLimiter.Observer = m
 	}
+}
+
+// webhookPolicy is the outbox's retry policy from the -webhook-* settings.
+func webhookPolicy(c *Config) (webhooks.Policy, error) {
+	p := webhooks.DefaultPolicy() // for what a Config built in code leaves zero
+	switch {
+	case c.WebhookTimeout < 0:
+		return p, fmt.Errorf("AGENTSTATE_WEBHOOK_TIMEOUT must be positive, got %s", c.WebhookTimeout)
+	case c.WebhookTimeout > 0:
+		p.Timeout = c.WebhookTimeout
+	}
+	if c.WebhookRetries == "" {
+		return p, nil
+	}
+	p.Delays = nil
+	for _, f := range splitList(c.WebhookRetries) {
+		d, err := time.ParseDuration(f)
+		if err != nil || d <= 0 {
+			return p, fmt.Errorf("AGENTSTATE_WEBHOOK_RETRY_DELAYS: %q is not a positive duration such as 30s or 5m", f)
+		}
+		p.Delays = append(p.Delays, d)
+	}
+	return p, nil
 }
 
 func splitList(s string) []string {
@@ -355,7 +433,8 @@ func (a *App) Close() {
 
 // NewHandler builds the full HTTP surface: REST, MCP over streamable HTTP and legacy SSE.
 func (a *App) NewHandler(authFailureDelay time.Duration) http.Handler {
-	mcpSrv := tools.NewServer(a.ToolDeps(), server.WithToolHandlerMiddleware(a.Metrics.Tool))
+	mcpSrv := tools.NewServer(a.ToolDeps(), server.WithToolHandlerMiddleware(a.Metrics.Tool),
+		server.WithToolHandlerMiddleware(a.Tracing.Tool))
 	a.mcpSSE = server.NewSSEServer(mcpSrv, server.WithStaticBasePath("/api/mcp"),
 		server.WithSSEEndpoint("/sse"), server.WithMessageEndpoint("/message"),
 		server.WithSSEContextFunc(func(ctx context.Context, r *http.Request) context.Context {
@@ -367,7 +446,7 @@ func (a *App) NewHandler(authFailureDelay time.Duration) http.Handler {
 		idle = MCPSessionIdle
 	}
 	sessions := mcpSessions{store: a.Store, idle: idle}
-	return rest.NewHandler(rest.Deps{
+	return a.Tracing.Handler(rest.NewHandler(rest.Deps{
 		Auth:             a.Auth,
 		Keys:             a.Keys,
 		Claims:           a.Claims,
@@ -390,11 +469,11 @@ func (a *App) NewHandler(authFailureDelay time.Duration) http.Handler {
 			})))),
 		MCPSSE:      tools.NotFoundHandler(a.mcpSSE),
 		Console:     console.Handler(),
-		Middleware:  []func(http.Handler) http.Handler{a.Metrics.HTTP},
+		Middleware:  []func(http.Handler) http.Handler{a.Metrics.HTTP, a.Tracing.RouteName},
 		Metrics:     a.metricsOnMain(),
 		CORSOrigins: a.HTTP.CORSOrigins,
 		HSTS:        a.HTTP.HSTS,
-	})
+	}))
 }
 
 // metricsOnMain is /metrics for the main handler: only behind a token, since the main address

@@ -2,12 +2,15 @@ package app_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/agentstate/agentstate-go/core"
+	"github.com/agentstate/agentstate-go/internal/app"
 	"github.com/agentstate/agentstate-go/internal/testenv"
 )
 
@@ -45,4 +48,22 @@ func TestBootstrap(t *testing.T) {
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "AGENTSTATE_BOOTSTRAP_KEY is malformed")
 	})
+}
+
+// TestSecretsFromFiles: a secret setting left empty is read from the file its _FILE variable
+// names (a compose or Kubernetes secret), one given directly wins, and a missing file is an
+// error rather than an empty secret.
+func TestSecretsFromFiles(t *testing.T) {
+	dir := t.TempDir()
+	tok := filepath.Join(dir, "admin_token")
+	require.NoError(t, os.WriteFile(tok, []byte("s3cret-token\n"), 0o600))
+	t.Setenv("AGENTSTATE_ADMIN_TOKEN_FILE", tok)
+	t.Setenv("AGENTSTATE_METRICS_TOKEN_FILE", tok)
+	c := &app.Config{MetricsToken: "given"}
+	require.NoError(t, c.ReadSecretFiles())
+	assert.Equal(t, "s3cret-token", c.AdminToken)
+	assert.Equal(t, "given", c.MetricsToken)
+
+	t.Setenv("AGENTSTATE_SIGNING_KEY_FILE", filepath.Join(dir, "missing"))
+	assert.ErrorContains(t, (&app.Config{}).ReadSecretFiles(), "AGENTSTATE_SIGNING_KEY_FILE")
 }

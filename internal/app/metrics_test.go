@@ -78,6 +78,8 @@ func TestMetricsCountAScriptedWorkload(t *testing.T) {
 	require.NoError(t, err)
 	defer a.Close()
 	a.RateLimiter = core.NewRateLimiter(a.Store, frozenClock{time.Now()}, cfg.RateLimitPerMin)
+	a.Start(ctx, slog.New(slog.DiscardHandler)) // the webhook worker delivers from the outbox
+	defer func() { _ = a.Shutdown(context.WithoutCancel(ctx)) }()
 	a.instrument(a.Metrics)
 	key, err := a.Bootstrap(ctx, "")
 	require.NoError(t, err)
@@ -116,10 +118,13 @@ func TestMetricsCountAScriptedWorkload(t *testing.T) {
 	require.Equal(t, 201, st, "%s", b)
 	var lease core.Lease
 	require.NoError(t, json.Unmarshal(b, &lease))
+	held := scrape(t, ts.URL)["agentstate_leases_held"]
 	st, _ = call(key, "POST", "/api/v1/states/job/lease", `{"holder":"w2","ttl_ms":60000}`)
 	require.Equal(t, 409, st)
 	st, _ = call(key, "DELETE", "/api/v1/leases/"+lease.ID, "")
 	require.Equal(t, 204, st)
+	assert.Equal(t, 1.0, held-before["agentstate_leases_held"], "the lease is held while it lives")
+	assert.Equal(t, before["agentstate_leases_held"], scrape(t, ts.URL)["agentstate_leases_held"], "and not after its release")
 
 	rpc := func(name string, args map[string]any) {
 		t.Helper()
@@ -187,6 +192,8 @@ func TestMetricsCountAScriptedWorkload(t *testing.T) {
 	assert.Equal(t, 1.0, moved("agentstate_redis_errors_total{command=nosuchcommand}"))
 	assert.Positive(t, moved("agentstate_redis_command_duration_seconds_count{command=evalsha}"), "scripts are timed")
 	assert.Equal(t, 1.0, during["agentstate_watches_open"])
+	assert.Equal(t, 1.0, after["agentstate_search_path{path=portable}"], "the embedded store has no RediSearch")
+	assert.Equal(t, 0.0, after["agentstate_search_path{path=redisearch}"])
 	assert.Eventually(t, func() bool { return scrape(t, ts.URL)["agentstate_watches_open"] == 0 }, 10*time.Second, 20*time.Millisecond,
 		"the watch gauge drops when the client goes")
 }

@@ -25,6 +25,14 @@ type searchState struct {
 	backfill *redisstore.Backfill
 }
 
+// path is the search path serving queries now: RediSearch once its backfill is done.
+func (s *searchState) path() string {
+	if s != nil && s.ft != nil && s.ft.Ready() {
+		return SearchRediSearch
+	}
+	return SearchPortable
+}
+
 // details are /readyz's search section.
 func (s *searchState) details() map[string]any {
 	if s == nil {

@@ -23,7 +23,7 @@ func TestEveryBinaryHasHelpAndVersion(t *testing.T) {
 		"-ldflags", "-X github.com/agentstate/agentstate-go/internal/cli.version=v9.8.7-test", "../../cmd/...")
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, "%s", out)
-	for _, name := range []string{"http-server", "mcp-server", "admin", "verify", "loadgen"} {
+	for _, name := range []string{"http-server", "mcp-server", "admin", "verify", "loadgen", "healthcheck"} {
 		bin := filepath.Join(dir, name)
 		t.Run(name, func(t *testing.T) {
 			cmd := exec.Command(bin, "-h")

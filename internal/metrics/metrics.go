@@ -65,7 +65,9 @@ func New() *Metrics {
 		redisErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agentstate_redis_errors_total",
 			Help: "Redis commands that failed (not counting nil replies) by command."}, []string{"command"}),
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agentstate_webhook_deliveries_total",
-			Help: "Webhook deliveries by outcome: ok, or failed after every attempt."}, []string{"outcome"}),
+			Help: "Webhook delivery attempts and deliveries by outcome: ok (delivered), retry (an attempt failed, another follows), " +
+				"dead_letter (every attempt failed), dropped (webhook deleted or deactivated first), lost (the outbox could not be written)."},
+			[]string{"outcome"}),
 		counters: map[core.Event]prometheus.Counter{},
 		gauges:   map[core.Event]prometheus.Gauge{},
 	}
@@ -102,8 +104,14 @@ func (m *Metrics) Observe(e core.Event, delta int) {
 	switch e {
 	case core.EventWebhookOK:
 		m.webhooks.WithLabelValues("ok").Add(float64(delta))
+	case core.EventWebhookRetry:
+		m.webhooks.WithLabelValues("retry").Add(float64(delta))
 	case core.EventWebhookFailed:
-		m.webhooks.WithLabelValues("failed").Add(float64(delta))
+		m.webhooks.WithLabelValues("dead_letter").Add(float64(delta))
+	case core.EventWebhookDropped:
+		m.webhooks.WithLabelValues("dropped").Add(float64(delta))
+	case core.EventWebhookLost:
+		m.webhooks.WithLabelValues("lost").Add(float64(delta))
 	default:
 		if c, ok := m.counters[e]; ok {
 			c.Add(float64(delta))
@@ -226,6 +234,61 @@ func (m *Metrics) Handler(token string) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// State are the read-at-scrape gauges: what is true now rather than counted as it happens.
+type State struct {
+	LeasesHeld func(ctx context.Context) (int64, error) // live leases in every project, from the store
+	SearchPath func() string                            // the conversation search path serving queries now
+}
+
+// SearchPaths are the values SearchPath may return.
+var SearchPaths = []string{"portable", "redisearch"}
+
+// WatchState registers the gauges of s: agentstate_leases_held, counted in the store (so it
+// is the same on every replica), and agentstate_search_path{path}, 1 for the path in use.
+func (m *Metrics) WatchState(s State) {
+	if m == nil {
+		return
+	}
+	m.reg.MustRegister(stateCollector{s})
+}
+
+var (
+	leasesHeldDesc = prometheus.NewDesc("agentstate_leases_held", "Leases live now, in every project (read from the store at scrape time).", nil, nil)
+	searchPathDesc = prometheus.NewDesc("agentstate_search_path", "Conversation search path serving queries: 1 for the one in use.", []string{"path"}, nil)
+)
+
+// stateScrapeTimeout bounds the store reads one scrape makes.
+const stateScrapeTimeout = 2 * time.Second
+
+type stateCollector struct{ s State }
+
+func (c stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- leasesHeldDesc
+	ch <- searchPathDesc
+}
+
+func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.s.LeasesHeld != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), stateScrapeTimeout)
+		defer cancel()
+		// On a store error the gauge is left out, rather than a wrong number or a failed scrape
+		// (the Redis error counters say what went wrong).
+		if n, err := c.s.LeasesHeld(ctx); err == nil {
+			ch <- prometheus.MustNewConstMetric(leasesHeldDesc, prometheus.GaugeValue, float64(n))
+		}
+	}
+	if c.s.SearchPath != nil {
+		cur := c.s.SearchPath()
+		for _, p := range SearchPaths {
+			v := 0.0
+			if p == cur {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(searchPathDesc, prometheus.GaugeValue, v, p)
+		}
+	}
 }
 
 // Registry is the registry the collectors live on (tests gather from it).
