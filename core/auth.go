@@ -39,6 +39,9 @@ type Credential struct {
 	LastUsedAt int64    `json:"last_used_at,omitempty"`
 	// MintedBy is the API key at the root of a token's chain: the token dies with it.
 	MintedBy string `json:"minted_by,omitempty"`
+	// Audience, when set, is the one resource (RFC 8707) that accepts the token: OAuth access
+	// tokens are bound to <origin>/api/mcp and refused everywhere else.
+	Audience string `json:"audience,omitempty"`
 }
 
 // Project is a tenant: every key, state, lease and claim belongs to exactly one.
@@ -112,9 +115,18 @@ const lastUsedResolution = time.Minute
 
 var errUnauthorized = E("core.Auth.Authenticate", CodeUnauthorized, MsgUnauthorized)
 
-// Authenticate resolves raw to a principal. There is no cache: a revoke takes effect on the
-// very next request (v1's defect D5 is not copied).
+// Authenticate resolves raw to a principal for a face that is no OAuth resource (REST, stdio):
+// an audience-bound credential is refused there.
 func (a *Auth) Authenticate(ctx context.Context, raw string) (Principal, error) {
+	return a.AuthenticateFor(ctx, raw, "")
+}
+
+// AuthenticateFor resolves raw to a principal on the resource named (its canonical URI, ""
+// for none). There is no cache: a revoke takes effect on the very next request (v1's defect
+// D5 is not copied). A credential with an audience is accepted only by that resource, so an
+// access token issued for one server's /api/mcp cannot be replayed at another or at REST;
+// credentials without one are accepted everywhere their kind is.
+func (a *Auth) AuthenticateFor(ctx context.Context, raw, resource string) (Principal, error) {
 	if !ValidCredentialFormat(raw) {
 		return Principal{}, errUnauthorized
 	}
@@ -129,7 +141,7 @@ func (a *Auth) Authenticate(ctx context.Context, raw string) (Principal, error) 
 		return Principal{}, errUnauthorized
 	}
 	now := NowMs(a.clock)
-	if cred.RevokedAt != 0 || (cred.ExpiresAt != 0 && cred.ExpiresAt <= now) {
+	if cred.RevokedAt != 0 || (cred.ExpiresAt != 0 && cred.ExpiresAt <= now) || (cred.Audience != "" && cred.Audience != resource) {
 		return Principal{}, errUnauthorized
 	}
 	if cred.Kind == KindCapabilityToken {
@@ -157,7 +169,7 @@ func (a *Auth) Authenticate(ctx context.Context, raw string) (Principal, error) 
 		ProjectID: cred.ProjectID, CredentialID: cred.ID, Kind: cred.Kind,
 		Scopes: scopes, AgentID: cred.AgentID, Resources: cred.Resources,
 		Ancestors: cred.Ancestors, Depth: len(cred.Ancestors), MaxDepth: cred.MaxDepth, ExpiresAt: cred.ExpiresAt,
-		MintedBy: cred.MintedBy,
+		MintedBy: cred.MintedBy, Audience: cred.Audience,
 	}, nil
 }
 

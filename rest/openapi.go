@@ -171,7 +171,8 @@ func OpenAPI() ([]byte, error) {
 			{"Credentials", "API keys and delegable capability tokens."}, {"Projects", "Operator-only project management (AGENTSTATE_ADMIN_TOKEN)."},
 			{"Claims", "Assertions with evidence, verified by the server, in a signed hash-chained log."},
 			{"Conversations", "Message history, tags, full-text search, traces and analytics (also under the legacy /v1 prefix)."},
-			{"Webhooks", "Signed conversation.created deliveries."}},
+			{"Webhooks", "Signed conversation.created deliveries."},
+			{"OAuth", "The OAuth 2.1 authorization server for /api/mcp (metadata at /.well-known/oauth-authorization-server). Errors here are RFC 6749's {\"error\",\"error_description\"}."}},
 		Paths: map[string]map[string]operation{},
 		Components: components{
 			Schemas: map[string]*jsonschema.Schema{},
@@ -231,8 +232,12 @@ func OpenAPI() ([]byte, error) {
 			op.Tags = []string{"Conversations"}
 		case strings.HasPrefix(path, "/api/v1/webhooks"):
 			op.Tags = []string{"Webhooks"}
+		case strings.HasPrefix(path, "/api/oauth"):
+			op.Tags = []string{"OAuth"}
 		}
 		switch {
+		case r.Op.Access == core.Public:
+			op.Security = []map[string][]string{}
 		case r.Op.Access == core.Operator:
 			op.Security = []map[string][]string{{"adminToken": {}}}
 		case r.Op.Access == core.KeysOnly:
@@ -254,10 +259,16 @@ func OpenAPI() ([]byte, error) {
 			if err != nil {
 				return nil, err
 			}
-			op.RequestBody = &requestBody{Required: !r.BodyOptional, Content: jsonContent(name)}
+			content := jsonContent(name)
+			if r.Form {
+				content = map[string]mediaType{"application/x-www-form-urlencoded": content["application/json"]}
+			}
+			op.RequestBody = &requestBody{Required: !r.BodyOptional, Content: content}
 		}
 		success := response{Description: http.StatusText(r.Status)}
 		switch {
+		case r.HTML:
+			success.Content = map[string]mediaType{"text/html": {Schema: &jsonschema.Schema{Type: "string"}}}
 		case r.Stream != "":
 			success.Content = map[string]mediaType{"text/event-stream": {Schema: &jsonschema.Schema{Type: "string", Description: r.Stream}}}
 		case r.Response != nil:

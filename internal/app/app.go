@@ -19,6 +19,7 @@ import (
 
 	"github.com/agentstate/agentstate-go/conversations"
 	"github.com/agentstate/agentstate-go/conversations/titles"
+	"github.com/agentstate/agentstate-go/oauth"
 	"github.com/agentstate/agentstate-go/webhooks"
 	"golang.org/x/net/netutil"
 
@@ -120,6 +121,7 @@ type App struct {
 	Claims  *core.Claims
 	Convs   *conversations.Service
 	Hooks   *webhooks.Service
+	OAuth   *oauth.Service
 	States  *core.States
 	Leases  *core.Leases
 	Watcher *core.Watcher
@@ -142,6 +144,7 @@ type HTTPOptions struct {
 	MetricsToken string   // serve /metrics on the main handler to this bearer token
 	CORSOrigins  []string // browser origins allowed to call with credentials
 	HSTS         bool     // send Strict-Transport-Security on plain HTTP too (public URL is https)
+	PublicURL    string   // the origin in OAuth metadata and the audience of access tokens; "" = the request's
 }
 
 // Start runs the background jobs: the lease sweeper and the conversation retention purge.
@@ -215,11 +218,14 @@ func Open(ctx context.Context, c *Config, log *slog.Logger) (*App, error) {
 	}
 	a.Claims = core.NewClaims(conn.Store, core.SystemClock{}, signer)
 	a.Hooks = webhooks.New(conn.Store, core.SystemClock{}, c.WebhookLoopback)
+	// Client metadata documents are fetched under the webhooks' SSRF guard and its loopback switch.
+	a.OAuth = oauth.New(conn.Store, a.Auth, a.Keys, core.SystemClock{}, webhooks.NewGuardedClient(c.WebhookLoopback), c.WebhookLoopback)
 	a.Convs = conversations.New(conn.Store, core.SystemClock{}, titles.FromEnv(nil))
 	a.instrument(metrics.New())
 	conn.Store.Client().AddHook(a.Metrics.RedisHook())
 	a.HTTP = HTTPOptions{MetricsToken: c.MetricsToken, CORSOrigins: splitList(c.CORSOrigins),
-		HSTS: strings.HasPrefix(strings.ToLower(c.PublicURL), "https://")}
+		HSTS: strings.HasPrefix(strings.ToLower(c.PublicURL), "https://"), PublicURL: c.PublicURL}
+	a.OAuth.PublicURL = c.PublicURL
 	log.Info("claims log checkpoints signed", "key_id", signer.PublicKey().KeyID)
 	if err := a.OpenSearch(ctx, c.Search, log); err != nil {
 		conn.Close()
@@ -295,13 +301,15 @@ func New(store *redisstore.Store, clock core.Clock, limits core.Limits) *App {
 	signer, _ := core.NewSigner(seed)
 	hooks := webhooks.New(store, clock, true)
 	convs := conversations.New(store, clock, titles.Local{})
+	auth, keys := core.NewAuth(store, clock), core.NewKeys(store, clock)
 	return &App{
+		OAuth:   oauth.New(store, auth, keys, clock, webhooks.NewGuardedClient(true), true),
 		Claims:  core.NewClaims(store, clock, signer),
 		Convs:   convs,
 		Hooks:   hooks,
 		Store:   store,
-		Auth:    core.NewAuth(store, clock),
-		Keys:    core.NewKeys(store, clock),
+		Auth:    auth,
+		Keys:    keys,
 		States:  states,
 		Leases:  core.NewLeases(store, clock),
 		Watcher: core.NewWatcher(store, states),
@@ -362,6 +370,8 @@ func (a *App) NewHandler(authFailureDelay time.Duration) http.Handler {
 		Claims:           a.Claims,
 		Conversations:    a.Convs,
 		Webhooks:         a.Hooks,
+		OAuth:            a.OAuth,
+		ToolOp:           tools.OperationOf,
 		RateLimiter:      a.RateLimiter,
 		States:           a.States,
 		Leases:           a.Leases,
@@ -383,6 +393,7 @@ func (a *App) NewHandler(authFailureDelay time.Duration) http.Handler {
 		Metrics:     a.metricsOnMain(),
 		CORSOrigins: a.HTTP.CORSOrigins,
 		HSTS:        a.HTTP.HSTS,
+		PublicURL:   a.HTTP.PublicURL,
 	})
 }
 
@@ -398,8 +409,10 @@ func (a *App) metricsOnMain() http.Handler {
 // connection prepares an HTTP MCP request's context: subscriptions re-authenticate its bearer
 // credential as long as they run, and only the protocol revisions we serve fully are offered.
 func (a *App) connection(ctx context.Context, r *http.Request) context.Context {
-	cred := bearerOf(r)
-	ctx = tools.WithAuthenticate(ctx, func(ctx context.Context) (core.Principal, error) { return a.Auth.Authenticate(ctx, cred) })
+	cred, resource := bearerOf(r), oauth.Resource(a.HTTP.PublicURL, r)
+	ctx = tools.WithAuthenticate(ctx, func(ctx context.Context) (core.Principal, error) {
+		return a.Auth.AuthenticateFor(ctx, cred, resource)
+	})
 	return server.WithSupportedProtocolVersions(ctx, mcp.LegacyProtocolVersions())
 }
 
