@@ -155,7 +155,7 @@ func (s *Service) Decision(w http.ResponseWriter, r *http.Request) {
 		s.redirectError(w, r, req, fail(http.StatusForbidden, "access_denied", core.MsgOAuthDenied))
 		return
 	}
-	form := consentForm{Scopes: f["scope"], Resources: f.Get("resources"), AgentID: f.Get("agent_id"), Expiry: f.Get("expires")}
+	form := consentForm{Scopes: f["grant_scope"], Resources: f.Get("resources"), AgentID: f.Get("agent_id"), Expiry: f.Get("expires")}
 	form.MaxDepth, _ = strconv.Atoi(f.Get("max_depth"))
 	again := func(status int, msg string) {
 		s.renderConsent(w, status, req, c, cookie.Value, msg, form)

@@ -46,15 +46,22 @@ type Service struct {
 	// (webhooks.NewGuardedClient). AllowLoopback lets documents be on this machine (tests, dev).
 	Fetch         *http.Client
 	AllowLoopback bool
-	// Per-IP budgets (v1: registration shares project creation's 10 per hour).
+	// Per-IP budgets; 0 = unlimited. The server runs with DefaultRegisterPerHour and
+	// DefaultTokenPerMinute.
 	RegisterPerHour int
 	TokenPerMinute  int
 }
 
-// New builds the service with v1's limits.
+// v1 limits registration like project creation, 10 per hour per IP; the token endpoint gets a
+// budget that no honest client (one refresh an hour) comes near.
+const (
+	DefaultRegisterPerHour = 10
+	DefaultTokenPerMinute  = 60
+)
+
+// New builds the service, without per-IP limits (set them for a public server).
 func New(store Store, auth *core.Auth, keys *core.Keys, clock core.Clock, fetch *http.Client, allowLoopback bool) *Service {
-	return &Service{Store: store, Auth: auth, Keys: keys, Clock: clock, Fetch: fetch, AllowLoopback: allowLoopback,
-		RegisterPerHour: 10, TokenPerMinute: 60}
+	return &Service{Store: store, Auth: auth, Keys: keys, Clock: clock, Fetch: fetch, AllowLoopback: allowLoopback}
 }
 
 // Origin is the scheme and host clients reach the server at: publicURL when set, else what the

@@ -226,6 +226,7 @@ func Open(ctx context.Context, c *Config, log *slog.Logger) (*App, error) {
 	a.HTTP = HTTPOptions{MetricsToken: c.MetricsToken, CORSOrigins: splitList(c.CORSOrigins),
 		HSTS: strings.HasPrefix(strings.ToLower(c.PublicURL), "https://"), PublicURL: c.PublicURL}
 	a.OAuth.PublicURL = c.PublicURL
+	a.OAuth.RegisterPerHour, a.OAuth.TokenPerMinute = oauth.DefaultRegisterPerHour, oauth.DefaultTokenPerMinute
 	log.Info("claims log checkpoints signed", "key_id", signer.PublicKey().KeyID)
 	if err := a.OpenSearch(ctx, c.Search, log); err != nil {
 		conn.Close()
