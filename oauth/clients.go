@@ -163,7 +163,7 @@ func (s *Service) bindMachineClient(ctx context.Context, r *http.Request, c *Cli
 	}
 	depth := 1
 	grant, err := s.Keys.MintBound(ctx, p, core.MintTokenRequest{Name: grantName(in.ClientName), Scopes: scopes,
-		Resources: in.Resources, AgentID: in.AgentID, MaxDepth: &depth}, "")
+		Resources: in.Resources, AgentID: in.AgentID, MaxDepth: &depth}, s.resource(r))
 	if err != nil {
 		ce := core.ErrorOf(err)
 		if ce.Code == core.CodeForbidden || ce.Code == core.CodeBadRequest {

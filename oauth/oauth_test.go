@@ -217,7 +217,10 @@ func TestOAuthMetadata(t *testing.T) {
 			assert.Contains(t, string(body), `"authorization_servers":["`+s.URL+`"]`)
 		}
 		// AGENTSTATE_PUBLIC_URL: behind a proxy the request's Host is not the public origin.
-		pub := testenv.NewServer(t, e, func(a *app.App) { a.HTTP.PublicURL = "https://mcp.example.com"; a.OAuth.PublicURL = "https://mcp.example.com" })
+		pub := testenv.NewServer(t, e, func(a *app.App) {
+			a.HTTP.PublicURL = "https://mcp.example.com"
+			a.OAuth.PublicURL = "https://mcp.example.com"
+		})
 		c = newClient(t, pub.URL)
 		_, body = c.get("/.well-known/oauth-protected-resource")
 		assert.Contains(t, string(body), `"resource":"https://mcp.example.com/api/mcp"`)
@@ -404,7 +407,10 @@ func TestOAuthAudience(t *testing.T) {
 		resp, _ := c.do(req)
 		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 		// Not another server on the same store (another public URL is another resource).
-		other := testenv.NewServer(t, e, func(a *app.App) { a.HTTP.PublicURL = "https://other.example"; a.OAuth.PublicURL = "https://other.example" })
+		other := testenv.NewServer(t, e, func(a *app.App) {
+			a.HTTP.PublicURL = "https://other.example"
+			a.OAuth.PublicURL = "https://other.example"
+		})
 		status, _, _ := newClient(t, other.URL).mcp(tok.AccessToken, "whoami", nil)
 		assert.Equal(t, http.StatusUnauthorized, status)
 		// A token requested for another resource is refused at issue.
@@ -683,6 +689,10 @@ func TestOAuthClientCredentials(t *testing.T) {
 		assert.Equal(t, "state:read", tok.Scope)
 		status, _, _ := c.mcp(tok.AccessToken, "whoami", nil)
 		assert.Equal(t, http.StatusOK, status)
+		req, _ = http.NewRequest(http.MethodGet, s.URL+"/api/v1/states/k", nil)
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		resp, _ = c.do(req)
+		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "client-credentials tokens are bound to /api/mcp too")
 
 		status, bad := c.token(url.Values{"grant_type": {"client_credentials"}, "client_id": {out.ClientID}, "client_secret": {"wrong"}})
 		assert.Equal(t, http.StatusUnauthorized, status)
