@@ -287,6 +287,17 @@ func TestOAuthPKCE(t *testing.T) {
 			assert.Equal(t, http.StatusBadRequest, status)
 			assert.Equal(t, "invalid_grant", out.Error)
 		})
+		t.Run("another client's code", func(t *testing.T) {
+			// Even with the verifier (say the attacker also stole it), a code buys tokens only
+			// for the client it was issued to.
+			p := newPKCE()
+			code := c.code(p, s.Project.Key, "state:read")
+			thief := newClient(t, s.URL)
+			thief.register()
+			status, out := thief.exchange(code, p)
+			assert.Equal(t, http.StatusBadRequest, status)
+			assert.Equal(t, "invalid_grant", out.Error)
+		})
 		t.Run("plain or absent challenge refused", func(t *testing.T) {
 			for _, method := range []string{"plain", ""} {
 				p := newPKCE()
@@ -478,7 +489,9 @@ func TestOAuthConsentNeverWiderThanKey(t *testing.T) {
 		assert.Contains(t, res, `"isError":true`)
 		// A capability token cannot approve (the person proves identity with a project API key),
 		// and a wrong key is refused on the page.
-		for _, k := range []string{tok.AccessToken, "as_live_" + core.RandomBase62(40)} {
+		plain, err := s.App.Keys.MintToken(ctx, s.Project.P, core.MintTokenRequest{Name: "plain", Scopes: []string{"state:read"}, MaxDepth: ptr(2)})
+		require.NoError(t, err)
+		for _, k := range []string{tok.AccessToken, plain.Token, "as_live_" + core.RandomBase62(40)} {
 			resp, _ = c.consent(c.authorizeURL(p, "state:read", redirect), k, url.Values{"grant_scope": {"state:read"}})
 			assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 		}
@@ -501,6 +514,11 @@ func TestOAuthConsentForm(t *testing.T) {
 			assert.Equal(t, "access_denied", loc.Query().Get("error"))
 			assert.Equal(t, "st-123", loc.Query().Get("state"))
 			assert.Empty(t, loc.Query().Get("code"))
+		})
+		t.Run("csrf token must match the cookie", func(t *testing.T) {
+			resp, _ := c.consent(c.authorizeURL(p, "state:read", redirect), s.Project.Key, url.Values{"csrf": {"guess"}})
+			assert.Equal(t, http.StatusForbidden, resp.StatusCode)
+			assert.Empty(t, resp.Header.Get("Location"))
 		})
 		t.Run("csrf", func(t *testing.T) {
 			// A form posted from elsewhere has neither the cookie nor its value.
@@ -616,8 +634,8 @@ func TestOAuthRevocation(t *testing.T) {
 			require.NoError(t, err)
 			var grant string
 			for _, tk := range list.Data {
-				if tk.Name == "OAuth: Test host" && tk.Depth == 0 {
-					grant = tk.ID // oldest first: the last is this subtest's
+				if tk.KeyPrefix == tok.AccessToken[:12] && tk.ParentID != nil {
+					grant = *tk.ParentID // the access token is the grant's child
 				}
 			}
 			require.NotEmpty(t, grant)
@@ -729,3 +747,5 @@ func TestOAuthRateLimits(t *testing.T) {
 		assert.Equal(t, []int{401, 401, 401, 429}, codes)
 	})
 }
+
+func ptr[T any](v T) *T { return &v }
