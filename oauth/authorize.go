@@ -57,6 +57,7 @@ type expiryOption struct {
 // carried from the GET to the consent form's POST in hidden fields and validated again there.
 type authRequest struct {
 	ClientID, RedirectURI, State, Challenge, Resource, Nonce string
+	RedirectGiven                                            bool
 	Scopes                                                   []string
 }
 
@@ -69,8 +70,8 @@ func (s *Service) parseAuthRequest(r *http.Request, v url.Values) (*authRequest,
 		return nil, nil, oe, nil
 	}
 	req := &authRequest{ClientID: c.ID, RedirectURI: v.Get("redirect_uri"), State: v.Get("state"),
-		Challenge: v.Get("code_challenge"), Resource: v.Get("resource"), Nonce: v.Get("nonce")}
-	if req.RedirectURI == "" && len(c.RedirectURIs) == 1 {
+		Challenge: v.Get("code_challenge"), Resource: v.Get("resource"), Nonce: v.Get("nonce"), RedirectGiven: v.Get("redirect_uri") != ""}
+	if !req.RedirectGiven && len(c.RedirectURIs) == 1 {
 		req.RedirectURI = c.RedirectURIs[0]
 	}
 	if !redirectMatches(c.RedirectURIs, req.RedirectURI) {
@@ -213,7 +214,7 @@ func (s *Service) Decision(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	code := projectToken("as_code_", p.ProjectID)
-	rec := Code{Grant: grant.ID, ClientID: c.ID, RedirectURI: req.RedirectURI, Challenge: req.Challenge,
+	rec := Code{Grant: grant.ID, ClientID: c.ID, RedirectURI: req.RedirectURI, RedirectGiven: req.RedirectGiven, Challenge: req.Challenge,
 		Resource: req.Resource, Scope: strings.Join(grant.Scopes, " "), ExpiresAt: s.Clock.Now().Add(CodeTTL).UnixMilli()}
 	if err := s.Store.PutCode(ctx, p.ProjectID, core.SHA256Hex([]byte(code)), rec, CodeTTL); err != nil {
 		again(http.StatusServiceUnavailable, core.WireErrorOf(err).Message)
@@ -298,7 +299,7 @@ func (s *Service) renderConsent(w http.ResponseWriter, status int, req *authRequ
 		name = c.ID
 	}
 	d := consentData{CSS: template.CSS(consentCSS), Client: name, ClientID: c.ID, RedirectHost: redirectSource(req.RedirectURI), Error: msg, CSRF: csrf, Form: form,
-		Hidden: map[string]string{"client_id": req.ClientID, "redirect_uri": req.RedirectURI, "state": req.State,
+		Hidden: map[string]string{"client_id": req.ClientID, "redirect_uri": redirectField(req), "state": req.State,
 			"code_challenge": req.Challenge, "code_challenge_method": "S256", "response_type": "code",
 			"resource": req.Resource, "scope": strings.Join(req.Scopes, " "), "nonce": req.Nonce}}
 	for _, sc := range req.Scopes {
@@ -309,6 +310,15 @@ func (s *Service) renderConsent(w http.ResponseWriter, status int, req *authRequ
 	}
 	w.WriteHeader(status)
 	_ = consentPage.ExecuteTemplate(w, "consent", d)
+}
+
+// redirectField is what the form carries as redirect_uri: empty when the request left it to the
+// client's only registered one, so the decision knows the token request may omit it too.
+func redirectField(req *authRequest) string {
+	if req.RedirectGiven {
+		return req.RedirectURI
+	}
+	return ""
 }
 
 func (s *Service) errorPage(w http.ResponseWriter, e *oauthError) {

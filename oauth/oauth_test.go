@@ -353,6 +353,18 @@ func TestOAuthRedirectURI(t *testing.T) {
 			"redirect_uri": {redirect}, "code_verifier": {p.verifier}})
 		assert.Equal(t, http.StatusBadRequest, status)
 		assert.Equal(t, "invalid_grant", out.Error)
+		// Named in the authorization request, it must be repeated at the token endpoint
+		// (OAuth 2.1 §4.1.3); left to the client's only registered one, it may be omitted.
+		code = c.code(p, s.Project.Key, "state:read")
+		status, out = c.token(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {p.verifier}})
+		assert.Equal(t, http.StatusBadRequest, status)
+		assert.Equal(t, "invalid_grant", out.Error)
+		resp, body := c.consent(c.authorizeURL(p, "state:read", ""), s.Project.Key, url.Values{"grant_scope": {"state:read"}})
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode, "%s", body)
+		loc, _ := url.Parse(resp.Header.Get("Location"))
+		assert.Equal(t, "127.0.0.1:33333", loc.Host, "the only registered redirect URI")
+		status, out = c.token(url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "code_verifier": {p.verifier}})
+		assert.Equal(t, http.StatusOK, status, "%+v", out)
 		// Registration refuses redirect URIs OAuth 2.1 forbids.
 		for _, bad := range []string{"http://example.com/cb", "https://x.example/cb#frag", "javascript:alert(1)"} {
 			resp, body := c.postJSON("/api/oauth/register", "", map[string]any{"redirect_uris": []string{bad}, "token_endpoint_auth_method": "none"})

@@ -27,10 +27,13 @@ type Code struct {
 	Grant       string // the capability token the consent minted; access tokens descend from it
 	ClientID    string
 	RedirectURI string
-	Challenge   string // PKCE S256 code_challenge
-	Resource    string // the audience the tokens are bound to
-	Scope       string
-	ExpiresAt   int64
+	// RedirectGiven: the authorization request named redirect_uri (rather than relying on the
+	// client's only one), so the token request must repeat it (OAuth 2.1 §4.1.3).
+	RedirectGiven bool
+	Challenge     string // PKCE S256 code_challenge
+	Resource      string // the audience the tokens are bound to
+	Scope         string
+	ExpiresAt     int64
 }
 
 // Refresh is a refresh token's record. Every refresh token of one consent shares its grant:

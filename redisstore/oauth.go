@@ -62,7 +62,7 @@ func (s *Store) PutCode(ctx context.Context, project, hash string, c oauth.Code,
 	key := oauthCodeKey(project, hash)
 	err := s.tx(ctx, key, func(p redis.Pipeliner) error {
 		p.HSet(ctx, key, "grant", c.Grant, "client_id", c.ClientID, "redirect_uri", c.RedirectURI,
-			"challenge", c.Challenge, "resource", c.Resource, "scope", c.Scope, "expires_at", c.ExpiresAt)
+			"redirect_given", flag(c.RedirectGiven), "challenge", c.Challenge, "resource", c.Resource, "scope", c.Scope, "expires_at", c.ExpiresAt)
 		p.PExpire(ctx, key, ttl)
 		return nil
 	})
@@ -91,7 +91,7 @@ func (s *Store) ConsumeCode(ctx context.Context, project, hash string, now int64
 		for i := 1; i+1 < len(res); i += 2 {
 			f[res[i]] = res[i+1]
 		}
-		return &oauth.Code{Grant: f["grant"], ClientID: f["client_id"], RedirectURI: f["redirect_uri"],
+		return &oauth.Code{Grant: f["grant"], ClientID: f["client_id"], RedirectURI: f["redirect_uri"], RedirectGiven: f["redirect_given"] == "1",
 			Challenge: f["challenge"], Resource: f["resource"], Scope: f["scope"], ExpiresAt: int64Field(f, "expires_at")}, oauth.Exchanged, nil
 	}
 	return nil, oauth.Unknown, core.Internal(op, fmt.Errorf("unexpected script reply %q", res[0]))

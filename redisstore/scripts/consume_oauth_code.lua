@@ -2,7 +2,7 @@
 -- presentation means the code leaked (OAuth 2.1 §4.1.3): the grant it produced is revoked in
 -- the same step, so every token issued from it stops working at its next request.
 --
--- KEYS[1] as:{p}:oauth:code:<hash>   hash {grant, client_id, redirect_uri, challenge, resource, scope, expires_at[, consumed_at]}
+-- KEYS[1] as:{p}:oauth:code:<hash>   hash {grant, client_id, redirect_uri, redirect_given, challenge, resource, scope, expires_at[, consumed_at]}
 -- KEYS[2] as:{p}:revoked             set of revoked credential ids (what authentication checks)
 -- ARGV[1] now (ms)
 -- Returns {"unknown"} | {"expired"} | {"replayed", grant} | {"ok", field, value, ...}
