@@ -757,6 +757,15 @@ func TestOAuthRateLimits(t *testing.T) {
 			}
 		}
 		assert.Equal(t, []int{401, 401, 401, 429}, codes)
+		// The consent form too (its CSRF pair is valid, so only the limit stops it).
+		e.Clock.Advance(2 * time.Hour) // a new registration window
+		c.register()
+		codes = nil
+		for range 4 {
+			resp, _ := c.consent(c.authorizeURL(newPKCE(), "state:read", redirect), "as_live_"+core.RandomBase62(40), nil)
+			codes = append(codes, resp.StatusCode)
+		}
+		assert.Equal(t, []int{401, 401, 401, 429}, codes)
 	})
 }
 
