@@ -143,6 +143,15 @@ func (s *Service) Decision(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, fail(http.StatusForbidden, "access_denied", core.MsgOAuthCSRF))
 		return
 	}
+	// API keys are far too long to guess, but a form that checks them is still not a free oracle.
+	if err := s.limitIP(r.Context(), r, "consent", s.TokenPerMinute, time.Minute); err != nil {
+		oe, ok := err.(*oauthError)
+		if !ok {
+			oe = fail(http.StatusServiceUnavailable, "temporarily_unavailable", core.MsgStoreUnavailable)
+		}
+		s.errorPage(w, oe)
+		return
+	}
 	req, c, local, remote := s.parseAuthRequest(r, f)
 	switch {
 	case local != nil:

@@ -110,7 +110,7 @@ func (s *Service) exchangeCode(ctx context.Context, r *http.Request, c *Client) 
 	if code.ClientID != c.ID {
 		return nil, invalidGrant(core.MsgOAuthCodeInvalid)
 	}
-	if f.Get("redirect_uri") != code.RedirectURI {
+	if got := f.Get("redirect_uri"); (got != "" || code.RedirectGiven) && got != code.RedirectURI {
 		return nil, invalidGrant(core.MsgOAuthRedirectMismatch)
 	}
 	if !verifierMatches(f.Get("code_verifier"), code.Challenge) {
