@@ -619,6 +619,24 @@ func (e ReadinessStatus) Valid() bool {
 	}
 }
 
+// Defines values for RevokeRequestTokenTypeHint.
+const (
+	RevokeRequestTokenTypeHintAccessToken  RevokeRequestTokenTypeHint = "access_token"
+	RevokeRequestTokenTypeHintRefreshToken RevokeRequestTokenTypeHint = "refresh_token"
+)
+
+// Valid indicates whether the value is a known member of the RevokeRequestTokenTypeHint enum.
+func (e RevokeRequestTokenTypeHint) Valid() bool {
+	switch e {
+	case RevokeRequestTokenTypeHintAccessToken:
+		return true
+	case RevokeRequestTokenTypeHintRefreshToken:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for SigningKeyAlgorithm.
 const (
 	SigningKeyAlgorithmEd25519 SigningKeyAlgorithm = "Ed25519"
@@ -628,6 +646,27 @@ const (
 func (e SigningKeyAlgorithm) Valid() bool {
 	switch e {
 	case SigningKeyAlgorithmEd25519:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TokenRequestGrantType.
+const (
+	TokenRequestGrantTypeAuthorizationCode TokenRequestGrantType = "authorization_code"
+	TokenRequestGrantTypeClientCredentials TokenRequestGrantType = "client_credentials"
+	TokenRequestGrantTypeRefreshToken      TokenRequestGrantType = "refresh_token"
+)
+
+// Valid indicates whether the value is a known member of the TokenRequestGrantType enum.
+func (e TokenRequestGrantType) Valid() bool {
+	switch e {
+	case TokenRequestGrantTypeAuthorizationCode:
+		return true
+	case TokenRequestGrantTypeClientCredentials:
+		return true
+	case TokenRequestGrantTypeRefreshToken:
 		return true
 	default:
 		return false
@@ -778,6 +817,36 @@ func (e VerificationRunVerifierKind) Valid() bool {
 	case VerificationRunVerifierKindApiKey:
 		return true
 	case VerificationRunVerifierKindCapabilityToken:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for OauthAuthorizeParamsResponseType.
+const (
+	Code OauthAuthorizeParamsResponseType = "code"
+)
+
+// Valid indicates whether the value is a known member of the OauthAuthorizeParamsResponseType enum.
+func (e OauthAuthorizeParamsResponseType) Valid() bool {
+	switch e {
+	case Code:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for OauthAuthorizeParamsCodeChallengeMethod.
+const (
+	S256 OauthAuthorizeParamsCodeChallengeMethod = "S256"
+)
+
+// Valid indicates whether the value is a known member of the OauthAuthorizeParamsCodeChallengeMethod enum.
+func (e OauthAuthorizeParamsCodeChallengeMethod) Valid() bool {
+	switch e {
+	case S256:
 		return true
 	default:
 		return false
@@ -1732,6 +1801,7 @@ type ProtectedResource struct {
 	AuthorizationServers   *[]string `json:"authorization_servers"`
 	BearerMethodsSupported *[]string `json:"bearer_methods_supported"`
 	Resource               string    `json:"resource"`
+	ResourceName           string    `json:"resource_name"`
 	ScopesSupported        *[]string `json:"scopes_supported"`
 }
 
@@ -1745,11 +1815,71 @@ type Readiness struct {
 // ReadinessStatus defines model for Readiness.Status.
 type ReadinessStatus string
 
+// RegisterRequest defines model for RegisterRequest.
+type RegisterRequest struct {
+	// AgentId client_credentials: bind the client's tokens to this agent.
+	AgentId *string `json:"agent_id,omitempty"`
+
+	// ClientName Shown on the consent page.
+	ClientName *string `json:"client_name,omitempty"`
+
+	// GrantTypes authorization_code and refresh_token (default), or client_credentials (needs Authorization: Bearer <API key>).
+	GrantTypes *[]string `json:"grant_types,omitempty"`
+
+	// RedirectUris Where the authorization response may go: https, http on a loopback address (any port), or a private-use scheme.
+	RedirectUris *[]string `json:"redirect_uris,omitempty"`
+
+	// Resources client_credentials: state-key patterns the client's tokens are limited to.
+	Resources *[]string `json:"resources,omitempty"`
+
+	// ResponseTypes code.
+	ResponseTypes *[]string `json:"response_types,omitempty"`
+
+	// Scope Space-separated capability scopes; for client_credentials the grant's scopes, within the registering key's.
+	Scope *string `json:"scope,omitempty"`
+
+	// TokenEndpointAuthMethod none (public client), client_secret_post or client_secret_basic (default, RFC 7591).
+	TokenEndpointAuthMethod *string `json:"token_endpoint_auth_method,omitempty"`
+}
+
+// RegisterResponse defines model for RegisterResponse.
+type RegisterResponse struct {
+	ClientId string `json:"client_id"`
+
+	// ClientIdIssuedAt Unix seconds.
+	ClientIdIssuedAt int     `json:"client_id_issued_at"`
+	ClientName       *string `json:"client_name,omitempty"`
+
+	// ClientSecret Shown once; absent for public clients.
+	ClientSecret *string `json:"client_secret,omitempty"`
+
+	// ClientSecretExpiresAt 0: the secret does not expire.
+	ClientSecretExpiresAt   int       `json:"client_secret_expires_at"`
+	GrantTypes              *[]string `json:"grant_types"`
+	RedirectUris            *[]string `json:"redirect_uris"`
+	ResponseTypes           *[]string `json:"response_types"`
+	Scope                   *string   `json:"scope,omitempty"`
+	TokenEndpointAuthMethod string    `json:"token_endpoint_auth_method"`
+}
+
 // RenewLease defines model for RenewLease.
 type RenewLease struct {
 	// TtlMs New duration from now in ms (default 60000).
 	TtlMs *int `json:"ttl_ms,omitempty"`
 }
+
+// RevokeRequest defines model for RevokeRequest.
+type RevokeRequest struct {
+	ClientId     *string `json:"client_id,omitempty"`
+	ClientSecret *string `json:"client_secret,omitempty"`
+
+	// Token An access token (revokes it) or a refresh token (revokes the whole grant).
+	Token         string                      `json:"token"`
+	TokenTypeHint *RevokeRequestTokenTypeHint `json:"token_type_hint,omitempty"`
+}
+
+// RevokeRequestTokenTypeHint defines model for RevokeRequest.TokenTypeHint.
+type RevokeRequestTokenTypeHint string
 
 // RunList defines model for RunList.
 type RunList struct {
@@ -1767,6 +1897,24 @@ type SearchPage struct {
 		UpdatedAt    int     `json:"updated_at"`
 	} `json:"data"`
 	NextCursor *string `json:"next_cursor"`
+}
+
+// ServerMetadata defines model for ServerMetadata.
+type ServerMetadata struct {
+	AuthorizationEndpoint                      string    `json:"authorization_endpoint"`
+	AuthorizationResponseIssParameterSupported bool      `json:"authorization_response_iss_parameter_supported"`
+	ClientIdMetadataDocumentSupported          bool      `json:"client_id_metadata_document_supported"`
+	CodeChallengeMethodsSupported              *[]string `json:"code_challenge_methods_supported"`
+	GrantTypesSupported                        *[]string `json:"grant_types_supported"`
+	Issuer                                     string    `json:"issuer"`
+	RegistrationEndpoint                       string    `json:"registration_endpoint"`
+	ResponseModesSupported                     *[]string `json:"response_modes_supported"`
+	ResponseTypesSupported                     *[]string `json:"response_types_supported"`
+	RevocationEndpoint                         string    `json:"revocation_endpoint"`
+	RevocationEndpointAuthMethodsSupported     *[]string `json:"revocation_endpoint_auth_methods_supported"`
+	ScopesSupported                            *[]string `json:"scopes_supported"`
+	TokenEndpoint                              string    `json:"token_endpoint"`
+	TokenEndpointAuthMethodsSupported          *[]string `json:"token_endpoint_auth_methods_supported"`
 }
 
 // SigningKey defines model for SigningKey.
@@ -1928,6 +2076,53 @@ type Timeseries struct {
 // TokenList defines model for TokenList.
 type TokenList struct {
 	Data *[]CapabilityToken `json:"data"`
+}
+
+// TokenRequest defines model for TokenRequest.
+type TokenRequest struct {
+	// ClientId The client (or Basic authentication).
+	ClientId *string `json:"client_id,omitempty"`
+
+	// ClientSecret client_secret_post clients.
+	ClientSecret *string `json:"client_secret,omitempty"`
+
+	// Code authorization_code: the code from the redirect.
+	Code *string `json:"code,omitempty"`
+
+	// CodeVerifier authorization_code: the PKCE verifier (S256).
+	CodeVerifier *string               `json:"code_verifier,omitempty"`
+	GrantType    TokenRequestGrantType `json:"grant_type"`
+
+	// RedirectUri authorization_code: the redirect_uri of the authorization request.
+	RedirectUri *string `json:"redirect_uri,omitempty"`
+
+	// RefreshToken refresh_token: the latest refresh token.
+	RefreshToken *string `json:"refresh_token,omitempty"`
+
+	// Resource RFC 8707: <origin>/api/mcp, the only resource served.
+	Resource *string `json:"resource,omitempty"`
+
+	// Scope refresh_token and client_credentials: narrow the scopes.
+	Scope *string `json:"scope,omitempty"`
+}
+
+// TokenRequestGrantType defines model for TokenRequest.GrantType.
+type TokenRequestGrantType string
+
+// TokenResponse defines model for TokenResponse.
+type TokenResponse struct {
+	// AccessToken An as_cap_ capability token bound to <origin>/api/mcp.
+	AccessToken string `json:"access_token"`
+
+	// ExpiresIn Seconds (3600, or less when the grant ends sooner).
+	ExpiresIn int `json:"expires_in"`
+
+	// RefreshToken One-time: each refresh returns a new one; presenting a used one revokes the grant.
+	RefreshToken *string `json:"refresh_token,omitempty"`
+	Scope        string  `json:"scope"`
+
+	// TokenType Bearer.
+	TokenType string `json:"token_type"`
 }
 
 // Trace defines model for Trace.
@@ -2159,6 +2354,39 @@ type Error500 = Error
 
 // Error503 The error envelope of every 4xx and 5xx response.
 type Error503 = Error
+
+// OauthAuthorizeParams defines parameters for OauthAuthorize.
+type OauthAuthorizeParams struct {
+	// ResponseType code.
+	ResponseType OauthAuthorizeParamsResponseType `form:"response_type" json:"response_type"`
+
+	// ClientId A registered client id, or the https URL of a Client ID Metadata Document.
+	ClientId string `form:"client_id" json:"client_id"`
+
+	// RedirectUri One of the client's redirect URIs, exactly (a loopback http URI may use another port).
+	RedirectUri *string `form:"redirect_uri,omitempty" json:"redirect_uri,omitempty"`
+
+	// CodeChallenge BASE64URL(SHA-256(code_verifier)).
+	CodeChallenge string `form:"code_challenge" json:"code_challenge"`
+
+	// CodeChallengeMethod S256; plain is refused.
+	CodeChallengeMethod OauthAuthorizeParamsCodeChallengeMethod `form:"code_challenge_method" json:"code_challenge_method"`
+
+	// Scope Space-separated capability scopes (default: all six).
+	Scope *string `form:"scope,omitempty" json:"scope,omitempty"`
+
+	// State Returned unchanged with the code.
+	State *string `form:"state,omitempty" json:"state,omitempty"`
+
+	// Resource RFC 8707: <origin>/api/mcp.
+	Resource *string `form:"resource,omitempty" json:"resource,omitempty"`
+}
+
+// OauthAuthorizeParamsResponseType defines parameters for OauthAuthorize.
+type OauthAuthorizeParamsResponseType string
+
+// OauthAuthorizeParamsCodeChallengeMethod defines parameters for OauthAuthorize.
+type OauthAuthorizeParamsCodeChallengeMethod string
 
 // AnalyticsSummaryParams defines parameters for AnalyticsSummary.
 type AnalyticsSummaryParams struct {
@@ -2438,6 +2666,15 @@ type ListDeadLettersParams struct {
 	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
+// OauthRegisterJSONRequestBody defines body for OauthRegister for application/json ContentType.
+type OauthRegisterJSONRequestBody = RegisterRequest
+
+// OauthRevokeFormdataRequestBody defines body for OauthRevoke for application/x-www-form-urlencoded ContentType.
+type OauthRevokeFormdataRequestBody = RevokeRequest
+
+// OauthTokenFormdataRequestBody defines body for OauthToken for application/x-www-form-urlencoded ContentType.
+type OauthTokenFormdataRequestBody = TokenRequest
+
 // LegacyCreateKeyJSONRequestBody defines body for LegacyCreateKey for application/json ContentType.
 type LegacyCreateKeyJSONRequestBody = CreateKeyRequest
 
@@ -2639,15 +2876,77 @@ type ClientInterface interface {
 	// Corresponds with GET /.well-known/agentstate-signing-key (the `SigningKey` operationId).
 	SigningKey(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// ProtectedResourceMetadata OAuth protected resource metadata (RFC 9728) of the MCP endpoint
+	// AuthorizationServerMetadata OAuth authorization server metadata (RFC 8414, with RFC 9207's iss)
+	//
+	// Corresponds with GET /.well-known/oauth-authorization-server (the `AuthorizationServerMetadata` operationId).
+	AuthorizationServerMetadata(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ProtectedResourceMetadata OAuth protected resource metadata (RFC 9728) of the MCP endpoint (v1's path)
 	//
 	// Corresponds with GET /.well-known/oauth-protected-resource (the `ProtectedResourceMetadata` operationId).
 	ProtectedResourceMetadata(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ProtectedResourceMetadataMCP OAuth protected resource metadata (RFC 9728) of the MCP endpoint
+	//
+	// Corresponds with GET /.well-known/oauth-protected-resource/api/mcp (the `ProtectedResourceMetadataMCP` operationId).
+	ProtectedResourceMetadataMCP(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ApiInfo Service name, version and status (cacheable for 60 s)
 	//
 	// Corresponds with GET /api (the `ApiInfo` operationId).
 	ApiInfo(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OauthAuthorize OAuth authorization endpoint: the consent page (authorization code, PKCE S256 only)
+	//
+	// Corresponds with GET /api/oauth/authorize (the `OauthAuthorize` operationId).
+	OauthAuthorize(ctx context.Context, params *OauthAuthorizeParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OauthDecision The consent form's decision: an API key of the project approves a grant never wider than itself; redirects to the client with code, state and iss
+	//
+	// Corresponds with POST /api/oauth/authorize/decision (the `OauthDecision` operationId).
+	OauthDecision(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OauthRegisterWithBody OAuth dynamic client registration (RFC 7591), limited per IP; a client_credentials client needs Authorization: Bearer <API key>
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/oauth/register (the `OauthRegister` operationId).
+	OauthRegisterWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OauthRegister OAuth dynamic client registration (RFC 7591), limited per IP; a client_credentials client needs Authorization: Bearer <API key>
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/oauth/register (the `OauthRegister` operationId).
+	OauthRegister(ctx context.Context, body OauthRegisterJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OauthRevokeWithBody OAuth token revocation (RFC 7009): a refresh token revokes its whole grant, an access token itself
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/oauth/revoke (the `OauthRevoke` operationId).
+	OauthRevokeWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OauthRevokeWithFormdataBody OAuth token revocation (RFC 7009): a refresh token revokes its whole grant, an access token itself
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type.
+	//
+	// Corresponds with POST /api/oauth/revoke (the `OauthRevoke` operationId).
+	OauthRevokeWithFormdataBody(ctx context.Context, body OauthRevokeFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OauthTokenWithBody OAuth token endpoint: authorization_code (PKCE), refresh_token (rotating; a replay revokes the grant), client_credentials; limited per IP
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/oauth/token (the `OauthToken` operationId).
+	OauthTokenWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OauthTokenWithFormdataBody OAuth token endpoint: authorization_code (PKCE), refresh_token (rotating; a replay revokes the grant), client_credentials; limited per IP
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type.
+	//
+	// Corresponds with POST /api/oauth/token (the `OauthToken` operationId).
+	OauthTokenWithFormdataBody(ctx context.Context, body OauthTokenFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// LegacyListKeys Legacy: list API keys
 	//
@@ -3205,11 +3504,41 @@ func (c *Client) SigningKey(ctx context.Context, reqEditors ...RequestEditorFn) 
 	return c.Client.Do(req)
 }
 
-// ProtectedResourceMetadata OAuth protected resource metadata (RFC 9728) of the MCP endpoint
+// AuthorizationServerMetadata OAuth authorization server metadata (RFC 8414, with RFC 9207's iss)
+//
+// Corresponds with GET /.well-known/oauth-authorization-server (the `AuthorizationServerMetadata` operationId).
+func (c *Client) AuthorizationServerMetadata(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAuthorizationServerMetadataRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ProtectedResourceMetadata OAuth protected resource metadata (RFC 9728) of the MCP endpoint (v1's path)
 //
 // Corresponds with GET /.well-known/oauth-protected-resource (the `ProtectedResourceMetadata` operationId).
 func (c *Client) ProtectedResourceMetadata(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewProtectedResourceMetadataRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ProtectedResourceMetadataMCP OAuth protected resource metadata (RFC 9728) of the MCP endpoint
+//
+// Corresponds with GET /.well-known/oauth-protected-resource/api/mcp (the `ProtectedResourceMetadataMCP` operationId).
+func (c *Client) ProtectedResourceMetadataMCP(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProtectedResourceMetadataMCPRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -3225,6 +3554,138 @@ func (c *Client) ProtectedResourceMetadata(ctx context.Context, reqEditors ...Re
 // Corresponds with GET /api (the `ApiInfo` operationId).
 func (c *Client) ApiInfo(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewApiInfoRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OauthAuthorize OAuth authorization endpoint: the consent page (authorization code, PKCE S256 only)
+//
+// Corresponds with GET /api/oauth/authorize (the `OauthAuthorize` operationId).
+func (c *Client) OauthAuthorize(ctx context.Context, params *OauthAuthorizeParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOauthAuthorizeRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OauthDecision The consent form's decision: an API key of the project approves a grant never wider than itself; redirects to the client with code, state and iss
+//
+// Corresponds with POST /api/oauth/authorize/decision (the `OauthDecision` operationId).
+func (c *Client) OauthDecision(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOauthDecisionRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OauthRegisterWithBody OAuth dynamic client registration (RFC 7591), limited per IP; a client_credentials client needs Authorization: Bearer <API key>
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/oauth/register (the `OauthRegister` operationId).
+func (c *Client) OauthRegisterWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOauthRegisterRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OauthRegister OAuth dynamic client registration (RFC 7591), limited per IP; a client_credentials client needs Authorization: Bearer <API key>
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/oauth/register (the `OauthRegister` operationId).
+func (c *Client) OauthRegister(ctx context.Context, body OauthRegisterJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOauthRegisterRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OauthRevokeWithBody OAuth token revocation (RFC 7009): a refresh token revokes its whole grant, an access token itself
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/oauth/revoke (the `OauthRevoke` operationId).
+func (c *Client) OauthRevokeWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOauthRevokeRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OauthRevokeWithFormdataBody OAuth token revocation (RFC 7009): a refresh token revokes its whole grant, an access token itself
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type.
+//
+// Corresponds with POST /api/oauth/revoke (the `OauthRevoke` operationId).
+func (c *Client) OauthRevokeWithFormdataBody(ctx context.Context, body OauthRevokeFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOauthRevokeRequestWithFormdataBody(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OauthTokenWithBody OAuth token endpoint: authorization_code (PKCE), refresh_token (rotating; a replay revokes the grant), client_credentials; limited per IP
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/oauth/token (the `OauthToken` operationId).
+func (c *Client) OauthTokenWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOauthTokenRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OauthTokenWithFormdataBody OAuth token endpoint: authorization_code (PKCE), refresh_token (rotating; a replay revokes the grant), client_credentials; limited per IP
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type.
+//
+// Corresponds with POST /api/oauth/token (the `OauthToken` operationId).
+func (c *Client) OauthTokenWithFormdataBody(ctx context.Context, body OauthTokenFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOauthTokenRequestWithFormdataBody(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4722,6 +5183,33 @@ func NewSigningKeyRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewAuthorizationServerMetadataRequest constructs an http.Request for the AuthorizationServerMetadata method
+func NewAuthorizationServerMetadataRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/.well-known/oauth-authorization-server")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewProtectedResourceMetadataRequest constructs an http.Request for the ProtectedResourceMetadata method
 func NewProtectedResourceMetadataRequest(server string) (*http.Request, error) {
 	var err error
@@ -4732,6 +5220,33 @@ func NewProtectedResourceMetadataRequest(server string) (*http.Request, error) {
 	}
 
 	operationPath := fmt.Sprintf("/.well-known/oauth-protected-resource")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewProtectedResourceMetadataMCPRequest constructs an http.Request for the ProtectedResourceMetadataMCP method
+func NewProtectedResourceMetadataMCPRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/.well-known/oauth-protected-resource/api/mcp")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -4772,6 +5287,275 @@ func NewApiInfoRequest(server string) (*http.Request, error) {
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewOauthAuthorizeRequest constructs an http.Request for the OauthAuthorize method
+func NewOauthAuthorizeRequest(server string, params *OauthAuthorizeParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/oauth/authorize")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "response_type", params.ResponseType, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "client_id", params.ClientId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if params.RedirectUri != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "redirect_uri", *params.RedirectUri, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "code_challenge", params.CodeChallenge, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "code_challenge_method", params.CodeChallengeMethod, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if params.Scope != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "scope", *params.Scope, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.State != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "state", *params.State, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Resource != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "resource", *params.Resource, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOauthDecisionRequest constructs an http.Request for the OauthDecision method
+func NewOauthDecisionRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/oauth/authorize/decision")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOauthRegisterRequest calls the generic OauthRegister builder with application/json body
+func NewOauthRegisterRequest(server string, body OauthRegisterJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewOauthRegisterRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewOauthRegisterRequestWithBody constructs an http.Request for the OauthRegister method, with any body, and a specified content type
+func NewOauthRegisterRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/oauth/register")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewOauthRevokeRequestWithFormdataBody calls the generic OauthRevoke builder with application/x-www-form-urlencoded body
+func NewOauthRevokeRequestWithFormdataBody(server string, body OauthRevokeFormdataRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	bodyStr, err := runtime.MarshalForm(body, nil)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = strings.NewReader(bodyStr.Encode())
+	return NewOauthRevokeRequestWithBody(server, "application/x-www-form-urlencoded", bodyReader)
+}
+
+// NewOauthRevokeRequestWithBody constructs an http.Request for the OauthRevoke method, with any body, and a specified content type
+func NewOauthRevokeRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/oauth/revoke")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewOauthTokenRequestWithFormdataBody calls the generic OauthToken builder with application/x-www-form-urlencoded body
+func NewOauthTokenRequestWithFormdataBody(server string, body OauthTokenFormdataRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	bodyStr, err := runtime.MarshalForm(body, nil)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = strings.NewReader(bodyStr.Encode())
+	return NewOauthTokenRequestWithBody(server, "application/x-www-form-urlencoded", bodyReader)
+}
+
+// NewOauthTokenRequestWithBody constructs an http.Request for the OauthToken method, with any body, and a specified content type
+func NewOauthTokenRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/oauth/token")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -8343,12 +9127,26 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /.well-known/agentstate-signing-key (the `SigningKey` operationId).
 	SigningKeyWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*SigningKeyResponse, error)
 
-	// ProtectedResourceMetadataWithResponse OAuth protected resource metadata (RFC 9728) of the MCP endpoint
+	// AuthorizationServerMetadataWithResponse OAuth authorization server metadata (RFC 8414, with RFC 9207's iss)
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /.well-known/oauth-authorization-server (the `AuthorizationServerMetadata` operationId).
+	AuthorizationServerMetadataWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*AuthorizationServerMetadataResponse, error)
+
+	// ProtectedResourceMetadataWithResponse OAuth protected resource metadata (RFC 9728) of the MCP endpoint (v1's path)
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /.well-known/oauth-protected-resource (the `ProtectedResourceMetadata` operationId).
 	ProtectedResourceMetadataWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ProtectedResourceMetadataResponse, error)
+
+	// ProtectedResourceMetadataMCPWithResponse OAuth protected resource metadata (RFC 9728) of the MCP endpoint
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /.well-known/oauth-protected-resource/api/mcp (the `ProtectedResourceMetadataMCP` operationId).
+	ProtectedResourceMetadataMCPWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ProtectedResourceMetadataMCPResponse, error)
 
 	// ApiInfoWithResponse Service name, version and status (cacheable for 60 s)
 	//
@@ -8356,6 +9154,62 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api (the `ApiInfo` operationId).
 	ApiInfoWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ApiInfoResponse, error)
+
+	// OauthAuthorizeWithResponse OAuth authorization endpoint: the consent page (authorization code, PKCE S256 only)
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/oauth/authorize (the `OauthAuthorize` operationId).
+	OauthAuthorizeWithResponse(ctx context.Context, params *OauthAuthorizeParams, reqEditors ...RequestEditorFn) (*OauthAuthorizeResponse, error)
+
+	// OauthDecisionWithResponse The consent form's decision: an API key of the project approves a grant never wider than itself; redirects to the client with code, state and iss
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/oauth/authorize/decision (the `OauthDecision` operationId).
+	OauthDecisionWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*OauthDecisionResponse, error)
+
+	// OauthRegisterWithBodyWithResponse OAuth dynamic client registration (RFC 7591), limited per IP; a client_credentials client needs Authorization: Bearer <API key>
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/oauth/register (the `OauthRegister` operationId).
+	OauthRegisterWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OauthRegisterResponse, error)
+
+	// OauthRegisterWithResponse OAuth dynamic client registration (RFC 7591), limited per IP; a client_credentials client needs Authorization: Bearer <API key>
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/oauth/register (the `OauthRegister` operationId).
+	OauthRegisterWithResponse(ctx context.Context, body OauthRegisterJSONRequestBody, reqEditors ...RequestEditorFn) (*OauthRegisterResponse, error)
+
+	// OauthRevokeWithBodyWithResponse OAuth token revocation (RFC 7009): a refresh token revokes its whole grant, an access token itself
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/oauth/revoke (the `OauthRevoke` operationId).
+	OauthRevokeWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OauthRevokeResponse, error)
+
+	// OauthRevokeWithFormdataBodyWithResponse OAuth token revocation (RFC 7009): a refresh token revokes its whole grant, an access token itself
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/oauth/revoke (the `OauthRevoke` operationId).
+	OauthRevokeWithFormdataBodyWithResponse(ctx context.Context, body OauthRevokeFormdataRequestBody, reqEditors ...RequestEditorFn) (*OauthRevokeResponse, error)
+
+	// OauthTokenWithBodyWithResponse OAuth token endpoint: authorization_code (PKCE), refresh_token (rotating; a replay revokes the grant), client_credentials; limited per IP
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/oauth/token (the `OauthToken` operationId).
+	OauthTokenWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OauthTokenResponse, error)
+
+	// OauthTokenWithFormdataBodyWithResponse OAuth token endpoint: authorization_code (PKCE), refresh_token (rotating; a replay revokes the grant), client_credentials; limited per IP
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/oauth/token (the `OauthToken` operationId).
+	OauthTokenWithFormdataBodyWithResponse(ctx context.Context, body OauthTokenFormdataRequestBody, reqEditors ...RequestEditorFn) (*OauthTokenResponse, error)
 
 	// LegacyListKeysWithResponse Legacy: list API keys
 	//
@@ -9050,6 +9904,61 @@ func (r SigningKeyResponse) ContentType() string {
 	return ""
 }
 
+type AuthorizationServerMetadataResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ServerMetadata
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error404
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Error500
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AuthorizationServerMetadataResponse) GetJSON200() *ServerMetadata {
+	return r.JSON200
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r AuthorizationServerMetadataResponse) GetJSON404() *Error404 {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r AuthorizationServerMetadataResponse) GetJSON500() *Error500 {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r AuthorizationServerMetadataResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AuthorizationServerMetadataResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AuthorizationServerMetadataResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AuthorizationServerMetadataResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type ProtectedResourceMetadataResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -9098,6 +10007,54 @@ func (r ProtectedResourceMetadataResponse) ContentType() string {
 	return ""
 }
 
+type ProtectedResourceMetadataMCPResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ProtectedResource
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Error500
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ProtectedResourceMetadataMCPResponse) GetJSON200() *ProtectedResource {
+	return r.JSON200
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ProtectedResourceMetadataMCPResponse) GetJSON500() *Error500 {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ProtectedResourceMetadataMCPResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ProtectedResourceMetadataMCPResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ProtectedResourceMetadataMCPResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ProtectedResourceMetadataMCPResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type ApiInfoResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -9140,6 +10097,421 @@ func (r ApiInfoResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ApiInfoResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type OauthAuthorizeResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error400
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error401
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Error403
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *Error429
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Error500
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Error503
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OauthAuthorizeResponse) GetJSON400() *Error400 {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r OauthAuthorizeResponse) GetJSON401() *Error401 {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r OauthAuthorizeResponse) GetJSON403() *Error403 {
+	return r.JSON403
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r OauthAuthorizeResponse) GetJSON429() *Error429 {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OauthAuthorizeResponse) GetJSON500() *Error500 {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OauthAuthorizeResponse) GetJSON503() *Error503 {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OauthAuthorizeResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OauthAuthorizeResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OauthAuthorizeResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OauthAuthorizeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type OauthDecisionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error400
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error401
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Error403
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *Error429
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Error500
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Error503
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OauthDecisionResponse) GetJSON400() *Error400 {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r OauthDecisionResponse) GetJSON401() *Error401 {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r OauthDecisionResponse) GetJSON403() *Error403 {
+	return r.JSON403
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r OauthDecisionResponse) GetJSON429() *Error429 {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OauthDecisionResponse) GetJSON500() *Error500 {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OauthDecisionResponse) GetJSON503() *Error503 {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OauthDecisionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OauthDecisionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OauthDecisionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OauthDecisionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type OauthRegisterResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *RegisterResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error400
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error401
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Error403
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *Error413
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *Error429
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Error500
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Error503
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r OauthRegisterResponse) GetJSON201() *RegisterResponse {
+	return r.JSON201
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OauthRegisterResponse) GetJSON400() *Error400 {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r OauthRegisterResponse) GetJSON401() *Error401 {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r OauthRegisterResponse) GetJSON403() *Error403 {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r OauthRegisterResponse) GetJSON413() *Error413 {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r OauthRegisterResponse) GetJSON429() *Error429 {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OauthRegisterResponse) GetJSON500() *Error500 {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OauthRegisterResponse) GetJSON503() *Error503 {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OauthRegisterResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OauthRegisterResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OauthRegisterResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OauthRegisterResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type OauthRevokeResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error400
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error401
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Error403
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *Error413
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *Error429
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Error500
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Error503
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OauthRevokeResponse) GetJSON400() *Error400 {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r OauthRevokeResponse) GetJSON401() *Error401 {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r OauthRevokeResponse) GetJSON403() *Error403 {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r OauthRevokeResponse) GetJSON413() *Error413 {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r OauthRevokeResponse) GetJSON429() *Error429 {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OauthRevokeResponse) GetJSON500() *Error500 {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OauthRevokeResponse) GetJSON503() *Error503 {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OauthRevokeResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OauthRevokeResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OauthRevokeResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OauthRevokeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type OauthTokenResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *TokenResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error400
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error401
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Error403
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *Error413
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *Error429
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Error500
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Error503
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OauthTokenResponse) GetJSON200() *TokenResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OauthTokenResponse) GetJSON400() *Error400 {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r OauthTokenResponse) GetJSON401() *Error401 {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r OauthTokenResponse) GetJSON403() *Error403 {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r OauthTokenResponse) GetJSON413() *Error413 {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r OauthTokenResponse) GetJSON429() *Error429 {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OauthTokenResponse) GetJSON500() *Error500 {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OauthTokenResponse) GetJSON503() *Error503 {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OauthTokenResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OauthTokenResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OauthTokenResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OauthTokenResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -15458,7 +16830,20 @@ func (c *ClientWithResponses) SigningKeyWithResponse(ctx context.Context, reqEdi
 	return ParseSigningKeyResponse(rsp)
 }
 
-// ProtectedResourceMetadataWithResponse OAuth protected resource metadata (RFC 9728) of the MCP endpoint
+// AuthorizationServerMetadataWithResponse OAuth authorization server metadata (RFC 8414, with RFC 9207's iss)
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /.well-known/oauth-authorization-server (the `AuthorizationServerMetadata` operationId).
+func (c *ClientWithResponses) AuthorizationServerMetadataWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*AuthorizationServerMetadataResponse, error) {
+	rsp, err := c.AuthorizationServerMetadata(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAuthorizationServerMetadataResponse(rsp)
+}
+
+// ProtectedResourceMetadataWithResponse OAuth protected resource metadata (RFC 9728) of the MCP endpoint (v1's path)
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -15469,6 +16854,19 @@ func (c *ClientWithResponses) ProtectedResourceMetadataWithResponse(ctx context.
 		return nil, err
 	}
 	return ParseProtectedResourceMetadataResponse(rsp)
+}
+
+// ProtectedResourceMetadataMCPWithResponse OAuth protected resource metadata (RFC 9728) of the MCP endpoint
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /.well-known/oauth-protected-resource/api/mcp (the `ProtectedResourceMetadataMCP` operationId).
+func (c *ClientWithResponses) ProtectedResourceMetadataMCPWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ProtectedResourceMetadataMCPResponse, error) {
+	rsp, err := c.ProtectedResourceMetadataMCP(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseProtectedResourceMetadataMCPResponse(rsp)
 }
 
 // ApiInfoWithResponse Service name, version and status (cacheable for 60 s)
@@ -15482,6 +16880,110 @@ func (c *ClientWithResponses) ApiInfoWithResponse(ctx context.Context, reqEditor
 		return nil, err
 	}
 	return ParseApiInfoResponse(rsp)
+}
+
+// OauthAuthorizeWithResponse OAuth authorization endpoint: the consent page (authorization code, PKCE S256 only)
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/oauth/authorize (the `OauthAuthorize` operationId).
+func (c *ClientWithResponses) OauthAuthorizeWithResponse(ctx context.Context, params *OauthAuthorizeParams, reqEditors ...RequestEditorFn) (*OauthAuthorizeResponse, error) {
+	rsp, err := c.OauthAuthorize(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOauthAuthorizeResponse(rsp)
+}
+
+// OauthDecisionWithResponse The consent form's decision: an API key of the project approves a grant never wider than itself; redirects to the client with code, state and iss
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/oauth/authorize/decision (the `OauthDecision` operationId).
+func (c *ClientWithResponses) OauthDecisionWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*OauthDecisionResponse, error) {
+	rsp, err := c.OauthDecision(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOauthDecisionResponse(rsp)
+}
+
+// OauthRegisterWithBodyWithResponse OAuth dynamic client registration (RFC 7591), limited per IP; a client_credentials client needs Authorization: Bearer <API key>
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/oauth/register (the `OauthRegister` operationId).
+func (c *ClientWithResponses) OauthRegisterWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OauthRegisterResponse, error) {
+	rsp, err := c.OauthRegisterWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOauthRegisterResponse(rsp)
+}
+
+// OauthRegisterWithResponse OAuth dynamic client registration (RFC 7591), limited per IP; a client_credentials client needs Authorization: Bearer <API key>
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/oauth/register (the `OauthRegister` operationId).
+func (c *ClientWithResponses) OauthRegisterWithResponse(ctx context.Context, body OauthRegisterJSONRequestBody, reqEditors ...RequestEditorFn) (*OauthRegisterResponse, error) {
+	rsp, err := c.OauthRegister(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOauthRegisterResponse(rsp)
+}
+
+// OauthRevokeWithBodyWithResponse OAuth token revocation (RFC 7009): a refresh token revokes its whole grant, an access token itself
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/oauth/revoke (the `OauthRevoke` operationId).
+func (c *ClientWithResponses) OauthRevokeWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OauthRevokeResponse, error) {
+	rsp, err := c.OauthRevokeWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOauthRevokeResponse(rsp)
+}
+
+// OauthRevokeWithFormdataBodyWithResponse OAuth token revocation (RFC 7009): a refresh token revokes its whole grant, an access token itself
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/oauth/revoke (the `OauthRevoke` operationId).
+func (c *ClientWithResponses) OauthRevokeWithFormdataBodyWithResponse(ctx context.Context, body OauthRevokeFormdataRequestBody, reqEditors ...RequestEditorFn) (*OauthRevokeResponse, error) {
+	rsp, err := c.OauthRevokeWithFormdataBody(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOauthRevokeResponse(rsp)
+}
+
+// OauthTokenWithBodyWithResponse OAuth token endpoint: authorization_code (PKCE), refresh_token (rotating; a replay revokes the grant), client_credentials; limited per IP
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/oauth/token (the `OauthToken` operationId).
+func (c *ClientWithResponses) OauthTokenWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OauthTokenResponse, error) {
+	rsp, err := c.OauthTokenWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOauthTokenResponse(rsp)
+}
+
+// OauthTokenWithFormdataBodyWithResponse OAuth token endpoint: authorization_code (PKCE), refresh_token (rotating; a replay revokes the grant), client_credentials; limited per IP
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/oauth/token (the `OauthToken` operationId).
+func (c *ClientWithResponses) OauthTokenWithFormdataBodyWithResponse(ctx context.Context, body OauthTokenFormdataRequestBody, reqEditors ...RequestEditorFn) (*OauthTokenResponse, error) {
+	rsp, err := c.OauthTokenWithFormdataBody(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOauthTokenResponse(rsp)
 }
 
 // LegacyListKeysWithResponse Legacy: list API keys
@@ -16713,6 +18215,46 @@ func ParseSigningKeyResponse(rsp *http.Response) (*SigningKeyResponse, error) {
 	return response, nil
 }
 
+// ParseAuthorizationServerMetadataResponse parses an HTTP response from a AuthorizationServerMetadataWithResponse call
+func ParseAuthorizationServerMetadataResponse(rsp *http.Response) (*AuthorizationServerMetadataResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AuthorizationServerMetadataResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ServerMetadata
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error404
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Error500
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseProtectedResourceMetadataResponse parses an HTTP response from a ProtectedResourceMetadataWithResponse call
 func ParseProtectedResourceMetadataResponse(rsp *http.Response) (*ProtectedResourceMetadataResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -16722,6 +18264,39 @@ func ParseProtectedResourceMetadataResponse(rsp *http.Response) (*ProtectedResou
 	}
 
 	response := &ProtectedResourceMetadataResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ProtectedResource
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Error500
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseProtectedResourceMetadataMCPResponse parses an HTTP response from a ProtectedResourceMetadataMCPWithResponse call
+func ParseProtectedResourceMetadataMCPResponse(rsp *http.Response) (*ProtectedResourceMetadataMCPResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ProtectedResourceMetadataMCPResponse{
 		Body:         bodyBytes,
 		HTTPResponse: rsp,
 	}
@@ -16773,6 +18348,349 @@ func ParseApiInfoResponse(rsp *http.Response) (*ApiInfoResponse, error) {
 			return nil, err
 		}
 		response.JSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseOauthAuthorizeResponse parses an HTTP response from a OauthAuthorizeWithResponse call
+func ParseOauthAuthorizeResponse(rsp *http.Response) (*OauthAuthorizeResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OauthAuthorizeResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error400
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error401
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Error403
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Error429
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Error500
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Error503
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseOauthDecisionResponse parses an HTTP response from a OauthDecisionWithResponse call
+func ParseOauthDecisionResponse(rsp *http.Response) (*OauthDecisionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OauthDecisionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error400
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error401
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Error403
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Error429
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Error500
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Error503
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseOauthRegisterResponse parses an HTTP response from a OauthRegisterWithResponse call
+func ParseOauthRegisterResponse(rsp *http.Response) (*OauthRegisterResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OauthRegisterResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest RegisterResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error400
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error401
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Error403
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Error413
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Error429
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Error500
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Error503
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseOauthRevokeResponse parses an HTTP response from a OauthRevokeWithResponse call
+func ParseOauthRevokeResponse(rsp *http.Response) (*OauthRevokeResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OauthRevokeResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error400
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error401
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Error403
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Error413
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Error429
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Error500
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Error503
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseOauthTokenResponse parses an HTTP response from a OauthTokenWithResponse call
+func ParseOauthTokenResponse(rsp *http.Response) (*OauthTokenResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OauthTokenResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest TokenResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error400
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error401
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Error403
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Error413
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Error429
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Error500
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Error503
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
 
 	}
 

@@ -41,6 +41,9 @@ type Credential struct {
 	LastUsedAt int64    `json:"last_used_at,omitempty"`
 	// MintedBy is the API key at the root of a token's chain: the token dies with it.
 	MintedBy string `json:"minted_by,omitempty"`
+	// Audience, when set, is the one resource (RFC 8707) that accepts the token: OAuth access
+	// tokens are bound to <origin>/api/mcp and refused everywhere else.
+	Audience string `json:"audience,omitempty"`
 }
 
 // Project is a tenant: every key, state, lease and claim belongs to exactly one.
@@ -122,9 +125,18 @@ const lastUsedResolution = time.Minute
 
 var errUnauthorized = E("core.Auth.Authenticate", CodeUnauthorized, MsgUnauthorized)
 
-// Authenticate resolves raw to a principal. There is no cache: a revoke takes effect on the
-// very next request (v1's defect D5 is not copied).
+// Authenticate resolves raw to a principal for a face that is no OAuth resource (REST, stdio):
+// an audience-bound credential is refused there.
 func (a *Auth) Authenticate(ctx context.Context, raw string) (Principal, error) {
+	return a.AuthenticateFor(ctx, raw, "")
+}
+
+// AuthenticateFor resolves raw to a principal on the resource named (its canonical URI, ""
+// for none). There is no cache: a revoke takes effect on the very next request (v1's defect
+// D5 is not copied). A credential with an audience is accepted only by that resource, so an
+// access token issued for one server's /api/mcp cannot be replayed at another or at REST;
+// credentials without one are accepted everywhere their kind is.
+func (a *Auth) AuthenticateFor(ctx context.Context, raw, resource string) (Principal, error) {
 	if !ValidCredentialFormat(raw) {
 		return Principal{}, errUnauthorized
 	}
@@ -141,15 +153,15 @@ func (a *Auth) Authenticate(ctx context.Context, raw string) (Principal, error) 
 			return Principal{}, Internal("core.Auth.Authenticate", err)
 		}
 	}
-	return a.principal(ctx, hash, cred, revoked)
+	return a.principal(ctx, hash, cred, revoked, resource)
 }
 
-// Admit authenticates raw and charges the request to its rate budget (l may be nil or off);
-// keysOnly refuses capability tokens. A credential this replica has admitted before costs one
+// Admit authenticates raw on resource (as AuthenticateFor) and charges the request to its rate
+// budget (l may be nil or off); keysOnly refuses capability tokens. A credential this replica has admitted before costs one
 // round trip: its identity (project, id, lineage) never changes once issued, so the credential
 // read, the revocation check and the counters go out together (AuthStore.CredentialAndCount).
 // Nothing mutable is remembered: a revoke still takes effect on the very next request.
-func (a *Auth) Admit(ctx context.Context, raw string, l *RateLimiter, keysOnly bool) (Principal, RateStatus, error) {
+func (a *Auth) Admit(ctx context.Context, raw, resource string, l *RateLimiter, keysOnly bool) (Principal, RateStatus, error) {
 	const op = "core.Auth.Admit"
 	if !ValidCredentialFormat(raw) {
 		return Principal{}, RateStatus{}, errUnauthorized
@@ -157,7 +169,7 @@ func (a *Auth) Admit(ctx context.Context, raw string, l *RateLimiter, keysOnly b
 	hash := SHA256Hex([]byte(raw))
 	id, seen := a.seen.Get(hash)
 	if !seen {
-		p, err := a.Authenticate(ctx, raw)
+		p, err := a.AuthenticateFor(ctx, raw, resource)
 		if err == nil && keysOnly && p.Kind != KindAPIKey {
 			err = errUnauthorized
 		}
@@ -183,9 +195,9 @@ func (a *Auth) Admit(ctx context.Context, raw string, l *RateLimiter, keysOnly b
 		// The raw credential was issued again (its project deleted and re-bootstrapped with the
 		// same key): what was sent with it named the old one. Start over without the hint.
 		a.seen.Remove(hash)
-		return a.Admit(ctx, raw, l, keysOnly)
+		return a.Admit(ctx, raw, resource, l, keysOnly)
 	}
-	p, err := a.principal(ctx, hash, cred, revoked)
+	p, err := a.principal(ctx, hash, cred, revoked, resource)
 	if err != nil {
 		return Principal{}, RateStatus{}, err
 	}
@@ -204,16 +216,17 @@ type credentialIdentity struct {
 // maxSeenCredentials bounds the identities Auth remembers (a few hundred bytes each).
 const maxSeenCredentials = 100_000
 
-// principal checks a credential read for hash (nil: none) and its lineage's revocation flags
-// and returns its principal.
-func (a *Auth) principal(ctx context.Context, hash string, cred *Credential, revoked []bool) (Principal, error) {
+// principal checks a credential read for hash (nil: none), its lineage's revocation flags and
+// its audience against resource, and returns its principal.
+func (a *Auth) principal(ctx context.Context, hash string, cred *Credential, revoked []bool, resource string) (Principal, error) {
 	// The store finds the credential by hash; comparing the full stored hash in constant time
 	// keeps the decision independent of how the store matched.
 	if cred == nil || subtle.ConstantTimeCompare([]byte(cred.Hash), []byte(hash)) != 1 {
 		return Principal{}, errUnauthorized
 	}
 	now := NowMs(a.clock)
-	if cred.RevokedAt != 0 || (cred.ExpiresAt != 0 && cred.ExpiresAt <= now) || slices.Contains(revoked, true) {
+	if cred.RevokedAt != 0 || (cred.ExpiresAt != 0 && cred.ExpiresAt <= now) || slices.Contains(revoked, true) ||
+		(cred.Audience != "" && cred.Audience != resource) {
 		return Principal{}, errUnauthorized
 	}
 	a.seen.Add(hash, credentialIdentity{projectID: cred.ProjectID, id: cred.ID, kind: cred.Kind,
@@ -232,7 +245,7 @@ func (a *Auth) principal(ctx context.Context, hash string, cred *Credential, rev
 		ProjectID: cred.ProjectID, CredentialID: cred.ID, Kind: cred.Kind,
 		Scopes: scopes, AgentID: cred.AgentID, Resources: cred.Resources,
 		Ancestors: cred.Ancestors, Depth: len(cred.Ancestors), MaxDepth: cred.MaxDepth, ExpiresAt: cred.ExpiresAt,
-		MintedBy: cred.MintedBy,
+		MintedBy: cred.MintedBy, Audience: cred.Audience,
 	}, nil
 }
 

@@ -38,6 +38,8 @@ type CapabilityToken struct {
 	Ancestors []string `json:"-"`
 	// MintedBy is the API key that minted the chain's root; revoking it revokes this too.
 	MintedBy string `json:"-"`
+	// Audience is the one resource that accepts the token ("" = the usual faces); see Credential.
+	Audience string `json:"-"`
 }
 
 // KeyList is GET /api/v1/keys and list_api_keys' result.
@@ -166,7 +168,17 @@ func (k *Keys) RevokeAPIKey(ctx context.Context, p Principal, id string) error {
 // MintToken creates a capability token. Called with a key it is a root token (v1); called with
 // a token whose max_depth allows it, a child that is never wider than its parent on any axis.
 func (k *Keys) MintToken(ctx context.Context, p Principal, in MintTokenRequest) (CapabilityToken, error) {
+	return k.MintBound(ctx, p, in, p.Audience)
+}
+
+// MintBound is MintToken for a token accepted only by the resource audience (the OAuth server
+// mints its grants and access tokens so). A caller that is itself bound keeps its audience:
+// nothing minted from an access token works anywhere the access token does not.
+func (k *Keys) MintBound(ctx context.Context, p Principal, in MintTokenRequest, audience string) (CapabilityToken, error) {
 	const op = "core.Keys.MintToken"
+	if p.Audience != "" && audience != p.Audience {
+		return CapabilityToken{}, E(op, CodeForbidden, MsgAudienceBound)
+	}
 	if err := p.Authorize(OpTokenMint); err != nil {
 		return CapabilityToken{}, err
 	}
@@ -206,7 +218,7 @@ func (k *Keys) MintToken(ctx context.Context, p Principal, in MintTokenRequest) 
 	slices.Sort(scopes)
 	t := CapabilityToken{
 		ID: NewID(), Name: in.Name, KeyPrefix: raw[:keyPrefixLen], Scopes: scopes, ExpiresAt: expires,
-		CreatedAt: NowMs(k.clock), Resources: res,
+		CreatedAt: NowMs(k.clock), Resources: res, Audience: audience,
 	}
 	if agent != "" {
 		t.AgentID = &agent
@@ -378,4 +390,47 @@ func narrowBinding(op string, p Principal, resources []string, agent string) ([]
 		agent = p.AgentID
 	}
 	return resources, agent, nil
+}
+
+// TokenPrincipal is the principal of a live token of the project, found by id rather than by
+// its secret: the OAuth server acts as a grant (a token whose secret nobody holds) when it mints
+// the grant's access tokens. A revoked or expired token, or one whose lineage is revoked, is
+// UNAUTHORIZED, exactly as Authenticate would answer for it.
+func (k *Keys) TokenPrincipal(ctx context.Context, project, id string) (Principal, error) {
+	const op = "core.Keys.TokenPrincipal"
+	t, err := k.store.Token(ctx, project, id)
+	if err != nil {
+		return Principal{}, Internal(op, err)
+	}
+	if t == nil || t.RevokedAt != nil || (t.ExpiresAt != nil && *t.ExpiresAt <= NowMs(k.clock)) {
+		return Principal{}, E(op, CodeUnauthorized, MsgUnauthorized)
+	}
+	lineage := Credential{ID: t.ID, Ancestors: t.Ancestors, MintedBy: t.MintedBy}.Lineage()
+	revoked, err := k.store.RevokedAmong(ctx, project, lineage)
+	if err != nil {
+		return Principal{}, Internal(op, err)
+	}
+	if slices.Contains(revoked, true) {
+		return Principal{}, E(op, CodeUnauthorized, MsgUnauthorized)
+	}
+	p := Principal{ProjectID: project, CredentialID: t.ID, Kind: KindCapabilityToken, Scopes: t.Scopes,
+		Resources: t.Resources, Ancestors: t.Ancestors, Depth: len(t.Ancestors), MaxDepth: t.MaxDepth,
+		MintedBy: t.MintedBy, Audience: t.Audience}
+	if t.AgentID != nil {
+		p.AgentID = *t.AgentID
+	}
+	if t.ExpiresAt != nil {
+		p.ExpiresAt = *t.ExpiresAt
+	}
+	return p, nil
+}
+
+// RevokeOnServerAuthority revokes a token (and so everything minted from it) without a calling
+// principal: the OAuth server does so when a code or refresh token is replayed, and when a
+// client revokes its own token (RFC 7009).
+func (k *Keys) RevokeOnServerAuthority(ctx context.Context, project, id string) error {
+	if err := k.store.RevokeToken(ctx, project, id, NowMs(k.clock)); err != nil {
+		return Internal("core.Keys.RevokeOnServerAuthority", err)
+	}
+	return nil
 }

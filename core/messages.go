@@ -12,6 +12,7 @@ const (
 	MsgBoundAgent       = "This credential is bound to agent " // followed by the agent
 	MsgInternal         = "Internal server error"
 	MsgStoreUnavailable = "The store is temporarily unavailable; retry shortly"
+	MsgAudienceBound    = "This token is bound to one resource and cannot mint tokens for another"
 	MsgShuttingDown     = "The server is shutting down; reconnect to resume (a watch resumes from its Last-Event-ID)"
 
 	MsgInvalidUTF8      = "Invalid JSON body: text must be valid UTF-8"
@@ -40,4 +41,28 @@ const (
 	MsgConversationNotFound = "Conversation not found"
 	MsgExternalIDTaken      = "A conversation with this external_id already exists"
 	MsgWebhookNotFound      = "Webhook not found"
+
+	// OAuth (error_description texts; the error codes are RFC 6749's).
+	MsgOAuthUnknownClient      = "Unknown client_id"
+	MsgOAuthClientAuth         = "Client authentication failed"
+	MsgOAuthRedirectMismatch   = "redirect_uri is not one of the client's registered redirect URIs"
+	MsgOAuthPKCERequired       = "code_challenge with code_challenge_method=S256 is required"
+	MsgOAuthPKCEMismatch       = "code_verifier does not match the code_challenge"
+	MsgOAuthCodeInvalid        = "The authorization code is invalid, expired or already used"
+	MsgOAuthRefreshInvalid     = "The refresh token is invalid, expired or revoked"
+	MsgOAuthReplay             = "This token was already used: every token of the grant is now revoked"
+	MsgOAuthResourceMismatch   = "resource must be this server's MCP endpoint"
+	MsgOAuthScopeInvalid       = "scope must be space-separated capability scopes: "
+	MsgOAuthScopeWider         = "scope may not exceed the scope originally granted"
+	MsgOAuthGrantType          = "Unsupported grant_type"
+	MsgOAuthGrantNotAllowed    = "This client is not registered for that grant_type"
+	MsgOAuthResponseType       = "response_type must be code"
+	MsgOAuthRedirectURIs       = "redirect_uris must be https, http on a loopback address, or a private-use scheme, without a fragment"
+	MsgOAuthCIMDUnsafe         = "The client metadata document URL must be https on a public address"
+	MsgOAuthCIMDFetch          = "The client metadata document could not be fetched or is invalid"
+	MsgOAuthCredentialsNeedKey = "Registering a client_credentials client needs Authorization: Bearer <API key of the project>"
+	MsgOAuthRateLimited        = "Too many requests from this address; retry after "
+	MsgOAuthConsentKey         = "That is not a valid API key: sign in with an API key (as_live_…) of the project"
+	MsgOAuthCSRF               = "The form expired or was not sent from this page; reload and try again"
+	MsgOAuthDenied             = "The user denied the request"
 )

@@ -10,6 +10,9 @@ const (
 	KeysOnly
 	// Operator: the operator's AGENTSTATE_ADMIN_TOKEN instead of a project credential.
 	Operator
+	// Public: no bearer credential; the operation authenticates what it needs itself (the
+	// OAuth endpoints: client credentials, a code with its PKCE verifier, the consenting key).
+	Public
 )
 
 // Operation is the one declaration of what a caller may do: the scope it needs, the credentials
@@ -107,6 +110,13 @@ var (
 	OpAnalyticsSummary        = read("analytics.summary", ScopeAnalyticsRead, KeysOnly)
 	OpAnalyticsTimeseries     = read("analytics.timeseries", ScopeAnalyticsRead, KeysOnly)
 	OpAnalyticsTags           = read("analytics.tags", ScopeAnalyticsRead, KeysOnly)
+
+	// The OAuth 2.1 authorization server for /api/mcp (compat-v1.md §17).
+	OpOAuthRegister  = write("oauth.register", "", Public)
+	OpOAuthAuthorize = read("oauth.authorize", "", Public)
+	OpOAuthDecision  = write("oauth.decision", "", Public)
+	OpOAuthToken     = write("oauth.token", "", Public)
+	OpOAuthRevoke    = write("oauth.revoke", "", Public)
 
 	// v1 guards every webhook route, reads included, with webhooks:write.
 	OpWebhookCreate = write("webhooks.create", ScopeWebhooksWrite, KeysOnly)

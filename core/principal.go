@@ -31,6 +31,9 @@ type Principal struct {
 	// MintedBy is the API key at the root of a token's chain ("" for keys): the token is revoked
 	// with it and its requests also count against that key's rate-limit budget.
 	MintedBy string
+	// Audience is the resource an audience-bound credential (an OAuth access token) was issued
+	// for; "" = none. Tokens it mints inherit it, so delegation cannot unbind it.
+	Audience string
 }
 
 // Can reports whether the principal holds scope.

@@ -45,7 +45,7 @@ func credentialFromFields(hash string, f map[string]string) (*core.Credential, e
 	if c.Ancestors, err = jsonList(f["ancestors"]); err != nil {
 		return nil, err
 	}
-	c.MintedBy = f["minted_by"]
+	c.MintedBy, c.Audience = f["minted_by"], f["audience"]
 	return c, nil
 }
 
@@ -444,7 +444,7 @@ func (s *Store) CreateToken(ctx context.Context, project string, t core.Capabili
 		p.HSet(ctx, tokenRecordKey(project, t.ID), "id", t.ID, "name", t.Name, "key_prefix", t.KeyPrefix,
 			"scopes", scopes, "expires_at", expires, "created_at", t.CreatedAt, "parent_id", parent,
 			"ancestors", ancestors, "max_depth", t.MaxDepth, "resources", resources, "agent_id", agent, "hash", hash,
-			"minted_by", t.MintedBy)
+			"minted_by", t.MintedBy, "audience", t.Audience)
 		p.ZAdd(ctx, tokensIndexKey(project), redis.Z{Score: float64(t.CreatedAt), Member: t.ID})
 		return nil
 	})
@@ -455,7 +455,7 @@ func (s *Store) CreateToken(ctx context.Context, project string, t core.Capabili
 		return c.HSet(ctx, credentialKey(hash), "id", t.ID, "project_id", project,
 			"kind", string(core.KindCapabilityToken), "scopes", scopes, "expires_at", expires,
 			"resources", resources, "agent_id", agent, "ancestors", ancestors, "max_depth", t.MaxDepth,
-			"minted_by", t.MintedBy).Err()
+			"minted_by", t.MintedBy, "audience", t.Audience).Err()
 	})
 	if err != nil {
 		return core.Internal(op, err)
@@ -477,7 +477,7 @@ func tokenFrom(f map[string]string) (core.CapabilityToken, error) {
 	if t.Ancestors, err = jsonList(f["ancestors"]); err != nil {
 		return t, err
 	}
-	t.MintedBy = f["minted_by"]
+	t.MintedBy, t.Audience = f["minted_by"], f["audience"]
 	t.Depth = len(t.Ancestors)
 	if p := f["parent_id"]; p != "" {
 		t.ParentID = &p

@@ -122,3 +122,16 @@ func ftDocKey(project, id string) string { return ftPrefix + "{" + project + "}:
 
 // searchBackfillKey is the backfill's resumable cursor and what it has finished.
 func searchBackfillKey() string { return prefix + "search-backfill" }
+
+// OAuth. Clients and the per-IP counters are global (a client registers before it has a
+// project); codes and refresh tokens live in the approving project's slot, with its revoked set.
+func oauthClientKey(id string) string { return prefix + "oauth:client:" + id }
+func oauthCodeKey(project, hash string) string {
+	return projectKey(project, "oauth:code:"+hash)
+}
+func oauthRefreshKey(project, hash string) string {
+	return projectKey(project, "oauth:rt:"+hash)
+}
+func oauthIPLimitKey(bucket, ip string, windowStart int64) string {
+	return prefix + "oauth:rl:" + bucket + ":" + ip + ":" + strconv.FormatInt(windowStart, 10)
+}

@@ -81,13 +81,17 @@ var keyBuilders = map[string]string{
 	"webhookOutboxKey":   webhookOutboxKey("<project>"),
 	"webhookDeadKey":     webhookDeadKey("<project>"),
 	"webhookProjectsKey": webhookProjectsKey(),
+	"oauthClientKey":     oauthClientKey("<client_id>"),
+	"oauthCodeKey":       oauthCodeKey("<project>", "<hash>"),
+	"oauthRefreshKey":    oauthRefreshKey("<project>", "<hash>"),
+	"oauthIPLimitKey":    strings.Replace(oauthIPLimitKey("<bucket>", "<ip>", 0), ":0", ":<window>", 1),
 }
 
 // globalKeys are the builders that deliberately live outside every project's hash tag: the
 // registries that span projects, and credential look-ups (a request names no project before
 // its credential is found).
 var globalKeys = map[string]bool{"leaseProjectsKey": true, "jobLeadKey": true, "projectsKey": true, "credentialKey": true, "signingKeyKey": true,
-	"searchBackfillKey": true, "webhookProjectsKey": true}
+	"searchBackfillKey": true, "webhookProjectsKey": true, "oauthClientKey": true, "oauthIPLimitKey": true}
 
 // ftKeys are the project keys a RediSearch index covers: one literal prefix for every project
 // (as:ft:), then the project's hash tag.

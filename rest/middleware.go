@@ -138,6 +138,9 @@ type authenticator struct {
 	onFail       func(w http.ResponseWriter, r *http.Request)
 	access       core.Access
 	queryToken   bool // also accept ?token=as_cap_… (capability tokens only)
+	// resource is the OAuth resource this face is (its canonical URI), for audience-bound
+	// tokens; nil = none (REST), where such tokens are refused.
+	resource func(*http.Request) string
 }
 
 func (a authenticator) middleware(next http.Handler) http.Handler {
@@ -150,7 +153,11 @@ func (a authenticator) middleware(next http.Handler) http.Handler {
 		if t := r.URL.Query().Get("token"); a.queryToken && cred == "" && strings.HasPrefix(t, core.CapabilityTokenPrefix) {
 			cred = t
 		}
-		p, st, err := a.auth.Admit(r.Context(), cred, a.limiter, a.access == core.KeysOnly)
+		resource := ""
+		if a.resource != nil {
+			resource = a.resource(r)
+		}
+		p, st, err := a.auth.Admit(r.Context(), cred, resource, a.limiter, a.access == core.KeysOnly)
 		if err != nil && st.Limit == 0 { // refused before it was charged: not a rate-limit refusal
 			a.fail(w, r, start, err)
 			return

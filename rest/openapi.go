@@ -14,6 +14,7 @@ import (
 	"github.com/invopop/jsonschema"
 
 	"github.com/agentstate/agentstate-go/core"
+	"github.com/agentstate/agentstate-go/oauth"
 	"github.com/agentstate/agentstate-go/schemas"
 )
 
@@ -179,6 +180,7 @@ func OpenAPI() ([]byte, error) {
 			{"Conversations", "Message history, tags, full-text search, traces and analytics (also under the legacy /v1 prefix)."},
 			{"Webhooks", "Signed conversation.created deliveries."},
 			{"Service", "Unauthenticated discovery and health."},
+			{"OAuth", "The OAuth 2.1 authorization server for /api/mcp (metadata at /.well-known/oauth-authorization-server). Errors here are RFC 6749's {\"error\",\"error_description\"}."},
 			{"Legacy", "v1's older /v1 prefix for conversations, tags and analytics: the same operations as under /api/v1."}},
 		Paths: map[string]map[string]operation{},
 		Components: components{
@@ -288,12 +290,15 @@ func OpenAPI() ([]byte, error) {
 			op.Tags = []string{"Conversations"}
 		case strings.HasPrefix(path, "/api/v1/webhooks"):
 			op.Tags = []string{"Webhooks"}
+		case strings.HasPrefix(path, "/api/oauth"):
+			op.Tags = []string{"OAuth"}
 		}
 		if e.legacy {
 			op.Tags = append(op.Tags, "Legacy")
 		}
 		switch {
-		case e.public:
+		case e.public || r.Op.Access == core.Public:
+			op.Security = []map[string][]string{}
 		case r.Op.Access == core.Operator:
 			op.Security = []map[string][]string{{"adminToken": {}}}
 		case r.Op.Access == core.KeysOnly:
@@ -312,10 +317,16 @@ func OpenAPI() ([]byte, error) {
 			if err != nil {
 				return nil, err
 			}
-			op.RequestBody = &requestBody{Required: !r.BodyOptional, Content: jsonContent(name)}
+			content := jsonContent(name)
+			if r.Form {
+				content = map[string]mediaType{"application/x-www-form-urlencoded": content["application/json"]}
+			}
+			op.RequestBody = &requestBody{Required: !r.BodyOptional, Content: content}
 		}
 		success := response{Description: http.StatusText(r.Status)}
 		switch {
+		case r.HTML:
+			success.Content = map[string]mediaType{"text/html": {Schema: &jsonschema.Schema{Type: "string"}}}
 		case r.Stream != "":
 			success.Content = map[string]mediaType{"text/event-stream": {Schema: &jsonschema.Schema{Type: "string", Description: r.Stream}}}
 		case r.Response != nil:
@@ -377,7 +388,7 @@ func sameSchema(a, b *jsonschema.Schema) bool {
 
 // openSchemas are response types whose objects may carry more keys than they list: metadata
 // other specifications extend.
-var openSchemas = map[reflect.Type]struct{}{reflect.TypeOf(ProtectedResource{}): {}}
+var openSchemas = map[reflect.Type]struct{}{reflect.TypeOf(oauth.ProtectedResource{}): {}, reflect.TypeOf(oauth.ServerMetadata{}): {}}
 
 // openAPIDocumentBody stands for this document in its own description.
 type openAPIDocumentBody struct{}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/agentstate/agentstate-go/conversations"
 	"github.com/agentstate/agentstate-go/core"
+	"github.com/agentstate/agentstate-go/oauth"
 	"github.com/agentstate/agentstate-go/webhooks"
 )
 
@@ -30,6 +31,8 @@ type Route struct {
 	QueryToken   bool     // also accepts ?token=as_cap_… (SSE clients cannot set headers)
 	Projection   bool     // ?fields= may drop keys of Response
 	Errors       []int    // error statuses beyond errorStatuses' defaults (409 conflicts)
+	Form         bool     // the body is application/x-www-form-urlencoded (OAuth), not JSON
+	HTML         bool     // the success body is an HTML page (the consent screen)
 
 	handle func(*Server, http.ResponseWriter, *http.Request)
 }
@@ -450,6 +453,38 @@ var Routes = []Route{
 		Summary: "Delete a webhook",
 		ID:      "deleteWebhook",
 		handle:  (*Server).deleteWebhook},
+	{Op: core.OpOAuthRegister, Method: http.MethodPost, Pattern: "/api/oauth/register", Status: http.StatusCreated,
+		Summary: "OAuth dynamic client registration (RFC 7591), limited per IP; a client_credentials client needs Authorization: Bearer <API key>",
+		Request: oauth.RegisterRequest{}, Response: oauth.RegisterResponse{},
+		ID:     "oauthRegister",
+		handle: (*Server).oauthRegister},
+	{Op: core.OpOAuthAuthorize, Method: http.MethodGet, Pattern: "/api/oauth/authorize", Status: http.StatusOK,
+		Summary: "OAuth authorization endpoint: the consent page (authorization code, PKCE S256 only)",
+		ID:      "oauthAuthorize", HTML: true, Params: []Param{
+			{Name: "response_type", In: "query", Required: true, Schema: &jsonschema.Schema{Type: "string", Enum: []any{"code"}}, Description: "code."},
+			{Name: "client_id", In: "query", Required: true, Schema: &jsonschema.Schema{Type: "string"}, Description: "A registered client id, or the https URL of a Client ID Metadata Document."},
+			{Name: "redirect_uri", In: "query", Schema: &jsonschema.Schema{Type: "string"}, Description: "One of the client's redirect URIs, exactly (a loopback http URI may use another port)."},
+			{Name: "code_challenge", In: "query", Required: true, Schema: &jsonschema.Schema{Type: "string"}, Description: "BASE64URL(SHA-256(code_verifier))."},
+			{Name: "code_challenge_method", In: "query", Required: true, Schema: &jsonschema.Schema{Type: "string", Enum: []any{"S256"}}, Description: "S256; plain is refused."},
+			{Name: "scope", In: "query", Schema: &jsonschema.Schema{Type: "string"}, Description: "Space-separated capability scopes (default: all six)."},
+			{Name: "state", In: "query", Schema: &jsonschema.Schema{Type: "string"}, Description: "Returned unchanged with the code."},
+			{Name: "resource", In: "query", Schema: &jsonschema.Schema{Type: "string"}, Description: "RFC 8707: <origin>/api/mcp."},
+		},
+		handle: (*Server).oauthAuthorize},
+	{Op: core.OpOAuthDecision, Method: http.MethodPost, Pattern: "/api/oauth/authorize/decision", Status: http.StatusSeeOther,
+		Summary: "The consent form's decision: an API key of the project approves a grant never wider than itself; redirects to the client with code, state and iss",
+		ID:      "oauthDecision", HTML: true,
+		handle: (*Server).oauthDecision},
+	{Op: core.OpOAuthToken, Method: http.MethodPost, Pattern: "/api/oauth/token", Status: http.StatusOK,
+		Summary: "OAuth token endpoint: authorization_code (PKCE), refresh_token (rotating; a replay revokes the grant), client_credentials; limited per IP",
+		Request: oauth.TokenRequest{}, Response: oauth.TokenResponse{}, Form: true,
+		ID:     "oauthToken",
+		handle: (*Server).oauthToken},
+	{Op: core.OpOAuthRevoke, Method: http.MethodPost, Pattern: "/api/oauth/revoke", Status: http.StatusOK,
+		Summary: "OAuth token revocation (RFC 7009): a refresh token revokes its whole grant, an access token itself",
+		Request: oauth.RevokeRequest{}, Form: true,
+		ID:     "oauthRevoke",
+		handle: (*Server).oauthRevoke},
 }
 
 // APIInfo is GET /api.
@@ -470,14 +505,6 @@ type Readiness struct {
 	Search map[string]string `json:"search" jsonschema_description:"The conversation search path: mode (portable or redisearch), redisearch_version, backfill; null when not reported."`
 }
 
-// ProtectedResource is the OAuth 2.0 protected resource metadata (RFC 9728) of /api/mcp.
-type ProtectedResource struct {
-	Resource               string   `json:"resource"`
-	AuthorizationServers   []string `json:"authorization_servers"`
-	ScopesSupported        []string `json:"scopes_supported"`
-	BearerMethodsSupported []string `json:"bearer_methods_supported"`
-}
-
 // PublicRoutes are the unauthenticated routes: service discovery and health. Op is unset (no
 // credential is asked for); the OpenAPI document lists them with security [].
 var PublicRoutes = []Route{
@@ -494,8 +521,15 @@ var PublicRoutes = []Route{
 		Summary: "This document", Response: openAPIDocumentBody{},
 		ID: "openAPI", handle: (*Server).openAPI},
 	{Method: http.MethodGet, Pattern: "/.well-known/oauth-protected-resource", Status: http.StatusOK,
-		Summary: "OAuth protected resource metadata (RFC 9728) of the MCP endpoint", Response: ProtectedResource{},
+		Summary: "OAuth protected resource metadata (RFC 9728) of the MCP endpoint (v1's path)", Response: oauth.ProtectedResource{},
 		ID: "protectedResourceMetadata", handle: (*Server).protectedResource},
+	// RFC 9728 §3.1 places the document of resource <origin>/api/mcp here.
+	{Method: http.MethodGet, Pattern: "/.well-known/oauth-protected-resource" + oauth.MCPPath, Status: http.StatusOK,
+		Summary: "OAuth protected resource metadata (RFC 9728) of the MCP endpoint", Response: oauth.ProtectedResource{},
+		ID: "protectedResourceMetadataMCP", handle: (*Server).protectedResource},
+	{Method: http.MethodGet, Pattern: "/.well-known/oauth-authorization-server", Status: http.StatusOK,
+		Summary: "OAuth authorization server metadata (RFC 8414, with RFC 9207's iss)", Response: oauth.ServerMetadata{},
+		ID: "authorizationServerMetadata", Errors: []int{http.StatusNotFound}, handle: (*Server).oauthMetadata},
 	{Method: http.MethodGet, Pattern: "/.well-known/agentstate-signing-key", Status: http.StatusOK,
 		Summary: "The Ed25519 public key that signs claims-log checkpoints (for cmd/verify -key)", Response: core.SigningKey{},
 		ID: "signingKey", handle: (*Server).signingKey},

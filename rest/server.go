@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/agentstate/agentstate-go/conversations"
+	"github.com/agentstate/agentstate-go/oauth"
 	"github.com/agentstate/agentstate-go/webhooks"
 
 	"github.com/go-chi/chi/v5"
@@ -16,11 +17,14 @@ import (
 
 // Deps is what the HTTP server is built from.
 type Deps struct {
-	Auth             *core.Auth
-	Keys             *core.Keys
-	Claims           *core.Claims
-	Conversations    *conversations.Service
-	Webhooks         *webhooks.Service
+	Auth          *core.Auth
+	Keys          *core.Keys
+	Claims        *core.Claims
+	Conversations *conversations.Service
+	Webhooks      *webhooks.Service
+	OAuth         *oauth.Service // the authorization server for /api/mcp; nil = not served
+	// ToolOp names the operation an MCP tool runs (scope step-up on /api/mcp); nil = no step-up.
+	ToolOp           func(tool string) (core.Operation, bool)
 	RateLimiter      *core.RateLimiter // nil = no limit
 	States           *core.States
 	Leases           *core.Leases
@@ -36,6 +40,7 @@ type Deps struct {
 	Metrics     http.Handler // served at /metrics when set (it guards itself)
 	CORSOrigins []string     // origins allowed to call with credentials; empty = no CORS headers
 	HSTS        bool         // send Strict-Transport-Security on plain HTTP too (the public URL is https)
+	PublicURL   string       // AGENTSTATE_PUBLIC_URL: the origin in OAuth metadata and token audiences; "" = the request's
 }
 
 // Server holds the handlers' dependencies.
@@ -66,6 +71,12 @@ func NewHandler(d Deps) http.Handler {
 	}
 
 	for _, rt := range Routes {
+		if rt.Op.Access == core.Public {
+			if d.OAuth != nil {
+				r.Method(rt.Method, rt.Pattern, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { rt.handle(s, w, req) }))
+			}
+			continue
+		}
 		a := authenticator{auth: d.Auth, limiter: d.RateLimiter, failureDelay: d.AuthFailureDelay,
 			access: rt.Op.Access, queryToken: rt.QueryToken}
 		h := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { rt.handle(s, w, req) })
@@ -75,13 +86,14 @@ func NewHandler(d Deps) http.Handler {
 		}
 	}
 
-	mcpAuth := authenticator{auth: d.Auth, limiter: d.RateLimiter, failureDelay: d.AuthFailureDelay, onFail: s.wwwAuthenticate}
+	mcpAuth := authenticator{auth: d.Auth, limiter: d.RateLimiter, failureDelay: d.AuthFailureDelay, onFail: s.wwwAuthenticate,
+		resource: func(r *http.Request) string { return oauth.Resource(d.PublicURL, r) }}
 	notAllowed := func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, core.E("rest.mcp", core.CodeMethodNotAllowed, "Method not allowed"))
 	}
 	r.Delete("/api/mcp", notAllowed)
 	if d.MCP != nil {
-		r.With(mcpAuth.middleware).Post("/api/mcp", d.MCP.ServeHTTP)
+		r.With(mcpAuth.middleware, s.stepUp).Post("/api/mcp", d.MCP.ServeHTTP)
 		// GET is the notification stream of a streamable HTTP session; anything else that
 		// GETs /api/mcp gets v1's 405.
 		r.Get("/api/mcp", func(w http.ResponseWriter, req *http.Request) {
@@ -170,25 +182,14 @@ func (s *Server) ready(ctx context.Context) error {
 	}
 }
 
-// origin is the scheme and host the client used to reach us.
-func origin(r *http.Request) string {
-	scheme := "http"
-	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host
+func (s *Server) wwwAuthenticate(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("WWW-Authenticate", `Bearer resource_metadata="`+s.resourceMetadataURL(r)+`"`)
 }
 
-func (s *Server) wwwAuthenticate(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("WWW-Authenticate", `Bearer resource_metadata="`+origin(r)+`/.well-known/oauth-protected-resource"`)
+func (s *Server) resourceMetadataURL(r *http.Request) string {
+	return oauth.Origin(s.PublicURL, r) + "/.well-known/oauth-protected-resource"
 }
 
 func (s *Server) protectedResource(w http.ResponseWriter, r *http.Request) {
-	o := origin(r)
-	writeJSON(w, http.StatusOK, map[string]any{
-		"resource":                 o + "/api/mcp",
-		"authorization_servers":    []string{o},
-		"scopes_supported":         core.AllScopes,
-		"bearer_methods_supported": []string{"header"},
-	})
+	writeJSON(w, http.StatusOK, oauth.ProtectedResourceMetadata(s.PublicURL, r))
 }

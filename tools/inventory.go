@@ -191,3 +191,14 @@ Record checkable assertions with create_claim and verify_claim. Keep conversatio
 store_conversation / append_messages and find it with search_conversations. Give a sub-agent its own
 narrower credential with mint_capability_token. Errors end with a JSON line: retryable and hint
 say whether and how to retry.`
+
+// OperationOf names the core operation a tool runs (the HTTP face's scope step-up reads it
+// before the tool is called).
+func OperationOf(name string) (core.Operation, bool) {
+	for _, t := range Inventory() {
+		if t.Name == name {
+			return t.Op, true
+		}
+	}
+	return core.Operation{}, false
+}

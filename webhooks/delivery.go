@@ -127,30 +127,36 @@ func classifyWebhookHost(host string) webhookAddrClass {
 // ValidateWebhookURL refuses URLs a webhook must not be sent to (SSRF guard, compat-v1.md §14).
 // allowLoopback exists for local development and tests, where the receiver runs on this machine.
 func ValidateURL(raw string, allowLoopback bool) error {
-	const op = "webhooks.ValidateURL"
-	bad := core.E(op, core.CodeBadRequest, webhookURLMessage)
+	if !SafeOutboundURL(raw, allowLoopback) {
+		return core.E("webhooks.ValidateURL", core.CodeBadRequest, webhookURLMessage)
+	}
+	return nil
+}
+
+// SafeOutboundURL is the SSRF guard for any URL the server itself fetches or posts to (webhook
+// targets, OAuth client metadata documents): https to a public address, or with allowLoopback
+// http(s) on this machine. NewGuardedClient checks the address actually dialled as well.
+func SafeOutboundURL(raw string, allowLoopback bool) bool {
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil || u.Host == "" || u.Opaque != "" {
-		return bad
+		return false
 	}
 	class := classifyWebhookHost(u.Hostname())
 	switch {
 	case class == webhookAddrBlocked:
-		return bad
+		return false
 	case class == webhookAddrLoopback && !allowLoopback:
-		return bad
+		return false
 	}
 	switch strings.ToLower(u.Scheme) {
 	case "https":
-		return nil
+		return true
 	case "http":
 		// Plain http only for a local receiver: anything else would send the signed body
 		// and its signature in clear text across networks.
-		if allowLoopback && class == webhookAddrLoopback {
-			return nil
-		}
+		return allowLoopback && class == webhookAddrLoopback
 	}
-	return bad
+	return false
 }
 
 // webhookDialer re-checks the address at connect time: a name that passed ValidateWebhookURL
@@ -196,10 +202,12 @@ type Deliverer struct {
 // NewDeliverer returns a deliverer with v1's 10 s per attempt, through a client that refuses
 // internal addresses and does not follow redirects.
 func NewDeliverer(allowLoopback bool) *Deliverer {
-	return &Deliverer{Client: newWebhookClient(allowLoopback), Timeout: webhookAttemptTimeout}
+	return &Deliverer{Client: NewGuardedClient(allowLoopback), Timeout: webhookAttemptTimeout}
 }
 
-func newWebhookClient(allowLoopback bool) *http.Client {
+// NewGuardedClient is an HTTP client for URLs that passed SafeOutboundURL: it re-checks every
+// dialled address (DNS rebinding), uses no proxy and follows no redirect.
+func NewGuardedClient(allowLoopback bool) *http.Client {
 	d := webhookDialer(allowLoopback)
 	return &http.Client{
 		Transport: &http.Transport{

@@ -102,6 +102,8 @@ func credential(r rest.Route) string {
 	switch {
 	case r.Op.Access == core.Operator:
 		return "admin token"
+	case r.Op.Access == core.Public:
+		return "none (OAuth)"
 	case r.Op.AcceptsTokens():
 		return "key or token"
 	}

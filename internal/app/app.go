@@ -20,6 +20,7 @@ import (
 
 	"github.com/agentstate/agentstate-go/conversations"
 	"github.com/agentstate/agentstate-go/conversations/titles"
+	"github.com/agentstate/agentstate-go/oauth"
 	"github.com/agentstate/agentstate-go/webhooks"
 	"golang.org/x/net/netutil"
 
@@ -126,6 +127,7 @@ type App struct {
 	Claims  *core.Claims
 	Convs   *conversations.Service
 	Hooks   *webhooks.Service
+	OAuth   *oauth.Service
 	States  *core.States
 	Leases  *core.Leases
 	Watcher *core.Watcher
@@ -153,6 +155,7 @@ type HTTPOptions struct {
 	// MCPSessionIdle is how long a streamable HTTP MCP session is remembered without a
 	// request; 0 = MCPSessionIdle (tests shorten it).
 	MCPSessionIdle time.Duration
+	PublicURL      string // the origin in OAuth metadata and the audience of access tokens; "" = the request's
 }
 
 // Start runs the background jobs: the lease sweeper, the conversation retention purge and the
@@ -259,6 +262,8 @@ func Open(ctx context.Context, c *Config, log *slog.Logger) (*App, error) {
 		conn.Close()
 		return nil, err
 	}
+	// Client metadata documents are fetched under the webhooks' SSRF guard and its loopback switch.
+	a.OAuth = oauth.New(conn.Store, a.Auth, a.Keys, core.SystemClock{}, webhooks.NewGuardedClient(c.WebhookLoopback), c.WebhookLoopback)
 	a.Convs = conversations.New(conn.Store, core.SystemClock{}, titles.FromEnv(nil))
 	a.instrument(metrics.New())
 	conn.Store.Client().AddHook(a.Metrics.RedisHook())
@@ -273,7 +278,9 @@ func Open(ctx context.Context, c *Config, log *slog.Logger) (*App, error) {
 		log.Info("tracing on: OpenTelemetry spans go to the OTLP endpoint in OTEL_EXPORTER_OTLP_*")
 	}
 	a.HTTP = HTTPOptions{MetricsToken: c.MetricsToken, CORSOrigins: splitList(c.CORSOrigins),
-		HSTS: strings.HasPrefix(strings.ToLower(c.PublicURL), "https://")}
+		HSTS: strings.HasPrefix(strings.ToLower(c.PublicURL), "https://"), PublicURL: c.PublicURL}
+	a.OAuth.PublicURL = c.PublicURL
+	a.OAuth.RegisterPerHour, a.OAuth.TokenPerMinute = oauth.DefaultRegisterPerHour, oauth.DefaultTokenPerMinute
 	log.Info("claims log checkpoints signed", "key_id", signer.PublicKey().KeyID)
 	if err := a.OpenSearch(ctx, c.Search, log); err != nil {
 		conn.Close()
@@ -376,13 +383,15 @@ func New(store *redisstore.Store, clock core.Clock, limits core.Limits) *App {
 	signer, _ := core.NewSigner(seed)
 	hooks := webhooks.New(store, clock, true)
 	convs := conversations.New(store, clock, titles.Local{})
+	auth, keys := core.NewAuth(store, clock), core.NewKeys(store, clock)
 	return &App{
+		OAuth:   oauth.New(store, auth, keys, clock, webhooks.NewGuardedClient(true), true),
 		Claims:  core.NewClaims(store, clock, signer),
 		Convs:   convs,
 		Hooks:   hooks,
 		Store:   store,
-		Auth:    core.NewAuth(store, clock),
-		Keys:    core.NewKeys(store, clock),
+		Auth:    auth,
+		Keys:    keys,
 		States:  states,
 		Leases:  core.NewLeases(store, clock),
 		Watcher: core.NewWatcher(store, states),
@@ -452,6 +461,8 @@ func (a *App) NewHandler(authFailureDelay time.Duration) http.Handler {
 		Claims:           a.Claims,
 		Conversations:    a.Convs,
 		Webhooks:         a.Hooks,
+		OAuth:            a.OAuth,
+		ToolOp:           tools.OperationOf,
 		RateLimiter:      a.RateLimiter,
 		States:           a.States,
 		Leases:           a.Leases,
@@ -473,6 +484,7 @@ func (a *App) NewHandler(authFailureDelay time.Duration) http.Handler {
 		Metrics:     a.metricsOnMain(),
 		CORSOrigins: a.HTTP.CORSOrigins,
 		HSTS:        a.HTTP.HSTS,
+		PublicURL:   a.HTTP.PublicURL,
 	}))
 }
 
@@ -488,8 +500,10 @@ func (a *App) metricsOnMain() http.Handler {
 // connection prepares an HTTP MCP request's context: subscriptions re-authenticate its bearer
 // credential as long as they run.
 func (a *App) connection(ctx context.Context, r *http.Request) context.Context {
-	cred := bearerOf(r)
-	return tools.WithAuthenticate(ctx, func(ctx context.Context) (core.Principal, error) { return a.Auth.Authenticate(ctx, cred) })
+	cred, resource := bearerOf(r), oauth.Resource(a.HTTP.PublicURL, r)
+	return tools.WithAuthenticate(ctx, func(ctx context.Context) (core.Principal, error) {
+		return a.Auth.AuthenticateFor(ctx, cred, resource)
+	})
 }
 
 func bearerOf(r *http.Request) string {
