@@ -1496,6 +1496,12 @@ type Error struct {
 // ErrorErrorCode defines model for Error.Error.Code.
 type ErrorErrorCode string
 
+// ErrorBody defines model for ErrorBody.
+type ErrorBody struct {
+	Error            string  `json:"error"`
+	ErrorDescription *string `json:"error_description,omitempty"`
+}
+
 // EventPage defines model for EventPage.
 type EventPage struct {
 	Data *[]struct {
@@ -10106,48 +10112,6 @@ func (r ApiInfoResponse) ContentType() string {
 type OauthAuthorizeResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
-	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *Error400
-	// JSON401 the response for an HTTP 401 `application/json` response
-	JSON401 *Error401
-	// JSON403 the response for an HTTP 403 `application/json` response
-	JSON403 *Error403
-	// JSON429 the response for an HTTP 429 `application/json` response
-	JSON429 *Error429
-	// JSON500 the response for an HTTP 500 `application/json` response
-	JSON500 *Error500
-	// JSON503 the response for an HTTP 503 `application/json` response
-	JSON503 *Error503
-}
-
-// GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r OauthAuthorizeResponse) GetJSON400() *Error400 {
-	return r.JSON400
-}
-
-// GetJSON401 returns the response for an HTTP 401 `application/json` response
-func (r OauthAuthorizeResponse) GetJSON401() *Error401 {
-	return r.JSON401
-}
-
-// GetJSON403 returns the response for an HTTP 403 `application/json` response
-func (r OauthAuthorizeResponse) GetJSON403() *Error403 {
-	return r.JSON403
-}
-
-// GetJSON429 returns the response for an HTTP 429 `application/json` response
-func (r OauthAuthorizeResponse) GetJSON429() *Error429 {
-	return r.JSON429
-}
-
-// GetJSON500 returns the response for an HTTP 500 `application/json` response
-func (r OauthAuthorizeResponse) GetJSON500() *Error500 {
-	return r.JSON500
-}
-
-// GetJSON503 returns the response for an HTTP 503 `application/json` response
-func (r OauthAuthorizeResponse) GetJSON503() *Error503 {
-	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -10182,48 +10146,6 @@ func (r OauthAuthorizeResponse) ContentType() string {
 type OauthDecisionResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
-	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *Error400
-	// JSON401 the response for an HTTP 401 `application/json` response
-	JSON401 *Error401
-	// JSON403 the response for an HTTP 403 `application/json` response
-	JSON403 *Error403
-	// JSON429 the response for an HTTP 429 `application/json` response
-	JSON429 *Error429
-	// JSON500 the response for an HTTP 500 `application/json` response
-	JSON500 *Error500
-	// JSON503 the response for an HTTP 503 `application/json` response
-	JSON503 *Error503
-}
-
-// GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r OauthDecisionResponse) GetJSON400() *Error400 {
-	return r.JSON400
-}
-
-// GetJSON401 returns the response for an HTTP 401 `application/json` response
-func (r OauthDecisionResponse) GetJSON401() *Error401 {
-	return r.JSON401
-}
-
-// GetJSON403 returns the response for an HTTP 403 `application/json` response
-func (r OauthDecisionResponse) GetJSON403() *Error403 {
-	return r.JSON403
-}
-
-// GetJSON429 returns the response for an HTTP 429 `application/json` response
-func (r OauthDecisionResponse) GetJSON429() *Error429 {
-	return r.JSON429
-}
-
-// GetJSON500 returns the response for an HTTP 500 `application/json` response
-func (r OauthDecisionResponse) GetJSON500() *Error500 {
-	return r.JSON500
-}
-
-// GetJSON503 returns the response for an HTTP 503 `application/json` response
-func (r OauthDecisionResponse) GetJSON503() *Error503 {
-	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -10261,19 +10183,19 @@ type OauthRegisterResponse struct {
 	// JSON201 the response for an HTTP 201 `application/json` response
 	JSON201 *RegisterResponse
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *Error400
+	JSON400 *ErrorBody
 	// JSON401 the response for an HTTP 401 `application/json` response
-	JSON401 *Error401
+	JSON401 *ErrorBody
 	// JSON403 the response for an HTTP 403 `application/json` response
-	JSON403 *Error403
+	JSON403 *ErrorBody
 	// JSON413 the response for an HTTP 413 `application/json` response
-	JSON413 *Error413
+	JSON413 *ErrorBody
 	// JSON429 the response for an HTTP 429 `application/json` response
-	JSON429 *Error429
+	JSON429 *ErrorBody
 	// JSON500 the response for an HTTP 500 `application/json` response
-	JSON500 *Error500
+	JSON500 *ErrorBody
 	// JSON503 the response for an HTTP 503 `application/json` response
-	JSON503 *Error503
+	JSON503 *ErrorBody
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -10282,37 +10204,37 @@ func (r OauthRegisterResponse) GetJSON201() *RegisterResponse {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r OauthRegisterResponse) GetJSON400() *Error400 {
+func (r OauthRegisterResponse) GetJSON400() *ErrorBody {
 	return r.JSON400
 }
 
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
-func (r OauthRegisterResponse) GetJSON401() *Error401 {
+func (r OauthRegisterResponse) GetJSON401() *ErrorBody {
 	return r.JSON401
 }
 
 // GetJSON403 returns the response for an HTTP 403 `application/json` response
-func (r OauthRegisterResponse) GetJSON403() *Error403 {
+func (r OauthRegisterResponse) GetJSON403() *ErrorBody {
 	return r.JSON403
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
-func (r OauthRegisterResponse) GetJSON413() *Error413 {
+func (r OauthRegisterResponse) GetJSON413() *ErrorBody {
 	return r.JSON413
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
-func (r OauthRegisterResponse) GetJSON429() *Error429 {
+func (r OauthRegisterResponse) GetJSON429() *ErrorBody {
 	return r.JSON429
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
-func (r OauthRegisterResponse) GetJSON500() *Error500 {
+func (r OauthRegisterResponse) GetJSON500() *ErrorBody {
 	return r.JSON500
 }
 
 // GetJSON503 returns the response for an HTTP 503 `application/json` response
-func (r OauthRegisterResponse) GetJSON503() *Error503 {
+func (r OauthRegisterResponse) GetJSON503() *ErrorBody {
 	return r.JSON503
 }
 
@@ -10349,53 +10271,53 @@ type OauthRevokeResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *Error400
+	JSON400 *ErrorBody
 	// JSON401 the response for an HTTP 401 `application/json` response
-	JSON401 *Error401
+	JSON401 *ErrorBody
 	// JSON403 the response for an HTTP 403 `application/json` response
-	JSON403 *Error403
+	JSON403 *ErrorBody
 	// JSON413 the response for an HTTP 413 `application/json` response
-	JSON413 *Error413
+	JSON413 *ErrorBody
 	// JSON429 the response for an HTTP 429 `application/json` response
-	JSON429 *Error429
+	JSON429 *ErrorBody
 	// JSON500 the response for an HTTP 500 `application/json` response
-	JSON500 *Error500
+	JSON500 *ErrorBody
 	// JSON503 the response for an HTTP 503 `application/json` response
-	JSON503 *Error503
+	JSON503 *ErrorBody
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r OauthRevokeResponse) GetJSON400() *Error400 {
+func (r OauthRevokeResponse) GetJSON400() *ErrorBody {
 	return r.JSON400
 }
 
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
-func (r OauthRevokeResponse) GetJSON401() *Error401 {
+func (r OauthRevokeResponse) GetJSON401() *ErrorBody {
 	return r.JSON401
 }
 
 // GetJSON403 returns the response for an HTTP 403 `application/json` response
-func (r OauthRevokeResponse) GetJSON403() *Error403 {
+func (r OauthRevokeResponse) GetJSON403() *ErrorBody {
 	return r.JSON403
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
-func (r OauthRevokeResponse) GetJSON413() *Error413 {
+func (r OauthRevokeResponse) GetJSON413() *ErrorBody {
 	return r.JSON413
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
-func (r OauthRevokeResponse) GetJSON429() *Error429 {
+func (r OauthRevokeResponse) GetJSON429() *ErrorBody {
 	return r.JSON429
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
-func (r OauthRevokeResponse) GetJSON500() *Error500 {
+func (r OauthRevokeResponse) GetJSON500() *ErrorBody {
 	return r.JSON500
 }
 
 // GetJSON503 returns the response for an HTTP 503 `application/json` response
-func (r OauthRevokeResponse) GetJSON503() *Error503 {
+func (r OauthRevokeResponse) GetJSON503() *ErrorBody {
 	return r.JSON503
 }
 
@@ -10434,19 +10356,19 @@ type OauthTokenResponse struct {
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *TokenResponse
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *Error400
+	JSON400 *ErrorBody
 	// JSON401 the response for an HTTP 401 `application/json` response
-	JSON401 *Error401
+	JSON401 *ErrorBody
 	// JSON403 the response for an HTTP 403 `application/json` response
-	JSON403 *Error403
+	JSON403 *ErrorBody
 	// JSON413 the response for an HTTP 413 `application/json` response
-	JSON413 *Error413
+	JSON413 *ErrorBody
 	// JSON429 the response for an HTTP 429 `application/json` response
-	JSON429 *Error429
+	JSON429 *ErrorBody
 	// JSON500 the response for an HTTP 500 `application/json` response
-	JSON500 *Error500
+	JSON500 *ErrorBody
 	// JSON503 the response for an HTTP 503 `application/json` response
-	JSON503 *Error503
+	JSON503 *ErrorBody
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -10455,37 +10377,37 @@ func (r OauthTokenResponse) GetJSON200() *TokenResponse {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r OauthTokenResponse) GetJSON400() *Error400 {
+func (r OauthTokenResponse) GetJSON400() *ErrorBody {
 	return r.JSON400
 }
 
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
-func (r OauthTokenResponse) GetJSON401() *Error401 {
+func (r OauthTokenResponse) GetJSON401() *ErrorBody {
 	return r.JSON401
 }
 
 // GetJSON403 returns the response for an HTTP 403 `application/json` response
-func (r OauthTokenResponse) GetJSON403() *Error403 {
+func (r OauthTokenResponse) GetJSON403() *ErrorBody {
 	return r.JSON403
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
-func (r OauthTokenResponse) GetJSON413() *Error413 {
+func (r OauthTokenResponse) GetJSON413() *ErrorBody {
 	return r.JSON413
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
-func (r OauthTokenResponse) GetJSON429() *Error429 {
+func (r OauthTokenResponse) GetJSON429() *ErrorBody {
 	return r.JSON429
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
-func (r OauthTokenResponse) GetJSON500() *Error500 {
+func (r OauthTokenResponse) GetJSON500() *ErrorBody {
 	return r.JSON500
 }
 
 // GetJSON503 returns the response for an HTTP 503 `application/json` response
-func (r OauthTokenResponse) GetJSON503() *Error503 {
+func (r OauthTokenResponse) GetJSON503() *ErrorBody {
 	return r.JSON503
 }
 
@@ -18367,51 +18289,6 @@ func ParseOauthAuthorizeResponse(rsp *http.Response) (*OauthAuthorizeResponse, e
 		HTTPResponse: rsp,
 	}
 
-	switch {
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest Error400
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON400 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
-		var dest Error401
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON401 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
-		var dest Error403
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON403 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
-		var dest Error429
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON429 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
-		var dest Error500
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON500 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest Error503
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON503 = &dest
-
-	}
-
 	return response, nil
 }
 
@@ -18426,51 +18303,6 @@ func ParseOauthDecisionResponse(rsp *http.Response) (*OauthDecisionResponse, err
 	response := &OauthDecisionResponse{
 		Body:         bodyBytes,
 		HTTPResponse: rsp,
-	}
-
-	switch {
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest Error400
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON400 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
-		var dest Error401
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON401 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
-		var dest Error403
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON403 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
-		var dest Error429
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON429 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
-		var dest Error500
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON500 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest Error503
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON503 = &dest
-
 	}
 
 	return response, nil
@@ -18498,49 +18330,49 @@ func ParseOauthRegisterResponse(rsp *http.Response) (*OauthRegisterResponse, err
 		response.JSON201 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest Error400
+		var dest ErrorBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON400 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
-		var dest Error401
+		var dest ErrorBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
-		var dest Error403
+		var dest ErrorBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON403 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
-		var dest Error413
+		var dest ErrorBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON413 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
-		var dest Error429
+		var dest ErrorBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON429 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
-		var dest Error500
+		var dest ErrorBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON500 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest Error503
+		var dest ErrorBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -18569,49 +18401,49 @@ func ParseOauthRevokeResponse(rsp *http.Response) (*OauthRevokeResponse, error) 
 		break // No content-type
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest Error400
+		var dest ErrorBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON400 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
-		var dest Error401
+		var dest ErrorBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
-		var dest Error403
+		var dest ErrorBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON403 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
-		var dest Error413
+		var dest ErrorBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON413 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
-		var dest Error429
+		var dest ErrorBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON429 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
-		var dest Error500
+		var dest ErrorBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON500 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest Error503
+		var dest ErrorBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -18644,49 +18476,49 @@ func ParseOauthTokenResponse(rsp *http.Response) (*OauthTokenResponse, error) {
 		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest Error400
+		var dest ErrorBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON400 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
-		var dest Error401
+		var dest ErrorBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
-		var dest Error403
+		var dest ErrorBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON403 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
-		var dest Error413
+		var dest ErrorBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON413 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
-		var dest Error429
+		var dest ErrorBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON429 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
-		var dest Error500
+		var dest ErrorBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON500 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest Error503
+		var dest ErrorBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}

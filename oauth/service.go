@@ -145,16 +145,21 @@ func (s *Service) Metadata(w http.ResponseWriter, r *http.Request) {
 
 // oauthError is RFC 6749 §5.2's error body: OAuth clients parse this shape, not v1's envelope.
 type oauthError struct {
-	status      int
+	status int
+	ErrorBody
+	retryAfter int64
+}
+
+// ErrorBody is what an OAuth endpoint's error answers (the OpenAPI document names it too).
+type ErrorBody struct {
 	Code        string `json:"error"`
 	Description string `json:"error_description,omitempty"`
-	retryAfter  int64
 }
 
 func (e *oauthError) Error() string { return e.Code + ": " + e.Description }
 
 func fail(status int, code, desc string) *oauthError {
-	return &oauthError{status: status, Code: code, Description: desc}
+	return &oauthError{status: status, ErrorBody: ErrorBody{Code: code, Description: desc}}
 }
 
 func invalidRequest(desc string) *oauthError {

@@ -272,7 +272,21 @@ func OpenAPI() ([]byte, error) {
 			op.Description = "v1's older prefix: the same operation as " + r.ID + " (" + r.Pattern + ")."
 		}
 		for _, status := range r.ErrorStatuses() {
-			op.Responses[fmt.Sprint(status)] = response{Ref: "#/components/responses/" + errorResponseName(status)}
+			switch {
+			case status == http.StatusSeeOther: // OAuth's error redirect to the client (RFC 6749 §4.1.2.1)
+				op.Responses[fmt.Sprint(status)] = response{Description: "See Other: the error goes to the client's redirect_uri as error and state"}
+			case r.HTML: // the consent screen answers its errors as pages too
+				op.Responses[fmt.Sprint(status)] = response{Description: http.StatusText(status) + " (an HTML page)",
+					Content: map[string]mediaType{"text/html": {Schema: &jsonschema.Schema{Type: "string"}}}}
+			case r.Op.Access == core.Public: // OAuth clients parse RFC 6749's shape, not the envelope
+				name, err := component(oauth.ErrorBody{}, output)
+				if err != nil {
+					return nil, err
+				}
+				op.Responses[fmt.Sprint(status)] = response{Description: http.StatusText(status) + " (RFC 6749 §5.2)", Content: jsonContent(name)}
+			default:
+				op.Responses[fmt.Sprint(status)] = response{Ref: "#/components/responses/" + errorResponseName(status)}
+			}
 		}
 		switch {
 		case e.public:
@@ -325,6 +339,7 @@ func OpenAPI() ([]byte, error) {
 		}
 		success := response{Description: http.StatusText(r.Status)}
 		switch {
+		case r.HTML && r.Status == http.StatusSeeOther: // a redirect to the client: no body
 		case r.HTML:
 			success.Content = map[string]mediaType{"text/html": {Schema: &jsonschema.Schema{Type: "string"}}}
 		case r.Stream != "":

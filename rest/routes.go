@@ -460,7 +460,7 @@ var Routes = []Route{
 		handle: (*Server).oauthRegister},
 	{Op: core.OpOAuthAuthorize, Method: http.MethodGet, Pattern: "/api/oauth/authorize", Status: http.StatusOK,
 		Summary: "OAuth authorization endpoint: the consent page (authorization code, PKCE S256 only)",
-		ID:      "oauthAuthorize", HTML: true, Params: []Param{
+		ID:      "oauthAuthorize", HTML: true, Errors: []int{http.StatusSeeOther}, Params: []Param{
 			{Name: "response_type", In: "query", Required: true, Schema: &jsonschema.Schema{Type: "string", Enum: []any{"code"}}, Description: "code."},
 			{Name: "client_id", In: "query", Required: true, Schema: &jsonschema.Schema{Type: "string"}, Description: "A registered client id, or the https URL of a Client ID Metadata Document."},
 			{Name: "redirect_uri", In: "query", Schema: &jsonschema.Schema{Type: "string"}, Description: "One of the client's redirect URIs, exactly (a loopback http URI may use another port)."},
