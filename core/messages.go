@@ -14,6 +14,12 @@ const (
 	MsgStoreUnavailable = "The store is temporarily unavailable; retry shortly"
 	MsgShuttingDown     = "The server is shutting down; reconnect to resume (a watch resumes from its Last-Event-ID)"
 
+	MsgStoreReset        = "The store lost its data under this server (its generation key is gone or changed): writes are refused until an operator restores it and restarts the server"
+	MsgLogWentBack       = "The project's event log went backwards (its data was lost or the project deleted); watch again from the latest sequence"
+	MsgCursorAhead       = "The resume point is past the head of the log (the store may have lost writes); watch again without a cursor or from the latest sequence"
+	MsgTooManyWatchers   = "Too many open watches and long-polls for this " // followed by the scope: credential, project
+	MsgServerWatchesFull = "This server holds as many watches and long-polls as it allows; retry shortly or on another replica"
+
 	MsgStateNotFound       = "State not found"
 	MsgStateExists         = "State already exists"
 	MsgStateContended      = "The state changed too often during this write; retry it"
