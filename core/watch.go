@@ -153,6 +153,13 @@ func decr(m map[string]int, k string) {
 	}
 }
 
+// Open is how many watches and long-polls are open in this process.
+func (w *Watcher) Open() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.total
+}
+
 // shuttingDown reports whether Shutdown ended the caller's context.
 func (w *Watcher) shuttingDown() bool { return w.base.Err() != nil }
 

@@ -24,13 +24,13 @@ type Store struct {
 	// blocking serves the reads that wait (XREAD BLOCK): a pool of its own, so however many
 	// projects are watched, blocked reads never take a connection an ordinary request needs.
 	blocking redis.UniversalClient
-	rs   *redsync.Redsync // elects the replica that runs a background job (LeadJob)
-	wake wakeHub          // this replica's lease waiters, woken over pub/sub
+	rs       *redsync.Redsync // elects the replica that runs a background job (LeadJob)
+	wake     wakeHub          // this replica's lease waiters, woken over pub/sub
 	// waitReplicas > 0: writes return only after WAIT confirms that many replicas have them.
 	waitReplicas int
 	waitTimeout  time.Duration
 	// ft is on while conversation writes create RediSearch documents (the FT search path).
-	ft atomic.Bool
+	ft  atomic.Bool
 	gen generation // the store generation this server started on (generation.go)
 }
 
