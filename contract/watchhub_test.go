@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
@@ -177,10 +179,12 @@ func TestSlowWatcherReadsWhatTheFeedDropped(t *testing.T) {
 					})
 				}()
 				<-subscribed
+				time.Sleep(200 * time.Millisecond) // caught up: event 1 then comes from the feed
 				const n = 150
 				for i := range n {
 					putCore(t, s, "k", "a", i)
-					time.Sleep(500 * time.Microsecond) // separate feed batches
+					// Separate feed batches: far more of them than the feed buffers per watch.
+					time.Sleep(map[string]time.Duration{"stuck": 2 * time.Millisecond, "slow": 500 * time.Microsecond}[mode])
 				}
 				close(release)
 				require.Eventually(t, func() bool {
@@ -286,16 +290,30 @@ func TestWatcherCaps(t *testing.T) {
 		ts := httptest.NewServer(a.NewHandler(0))
 		t.Cleanup(ts.Close)
 		p1, p2, p3 := testenv.NewProject(t, a), testenv.NewProject(t, a), testenv.NewProject(t, a)
+		// An admitted watch would stream forever: a bounded client turns that into a failure.
+		bounded := &http.Client{Timeout: 5 * time.Second}
+		get := func(path, key string) (int, string) {
+			t.Helper()
+			req, err := http.NewRequest("GET", ts.URL+path, nil)
+			require.NoError(t, err)
+			req.Header.Set("Authorization", "Bearer "+key)
+			resp, err := bounded.Do(req)
+			require.NoError(t, err, "%s was admitted", path)
+			defer resp.Body.Close()
+			body, err := io.ReadAll(resp.Body)
+			require.NoError(t, err, "%s was admitted", path)
+			return resp.StatusCode, string(body)
+		}
 		refused := func(key, wantCode, wantLimit string, wantStatus int) {
 			t.Helper()
-			resp, body := send(t, "GET", ts.URL+"/api/v1/states/watch", key, nil, nil)
-			require.Equal(t, wantStatus, resp.StatusCode, string(body))
+			status, body := get("/api/v1/states/watch", key)
+			require.Equal(t, wantStatus, status, body)
 			var env struct{ Error core.WireError }
-			require.NoError(t, json.Unmarshal(body, &env))
+			require.NoError(t, json.Unmarshal([]byte(body), &env))
 			assert.Equal(t, core.Code(wantCode), env.Error.Code)
-			assert.Contains(t, string(body), `"limit":"`+wantLimit+`"`)
-			resp, body = send(t, "GET", ts.URL+"/api/v1/states/k?wait_version=0&wait_ms=1000", key, nil, nil)
-			require.Equal(t, wantStatus, resp.StatusCode, "long-polls count too: %s", body)
+			assert.Contains(t, body, `"limit":"`+wantLimit+`"`)
+			status, body = get("/api/v1/states/k?wait_version=0&wait_ms=1000", key)
+			require.Equal(t, wantStatus, status, "long-polls count too: %s", body)
 		}
 		open := func(key string) *sseClient {
 			t.Helper()
