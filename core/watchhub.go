@@ -74,7 +74,7 @@ func (h *feedHub) subscribe(op, project string) (*feedSub, func(), error) {
 // feed outlives its last subscriber by at most one blocking read, MaxBlock).
 func (h *feedHub) run(project string, f *projectFeed) {
 	ctx := h.w.base
-	started := false
+	started, failing := false, false
 	var seq int64
 	var lease string
 	for {
@@ -88,8 +88,7 @@ func (h *feedHub) run(project string, f *projectFeed) {
 		if !started {
 			b, err := h.w.store.WatchBounds(ctx, project)
 			if err != nil {
-				h.resyncAll(f) // each subscriber's own read reports the error
-				pauseForStore(ctx)
+				h.failed(f, &failing)
 				continue
 			}
 			seq, lease, started = b.Latest, b.LeaseHead, true
@@ -99,10 +98,10 @@ func (h *feedHub) run(project string, f *projectFeed) {
 		}
 		batch, err := h.w.store.ReadFeed(ctx, project, seq, lease, true, watchBatch, h.w.MaxBlock)
 		if err != nil {
-			h.resyncAll(f)
-			pauseForStore(ctx)
+			h.failed(f, &failing)
 			continue
 		}
+		failing = false
 		if len(batch.States)+len(batch.Leases) == 0 {
 			// Idle: check the log did not go backwards under us (data lost, project deleted),
 			// where waiting for the next sequence after ours would wait forever.
@@ -136,6 +135,18 @@ func (h *feedHub) deliver(f *projectFeed, hb hubBatch) {
 			signal(s.resync)
 		}
 	}
+}
+
+// failed handles a failed feed read: the first failure of a run sends every subscriber to
+// read the store itself, whose error then reaches it (an outage keeps it waiting with pings;
+// STORE_RESET ends it). Later failures do not, so an outage does not make every watcher
+// hammer the store. The feed keeps its cursor and reads on after a pause.
+func (h *feedHub) failed(f *projectFeed, failing *bool) {
+	if !*failing {
+		*failing = true
+		h.resyncAll(f)
+	}
+	pauseForStore(h.w.base)
 }
 
 func (h *feedHub) resyncAll(f *projectFeed) {

@@ -20,8 +20,6 @@ import (
 // then on every command this process sends answers STORE_RESET (503) instead, until an
 // operator has looked and restarted the server (which then adopts the store as it is).
 
-func generationKey() string { return prefix + "generation" }
-
 type generation struct {
 	mu     sync.Mutex
 	id     string                 // the id found at the first check; "" = never checked

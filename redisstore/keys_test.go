@@ -52,6 +52,7 @@ var keyBuilders = map[string]string{
 	"claimLogKey":       claimLogKey("<project>"),
 	"claimLogHeadKey":   claimLogHeadKey("<project>"),
 	"signingKeyKey":     signingKeyKey(),
+	"generationKey":     generationKey(),
 	"convKey":           convKey("<project>", "<id>"),
 	"convMsgsKey":       convMsgsKey("<project>", "<id>"),
 	"convMsgIDsKey":     convMsgIDsKey("<project>", "<id>"),
@@ -77,7 +78,7 @@ var keyBuilders = map[string]string{
 // globalKeys are the builders that deliberately live outside every project's hash tag: the
 // registries that span projects, and credential look-ups (a request names no project before
 // its credential is found).
-var globalKeys = map[string]bool{"leaseProjectsKey": true, "jobLeadKey": true, "projectsKey": true, "credentialKey": true, "signingKeyKey": true,
+var globalKeys = map[string]bool{"leaseProjectsKey": true, "jobLeadKey": true, "projectsKey": true, "credentialKey": true, "signingKeyKey": true, "generationKey": true,
 	"searchBackfillKey": true}
 
 // ftKeys are the project keys a RediSearch index covers: one literal prefix for every project
