@@ -405,6 +405,7 @@ const (
 	RATELIMITED           ErrorErrorCode = "RATE_LIMITED"
 	SERVICEUNAVAILABLE    ErrorErrorCode = "SERVICE_UNAVAILABLE"
 	STALEFENCINGTOKEN     ErrorErrorCode = "STALE_FENCING_TOKEN"
+	STORERESET            ErrorErrorCode = "STORE_RESET"
 	STOREUNAVAILABLE      ErrorErrorCode = "STORE_UNAVAILABLE"
 	UNAUTHORIZED          ErrorErrorCode = "UNAUTHORIZED"
 	VERSIONCONFLICT       ErrorErrorCode = "VERSION_CONFLICT"
@@ -448,6 +449,8 @@ func (e ErrorErrorCode) Valid() bool {
 	case SERVICEUNAVAILABLE:
 		return true
 	case STALEFENCINGTOKEN:
+		return true
+	case STORERESET:
 		return true
 	case STOREUNAVAILABLE:
 		return true

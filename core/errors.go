@@ -36,6 +36,10 @@ const (
 	// CodeStoreUnavailable: Redis is unreachable, restarting or failing over. The request may
 	// be sent again after Retry-After; a write answered with it may or may not have been kept.
 	CodeStoreUnavailable Code = "STORE_UNAVAILABLE"
+	// CodeStoreReset: the store's data was lost under a running server (flushed, or restored
+	// from an older snapshot). Retrying does not help: serving would reissue sequences and
+	// fencing tokens, so the server refuses until an operator steps in.
+	CodeStoreReset Code = "STORE_RESET"
 )
 
 // Error is the one error type that crosses layers. Op says where it arose ("core.States.Put"),
@@ -86,6 +90,10 @@ func Internal(op string, err error) *Error {
 	if errors.As(err, &ce) {
 		return &Error{Op: op, Code: ce.Code, Message: ce.Message, Details: ce.Details, Err: ce}
 	}
+	var reset StoreReset
+	if errors.As(err, &reset) && reset.StoreWasReset() {
+		return &Error{Op: op, Code: CodeStoreReset, Message: MsgStoreReset, Err: err}
+	}
 	var outage StoreOutage
 	if errors.As(err, &outage) && outage.StoreUnavailable() {
 		return &Error{Op: op, Code: CodeStoreUnavailable, Message: MsgStoreUnavailable, Err: err}
@@ -98,6 +106,13 @@ func Internal(op string, err error) *Error {
 type StoreOutage interface {
 	error
 	StoreUnavailable() bool
+}
+
+// StoreReset is implemented by store errors that mean the store lost its data under this
+// server (see CodeStoreReset).
+type StoreReset interface {
+	error
+	StoreWasReset() bool
 }
 
 // RetryAfterSeconds is what a client is told to wait before retrying STORE_UNAVAILABLE: a

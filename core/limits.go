@@ -26,6 +26,15 @@ type Limits struct {
 	MaxIdempotencyKeyLen int
 	QueryScanPages       int // candidate pages a query may scan before returning a cursor
 	QueryPageFactor      int // candidates per page = limit * factor
+	// Streams that wait for changes (SSE watches, long-polls, MCP resource subscriptions) held
+	// open at once: per process (503 above it: another replica may have room), per project
+	// and per root credential (429: the caller holds too many). MaxWatchedProjects bounds the
+	// projects this process follows at once, one blocking Redis connection each, and so is
+	// also the size of the blocking-read pool.
+	MaxWatchers              int
+	MaxWatchersPerProject    int
+	MaxWatchersPerCredential int
+	MaxWatchedProjects       int
 }
 
 // DefaultLimits returns the limits a server starts with.
@@ -43,5 +52,15 @@ func DefaultLimits() Limits {
 		MaxIdempotencyKeyLen: 255,
 		QueryScanPages:       10,
 		QueryPageFactor:      5,
+		// A watcher costs ~10 KiB and a goroutine, not a connection: these are about fairness
+		// and file descriptors, sized so the 2,000-watcher benchmark fits one credential.
+		MaxWatchers:              10_000,
+		MaxWatchersPerProject:    5_000,
+		MaxWatchersPerCredential: 2_500,
+		MaxWatchedProjects:       DefaultMaxWatchedProjects,
 	}
 }
+
+// DefaultMaxWatchedProjects is the default MaxWatchedProjects; the store sizes its blocking-read
+// pool from it.
+const DefaultMaxWatchedProjects = 512

@@ -1,8 +1,10 @@
 package core
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,18 +37,23 @@ type FeedBatch struct {
 	Leases []LeaseEvent
 }
 
+// FeedBounds is where a project's feeds stand, read in one atomic step.
+type FeedBounds struct {
+	Oldest    int64  // oldest sequence still in the project log (0 if the log is empty)
+	Latest    int64  // latest sequence issued
+	LeaseHead string // the lease stream's newest id ("0-0" when empty)
+}
+
 // FeedStore reads a project's event feeds from the store (never from process memory, so a
 // watcher sees writes made through any server replica).
 type FeedStore interface {
 	// ReadFeed returns up to count state events after afterSeq and, if leases, lease events
-	// after afterLease, waiting up to block for the first one (0 = do not wait).
+	// after afterLease, waiting up to block for the first one (0 = do not wait). Reads that
+	// block use a pool of their own, so they never hold a connection ordinary requests need.
 	ReadFeed(ctx context.Context, project string, afterSeq int64, afterLease string, leases bool, count int, block time.Duration) (FeedBatch, error)
-	// LogBounds returns the oldest sequence still in the project log (0 if empty) and the latest issued.
-	LogBounds(ctx context.Context, project string) (oldest, latest int64, err error)
-	// LatestLeaseEventID is the lease stream's newest id ("0-0" when empty).
-	LatestLeaseEventID(ctx context.Context, project string) (string, error)
-	// WaitKey blocks until the key's log has an entry after afterSeq or block passes.
-	WaitKey(ctx context.Context, project, key string, afterSeq int64, block time.Duration) error
+	// WatchBounds reads the log's oldest and latest sequence and the lease stream's head as
+	// of one instant: read apart, a write in between looks like a trimmed log.
+	WatchBounds(ctx context.Context, project string) (FeedBounds, error)
 }
 
 // Watcher serves watches and waits for changes.
@@ -59,12 +66,18 @@ type Watcher struct {
 	MaxBlock time.Duration
 
 	// base ends every watch and wait when the server shuts down; mu orders entering against
-	// Shutdown so that none starts after Shutdown has begun waiting.
+	// Shutdown so that none starts after Shutdown has begun waiting, and guards the counts
+	// the watcher caps (limits) apply to.
 	base    context.Context
 	stopAll context.CancelFunc
 	mu      sync.Mutex
 	closed  bool
 	active  sync.WaitGroup
+	limits  Limits
+	total   int
+	perProj map[string]int
+	perCred map[string]int
+	hub     feedHub
 
 	Observer Observer // counts open watches and long-polls; nil = not counted
 	// Watchers counts the open watch streams per project (GET /api/v1/usage).
@@ -74,22 +87,79 @@ type Watcher struct {
 // NewWatcher builds the service.
 func NewWatcher(store FeedStore, states *States) *Watcher {
 	base, stop := context.WithCancel(context.Background())
-	return &Watcher{store: store, states: states, Heartbeat: 15 * time.Second, MaxBlock: time.Second, base: base, stopAll: stop, Watchers: &WatchCount{}}
+	w := &Watcher{store: store, states: states, Heartbeat: 15 * time.Second, MaxBlock: time.Second, base: base, stopAll: stop,
+		limits: states.limits, perProj: map[string]int{}, perCred: map[string]int{}, Watchers: &WatchCount{}}
+	w.hub = feedHub{w: w, feeds: map[string]*projectFeed{}}
+	return w
+}
+
+// rootCredential is whom a watcher counts against: tokens count against the key that minted
+// them, so minting children does not multiply the cap.
+func rootCredential(p Principal) string { return cmp.Or(p.MintedBy, p.CredentialID) }
+
+// admit applies the watcher caps; w.mu is held.
+func (w *Watcher) admit(op string, p Principal) error {
+	l := w.limits
+	var scope string
+	var limit int
+	switch {
+	case w.total >= l.MaxWatchers:
+		return &Error{Op: op, Code: CodeServiceUnavailable, Message: MsgServerWatchesFull,
+			Details: map[string]any{"limit": "max_watchers", "max": l.MaxWatchers}}
+	case w.perProj[p.ProjectID] >= l.MaxWatchersPerProject:
+		scope, limit = "project", l.MaxWatchersPerProject
+	case w.perCred[rootCredential(p)] >= l.MaxWatchersPerCredential:
+		scope, limit = "credential", l.MaxWatchersPerCredential
+	default:
+		return nil
+	}
+	return &Error{Op: op, Code: CodeRateLimited, Message: MsgTooManyWatchers + scope,
+		Details: map[string]any{"limit": "max_watchers_per_" + scope, "max": limit}}
 }
 
 // enter registers a watch or wait. Its context also ends when the watcher shuts down; leave
 // must be called when it returns.
-func (w *Watcher) enter(ctx context.Context, op string, open Event) (_ context.Context, leave func(), _ error) {
+func (w *Watcher) enter(ctx context.Context, op string, p Principal, open Event) (_ context.Context, leave func(), _ error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
 		return nil, nil, &Error{Op: op, Code: CodeServiceUnavailable, Message: MsgShuttingDown}
 	}
+	if err := w.admit(op, p); err != nil {
+		return nil, nil, err
+	}
+	cred := rootCredential(p)
+	w.total++
+	w.perProj[p.ProjectID]++
+	w.perCred[cred]++
 	w.active.Add(1)
 	Observe(w.Observer, open, 1)
 	ctx, cancel := context.WithCancel(ctx)
 	unhook := context.AfterFunc(w.base, cancel)
-	return ctx, func() { unhook(); cancel(); Observe(w.Observer, open, -1); w.active.Done() }, nil
+	return ctx, func() {
+		unhook()
+		cancel()
+		w.mu.Lock()
+		w.total--
+		decr(w.perProj, p.ProjectID)
+		decr(w.perCred, cred)
+		w.mu.Unlock()
+		Observe(w.Observer, open, -1)
+		w.active.Done()
+	}, nil
+}
+
+func decr(m map[string]int, k string) {
+	if m[k]--; m[k] <= 0 {
+		delete(m, k)
+	}
+}
+
+// Open is how many watches and long-polls are open in this process.
+func (w *Watcher) Open() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.total
 }
 
 // shuttingDown reports whether Shutdown ended the caller's context.
@@ -104,7 +174,7 @@ func (w *Watcher) Shutdown(ctx context.Context) error {
 	w.mu.Unlock()
 	w.stopAll()
 	done := make(chan struct{})
-	go func() { w.active.Wait(); close(done) }()
+	go func() { w.active.Wait(); w.hub.wg.Wait(); close(done) }()
 	select {
 	case <-done:
 		return nil
@@ -143,43 +213,56 @@ func (r WatchRequest) wantsKey(key string) bool {
 const watchBatch = 256
 
 // Watch streams the project's events to emit: first the backlog after req.After, then live
-// events, in sequence order with no gap and no duplicate — both come from the same store read
-// loop, so there is no switch-over to get wrong. It returns when ctx ends, emit fails, or a
-// once-mode replay is done.
+// events, in sequence order with no gap and no duplicate. The store, read by the request's own
+// cursors, is the source of truth; the project's feed (watchhub.go) wakes the watch and hands
+// it batches, used only where they join the cursors. It returns when ctx ends, emit fails, or
+// a once-mode replay is done.
 func (w *Watcher) Watch(ctx context.Context, p Principal, req WatchRequest, emit func(WatchFrame) error) error {
 	const op = "core.Watcher.Watch"
 	if err := p.Authorize(OpStateWatch); err != nil {
 		return err
 	}
-	ctx, leave, err := w.enter(ctx, op, EventWatchOpen)
-	if err != nil {
-		return err
-	}
-	defer leave()
-	defer w.Watchers.Opened(p.ProjectID)()
 	if req.Key != "" {
 		if err := validateStateKey(op, strings.TrimSuffix(req.Key, "*")); err != nil && req.Key != "*" {
 			return err
 		}
 	}
-	oldest, latest, err := w.store.LogBounds(ctx, p.ProjectID)
+	ctx, leave, err := w.enter(ctx, op, p, EventWatchOpen)
+	if err != nil {
+		return err
+	}
+	defer leave()
+	defer w.Watchers.Opened(p.ProjectID)()
+	var sub *feedSub
+	if !req.Once {
+		var unsub func()
+		if sub, unsub, err = w.hub.subscribe(op, p.ProjectID); err != nil {
+			return err
+		}
+		defer unsub()
+	}
+	bounds, err := w.store.WatchBounds(ctx, p.ProjectID)
 	if err != nil {
 		return Internal(op, err)
 	}
 	// "From now" must be fixed before the opening ping: a client that has seen the ping may
 	// act at once, and its lease events must not fall between the ping and this read.
 	if req.Leases && req.AfterLease == "" {
-		if req.AfterLease, err = w.store.LatestLeaseEventID(ctx, p.ProjectID); err != nil {
-			return Internal(op, err)
-		}
+		req.AfterLease = bounds.LeaseHead
 	}
 	// The stream opens with a ping, so a client knows it is subscribed before any event.
 	if err := emit(WatchFrame{Event: "ping", Data: struct{}{}}); err != nil {
 		return err
 	}
+	// A resume point past the head was never issued by this log (or the store lost writes):
+	// waiting for it would wait silently, possibly forever.
+	if req.After > bounds.Latest || (req.Leases && compareStreamID(req.AfterLease, bounds.LeaseHead) > 0) {
+		return emit(WatchFrame{Event: "error", Data: WireErrorOf(&Error{Op: op, Code: CodeInvalidCursor, Message: MsgCursorAhead,
+			Details: map[string]any{"requested_after": req.cursor(), "latest_sequence": bounds.Latest}})})
+	}
 	// The log is dense (one entry per sequence), so a hole before the resume point means it
 	// was trimmed: say so instead of skipping silently.
-	if req.After < latest && (oldest == 0 || oldest > req.After+1) {
+	if oldest, latest := bounds.Oldest, bounds.Latest; req.After < latest && (oldest == 0 || oldest > req.After+1) {
 		from := max(oldest-1, req.After)
 		if oldest == 0 {
 			from = latest
@@ -193,6 +276,19 @@ func (w *Watcher) Watch(ctx context.Context, p Principal, req WatchRequest, emit
 	}
 	sent := 0
 	lastFrame := time.Now()
+	send := func(b FeedBatch) (done bool, _ error) {
+		for _, f := range w.frames(p, &req, b) {
+			if err := emit(f); err != nil {
+				return true, err
+			}
+			lastFrame = time.Now()
+			if sent++; req.Once && sent >= WatchOnceMax {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+	caughtUp := false
 	for {
 		if ctx.Err() != nil {
 			if w.shuttingDown() {
@@ -200,54 +296,57 @@ func (w *Watcher) Watch(ctx context.Context, p Principal, req WatchRequest, emit
 			}
 			return nil
 		}
-		block := min(w.Heartbeat, w.MaxBlock)
-		if req.Once {
-			block = 0
-		}
-		batch, err := w.store.ReadFeed(ctx, p.ProjectID, req.After, req.AfterLease, req.Leases && !req.Once, watchBatch, block)
-		if err != nil {
-			if ctx.Err() != nil {
-				continue // the loop's first check says why
-			}
-			// A failover or restart: the cursor is ours, so reading again from it later loses
-			// and repeats nothing. Meanwhile the pings keep the stream open.
-			if err = Internal(op, err); err.(*Error).Code != CodeStoreUnavailable || req.Once {
-				return err
-			}
-			pauseForStore(ctx)
-			if time.Since(lastFrame) >= w.Heartbeat {
-				if err := emit(WatchFrame{Event: "ping", Data: struct{}{}}); err != nil {
-					return err
-				}
-				lastFrame = time.Now()
-			}
-			continue
-		}
-		if len(batch.States)+len(batch.Leases) == 0 {
-			if req.Once {
-				return nil
-			}
-			if time.Since(lastFrame) >= w.Heartbeat {
-				if err := emit(WatchFrame{Event: "ping", Data: struct{}{}}); err != nil {
-					return err
-				}
-				lastFrame = time.Now()
-			}
-			continue
-		}
-		for _, f := range w.frames(p, &req, batch) {
-			if err := emit(f); err != nil {
+		if time.Since(lastFrame) >= w.Heartbeat {
+			if err := emit(WatchFrame{Event: "ping", Data: struct{}{}}); err != nil {
 				return err
 			}
 			lastFrame = time.Now()
-			if sent++; req.Once && sent >= WatchOnceMax {
-				return nil
+		}
+		if !caughtUp {
+			batch, err := w.store.ReadFeed(ctx, p.ProjectID, req.After, req.AfterLease, req.Leases && !req.Once, watchBatch, 0)
+			if err != nil {
+				if ctx.Err() != nil {
+					continue // the loop's first check says why
+				}
+				// A failover or restart: the cursor is ours, so reading again from it later
+				// loses and repeats nothing. Meanwhile the pings keep the stream open.
+				if err = Internal(op, err); err.(*Error).Code != CodeStoreUnavailable || req.Once {
+					return err
+				}
+				pauseForStore(ctx)
+				continue
+			}
+			if len(batch.States)+len(batch.Leases) == 0 {
+				if req.Once {
+					return nil
+				}
+				caughtUp = true
+				continue
+			}
+			if done, err := send(batch); done || err != nil {
+				return err
+			}
+			continue
+		}
+		hb, got, resync := sub.wait(ctx, w.Heartbeat-time.Since(lastFrame))
+		switch {
+		case resync:
+			caughtUp = false
+		case !got:
+		case hb.Err != nil:
+			return hb.Err
+		case hb.After > req.After || (req.Leases && compareStreamID(hb.AfterLease, req.AfterLease) > 0):
+			caughtUp = false // the batch starts past our cursor: what lies between is in the store
+		default:
+			if _, err := send(hb.FeedBatch); err != nil {
+				return err
 			}
 		}
 	}
 }
 
-// frames turns a batch into frames, merged by time, advancing the request's cursors.
+// frames turns a batch into frames, merged by time, advancing the request's cursors past
+// the events it has not seen yet.
 func (w *Watcher) frames(p Principal, req *WatchRequest, b FeedBatch) []WatchFrame {
 	var out []WatchFrame
 	i, j := 0, 0
@@ -255,6 +354,9 @@ func (w *Watcher) frames(p Principal, req *WatchRequest, b FeedBatch) []WatchFra
 		if j >= len(b.Leases) || (i < len(b.States) && b.States[i].CreatedAt <= b.Leases[j].At) {
 			ev := b.States[i]
 			i++
+			if ev.Sequence <= req.After {
+				continue // a feed batch overlapping what this watch already read
+			}
 			req.After = ev.Sequence
 			if !req.wantsKey(ev.StateKey) || !p.CanTouch(ev.StateKey) || (req.AgentID != "" && ev.AgentID != req.AgentID) {
 				continue
@@ -264,6 +366,9 @@ func (w *Watcher) frames(p Principal, req *WatchRequest, b FeedBatch) []WatchFra
 		}
 		ev := b.Leases[j]
 		j++
+		if !req.Leases || compareStreamID(ev.ID, req.AfterLease) <= 0 {
+			continue
+		}
 		req.AfterLease = ev.ID
 		if !req.wantsKey(ev.StateKey) || !p.CanTouch(ev.StateKey) {
 			continue
@@ -308,11 +413,17 @@ func (w *Watcher) WaitForChange(ctx context.Context, p Principal, key string, af
 		return WaitResult{}, BadRequest(op, "wait_ms", fmt.Sprintf("wait must be 0..%d ms and the version >= 0", WaitMax.Milliseconds()))
 	}
 	// Reads use ctx; only the blocking wait also ends on shutdown, which answers with the state.
-	wctx, leave, err := w.enter(ctx, op, EventWatchOpen)
+	wctx, leave, err := w.enter(ctx, op, p, EventLongPollOpen)
 	if err != nil {
 		return WaitResult{}, err
 	}
 	defer leave()
+	// Subscribed before the first read, so a change after that read wakes us.
+	sub, unsub, err := w.hub.subscribe(op, p.ProjectID)
+	if err != nil {
+		return WaitResult{}, err
+	}
+	defer unsub()
 	deadline := time.Now().Add(wait)
 	for {
 		evs, err := w.states.store.StateEventsAt(ctx, p.ProjectID, []string{key}, 0, 0)
@@ -320,9 +431,8 @@ func (w *Watcher) WaitForChange(ctx context.Context, p Principal, key string, af
 			return WaitResult{}, Internal(op, err)
 		}
 		res := WaitResult{Deleted: true}
-		var seq int64
 		if ev := evs[0]; ev != nil {
-			seq, res.Version = ev.Sequence, ev.Version
+			res.Version = ev.Version
 			res.Changed = ev.Version > afterVersion
 			if ev.EventType == EventUpsert {
 				st := ev.State()
@@ -333,11 +443,15 @@ func (w *Watcher) WaitForChange(ctx context.Context, p Principal, key string, af
 		if res.Changed || left <= 0 || w.shuttingDown() {
 			return res, nil
 		}
-		if err := w.store.WaitKey(wctx, p.ProjectID, key, seq, min(left, w.MaxBlock)); err != nil && !w.shuttingDown() {
-			if err = Internal(op, err); err.(*Error).Code != CodeStoreUnavailable {
-				return WaitResult{}, err
+		// Read again when the feed shows the key written, or may have missed it (resync).
+		for wctx.Err() == nil && time.Until(deadline) > 0 {
+			hb, got, resync := sub.wait(wctx, time.Until(deadline))
+			if hb.Err != nil {
+				return WaitResult{}, hb.Err
 			}
-			pauseForStore(wctx) // the next read answers, or says the store is still away
+			if resync || got && slices.ContainsFunc(hb.States, func(e StateEvent) bool { return e.StateKey == key }) {
+				break
+			}
 		}
 	}
 }

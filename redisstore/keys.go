@@ -88,6 +88,7 @@ func claimRunsKey(project, id string) string { return projectKey(project, "claim
 func claimLogKey(project string) string      { return projectKey(project, "claimlog") }
 func claimLogHeadKey(project string) string  { return projectKey(project, "claimlog-head") }
 func signingKeyKey() string                  { return prefix + "signing-key" }
+func generationKey() string                  { return prefix + "generation" }
 
 // Conversations.
 func convKey(project, id string) string       { return projectKey(project, "conv:"+id) }

@@ -75,6 +75,7 @@ var keyBuilders = map[string]string{
 	"claimsBySubjectKey":     claimsBySubjectKey("<project>", "<type>", "<id>"),
 	"claimsBySubjectTypeKey": claimsBySubjectTypeKey("<project>", "<type>"),
 	"claimsBySubjectIDKey":   claimsBySubjectIDKey("<project>", "<id>"),
+	"generationKey":          generationKey(),
 	// The window is a number in the key; the doc writes it as <window>.
 	"rateLimitKey": strings.Replace(rateLimitKey("<project>", "<id>", 0), ":0", ":<window>", 1),
 	// The webhook outbox.

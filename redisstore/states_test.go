@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -136,8 +135,8 @@ func TestTimeTravelIsLogarithmic(t *testing.T) {
 			require.GreaterOrEqual(t, history[i].UpdatedAt, history[i-1].UpdatedAt, "created_at never goes backwards on a key")
 		}
 
-		rdb, counted := countingClient(t, e)
-		st := redisstore.New(rdb)
+		own, _ := e.WithOwnClients(t)
+		counted, st := testenv.CountRoundTrips(own.Rdb), own.Store
 		first, last := history[0].UpdatedAt, history[len(history)-1].UpdatedAt
 		_, err := st.StateEventsAt(ctx, p.ID, []string{"deep"}, 0, first) // dial, load the script
 		require.NoError(t, err)
@@ -162,16 +161,57 @@ func TestTimeTravelIsLogarithmic(t *testing.T) {
 	})
 }
 
-// countingClient is a second client to e's Redis that counts the round trips it makes.
-func countingClient(t *testing.T, e *testenv.Env) (redis.UniversalClient, *atomic.Int64) {
-	t.Helper()
-	var rdb redis.UniversalClient
-	switch c := e.Rdb.(type) {
-	case *redis.Client:
-		rdb = redis.NewClient(c.Options())
-	case *redis.ClusterClient:
-		rdb = redis.NewClusterClient(c.Options())
-	}
-	t.Cleanup(func() { _ = rdb.Close() })
-	return rdb, testenv.CountRoundTrips(rdb)
+// A delete, or a write that moves a state to another agent or tags, costs one script call when
+// this replica saw the state last; a replica whose hint is stale (another replica wrote since)
+// or that never saw the state pays the RETRY round trip and still leaves every index right.
+func TestStateWritesNeedNoRetryAfterASighting(t *testing.T) {
+	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+		a := e.App(t)
+		p := testenv.NewProject(t, a)
+		ctx := context.Background()
+		e1, _ := e.WithOwnClients(t) // two server replicas
+		e2, _ := e.WithOwnClients(t)
+		r1, r2 := e1.Store, e2.Store
+		calls1, calls2 := testenv.CountRoundTrips(e1.Rdb), testenv.CountRoundTrips(e2.Rdb)
+		write := func(st *redisstore.Store, calls *atomic.Int64, m core.StateMutation) int64 {
+			t.Helper()
+			m.EventID, m.NowMs, m.Writer = core.NewID(), 1, core.LeaseWriter{FullAccess: true}
+			before := calls.Load()
+			_, _, err := st.MutateState(ctx, p.ID, m)
+			require.NoError(t, err)
+			return calls.Load() - before
+		}
+		up := func(key, agent string, tags ...string) core.StateMutation {
+			return core.StateMutation{Op: core.EventUpsert, Key: key, AgentID: agent, Data: json.RawMessage(`{}`), Tags: append([]string{}, tags...)}
+		}
+		del := func(key string) core.StateMutation { return core.StateMutation{Op: core.EventDelete, Key: key} }
+		write(r1, calls1, up("warm", "a")) // dial and load the script on both
+		write(r2, calls2, up("warm", "a"))
+
+		write(r1, calls1, up("k", "a", "x"))
+		assert.EqualValues(t, 1, write(r1, calls1, up("k", "b", "y")), "agent and tags change: no RETRY")
+		assert.EqualValues(t, 1, write(r1, calls1, del("k")), "delete after a sighting: no RETRY")
+
+		write(r1, calls1, up("k", "a", "x"))
+		write(r2, calls2, up("k", "b", "y")) // r1's hint is now stale
+		assert.EqualValues(t, 2, write(r1, calls1, del("k")), "a stale hint costs the RETRY round trip")
+		write(r2, calls2, up("j", "c", "z"))
+		write(r1, calls1, up("k", "d", "w"))
+		assert.EqualValues(t, 2, write(r1, calls1, del("j")), "no sighting: RETRY")
+
+		for idx, want := range map[core.StateIndex][]string{
+			{Kind: "live"}: {"k", "warm"}, {Kind: "agent", Value: "a"}: {"warm"}, {Kind: "agent", Value: "b"}: nil,
+			{Kind: "agent", Value: "c"}: nil, {Kind: "agent", Value: "d"}: {"k"}, {Kind: "tag", Value: "x"}: nil,
+			{Kind: "tag", Value: "y"}: nil, {Kind: "tag", Value: "z"}: nil, {Kind: "tag", Value: "w"}: {"k"},
+		} {
+			got, err := e.Store.IndexedKeys(ctx, p.ID, idx, 0, 100)
+			require.NoError(t, err)
+			var keys []string
+			for _, k := range got {
+				keys = append(keys, k.Key)
+			}
+			sort.Strings(keys)
+			assert.Equal(t, want, keys, "index %v", idx)
+		}
+	})
 }

@@ -13,19 +13,25 @@ import (
 	"github.com/go-redsync/redsync/v4"
 	"github.com/go-redsync/redsync/v4/redis/goredis/v9"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/agentstate/agentstate-go/core"
 )
 
 // Store implements core's store interfaces on Redis: one server, a Sentinel-managed primary, or
 // a Redis Cluster (every key of a project shares the project's hash tag, so one slot).
 type Store struct {
-	rdb  redis.UniversalClient
-	rs   *redsync.Redsync // elects the replica that runs a background job (LeadJob)
-	wake wakeHub          // this replica's lease waiters, woken over pub/sub
+	rdb redis.UniversalClient
+	// blocking serves the reads that wait (XREAD BLOCK): a pool of its own, so however many
+	// projects are watched, blocked reads never take a connection an ordinary request needs.
+	blocking redis.UniversalClient
+	rs       *redsync.Redsync // elects the replica that runs a background job (LeadJob)
+	wake     wakeHub          // this replica's lease waiters, woken over pub/sub
 	// waitReplicas > 0: writes return only after WAIT confirms that many replicas have them.
 	waitReplicas int
 	waitTimeout  time.Duration
 	// ft is on while conversation writes create RediSearch documents (the FT search path).
-	ft atomic.Bool
+	ft  atomic.Bool
+	gen generation // the store generation this server started on (generation.go)
 	// labelHints guess the index keys a state write must name (labelhints.go).
 	labelHints labelHints
 }
@@ -33,9 +39,23 @@ type Store struct {
 // New wraps a client. Its errors are classified from here on (availability.go): call it once
 // per client, since each call adds the classifying hook.
 func New(rdb redis.UniversalClient) *Store {
+	s := &Store{rdb: rdb, blocking: rdb, rs: redsync.New(goredis.NewPool(rdb)), labelHints: newLabelHints()}
 	rdb.AddHook(availabilityHook{})
-	return &Store{rdb: rdb, rs: redsync.New(goredis.NewPool(rdb)), labelHints: newLabelHints()}
+	rdb.AddHook(resetHook{&s.gen})
+	return s
 }
+
+// UseBlockingClient moves the blocking reads to c, a client of their own on the same store;
+// New hooks it as it hooks the main client. Open does this; without it (tests) blocking reads
+// share the main client.
+func (s *Store) UseBlockingClient(c redis.UniversalClient) {
+	c.AddHook(availabilityHook{})
+	c.AddHook(resetHook{&s.gen})
+	s.blocking = c
+}
+
+// BlockingClient is the client of the blocking reads (the main client unless UseBlockingClient).
+func (s *Store) BlockingClient() redis.UniversalClient { return s.blocking }
 
 // RequireReplicas makes every write wait until n replicas acknowledge it (WAIT n timeout).
 // A write that n replicas do not confirm within timeout answers STORE_UNAVAILABLE: it was
@@ -145,8 +165,13 @@ func (s *Store) tx(ctx context.Context, key string, fn func(p redis.Pipeliner) e
 	})
 }
 
-// minPoolSize leaves room for blocked watchers beside ordinary requests.
+// minPoolSize is the ordinary requests' pool floor (per node on a cluster).
 const minPoolSize = 256
+
+// blockingPoolSize bounds the blocking-read pool: one connection per project the watch hub
+// follows, which core's MaxWatchedProjects caps (plus room for a feed that is ending while
+// its successor starts).
+const blockingPoolSize = core.DefaultMaxWatchedProjects + 16
 
 // Options say which store to open. Every mode takes TLS (rediss://) and ACL credentials
 // (redis://user:password@host) in its URL.
@@ -184,34 +209,45 @@ func Open(ctx context.Context, o Options) (*Connection, error) {
 			return nil, fmt.Errorf("start embedded store: %w", err)
 		}
 		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), PoolSize: minPoolSize})
+		blocking := redis.NewClient(&redis.Options{Addr: mr.Addr(), PoolSize: blockingPoolSize})
 		st := New(rdb)
+		st.UseBlockingClient(blocking)
 		return &Connection{Store: st, Embedded: true, Addr: mr.Addr(), Mode: "embedded", close: func() {
 			_ = st.Close()
+			_ = blocking.Close()
 			_ = rdb.Close()
 			mr.Close()
 		}}, nil
 	}
-	rdb, mode, addr, err := newClient(o)
+	rdb, mode, addr, err := newClient(o, minPoolSize)
 	if err != nil {
 		return nil, err
 	}
+	blocking, _, _, err := newClient(o, blockingPoolSize)
+	if err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
 	store := New(rdb)
+	store.UseBlockingClient(blocking)
 	if o.WaitReplicas > 0 {
 		store.RequireReplicas(o.WaitReplicas, cmp.Or(o.WaitTimeout, time.Second))
 	}
 	if err := store.Ping(ctx); err != nil {
 		_ = rdb.Close()
+		_ = blocking.Close()
 		return nil, fmt.Errorf("connect to redis (%s) at %s: %w", mode, addr, err)
 	}
 	return &Connection{Store: store, Addr: addr, Mode: mode, close: func() {
 		_ = store.Close() // the lease wake-up subscription first
+		_ = blocking.Close()
 		_ = rdb.Close()
 	}}, nil
 }
 
-// newClient builds the one client of the mode o asks for. Watches and long-polls each hold a
-// connection while they block (XREAD BLOCK), hence the pool floor (per node on a cluster).
-func newClient(o Options) (redis.UniversalClient, string, string, error) {
+// newClient builds a client of the mode o asks for, with at least pool connections (per node
+// on a cluster).
+func newClient(o Options, pool int) (redis.UniversalClient, string, string, error) {
 	switch {
 	case o.Cluster && o.SentinelMaster != "":
 		return nil, "", "", errors.New("AGENTSTATE_REDIS_CLUSTER and AGENTSTATE_REDIS_SENTINEL_MASTER exclude each other")
@@ -220,7 +256,7 @@ func newClient(o Options) (redis.UniversalClient, string, string, error) {
 		if err != nil {
 			return nil, "", "", fmt.Errorf("parse AGENTSTATE_REDIS_URL as a cluster URL (redis://h1:p1?addr=h2:p2): %w", err)
 		}
-		opts.PoolSize = max(opts.PoolSize, minPoolSize)
+		opts.PoolSize = max(opts.PoolSize, pool)
 		return redis.NewClusterClient(opts), "cluster", strings.Join(opts.Addrs, ","), nil
 	case o.SentinelMaster != "":
 		opts, err := redis.ParseFailoverURL(o.URL)
@@ -233,14 +269,14 @@ func newClient(o Options) (redis.UniversalClient, string, string, error) {
 		if opts.Username == "" && opts.Password == "" {
 			opts.Username, opts.Password = opts.SentinelUsername, opts.SentinelPassword
 		}
-		opts.PoolSize = max(opts.PoolSize, minPoolSize)
+		opts.PoolSize = max(opts.PoolSize, pool)
 		return redis.NewFailoverClient(opts), "sentinel", o.SentinelMaster + "@" + strings.Join(opts.SentinelAddrs, ","), nil
 	default:
 		opts, err := redis.ParseURL(o.URL)
 		if err != nil {
 			return nil, "", "", fmt.Errorf("parse AGENTSTATE_REDIS_URL (for a cluster URL with addr= set AGENTSTATE_REDIS_CLUSTER=true): %w", err)
 		}
-		opts.PoolSize = max(opts.PoolSize, minPoolSize)
+		opts.PoolSize = max(opts.PoolSize, pool)
 		return redis.NewClient(opts), "single", opts.Addr, nil
 	}
 }

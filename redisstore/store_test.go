@@ -13,7 +13,7 @@ import (
 
 // Every mode takes TLS (rediss://) and ACL credentials from its URL.
 func TestOpenModesCarryTLSAndACL(t *testing.T) {
-	c, mode, _, err := newClient(Options{URL: "rediss://app:pw@10.0.0.5:6380/2"})
+	c, mode, _, err := newClient(Options{URL: "rediss://app:pw@10.0.0.5:6380/2"}, minPoolSize)
 	require.NoError(t, err)
 	o := c.(*redis.Client).Options()
 	assert.Equal(t, "single", mode)
@@ -22,7 +22,7 @@ func TestOpenModesCarryTLSAndACL(t *testing.T) {
 	assert.Equal(t, 2, o.DB)
 	assert.GreaterOrEqual(t, o.PoolSize, minPoolSize)
 
-	c, mode, addr, err := newClient(Options{URL: "rediss://app:pw@10.0.0.1:7000?addr=10.0.0.2:7000&addr=10.0.0.3:7000", Cluster: true})
+	c, mode, addr, err := newClient(Options{URL: "rediss://app:pw@10.0.0.1:7000?addr=10.0.0.2:7000&addr=10.0.0.3:7000", Cluster: true}, minPoolSize)
 	require.NoError(t, err)
 	co := c.(*redis.ClusterClient).Options()
 	assert.Equal(t, "cluster", mode)
@@ -31,7 +31,7 @@ func TestOpenModesCarryTLSAndACL(t *testing.T) {
 	assert.Equal(t, []string{"app", "pw"}, []string{co.Username, co.Password})
 	assert.GreaterOrEqual(t, co.PoolSize, minPoolSize)
 
-	c, mode, addr, err = newClient(Options{URL: "rediss://app:pw@10.0.0.1:26379/1?addr=10.0.0.2:26379", SentinelMaster: "mymaster"})
+	c, mode, addr, err = newClient(Options{URL: "rediss://app:pw@10.0.0.1:26379/1?addr=10.0.0.2:26379", SentinelMaster: "mymaster"}, minPoolSize)
 	require.NoError(t, err)
 	so := c.(*redis.Client).Options()
 	assert.Equal(t, "sentinel", mode)
@@ -40,9 +40,9 @@ func TestOpenModesCarryTLSAndACL(t *testing.T) {
 	assert.Equal(t, []string{"app", "pw"}, []string{so.Username, so.Password}, "the data nodes use the URL's ACL user too")
 	assert.Equal(t, 1, so.DB)
 
-	_, _, _, err = newClient(Options{URL: "redis://h1:1?addr=h2:2"})
+	_, _, _, err = newClient(Options{URL: "redis://h1:1?addr=h2:2"}, minPoolSize)
 	assert.ErrorContains(t, err, "AGENTSTATE_REDIS_CLUSTER", "a cluster URL without the flag says which flag")
-	_, _, _, err = newClient(Options{URL: "redis://h1:1", Cluster: true, SentinelMaster: "m"})
+	_, _, _, err = newClient(Options{URL: "redis://h1:1", Cluster: true, SentinelMaster: "m"}, minPoolSize)
 	assert.Error(t, err)
 	_, err = Open(context.Background(), Options{Cluster: true})
 	assert.Error(t, err, "cluster mode needs a URL")

@@ -14,7 +14,8 @@ import (
 func seqID(seq int64) string { return strconv.FormatInt(seq, 10) + "-0" }
 
 // ReadFeed reads the project log (and the lease event stream) with one XREAD, blocking when
-// asked. Log entries name the key; the full events are then read from the keys' streams.
+// asked — then on the blocking-read pool, which only the watch hub's one reader per project
+// uses. Log entries name the key; the full events are then read from the keys' streams.
 func (s *Store) ReadFeed(ctx context.Context, project string, afterSeq int64, afterLease string, leases bool, count int, block time.Duration) (core.FeedBatch, error) {
 	const op = "redisstore.ReadFeed"
 	streams := []string{logKey(project)}
@@ -27,7 +28,11 @@ func (s *Store) ReadFeed(ctx context.Context, project string, afterSeq int64, af
 	if block > 0 {
 		args.Block = block
 	}
-	res, err := s.rdb.XRead(ctx, args).Result()
+	c := s.rdb
+	if block > 0 {
+		c = s.blocking
+	}
+	res, err := c.XRead(ctx, args).Result()
 	if errors.Is(err, redis.Nil) {
 		return core.FeedBatch{}, nil
 	}
@@ -72,48 +77,34 @@ func (s *Store) eventsFor(ctx context.Context, project string, log []redis.XMess
 	return out, nil
 }
 
-// LogBounds returns the oldest sequence in the project log and the latest issued sequence.
-func (s *Store) LogBounds(ctx context.Context, project string) (int64, int64, error) {
-	const op = "redisstore.LogBounds"
-	first, err := s.rdb.XRangeN(ctx, logKey(project), "-", "+", 1).Result()
-	if err != nil {
-		return 0, 0, core.Internal(op, err)
-	}
-	latest, err := s.rdb.Get(ctx, seqKey(project)).Int64()
+// WatchBounds reads the log's first entry, the sequence counter and the lease stream's last
+// entry in one MULTI/EXEC (all three share the project's slot), so no write falls between
+// them: read apart, a project's first write landing between the log read and the counter read
+// made an empty log look trimmed and the watch skip event 1.
+func (s *Store) WatchBounds(ctx context.Context, project string) (core.FeedBounds, error) {
+	const op = "redisstore.WatchBounds"
+	var first, last *redis.XMessageSliceCmd
+	var seq *redis.StringCmd
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		first = p.XRangeN(ctx, logKey(project), "-", "+", 1)
+		seq = p.Get(ctx, seqKey(project))
+		last = p.XRevRangeN(ctx, leaseEventsKey(project), "+", "-", 1)
+		return nil
+	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return 0, 0, core.Internal(op, err)
+		return core.FeedBounds{}, core.Internal(op, err)
 	}
-	var oldest int64
-	if len(first) == 1 {
-		oldest = seqOfID(first[0].ID)
+	b := core.FeedBounds{LeaseHead: "0-0"}
+	if b.Latest, err = seq.Int64(); err != nil && !errors.Is(err, redis.Nil) {
+		return core.FeedBounds{}, core.Internal(op, err)
 	}
-	return oldest, latest, nil
-}
-
-// LatestLeaseEventID returns the newest lease event id, "0-0" when there is none.
-func (s *Store) LatestLeaseEventID(ctx context.Context, project string) (string, error) {
-	last, err := s.rdb.XRevRangeN(ctx, leaseEventsKey(project), "+", "-", 1).Result()
-	if err != nil {
-		return "", core.Internal("redisstore.LatestLeaseEventID", err)
+	if m := first.Val(); len(m) == 1 {
+		b.Oldest = seqOfID(m[0].ID)
 	}
-	if len(last) == 0 {
-		return "0-0", nil
+	if m := last.Val(); len(m) == 1 {
+		b.LeaseHead = m[0].ID
 	}
-	return last[0].ID, nil
-}
-
-// WaitKey blocks until the key's stream has an entry after afterSeq, or block passes.
-func (s *Store) WaitKey(ctx context.Context, project, key string, afterSeq int64, block time.Duration) error {
-	if block < time.Millisecond {
-		block = time.Millisecond
-	}
-	err := s.rdb.XRead(ctx, &redis.XReadArgs{
-		Streams: []string{stateKey(project, key), seqID(afterSeq)}, Count: 1, Block: block,
-	}).Err()
-	if err != nil && !errors.Is(err, redis.Nil) && ctx.Err() == nil {
-		return core.Internal("redisstore.WaitKey", err)
-	}
-	return nil
+	return b, nil
 }
 
 func leaseEventsFrom(msgs []redis.XMessage) []core.LeaseEvent {

@@ -34,6 +34,7 @@ var httpStatus = map[core.Code]int{
 	core.CodeRateLimited:           http.StatusTooManyRequests,
 	core.CodeServiceUnavailable:    http.StatusServiceUnavailable,
 	core.CodeStoreUnavailable:      http.StatusServiceUnavailable,
+	core.CodeStoreReset:            http.StatusServiceUnavailable,
 	core.CodeInternal:              http.StatusInternalServerError,
 }
 

@@ -118,6 +118,10 @@ func NewLogger(level, format string, w io.Writer) (*slog.Logger, error) {
 	return nil, fmt.Errorf("log format %q: want json or text", format)
 }
 
+// GenerationCheckEvery is how often a running server checks that its store was not reset: the
+// writes a reset can let through are those within one interval.
+const GenerationCheckEvery = 2 * time.Second
+
 // App is an opened store with the services built on it.
 type App struct {
 	Conn    *redisstore.Connection // nil when the caller owns the store
@@ -158,13 +162,18 @@ type HTTPOptions struct {
 	PublicURL      string // the origin in OAuth metadata and the audience of access tokens; "" = the request's
 }
 
-// Start runs the background jobs: the lease sweeper, the conversation retention purge and the
-// webhook delivery worker. Shutdown stops them.
+// Start runs the background jobs: the lease sweeper, the conversation retention purge, the
+// webhook delivery worker and the store generation check. Shutdown stops them.
 func (a *App) Start(ctx context.Context, log *slog.Logger) {
 	a.jobs = []*core.Loop{
 		a.Leases.Sweeper(time.Second, func(err error) { log.Error("lease sweep", "err", err) }),
 		a.Convs.Retention(a.Auth.ListProjects, time.Hour, func(err error) { log.Error("retention", "err", err) }),
 		a.Hooks.Worker(func(err error) { log.Error("webhook outbox", "err", err) }),
+		{Name: "store generation", Every: GenerationCheckEvery, Pass: a.Store.CheckGeneration, OnErr: func(err error) {
+			if core.IsCode(err, core.CodeStoreReset) {
+				log.Error("STORE_RESET: refusing every request until an operator restores the data and restarts", "err", err)
+			}
+		}},
 	}
 	for _, j := range a.jobs {
 		j.Start(ctx)
@@ -239,6 +248,12 @@ func Open(ctx context.Context, c *Config, log *slog.Logger) (*App, error) {
 			"Set AGENTSTATE_REDIS_URL=redis://host:6379 for anything you want to keep.")
 	} else {
 		log.Info("store connected", "mode", conn.Mode, "addr", conn.Addr, "wait_replicas", opts.WaitReplicas)
+	}
+	// Adopt the store's generation now: from here on a flush under us is noticed (Start checks
+	// it on a timer) instead of reissuing sequences and fencing tokens.
+	if err := conn.Store.CheckGeneration(ctx); err != nil {
+		conn.Close()
+		return nil, err
 	}
 	limits := core.DefaultLimits()
 	limits.MaxBodyBytes = c.MaxBodyBytes

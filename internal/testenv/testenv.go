@@ -362,3 +362,39 @@ func (h countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 		return next(ctx, cmds)
 	}
 }
+
+// WithOwnClients is e over clients of its own (same server, fresh pools) with the blocking
+// reads on a third, returned so a test can count the connections each pool holds. Hooks a
+// test adds to the returned Env's Rdb touch no other test.
+func (e *Env) WithOwnClients(tb testing.TB) (*Env, redis.UniversalClient) {
+	tb.Helper()
+	clone := func() redis.UniversalClient {
+		switch c := e.Rdb.(type) {
+		case *redis.ClusterClient:
+			o := *c.Options()
+			return redis.NewClusterClient(&o)
+		case *redis.Client:
+			o := *c.Options()
+			return redis.NewClient(&o)
+		}
+		tb.Fatalf("WithOwnClients: unexpected client %T", e.Rdb)
+		return nil
+	}
+	main, blocking := clone(), clone()
+	tb.Cleanup(func() { _ = main.Close(); _ = blocking.Close() })
+	own := *e
+	own.Rdb, own.Store = main, redisstore.New(main)
+	own.Store.UseBlockingClient(blocking)
+	return &own, blocking
+}
+
+// PoolConns is how many connections a client holds open (on a cluster, over all its nodes).
+func PoolConns(c redis.UniversalClient) int {
+	return int(c.PoolStats().TotalConns)
+}
+
+// PoolInUse is how many of a client's connections are taken (not idle in the pool).
+func PoolInUse(c redis.UniversalClient) int {
+	st := c.PoolStats()
+	return int(st.TotalConns) - int(st.IdleConns)
+}
