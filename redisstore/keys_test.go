@@ -92,7 +92,7 @@ var keyBuilders = map[string]string{
 // registries that span projects, and credential look-ups (a request names no project before
 // its credential is found).
 var globalKeys = map[string]bool{"leaseProjectsKey": true, "jobLeadKey": true, "projectsKey": true, "credentialKey": true, "signingKeyKey": true,
-	"searchBackfillKey": true, "webhookProjectsKey": true, "oauthClientKey": true, "oauthIPLimitKey": true}
+	"searchBackfillKey": true, "webhookProjectsKey": true, "oauthClientKey": true, "oauthIPLimitKey": true, "generationKey": true}
 
 // ftKeys are the project keys a RediSearch index covers: one literal prefix for every project
 // (as:ft:), then the project's hash tag.
