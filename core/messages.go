@@ -21,8 +21,8 @@ const (
 	MsgStreamIDCursor   = "Cursor must be an event id such as 1700000000000-0"
 	MsgWatchCursor      = "Cursor must be an event sequence (or <sequence>.<lease event id>)"
 	// v1's tag message (conversation tags); state tags also take ':' and '.'.
-	MsgTagChars      = "tag can only contain letters, numbers, hyphens, and underscores"
-	MsgStateTagChars = "tag can only contain letters, numbers, hyphens, underscores, colons, and periods"
+	MsgTagChars          = "tag can only contain letters, numbers, hyphens, and underscores"
+	MsgStateTagChars     = "tag can only contain letters, numbers, hyphens, underscores, colons, and periods"
 	MsgStoreReset        = "The store lost its data under this server (its generation key is gone or changed): writes are refused until an operator restores it and restarts the server"
 	MsgLogWentBack       = "The project's event log went backwards (its data was lost or the project deleted); watch again from the latest sequence"
 	MsgCursorAhead       = "The resume point is past the head of the log (the store may have lost writes); watch again without a cursor or from the latest sequence"
