@@ -16,29 +16,12 @@ import (
 	"github.com/agentstate/agentstate-go/internal/testenv"
 )
 
-const chromium = "/usr/bin/chromium"
-
 // TestConsoleInBrowser drives the console in headless Chromium (e2e/console.e2e.mjs) against a
 // real http-server handler over real Redis, with the system clock so leases really expire.
 // Without node, the npm packages or Chromium it skips, unless AGENTSTATE_TEST_REQUIRE_BROWSER=1
 // (CI), where that is a failure. UPDATE_SCREENSHOTS=1 writes the screenshots to docs/console.
 func TestConsoleInBrowser(t *testing.T) {
-	node, err := exec.LookPath("node")
-	missing := ""
-	switch {
-	case err != nil:
-		missing = "node is not installed"
-	case !exists("e2e/node_modules/playwright-core") || !exists("e2e/node_modules/axe-core"):
-		missing = "e2e/node_modules is missing (run npm ci in console/e2e)"
-	case !exists(chromium):
-		missing = chromium + " is missing (apt-get install chromium)"
-	}
-	if missing != "" {
-		if os.Getenv("AGENTSTATE_TEST_REQUIRE_BROWSER") == "1" {
-			t.Fatalf("the browser test is required: %s", missing)
-		}
-		t.Skipf("browser test skipped: %s", missing)
-	}
+	node := testenv.RequireBrowser(t, "e2e", "playwright-core", "axe-core")
 
 	e := testenv.Stores[0].Open(t)
 	a := app.New(e.Store, core.SystemClock{}, core.DefaultLimits())
@@ -64,15 +47,10 @@ func TestConsoleInBrowser(t *testing.T) {
 	defer rcancel()
 	cmd := exec.CommandContext(rctx, node, "console.e2e.mjs")
 	cmd.Dir = "e2e"
-	cmd.Env = append(os.Environ(), "BASE="+ts.URL, "KEY="+project.Key, "SHOTS="+shots, "CHROMIUM="+chromium)
+	cmd.Env = append(os.Environ(), "BASE="+ts.URL, "KEY="+project.Key, "SHOTS="+shots, "CHROMIUM="+testenv.Chromium)
 	out, err := cmd.CombinedOutput()
 	t.Logf("browser run:\n%s", out)
 	if err != nil {
 		t.Fatalf("browser run failed: %v", err)
 	}
-}
-
-func exists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }
