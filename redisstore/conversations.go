@@ -486,10 +486,7 @@ func (s *Store) HoldAllTerms(ctx context.Context, project string, ids []string, 
 	if len(ids) == 0 || len(groups) == 0 {
 		return out, nil
 	}
-	members := make([]any, len(ids))
-	for i, id := range ids {
-		members[i] = id
-	}
+	members := anySlice(ids)
 	pipe := s.rdb.Pipeline()
 	cmds := make([][]*redis.BoolSliceCmd, len(groups))
 	for i, g := range groups {
