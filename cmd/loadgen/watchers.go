@@ -12,7 +12,9 @@ package main
 // ping, then PUTs into A (every PUT fanned out to every watcher) and, at the same time, into B
 // (no watcher: what one busy project costs another) at a fixed pace, and prints PUT p50/p99 of
 // both beside floor (a) PUT at the same pace measured in the same run, and the ratios against
-// the floor and against 0 watchers. It then checks every watcher received every PUT on A.
+// the floor and against 0 watchers, and the server's CPU per PUT (the PUTs of both projects
+// and every frame they caused, from /proc/<pid>/stat: steadier than latency on a shared
+// machine). It checks every watcher received every PUT on A.
 
 import (
 	"bufio"
@@ -132,8 +134,10 @@ func runWatchers(args []string) error {
 
 	fmt.Printf("PUTs: %d clients per project, %s apart, %s per measurement, %d-byte data; watchers on project A only\n",
 		wc.c, wc.pace, wc.d, wc.size)
-	fmt.Printf("%8s %-14s %9s %9s %9s %10s %12s\n", "watchers", "target", "PUTs", "p50", "p99", "p99 vs (a)", "p99 vs 0 w.")
+	fmt.Printf("%8s %-14s %9s %9s %9s %10s %12s %13s %8s\n", "watchers", "target", "PUTs", "p50", "p99", "p99 vs (a)", "p99 vs 0 w.",
+		"server CPU/PUT", "vs 0 w.")
 	var zeroA, zeroB time.Duration
+	var zeroCPU float64
 	for _, n := range wc.counts {
 		a, err := createProject(ours.url, admin)
 		if err != nil {
@@ -163,6 +167,11 @@ func runWatchers(args []string) error {
 			ws.close()
 			return err
 		}
+		cpu0, err := procCPU(ours.cmd.Process.Pid)
+		if err != nil {
+			ws.close()
+			return err
+		}
 		var sa, sb *summary
 		var ea, eb error
 		var wg sync.WaitGroup
@@ -174,17 +183,22 @@ func runWatchers(args []string) error {
 			return err
 		}
 		missing := ws.waitFor(sa.total, 30*time.Second)
+		cpu1, _ := procCPU(ours.cmd.Process.Pid) // the PUTs and every frame they caused
 		ws.close()
+		cpuPerPut := float64((cpu1 - cpu0).Microseconds()) / 1000 / float64(sa.total+sb.total)
 		if n == 0 {
 			zeroA, zeroB = sa.pct(0.99), sb.pct(0.99)
 		}
-		row := func(name string, s *summary, zero time.Duration) {
-			fmt.Printf("%8d %-14s %9d %9s %9s %10.2f %12.2f\n", n, name, s.total, ms(s.pct(0.5)), ms(s.pct(0.99)),
-				float64(s.pct(0.99))/float64(fl.pct(0.99)), float64(s.pct(0.99))/float64(zero))
+		if n == 0 {
+			zeroCPU = cpuPerPut
+		}
+		row := func(name string, s *summary, zero time.Duration, cpu string) {
+			fmt.Printf("%8d %-14s %9d %9s %9s %10.2f %12.2f %s\n", n, name, s.total, ms(s.pct(0.5)), ms(s.pct(0.99)),
+				float64(s.pct(0.99))/float64(fl.pct(0.99)), float64(s.pct(0.99))/float64(zero), cpu)
 		}
 		fmt.Printf("%8d %-14s %9d %9s %9s %10s %12s\n", n, "floor (a)", fl.total, ms(fl.pct(0.5)), ms(fl.pct(0.99)), "1.00", "-")
-		row("ours, A", sa, zeroA)
-		row("ours, B", sb, zeroB)
+		row("ours, A", sa, zeroA, fmt.Sprintf("%11.2fms %8.1f", cpuPerPut, cpuPerPut/zeroCPU))
+		row("ours, B", sb, zeroB, "")
 		if missing > 0 {
 			return fmt.Errorf("%d watchers: %d (watcher, PUT) deliveries missing after 30s", n, missing)
 		}
