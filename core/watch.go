@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,6 +28,12 @@ type WatchFrame struct {
 	ID    string // empty for pings and notices
 	Event string // state.upsert, state.delete, lease.<type>, ping, compacted
 	Data  any
+	// JSON is Data already encoded, the same bytes for every watcher of the project (read
+	// only); nil when the transport must encode Data itself.
+	JSON []byte
+	// More says another frame of the same batch follows at once, so a transport may hold this
+	// one back and send them together.
+	More bool
 }
 
 // FeedBatch is what one read of a project's feeds returned.
@@ -276,8 +281,10 @@ func (w *Watcher) Watch(ctx context.Context, p Principal, req WatchRequest, emit
 	}
 	sent := 0
 	lastFrame := time.Now()
-	send := func(b FeedBatch) (done bool, _ error) {
-		for _, f := range w.frames(p, &req, b) {
+	send := func(b FeedBatch, shared *sharedFrames) (done bool, _ error) {
+		fs := w.frames(p, &req, b, shared)
+		for i, f := range fs {
+			f.More = i < len(fs)-1
 			if err := emit(f); err != nil {
 				return true, err
 			}
@@ -323,7 +330,7 @@ func (w *Watcher) Watch(ctx context.Context, p Principal, req WatchRequest, emit
 				caughtUp = true
 				continue
 			}
-			if done, err := send(batch); done || err != nil {
+			if done, err := send(batch, nil); done || err != nil {
 				return err
 			}
 			continue
@@ -338,7 +345,7 @@ func (w *Watcher) Watch(ctx context.Context, p Principal, req WatchRequest, emit
 		case hb.After > req.After || (req.Leases && compareStreamID(hb.AfterLease, req.AfterLease) > 0):
 			caughtUp = false // the batch starts past our cursor: what lies between is in the store
 		default:
-			if _, err := send(hb.FeedBatch); err != nil {
+			if _, err := send(hb.FeedBatch, hb.shared); err != nil {
 				return err
 			}
 		}
@@ -346,8 +353,9 @@ func (w *Watcher) Watch(ctx context.Context, p Principal, req WatchRequest, emit
 }
 
 // frames turns a batch into frames, merged by time, advancing the request's cursors past
-// the events it has not seen yet.
-func (w *Watcher) frames(p Principal, req *WatchRequest, b FeedBatch) []WatchFrame {
+// the events it has not seen yet. A hub batch's frames carry the JSON its subscribers share
+// (shared); a batch the watch read itself (shared nil) is encoded by the transport.
+func (w *Watcher) frames(p Principal, req *WatchRequest, b FeedBatch, shared *sharedFrames) []WatchFrame {
 	var out []WatchFrame
 	i, j := 0, 0
 	for i < len(b.States) || j < len(b.Leases) {
@@ -361,7 +369,11 @@ func (w *Watcher) frames(p Principal, req *WatchRequest, b FeedBatch) []WatchFra
 			if !req.wantsKey(ev.StateKey) || !p.CanTouch(ev.StateKey) || (req.AgentID != "" && ev.AgentID != req.AgentID) {
 				continue
 			}
-			out = append(out, WatchFrame{ID: req.cursor(), Event: "state." + ev.EventType, Data: ev})
+			f := WatchFrame{ID: req.cursor(), Event: "state." + ev.EventType, Data: ev}
+			if shared != nil {
+				f.JSON = shared.states[i-1].get(ev)
+			}
+			out = append(out, f)
 			continue
 		}
 		ev := b.Leases[j]
@@ -373,7 +385,16 @@ func (w *Watcher) frames(p Principal, req *WatchRequest, b FeedBatch) []WatchFra
 		if !req.wantsKey(ev.StateKey) || !p.CanTouch(ev.StateKey) {
 			continue
 		}
-		out = append(out, WatchFrame{ID: req.cursor(), Event: "lease." + ev.Type, Data: p.ShownLeaseEvent(ev)})
+		shown := p.ShownLeaseEvent(ev)
+		f := WatchFrame{ID: req.cursor(), Event: "lease." + ev.Type, Data: shown}
+		if shared != nil {
+			form := 0
+			if shown.LeaseID != ev.LeaseID {
+				form = 1
+			}
+			f.JSON = shared.leases[form][j-1].get(shown)
+		}
+		out = append(out, f)
 	}
 	return out
 }
@@ -430,30 +451,50 @@ func (w *Watcher) WaitForChange(ctx context.Context, p Principal, key string, af
 		if err != nil {
 			return WaitResult{}, Internal(op, err)
 		}
-		res := WaitResult{Deleted: true}
-		if ev := evs[0]; ev != nil {
-			res.Version = ev.Version
-			res.Changed = ev.Version > afterVersion
-			if ev.EventType == EventUpsert {
-				st := ev.State()
-				res.State, res.Deleted = &st, false
-			}
-		}
+		res := waitResult(evs[0], afterVersion)
 		left := time.Until(deadline)
 		if res.Changed || left <= 0 || w.shuttingDown() {
 			return res, nil
 		}
-		// Read again when the feed shows the key written, or may have missed it (resync).
+		// The feed's batches carry the events themselves: one newer than what we read is the
+		// answer, with no read of our own (so a write wakes n long-polls without n reads).
+		// Read again only when the feed may have missed something (resync).
 		for wctx.Err() == nil && time.Until(deadline) > 0 {
 			hb, got, resync := sub.wait(wctx, time.Until(deadline))
 			if hb.Err != nil {
 				return WaitResult{}, hb.Err
 			}
-			if resync || got && slices.ContainsFunc(hb.States, func(e StateEvent) bool { return e.StateKey == key }) {
+			if resync {
 				break
+			}
+			if ev := lastEventOf(hb.States, key); got && ev != nil && ev.Version > afterVersion {
+				return waitResult(ev, afterVersion), nil
 			}
 		}
 	}
+}
+
+func lastEventOf(evs []StateEvent, key string) *StateEvent {
+	for i := len(evs) - 1; i >= 0; i-- {
+		if evs[i].StateKey == key {
+			return &evs[i]
+		}
+	}
+	return nil
+}
+
+// waitResult is a long-poll's answer when the key's latest event is ev (nil: none).
+func waitResult(ev *StateEvent, afterVersion int64) WaitResult {
+	res := WaitResult{Deleted: true}
+	if ev != nil {
+		res.Version = ev.Version
+		res.Changed = ev.Version > afterVersion
+		if ev.EventType == EventUpsert {
+			st := ev.State()
+			res.State, res.Deleted = &st, false
+		}
+	}
+	return res
 }
 
 // storeRetryPause is how long a watch or long-poll waits before reading again after the store

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"encoding/json"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +17,9 @@ import (
 // hub is a shortcut and never the source of truth: a batch is used only when it starts at or
 // before the subscriber's cursor (no gap), and events at or before the cursor are skipped (no
 // duplicate).
+//
+// A batch is encoded once for all its subscribers (sharedFrames): what a watcher does per
+// event is filter it, append the frame's bytes and write them.
 
 // hubBuffer is how many batches a subscriber may have pending before the hub stops handing it
 // batches and tells it to read the store instead.
@@ -27,7 +31,34 @@ type hubBatch struct {
 	After      int64
 	AfterLease string
 	FeedBatch
-	Err error
+	shared *sharedFrames // the batch's frame data, encoded at most once for every subscriber
+	Err    error
+}
+
+// sharedFrames holds the JSON of a hub batch's events, each encoded on first use by whichever
+// subscriber emits it first and then handed as the same bytes to every other. A lease event
+// is shown in one of two forms (with or without its lease id, Principal.ShownLeaseEvent), so
+// it has a slot for each.
+type sharedFrames struct {
+	states []onceJSON
+	leases [2][]onceJSON // [0] as stored, [1] with the lease id hidden
+}
+
+func newSharedFrames(b FeedBatch) *sharedFrames {
+	return &sharedFrames{states: make([]onceJSON, len(b.States)),
+		leases: [2][]onceJSON{make([]onceJSON, len(b.Leases)), make([]onceJSON, len(b.Leases))}}
+}
+
+// onceJSON is one value's JSON, encoded once; nil if it failed to encode (the transport then
+// encodes the value itself and reports the error).
+type onceJSON struct {
+	once sync.Once
+	b    []byte
+}
+
+func (o *onceJSON) get(v any) []byte {
+	o.once.Do(func() { o.b, _ = json.Marshal(v) })
+	return o.b
 }
 
 type feedSub struct {
@@ -112,7 +143,7 @@ func (h *feedHub) run(project string, f *projectFeed) {
 			}
 			continue
 		}
-		hb := hubBatch{After: seq, AfterLease: lease, FeedBatch: batch}
+		hb := hubBatch{After: seq, AfterLease: lease, FeedBatch: batch, shared: newSharedFrames(batch)}
 		if n := len(batch.States); n > 0 {
 			seq = batch.States[n-1].Sequence
 		}

@@ -33,6 +33,7 @@ func (s *Server) watchStates(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	started := false
+	var buf []byte // this stream's frame, reused: one write per frame, one flush per batch
 	emit := func(f core.WatchFrame) error {
 		if !started {
 			h := w.Header()
@@ -42,28 +43,43 @@ func (s *Server) watchStates(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusOK)
 			started = true
 		}
-		data, err := json.Marshal(f.Data)
-		if err != nil {
-			return err
+		data := f.JSON // encoded once for every watcher of the project (core/watchhub.go)
+		if data == nil {
+			var err error
+			if data, err = json.Marshal(f.Data); err != nil {
+				return err
+			}
 		}
-		switch {
-		case f.ID == "":
-			_, err = fmt.Fprintf(w, "event: %s\ndata: %s\n\n", f.Event, data)
-		case req.Once: // v1's once-mode field order
-			_, err = fmt.Fprintf(w, "event: %s\ndata: %s\nid: %s\n\n", f.Event, data, f.ID)
-		default:
-			_, err = fmt.Fprintf(w, "id: %s\nevent: %s\ndata: %s\n\n", f.ID, f.Event, data)
+		buf = sseFrame(buf[:0], f, data, req.Once)
+		_, err := w.Write(buf)
+		if !f.More {
+			flusher.Flush()
 		}
-		flusher.Flush()
 		return err
 	}
-	if err := s.Watcher.Watch(r.Context(), principal(r), req, emit); err != nil {
-		if !started {
-			writeError(w, r, err)
-			return
-		}
+	err = s.Watcher.Watch(r.Context(), principal(r), req, emit)
+	switch {
+	case err != nil && !started:
+		writeError(w, r, err)
+	case err != nil:
 		_ = emit(core.WatchFrame{Event: "error", Data: core.WireErrorOf(err)})
+	case started:
+		flusher.Flush() // a once-mode replay may stop inside a batch
 	}
+}
+
+// sseFrame appends f as a server-sent event with the given data.
+func sseFrame(b []byte, f core.WatchFrame, data []byte, once bool) []byte {
+	idLine := func(b []byte) []byte { return append(append(append(b, "id: "...), f.ID...), '\n') }
+	if f.ID != "" && !once {
+		b = idLine(b)
+	}
+	b = append(append(append(b, "event: "...), f.Event...), "\ndata: "...)
+	b = append(append(b, data...), '\n')
+	if f.ID != "" && once { // v1's once-mode field order
+		b = idLine(b)
+	}
+	return append(b, '\n')
 }
 
 // longPoll answers GET /api/v1/states/{key}?wait_version=N&wait_ms=T.

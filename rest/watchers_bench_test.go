@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -149,7 +148,7 @@ func runWatchers(b *testing.B, base string, client *http.Client, key string, wat
 	select {
 	case <-finished:
 	case <-time.After(60 * time.Second):
-		b.Fatal(fmt.Sprintf("%d watchers did not all receive %d events within 60s", watchers, puts))
+		b.Fatalf("%d watchers did not all receive %d events within 60s", watchers, puts)
 	}
 	r.cpuPerPut = float64((cpuTime() - cpu0).Microseconds()) / 1000 / puts
 	for _, g := range got {

@@ -79,14 +79,20 @@ func parseCompare(args []string) (compareConfig, error) {
 	case c.d <= 0 || c.d > maxDuration:
 		return c, fmt.Errorf("-d must be 0..%s", maxDuration)
 	}
-	u, err := redis.ParseURL(c.redisURL)
+	_, err := checkRedisURL(c.redisURL)
+	return c, err
+}
+
+// checkRedisURL parses a -redis URL and refuses one off loopback.
+func checkRedisURL(v string) (*redis.Options, error) {
+	u, err := redis.ParseURL(v)
 	if err != nil {
-		return c, fmt.Errorf("-redis: %w", err)
+		return nil, fmt.Errorf("-redis: %w", err)
 	}
 	if h, _, _ := net.SplitHostPort(u.Addr); !isLoopbackHost(h) {
-		return c, fmt.Errorf("-redis %s is not on loopback", u.Addr)
+		return nil, fmt.Errorf("-redis %s is not on loopback", u.Addr)
 	}
-	return c, nil
+	return u, nil
 }
 
 // target is one server under measurement, running as a child process.

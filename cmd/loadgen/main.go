@@ -58,6 +58,7 @@ type config struct {
 	size        int
 	keys        int
 	allowRemote bool
+	pace        time.Duration // each client's pause between requests (0 = none: as fast as answered)
 }
 
 func main() {
@@ -67,6 +68,8 @@ func main() {
 		run = runCompare
 	case slices.Contains(os.Args[1:], "-floor"):
 		run = runFloor
+	case slices.Contains(os.Args[1:], "-watchers"):
+		run = runWatchers
 	}
 	os.Exit(cli.Exit("loadgen", run(os.Args[1:]), os.Stderr))
 }
@@ -145,14 +148,19 @@ type client struct {
 	body []byte
 }
 
-func newClient(cfg config) *client {
-	dialer := &net.Dialer{Timeout: 5 * time.Second}
-	if !cfg.allowRemote {
-		dialer.Control = refuseRemote
+// dialer connects to loopback only unless allowRemote.
+func dialer(allowRemote bool) *net.Dialer {
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	if !allowRemote {
+		d.Control = refuseRemote
 	}
+	return d
+}
+
+func newClient(cfg config) *client {
 	tr := &http.Transport{
 		Proxy:               nil,
-		DialContext:         dialer.DialContext,
+		DialContext:         dialer(cfg.allowRemote).DialContext,
 		MaxIdleConns:        cfg.c,
 		MaxIdleConnsPerHost: cfg.c,
 		IdleConnTimeout:     30 * time.Second,
@@ -228,6 +236,9 @@ func (c *client) fire(ctx context.Context, n int64, method func(i int64) string)
 				}
 				if code != 0 {
 					t.status[code]++
+				}
+				if c.cfg.pace > 0 {
+					time.Sleep(c.cfg.pace)
 				}
 			}
 		}(workers[w])
