@@ -114,17 +114,23 @@ func hookedApp(t *testing.T, e *testenv.Env, h *faultHook) (*app.App, testenv.Pr
 }
 
 // TestLeaseRoundTrips counts the client's round trips per transition after authentication:
-// acquire is one (its script pipelined with the sweeper's SADD); renew and release read the
-// record (to learn its key and check ownership) and run their script. A refused acquire with
-// wait_ms=0 draws no waiter number.
+// each is one script (acquire's pipelined with the sweeper's SADD). Renew and release check
+// the lease's key and owner chain, which never change, against what this replica remembers of
+// the lease; one acquired on another replica costs one read of its record the first time. A
+// refused acquire with wait_ms=0 draws no waiter number; one that waits and gives up is its
+// attempts and one leave.
 func TestLeaseRoundTrips(t *testing.T) {
 	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
 		h := &faultHook{}
 		a, p := hookedApp(t, e, h)
+		other := e.App(t) // another replica over the same store
 		ctx := context.Background()
 		// Load the scripts first: a server's first EVALSHA of a script costs one EVAL more.
+		wait := int64(1)
 		l, err := a.Leases.Acquire(ctx, p.P, "warm", core.AcquireLease{Holder: "h"})
 		require.NoError(t, err)
+		_, err = a.Leases.Acquire(ctx, p.P, "warm", core.AcquireLease{Holder: "w", WaitMs: &wait})
+		require.True(t, core.IsCode(err, core.CodeLeaseConflict), "%v", err)
 		_, err = a.Leases.Renew(ctx, p.P, l.ID, core.RenewLease{})
 		require.NoError(t, err)
 		require.NoError(t, a.Leases.Release(ctx, p.P, l.ID))
@@ -134,23 +140,47 @@ func TestLeaseRoundTrips(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, 1, h.count(), "round trips per acquire")
 		h.set(0, false)
-		_, err = a.Leases.Renew(ctx, p.P, l.ID, core.RenewLease{})
+		renewed, err := a.Leases.Renew(ctx, p.P, l.ID, core.RenewLease{})
 		require.NoError(t, err)
-		assert.Equal(t, 2, h.count(), "round trips per renew")
+		assert.Equal(t, 1, h.count(), "round trips per renew")
+		got, err := other.Leases.Get(ctx, p.P, l.ID)
+		require.NoError(t, err)
+		assert.Equal(t, got, renewed, "a renew answers the whole lease")
 
+		waiterSeq := func() int {
+			seq, err := e.Rdb.Get(ctx, fmt.Sprintf("as:{%s}:leasew-seq", p.ID)).Int()
+			if !errors.Is(err, redis.Nil) {
+				require.NoError(t, err)
+			}
+			return seq
+		}
+		seq := waiterSeq()
 		h.set(0, false)
 		_, err = a.Leases.Acquire(ctx, p.P, "k", core.AcquireLease{Holder: "other"})
 		require.True(t, core.IsCode(err, core.CodeLeaseConflict), "%v", err)
 		assert.Equal(t, 1, h.count(), "round trips per refused acquire")
-		seq, err := e.Rdb.Get(ctx, fmt.Sprintf("as:{%s}:leasew-seq", p.ID)).Int()
-		if !errors.Is(err, redis.Nil) {
-			require.NoError(t, err)
-		}
-		assert.Zero(t, seq, "a refused acquire without wait_ms draws no waiter number")
+		assert.Equal(t, seq, waiterSeq(), "a refused acquire without wait_ms draws no waiter number")
+
+		h.set(0, false)
+		wait = 200 // the lease's expiry is far, so nothing but the deadline wakes the waiter
+		_, err = a.Leases.Acquire(ctx, p.P, "k", core.AcquireLease{Holder: "waits", WaitMs: &wait})
+		require.True(t, core.IsCode(err, core.CodeLeaseConflict), "%v", err)
+		assert.Equal(t, 3, h.count(), "round trips of a wait given up: the first attempt, one at the deadline, the leave")
 
 		h.set(0, false)
 		require.NoError(t, a.Leases.Release(ctx, p.P, l.ID))
-		assert.Equal(t, 2, h.count(), "round trips per release")
+		assert.Equal(t, 1, h.count(), "round trips per release")
+
+		// A lease this replica has not seen: the first use reads its record.
+		ol, err := other.Leases.Acquire(ctx, p.P, "k2", core.AcquireLease{Holder: "h"})
+		require.NoError(t, err)
+		h.set(0, false)
+		_, err = a.Leases.Renew(ctx, p.P, ol.ID, core.RenewLease{})
+		require.NoError(t, err)
+		assert.Equal(t, 2, h.count(), "round trips per renew of a lease acquired elsewhere")
+		h.set(0, false)
+		require.NoError(t, a.Leases.Release(ctx, p.P, ol.ID))
+		assert.Equal(t, 1, h.count(), "then it is known")
 	})
 }
 

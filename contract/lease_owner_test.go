@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/agentstate/agentstate-go/core"
+	"github.com/agentstate/agentstate-go/internal/app"
 	"github.com/agentstate/agentstate-go/internal/testenv"
 )
 
@@ -146,6 +147,48 @@ func TestLeaseHolderDefaultsToBoundAgent(t *testing.T) {
 			assert.Equal(t, "planner", l.AgentID)
 			fails(t, newREST(s, s.Project.Key).Call(t, "acquire_lease", map[string]any{"state_key": "unbound/" + f.Name()}),
 				core.CodeBadRequest, "")
+		}
+	})
+}
+
+// TestLeaseUseAnswersAlikeOnEveryReplica: renew and release check a lease against what the
+// replica remembers of it when it acquired it, and against its record elsewhere; every caller
+// gets the same answer either way: the owner succeeds, a credential barred from the key gets
+// the key's 403, one outside the owner chain the ownership 403, a released lease is 404.
+func TestLeaseUseAnswersAlikeOnEveryReplica(t *testing.T) {
+	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+		ctx := context.Background()
+		knows := e.App(t)
+		p := testenv.NewProject(t, knows)
+		mint := func(resources ...string) core.Principal {
+			tok, err := knows.Keys.MintToken(ctx, p.P, core.MintTokenRequest{Name: "t",
+				Scopes: []string{core.ScopeLeaseWrite}, Resources: resources})
+			require.NoError(t, err)
+			pr, err := knows.Auth.Authenticate(ctx, tok.Token)
+			require.NoError(t, err)
+			return pr
+		}
+		barred, outsider := mint("elsewhere*"), mint()
+		for i, replica := range []*app.App{knows, e.App(t)} {
+			l, err := knows.Leases.Acquire(ctx, p.P, fmt.Sprint("k", i), core.AcquireLease{Holder: "h"})
+			require.NoError(t, err)
+			for _, c := range []struct {
+				who  core.Principal
+				want string
+			}{{barred, "This credential may not access state key " + l.StateKey}, {outsider, core.MsgLeaseNotYours}} {
+				_, err := replica.Leases.Renew(ctx, c.who, l.ID, core.RenewLease{})
+				assert.True(t, core.IsCode(err, core.CodeForbidden), "replica %d: %v", i, err)
+				assert.ErrorContains(t, err, c.want, "replica %d renew", i)
+				err = replica.Leases.Release(ctx, c.who, l.ID)
+				assert.ErrorContains(t, err, c.want, "replica %d release", i)
+			}
+			_, err = replica.Leases.Renew(ctx, p.P, l.ID, core.RenewLease{})
+			require.NoError(t, err, "replica %d: the owner renews", i)
+			require.NoError(t, replica.Leases.Release(ctx, p.P, l.ID), "replica %d: the owner releases", i)
+			_, err = replica.Leases.Renew(ctx, p.P, l.ID, core.RenewLease{})
+			assert.True(t, core.IsCode(err, core.CodeNotFound), "replica %d: renew after release: %v", i, err)
+			err = replica.Leases.Release(ctx, p.P, l.ID)
+			assert.True(t, core.IsCode(err, core.CodeNotFound), "replica %d: release twice: %v", i, err)
 		}
 	})
 }

@@ -58,6 +58,46 @@ func TestAuthenticatedRequestRoundTrips(t *testing.T) {
 	})
 }
 
+// A lease transition over REST is the auth pipeline and one script: acquire's script goes in
+// one pipeline with the sweeper's SADD, renew and release check ownership against what the
+// replica remembers of the lease (its key and owner chain never change) instead of reading the
+// record first.
+func TestLeaseRequestRoundTrips(t *testing.T) {
+	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+		s := testenv.NewServer(t, e, func(a *app.App) { a.RateLimiter = core.NewRateLimiter(e.Store, e.Clock, 1000) })
+		key := s.Project.Key
+		trips, cmds := testenv.CountRoundTrips(e.Rdb), testenv.CountCommands(e.Rdb)
+		acquire := func() string {
+			t.Helper()
+			resp, b := send(t, "POST", s.URL+"/api/v1/states/k/lease", key, map[string]any{"holder": "h"}, nil)
+			require.Equal(t, 201, resp.StatusCode, string(b))
+			var l core.Lease
+			require.NoError(t, json.Unmarshal(b, &l))
+			return l.ID
+		}
+		// First sight of the key and of each script: the long way.
+		id := acquire()
+		require.Equal(t, 200, status(t, s, "POST", "/api/v1/leases/"+id+"/renew", key, nil))
+		require.Equal(t, 204, status(t, s, "DELETE", "/api/v1/leases/"+id, key, nil))
+
+		// A malformed lease id is refused after authentication, before any store work.
+		before := cmds.Load()
+		require.Equal(t, 400, status(t, s, "POST", "/api/v1/leases/not.an.id/renew", key, nil))
+		auth := cmds.Load() - before
+
+		count := func(what string, wantScriptCmds int64, do func()) {
+			t.Helper()
+			t0, c0 := trips.Load(), cmds.Load()
+			do()
+			assert.EqualValues(t, 2, trips.Load()-t0, "%s: round trips", what)
+			assert.EqualValues(t, auth+wantScriptCmds, cmds.Load()-c0, "%s: commands (auth pipeline: %d)", what, auth)
+		}
+		count("acquire", 2, func() { id = acquire() })
+		count("renew", 1, func() { require.Equal(t, 200, status(t, s, "POST", "/api/v1/leases/"+id+"/renew", key, nil)) })
+		count("release", 1, func() { require.Equal(t, 204, status(t, s, "DELETE", "/api/v1/leases/"+id, key, nil)) })
+	})
+}
+
 // A query that its index alone decides (no data predicate, no time bounds, at most the one tag
 // or agent the index is of) reads about limit records per page, not QueryPageFactor times as
 // many; one that must filter still finds its matches further down.

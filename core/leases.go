@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // Lease bounds (compat-v1.md §7) and this project's blocking-acquire bound.
@@ -148,11 +150,22 @@ type Leases struct {
 	clock Clock
 	// Observer counts grants, hand-offs, conflicts, releases, expiries and waiters; nil = not counted.
 	Observer Observer
+	// known holds what never changes about a lease once granted (see lease_owner.go's
+	// remember), so renewing or releasing a lease this replica has seen is one store step.
+	known *lru.Cache[leaseRef, Lease]
 }
+
+// leaseRef names a lease: ids are unique only within a project.
+type leaseRef struct{ project, id string }
+
+// maxKnownLeases bounds the leases Leases remembers (a few hundred bytes each); released
+// leases are forgotten at once, so this is about leases held or left to expire.
+const maxKnownLeases = 100_000
 
 // NewLeases builds the service.
 func NewLeases(store LeaseStore, clock Clock) *Leases {
-	return &Leases{store: store, clock: clock}
+	known, _ := lru.New[leaseRef, Lease](maxKnownLeases) // errs only for size <= 0
+	return &Leases{store: store, clock: clock, known: known}
 }
 
 var leaseIDRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -247,6 +260,7 @@ func (s *Leases) Acquire(ctx context.Context, p Principal, key string, in Acquir
 			return Lease{}, Internal(op, err)
 		}
 		if res.Granted {
+			s.remember(p.ProjectID, res.Lease)
 			if waited {
 				Observe(s.Observer, EventLeaseHandoff, 1)
 			} else {
@@ -304,16 +318,32 @@ func leaseConflict(op string, cur *Lease) error {
 	return e
 }
 
-// load reads a lease for renew or release: only those who may use it get past here.
+// load finds a lease for renew or release: only those who may use it get past here. What it
+// checks (the key, the owner chain) never changes, so a lease this replica remembers costs no
+// read: the transition's script reads the record once, for what does change (status, expiry).
+// Only the unchanging fields of the lease it returns are to be trusted.
 func (s *Leases) load(ctx context.Context, op string, p Principal, id string) (Lease, error) {
-	l, err := s.read(ctx, op, p, id)
-	if err != nil {
+	l, ok := s.known.Get(leaseRef{p.ProjectID, id})
+	if !ok {
+		var err error
+		if l, err = s.read(ctx, op, p, id); err != nil {
+			return Lease{}, err
+		}
+	} else if err := p.RequireResource(op, l.StateKey); err != nil {
 		return Lease{}, err
 	}
 	if !p.MayUseLease(l) {
 		return Lease{}, E(op, CodeForbidden, MsgLeaseNotYours)
 	}
 	return l, nil
+}
+
+// remember keeps what never changes about a granted lease l: key, holder, agent, fencing
+// token, creation, request id, owner chain. Expiry and status are left out: only the store
+// knows them.
+func (s *Leases) remember(project string, l Lease) {
+	l.ExpiresAt, l.RenewedAt, l.Status = 0, 0, ""
+	s.known.Add(leaseRef{project, l.ID}, l)
 }
 
 // read reads a lease any reader of its key may see.
@@ -328,6 +358,7 @@ func (s *Leases) read(ctx context.Context, op string, p Principal, id string) (L
 	if l == nil {
 		return Lease{}, E(op, CodeNotFound, MsgLeaseNotFound)
 	}
+	s.remember(p.ProjectID, *l)
 	if err := p.RequireResource(op, l.StateKey); err != nil {
 		return Lease{}, err
 	}
@@ -369,6 +400,7 @@ func (s *Leases) Release(ctx context.Context, p Principal, id string) error {
 	if err != nil {
 		return Internal(op, err)
 	}
+	s.known.Remove(leaseRef{p.ProjectID, id}) // a second release is answered by the store
 	if !ok {
 		return E(op, CodeNotFound, MsgLeaseNotFound)
 	}

@@ -173,7 +173,8 @@ var renewErrors = map[string]struct {
 	"LEASE_EXPIRED": {core.CodeLeaseExpired, core.MsgLeaseExpired},
 }
 
-// RenewLease runs renew_lease.lua on a lease read by the caller.
+// RenewLease runs renew_lease.lua on l, of which it uses the id and state key (they name the
+// script's keys); the rest of l comes back as given, with the new expiry.
 func (s *Store) RenewLease(ctx context.Context, project string, l core.Lease, ttlMs, now int64, requestID string) (core.Lease, error) {
 	const op = "redisstore.RenewLease"
 	res, err := s.run(ctx, renewLeaseScript, []string{

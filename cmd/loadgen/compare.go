@@ -58,7 +58,7 @@ func parseCompare(args []string) (compareConfig, error) {
 	fs.Bool("compare", true, "")
 	fs.StringVar(&c.server, "server", "", "path of a built cmd/http-server binary (required)")
 	fs.StringVar(&c.redisURL, "redis", "redis://127.0.0.1:6379/15", "Redis for our server and floor (c); loopback only")
-	fs.StringVar(&c.ops, "ops", "put,get,mcp", "operations to measure: put, get, mcp (upsert_state over /api/mcp against ours's REST PUT)")
+	fs.StringVar(&c.ops, "ops", "put,get,mcp", "operations to measure: put, get, mcp (upsert_state over /api/mcp against ours's REST PUT), lease (hand-off on one key, lease.go)")
 	conns := fs.String("c", "1,8,32,128", "connection counts, comma-separated")
 	fs.DurationVar(&c.d, "d", 5*time.Second, "duration of each measurement")
 	fs.IntVar(&c.size, "size", 200, "bytes of each PUT's data object")
@@ -136,6 +136,12 @@ func runCompare(args []string) error {
 		targets = append(targets, t)
 	}
 	for _, op := range strings.Split(cc.ops, ",") {
+		if op == "lease" {
+			if err := compareLease(rdb, targets[0], targets[len(targets)-1], cc); err != nil {
+				return err
+			}
+			continue
+		}
 		if op == "mcp" {
 			if err := compareMCP(rdb, targets[len(targets)-1], cc); err != nil {
 				return err

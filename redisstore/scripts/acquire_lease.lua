@@ -73,7 +73,7 @@ if h and h ~= id then
   return {"BUSY", "", "", "", "", hd - srvnow, q}
 end
 
-local token = redis.call("INCR", KEYS[3])
+local token = next_fencing_token(KEYS[3])
 local exp = now + tonumber(ARGV[5])
 local l = {id = id, state_key = key, holder = ARGV[3], agent_id = ARGV[4], fencing_token = token,
   expires_at = exp, created_at = now, renewed_at = now, request_id = ARGV[7], owner = ARGV[9],

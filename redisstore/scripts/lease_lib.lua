@@ -43,13 +43,23 @@ end
 local LEASE_FIELDS = {"id", "state_key", "holder", "agent_id", "fencing_token", "expires_at",
   "created_at", "renewed_at", "request_id", "owner", "chain", "status"}
 
--- read_lease returns a lease hash as a table (nil when absent).
-local function read_lease(key)
-  local v = redis.call("HMGET", key, unpack(LEASE_FIELDS))
+-- read_lease returns a lease hash as a table (nil when absent), with any extra fields named
+-- (a transition's last request id) read in the same HMGET: each script reads a record once.
+local function read_lease(key, ...)
+  local fields = {unpack(LEASE_FIELDS)}
+  for _, f in ipairs({...}) do fields[#fields + 1] = f end
+  local v = redis.call("HMGET", key, unpack(fields))
   if not v[1] then return nil end
   local l = {}
-  for i, f in ipairs(LEASE_FIELDS) do l[f] = v[i] or "" end
+  for i, f in ipairs(fields) do l[f] = v[i] or "" end
   return l
+end
+
+-- next_fencing_token draws the key's next fencing token from its counter (fence): the one
+-- place a token is issued. The counter never expires and only goes up, so no token is issued
+-- twice; a retried acquire finds its own record before it gets here and draws none.
+local function next_fencing_token(fence)
+  return redis.call("INCR", fence)
 end
 
 local function lease_event(events, cap, typ, l, at)
@@ -62,9 +72,9 @@ end
 -- "expired", frees the key if it was still this lease's, and wakes the head waiter. reqid makes
 -- a retried call answer like the first one.
 local function end_lease(rec, cur, active, events, queue, deadlines, id, now, how, reqid, cap)
-  local l = read_lease(rec)
+  local l = read_lease(rec, "end_req")
   if not l then return 0 end
-  if reqid ~= "" and redis.call("HGET", rec, "end_req") == reqid then return 1 end
+  if reqid ~= "" and l.end_req == reqid then return 1 end
   if l.status == "released" then return 0 end
   -- An expired lease may still be released (v1); only an active, due one can expire.
   if how == "expired" and (l.status ~= "active" or tonumber(l.expires_at) > tonumber(now)) then return 0 end

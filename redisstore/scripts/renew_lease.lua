@@ -12,9 +12,9 @@
 -- Returns {"OK", expires_at, renewed_at}, {"ERR", "NOT_FOUND"} (unknown or released) or
 -- {"ERR", "LEASE_EXPIRED"}.
 
-local l = read_lease(KEYS[1])
+local l = read_lease(KEYS[1], "renew_req")
 if not l or l.status == "released" then return {"ERR", "NOT_FOUND"} end
-if ARGV[5] ~= "" and redis.call("HGET", KEYS[1], "renew_req") == ARGV[5] then
+if ARGV[5] ~= "" and l.renew_req == ARGV[5] then
   return {"OK", tonumber(l.expires_at), tonumber(l.renewed_at)}
 end
 local now = tonumber(ARGV[3])
