@@ -190,16 +190,20 @@ func scriptError(op string, m core.StateMutation, res []any) error {
 	return ce
 }
 
+// writtenFields name the values of the script's OK reply after the sequence, in order: what
+// the request did not send (the delete's last three only on a delete).
+var writtenFields = [...]string{"version", "created_at", "state_created_at", "fencing_token", "agent_id", "metadata", "tags"}
+
 // writtenEvent is the event the script has just written: what the request sent, with the
-// fields only the script knew (its flat reply), so the record does not travel back.
-func writtenEvent(m core.StateMutation, tagsJSON string, seq int64, flat []any) (core.StateEvent, error) {
+// values only the script knew, so the record does not travel back.
+func writtenEvent(m core.StateMutation, tagsJSON string, seq int64, vals []any) (core.StateEvent, error) {
 	f := map[string]string{"type": m.Op, "id": m.EventID, "agent_id": m.AgentID,
 		"metadata": string(m.Metadata), "tags": tagsJSON, "idempotency_key": m.IdempotencyKey}
 	if m.Op == core.EventDelete {
 		f["idempotency_key"] = "" // a delete event records none
 	}
-	for i := 0; i+1 < len(flat); i += 2 {
-		f[flat[i].(string)] = flat[i+1].(string)
+	for i, v := range vals {
+		f[writtenFields[i]] = v.(string)
 	}
 	ev, err := eventFromFields(m.Key, seq, f)
 	if m.Op == core.EventUpsert {

@@ -7,7 +7,7 @@
 -- has none: the script reads its last entry once and writes the head (lazy migration).
 --
 -- KEYS[1]  as:{p}:state:<key>   stream, the key's events
--- KEYS[2]  as:{p}:head:<key>    hash, the last event's seq, type, version, agent_id, tags,
+-- KEYS[2]  as:{p}:head:<key>    hash, the last event's type, version, agent_id, tags,
 --                               created_at, state_created_at
 -- KEYS[3]  as:{p}:seq           string, the project's sequence counter
 -- KEYS[4]  as:{p}:log           stream, the project's event log (fields key, type)
@@ -41,9 +41,10 @@
 -- ARGV[15..] the index labels
 --
 -- Returns one of:
---   {"OK", seq, field, value, ...}      the fields of the event written that the caller did not
---                                       send: version, created_at, state_created_at,
---                                       fencing_token, and on a delete agent_id, metadata, tags
+--   {"OK", seq, version, created_at, state_created_at, fencing_token}  an upsert written: only
+--                                       what the caller did not send (not the record back)
+--   {"OK", seq, version, created_at, state_created_at, fencing_token, agent_id, metadata, tags}
+--                                       a delete written
 --   {"DONE", seq, field, value, ...}    the event this very call wrote before (a retried
 --                                       execution), every field
 --   {"REPLAY", seq, field, value, ...}  the event an earlier request with this idempotency key
@@ -58,7 +59,6 @@
 --   {"ERR", "VERSION_CONFLICT", seq, field, value, ...}  with the current live state
 
 local op, now, key = ARGV[1], tonumber(ARGV[2]), ARGV[12]
-local HEAD = {"seq", "type", "version", "agent_id", "tags", "created_at", "state_created_at"}
 
 local function event_at(seq)
   local e = redis.call("XRANGE", KEYS[1], seq .. "-0", seq .. "-0")
@@ -71,18 +71,27 @@ local function field(flat, name)
   end
 end
 
--- cur: the key's last event as the head's fields, or nil for a key never written.
-local cur = redis.call("HMGET", KEYS[2], unpack(HEAD))
-local migrate = not cur[1]
-if migrate then
+-- The key's last event in full (its sequence and {field, value, ...}): needed only off the
+-- common path.
+local function last_event()
   local last = redis.call("XREVRANGE", KEYS[1], "+", "-", "COUNT", 1)
-  if #last == 0 then
-    cur = nil
-  else
-    local f = last[1][2]
-    cur = {string.match(last[1][1], "^(%d+)")}
-    for i = 2, #HEAD do cur[i] = field(f, HEAD[i]) end
+  if #last == 0 then return nil end
+  return tonumber(string.match(last[1][1], "^(%d+)")), last[1][2]
+end
+
+-- cur: the head of the key's last event, or nil for a key never written.
+local HEAD = {"type", "version", "agent_id", "tags", "created_at", "state_created_at"}
+local h = redis.call("HMGET", KEYS[2], unpack(HEAD))
+local migrate = not h[1]
+if migrate then
+  local _, f = last_event()
+  if f then
+    for i = 1, #HEAD do h[i] = field(f, HEAD[i]) end
   end
+end
+local cur
+if h[1] then
+  cur = {type = h[1], version = h[2], agent = h[3], tags = h[4], at = h[5], created = h[6]}
 end
 
 -- A retried execution finds its own event and answers with it: go-redis sends a script again
@@ -91,7 +100,7 @@ end
 -- wrote is stamped no earlier than ARGV[2] and a key's created_at never goes back, so while
 -- the key's last event is older than that, no earlier execution can have written one: the
 -- look-up is needed only when the key was written at or after this request's clock.
-if cur and tonumber(cur[6]) >= now then
+if cur and tonumber(cur.at) >= now then
   local done = redis.call("HGET", KEYS[6], ARGV[3])
   if done then return {"DONE", tonumber(done), unpack(event_at(done))} end
 end
@@ -120,7 +129,10 @@ if lc[1] then
   local exp = redis.call("ZSCORE", KEYS[9], lc[1])
   if exp and tonumber(exp) > now then live, chain = lc[1], lc[2] or "" end
 end
-local highest = tonumber(redis.call("GET", KEYS[8]) or "0")
+-- The key's highest fencing token matters only under a lease or with a token presented.
+local fence = ARGV[13]
+local highest = 0
+if live or lease ~= "" or fence ~= "" then highest = tonumber(redis.call("GET", KEYS[8]) or "0") end
 if lease == "" then
   if live then return {"ERR", "LEASE_REQUIRED", highest} end
 else
@@ -136,21 +148,23 @@ end
 
 -- Fencing: only the key's highest issued token may write; a lower one belongs to a holder that
 -- has since been superseded (v1 defect D4: issued but never checked).
-local fence = ARGV[13]
 if fence ~= "" and tonumber(fence) ~= highest then
   return {"ERR", "STALE_FENCING_TOKEN", highest}
 end
 if fence == "" and live then fence = tostring(highest) end
 
-local exists = cur ~= nil and cur[2] == "upsert"
+local exists = cur ~= nil and cur.type == "upsert"
 
 if op == "delete" and not exists then return {"ERR", "NOT_FOUND"} end
 
 if ARGV[10] ~= "" then
   local have = 0
-  if exists then have = tonumber(cur[3]) end
+  if exists then have = tonumber(cur.version) end
   if tonumber(ARGV[10]) ~= have then
-    if exists then return {"ERR", "VERSION_CONFLICT", tonumber(cur[1]), unpack(event_at(cur[1]))} end
+    if exists then
+      local at_seq, f = last_event()
+      return {"ERR", "VERSION_CONFLICT", at_seq, unpack(f)}
+    end
     return {"ERR", "VERSION_CONFLICT"}
   end
 end
@@ -165,58 +179,60 @@ end
 
 local old_tags = {}
 if exists then
-  old_tags = decode_tags(cur[5])
-  local missing = not idx["a:" .. cur[4]]
+  old_tags = decode_tags(cur.tags)
+  local missing = not idx["a:" .. cur.agent]
   for _, t in ipairs(old_tags) do
     if not idx["t:" .. t] then missing = true end
   end
-  if missing then return {"RETRY", cur[4], cur[5]} end
+  if missing then return {"RETRY", cur.agent, cur.tags} end
 end
 
-local seq = redis.call("INCR", KEYS[3])
+-- As a string once: Lua formats a number anew each time one is passed to a command.
+local n = redis.call("INCR", KEYS[3])
+local seq = tostring(n)
+local id = seq .. "-0"
 local version, created, at = 1, ARGV[2], ARGV[2]
 if cur then
-  version = tonumber(cur[3]) + 1
-  created = cur[7] -- kept across delete and re-create
+  version = tonumber(cur.version) + 1
+  created = cur.created -- kept across delete and re-create
   -- Never earlier than the event before it (replicas' clocks differ): time travel and the
   -- retry check above rely on a key's created_at being sorted like its sequence.
-  if tonumber(cur[6]) > now then at = cur[6] end
+  if tonumber(cur.at) > now then at = cur.at end
 end
 version = tostring(version)
 
 local agent, metadata, tags, reply
 if op == "upsert" then
   agent, metadata, tags = ARGV[4], ARGV[6], ARGV[7]
-  redis.call("XADD", KEYS[1], seq .. "-0", "type", "upsert", "id", ARGV[3], "agent_id", agent,
+  redis.call("XADD", KEYS[1], id, "type", "upsert", "id", ARGV[3], "agent_id", agent,
     "data", ARGV[5], "metadata", metadata, "tags", tags, "idempotency_key", ARGV[8],
     "version", version, "created_at", at, "state_created_at", created, "fencing_token", fence)
-  reply = {"OK", seq, "version", version, "created_at", at, "state_created_at", created,
-    "fencing_token", fence}
+  reply = {"OK", n, version, at, created, fence}
 else
   -- The delete event keeps the state's metadata, which the head does not hold.
-  agent, metadata, tags = ARGV[4], field(event_at(cur[1]), "metadata"), cur[5]
-  if agent == "" then agent = cur[4] end
-  redis.call("XADD", KEYS[1], seq .. "-0", "type", "delete", "id", ARGV[3], "agent_id", agent,
+  local _, f = last_event()
+  agent, metadata, tags = ARGV[4], field(f, "metadata"), cur.tags
+  if agent == "" then agent = cur.agent end
+  redis.call("XADD", KEYS[1], id, "type", "delete", "id", ARGV[3], "agent_id", agent,
     "data", "", "metadata", metadata, "tags", tags, "idempotency_key", "",
     "version", version, "created_at", at, "state_created_at", created, "fencing_token", fence)
-  reply = {"OK", seq, "version", version, "created_at", at, "state_created_at", created,
-    "fencing_token", fence, "agent_id", agent, "metadata", metadata, "tags", tags}
+  reply = {"OK", n, version, at, created, fence, agent, metadata, tags}
 end
-redis.call("XADD", KEYS[4], seq .. "-0", "key", key, "type", op)
+redis.call("XADD", KEYS[4], id, "key", key, "type", op)
 redis.call("HSET", KEYS[6], ARGV[3], seq)
 if migrate then
-  redis.call("HSET", KEYS[2], "seq", seq, "type", op, "version", version, "agent_id", agent,
-    "tags", tags, "created_at", at, "state_created_at", created)
-elseif cur[4] ~= agent or cur[5] ~= tags or cur[2] ~= op then
-  redis.call("HSET", KEYS[2], "seq", seq, "type", op, "version", version, "agent_id", agent,
-    "tags", tags, "created_at", at)
+  redis.call("HSET", KEYS[2], "type", op, "version", version, "agent_id", agent, "tags", tags,
+    "created_at", at, "state_created_at", created)
+elseif cur.agent ~= agent or cur.tags ~= tags or cur.type ~= op then
+  redis.call("HSET", KEYS[2], "type", op, "version", version, "agent_id", agent, "tags", tags,
+    "created_at", at)
 else -- the common rewrite by the same agent with the same tags
-  redis.call("HSET", KEYS[2], "seq", seq, "version", version, "created_at", at)
+  redis.call("HSET", KEYS[2], "version", version, "created_at", at)
 end
 
 if exists then
-  if op == "delete" or cur[4] ~= agent then
-    redis.call("ZREM", idx["a:" .. cur[4]], key)
+  if op == "delete" or cur.agent ~= agent then
+    redis.call("ZREM", idx["a:" .. cur.agent], key)
   end
 end
 if op == "upsert" then
