@@ -1,11 +1,12 @@
 package redisstore_test
 
 // BenchmarkRedisPut measures what one state PUT costs Redis: MutateState of a 200-byte object
-// over 1,000 existing keys, beside a plain SET of the same bytes (the floor). It reports the
-// INFO commandstats deltas per PUT; run Redis under callgrind to count its instructions per
-// PUT (docs/benchmarks.md, "Redis instructions per PUT (callgrind)"). Real Redis only.
+// over 1,000 existing keys, beside a plain SET of the same bytes (the floor); BenchmarkRedisGet
+// the read of such a state beside a plain GET. They report the INFO commandstats deltas per
+// operation; run Redis under callgrind to count its instructions per operation
+// (docs/benchmarks.md, "Redis instructions per PUT (callgrind)"). Real Redis only.
 //
-//	go test ./redisstore -run '^$' -bench RedisPut -benchtime 10000x
+//	go test ./redisstore -run '^$' -bench 'Redis(Put|Get)' -benchtime 10000x
 
 import (
 	"context"
@@ -26,26 +27,53 @@ const (
 	putBenchBytes = 200
 )
 
-func BenchmarkRedisPut(b *testing.B) {
+var putBenchData = func() json.RawMessage {
 	const head, tail = `{"pad":"`, `"}`
-	data := json.RawMessage(head + strings.Repeat("x", putBenchBytes-len(head)-len(tail)) + tail)
+	return json.RawMessage(head + strings.Repeat("x", putBenchBytes-len(head)-len(tail)) + tail)
+}()
+
+// putBenchStates opens real Redis and a fresh project holding putBenchKeys states; put
+// replaces the state k<i mod putBenchKeys>.
+func putBenchStates(b *testing.B) (e *testenv.Env, project string, put func(i int)) {
+	e = testenv.Stores[0].Open(b)
+	project = testenv.NewProject(b, e.App(b)).ID
+	put = func(i int) {
+		_, _, err := e.Store.MutateState(context.Background(), project, core.StateMutation{
+			Op: core.EventUpsert, Key: "k" + strconv.Itoa(i%putBenchKeys), EventID: core.NewID(),
+			AgentID: "bench", Data: putBenchData, Tags: []string{}, NowMs: time.Now().UnixMilli(),
+			Writer: core.LeaseWriter{FullAccess: true},
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i := range putBenchKeys {
+		put(i)
+	}
+	return e, project, put
+}
+
+// setFloorKeys fills putBenchKeys plain strings of the same bytes; they are removed afterwards.
+func setFloorKeys(b *testing.B, e *testenv.Env) func(i int) string {
+	prefix := "as:{t_" + core.NewID() + "}:set:"
+	key := func(i int) string { return prefix + strconv.Itoa(i%putBenchKeys) }
+	b.Cleanup(func() {
+		for i := range putBenchKeys {
+			e.Rdb.Del(context.Background(), key(i))
+		}
+	})
+	for i := range putBenchKeys {
+		if err := e.Rdb.Set(context.Background(), key(i), []byte(putBenchData), 0).Err(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return key
+}
+
+func BenchmarkRedisPut(b *testing.B) {
 	ctx := context.Background()
 	b.Run("mutate_state", func(b *testing.B) {
-		e := testenv.Stores[0].Open(b)
-		p := testenv.NewProject(b, e.App(b))
-		put := func(i int) {
-			_, _, err := e.Store.MutateState(ctx, p.ID, core.StateMutation{
-				Op: core.EventUpsert, Key: "k" + strconv.Itoa(i%putBenchKeys), EventID: core.NewID(),
-				AgentID: "bench", Data: data, Tags: []string{}, NowMs: time.Now().UnixMilli(),
-				Writer: core.LeaseWriter{FullAccess: true},
-			})
-			if err != nil {
-				b.Fatal(err)
-			}
-		}
-		for i := range putBenchKeys { // every PUT below replaces a current state
-			put(i)
-		}
+		e, _, put := putBenchStates(b) // every PUT below replaces a current state
 		before := commandStats(b, e.Rdb)
 		i := 0
 		for b.Loop() {
@@ -56,16 +84,44 @@ func BenchmarkRedisPut(b *testing.B) {
 	})
 	b.Run("set_floor", func(b *testing.B) {
 		e := testenv.Stores[0].Open(b)
-		prefix := "as:{t_" + core.NewID() + "}:set:"
-		b.Cleanup(func() {
-			for i := range putBenchKeys {
-				e.Rdb.Del(ctx, prefix+strconv.Itoa(i))
-			}
-		})
+		key := setFloorKeys(b, e)
 		before := commandStats(b, e.Rdb)
 		i := 0
 		for b.Loop() {
-			if err := e.Rdb.Set(ctx, prefix+strconv.Itoa(i%putBenchKeys), []byte(data), 0).Err(); err != nil {
+			if err := e.Rdb.Set(ctx, key(i), []byte(putBenchData), 0).Err(); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+		reportCommandStats(b, before, commandStats(b, e.Rdb))
+	})
+}
+
+func BenchmarkRedisGet(b *testing.B) {
+	ctx := context.Background()
+	b.Run("state", func(b *testing.B) {
+		e, project, _ := putBenchStates(b)
+		keys := make([][]string, putBenchKeys)
+		for i := range keys {
+			keys[i] = []string{"k" + strconv.Itoa(i)}
+		}
+		before := commandStats(b, e.Rdb)
+		i := 0
+		for b.Loop() {
+			if _, err := e.Store.StateEventsAt(ctx, project, keys[i%putBenchKeys], 0, 0); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+		reportCommandStats(b, before, commandStats(b, e.Rdb))
+	})
+	b.Run("get_floor", func(b *testing.B) {
+		e := testenv.Stores[0].Open(b)
+		key := setFloorKeys(b, e)
+		before := commandStats(b, e.Rdb)
+		i := 0
+		for b.Loop() {
+			if err := e.Rdb.Get(ctx, key(i)).Err(); err != nil {
 				b.Fatal(err)
 			}
 			i++
