@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -280,6 +281,33 @@ func TestStatesWrittenBeforeHeadsStayWritable(t *testing.T) {
 
 		_, err = write(st.Store, up("deleted", "c")) // re-created after the delete
 		require.NoError(t, err)
+
+		// A server from before heads writes "moved" again (a rolling upgrade): it appends the
+		// event and moves the indexes, and leaves the head one event behind.
+		seq, err := e.Rdb.Incr(ctx, "as:{"+p.ID+"}:seq").Result()
+		require.NoError(t, err)
+		require.NoError(t, e.Rdb.XAdd(ctx, &redis.XAddArgs{Stream: "as:{" + p.ID + "}:state:moved", ID: fmt.Sprint(seq) + "-0",
+			Values: []string{"type", "upsert", "id", core.NewID(), "agent_id", "old", "data", "{}", "metadata", "",
+				"tags", `["q"]`, "idempotency_key", "", "version", "3", "created_at", "1000", "state_created_at", "1000",
+				"fencing_token", ""}}).Err())
+		for _, ix := range []string{"idx:live", "idx:agent:old", "idx:tag:q"} {
+			require.NoError(t, e.Rdb.ZAdd(ctx, "as:{"+p.ID+"}:"+ix, redis.Z{Score: float64(seq), Member: "moved"}).Err())
+		}
+		for _, ix := range []string{"idx:agent:b", "idx:tag:y", "idx:tag:z"} {
+			require.NoError(t, e.Rdb.ZRem(ctx, "as:{"+p.ID+"}:"+ix, "moved").Err())
+		}
+		three := int64(3)
+		m = up("moved", "b", "y")
+		m.ExpectedVersion = &three
+		ev, err = write(st.Store, m)
+		require.NoError(t, err, "the version guard sees the event the head missed")
+		assert.EqualValues(t, 4, ev.Version)
+		for _, ix := range []string{"idx:agent:old", "idx:tag:q"} {
+			n, err := e.Rdb.ZCard(ctx, "as:{"+p.ID+"}:"+ix).Result()
+			require.NoError(t, err)
+			assert.Zero(t, n, "%s keeps no key the head did not know of", ix)
+		}
+
 		for _, k := range []string{"moved", "deleted"} {
 			h, err := e.Rdb.HGetAll(ctx, head(k)).Result()
 			require.NoError(t, err)

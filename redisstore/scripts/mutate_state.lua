@@ -4,7 +4,8 @@
 -- record is never stored twice. Stream ids are "<sequence>-0". The key's head hash repeats the
 -- few fields of that last entry the guards and indexes need, so a write reads a handful of small
 -- strings (HMGET) instead of the whole record (XREVRANGE). A key written before heads existed
--- has none: the script reads its last entry once and writes the head (lazy migration).
+-- has none, or a stale one when a server from before heads wrote it since: the script then
+-- reads its last entry and rewrites the head (lazy migration).
 --
 -- KEYS[1]  as:{p}:state:<key>   stream, the key's events
 -- KEYS[2]  as:{p}:head:<key>    hash, the last event's type, version, agent_id, tags,
@@ -79,12 +80,16 @@ local function last_event()
   return tonumber(string.match(last[1][1], "^(%d+)")), last[1][2]
 end
 
--- cur: the head of the key's last event, or nil for a key never written.
+-- cur: the head of the key's last event, or nil for a key never written. The head is trusted
+-- only while its version counts the key's events (each event adds one, and the streams are
+-- never trimmed): a key written without a head, or since by a server that predates heads (a
+-- rolling upgrade), is read from its stream and its head rewritten.
 local HEAD = {"type", "version", "agent_id", "tags", "created_at", "state_created_at"}
 local h = redis.call("HMGET", KEYS[2], unpack(HEAD))
-local migrate = not h[1]
+local migrate = not h[1] or tonumber(h[2]) ~= redis.call("XLEN", KEYS[1])
 if migrate then
   local _, f = last_event()
+  h = {}
   if f then
     for i = 1, #HEAD do h[i] = field(f, HEAD[i]) end
   end
