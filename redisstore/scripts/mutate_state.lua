@@ -80,24 +80,21 @@ local function last_event()
   return tonumber(string.match(last[1][1], "^(%d+)")), last[1][2]
 end
 
--- cur: the head of the key's last event, or nil for a key never written. The head is trusted
+-- The head of the key's last event (cur_*: nil for a key never written). The head is trusted
 -- only while its version counts the key's events (each event adds one, and the streams are
 -- never trimmed): a key written without a head, or since by a server that predates heads (a
 -- rolling upgrade), is read from its stream and its head rewritten.
-local HEAD = {"type", "version", "agent_id", "tags", "created_at", "state_created_at"}
-local h = redis.call("HMGET", KEYS[2], unpack(HEAD))
+local h = redis.call("HMGET", KEYS[2], "type", "version", "agent_id", "tags", "created_at", "state_created_at")
 local migrate = not h[1] or tonumber(h[2]) ~= redis.call("XLEN", KEYS[1])
 if migrate then
   local _, f = last_event()
   h = {}
   if f then
-    for i = 1, #HEAD do h[i] = field(f, HEAD[i]) end
+    h = {field(f, "type"), field(f, "version"), field(f, "agent_id"), field(f, "tags"), field(f, "created_at"),
+      field(f, "state_created_at")}
   end
 end
-local cur
-if h[1] then
-  cur = {type = h[1], version = h[2], agent = h[3], tags = h[4], at = h[5], created = h[6]}
-end
+local cur_type, cur_version, cur_agent, cur_tags, cur_at, cur_created = h[1], h[2], h[3], h[4], h[5], h[6]
 
 -- A retried execution finds its own event and answers with it: go-redis sends a script again
 -- when its reply was lost, and the event id (ARGV[3]) is made once per request, before the
@@ -105,7 +102,7 @@ end
 -- wrote is stamped no earlier than ARGV[2] and a key's created_at never goes back, so while
 -- the key's last event is older than that, no earlier execution can have written one: the
 -- look-up is needed only when the key was written at or after this request's clock.
-if cur and tonumber(cur.at) >= now then
+if cur_type and tonumber(cur_at) >= now then
   local done = redis.call("HGET", KEYS[6], ARGV[3])
   if done then return {"DONE", tonumber(done), unpack(event_at(done))} end
 end
@@ -158,13 +155,13 @@ if fence ~= "" and tonumber(fence) ~= highest then
 end
 if fence == "" and live then fence = tostring(highest) end
 
-local exists = cur ~= nil and cur.type == "upsert"
+local exists = cur_type == "upsert"
 
 if op == "delete" and not exists then return {"ERR", "NOT_FOUND"} end
 
 if ARGV[10] ~= "" then
   local have = 0
-  if exists then have = tonumber(cur.version) end
+  if exists then have = tonumber(cur_version) end
   if tonumber(ARGV[10]) ~= have then
     if exists then
       local at_seq, f = last_event()
@@ -177,19 +174,22 @@ end
 local idx = {}
 for i = 15, #ARGV do idx[ARGV[i]] = KEYS[k + i - 15] end
 
+-- Every Lua table costs an allocation and its collection, per write: the common write has no
+-- tags, so it shares one empty list and builds no set of them.
+local NONE = {}
 local function decode_tags(json)
-  if json == "[]" then return {} end
+  if json == "[]" then return NONE end
   return cjson.decode(json)
 end
 
-local old_tags = {}
+local old_tags = NONE
 if exists then
-  old_tags = decode_tags(cur.tags)
-  local missing = not idx["a:" .. cur.agent]
+  old_tags = decode_tags(cur_tags)
+  local missing = not idx["a:" .. cur_agent]
   for _, t in ipairs(old_tags) do
     if not idx["t:" .. t] then missing = true end
   end
-  if missing then return {"RETRY", cur.agent, cur.tags} end
+  if missing then return {"RETRY", cur_agent, cur_tags} end
 end
 
 -- As a string once: Lua formats a number anew each time one is passed to a command.
@@ -197,12 +197,12 @@ local n = redis.call("INCR", KEYS[3])
 local seq = tostring(n)
 local id = seq .. "-0"
 local version, created, at = 1, ARGV[2], ARGV[2]
-if cur then
-  version = tonumber(cur.version) + 1
-  created = cur.created -- kept across delete and re-create
+if cur_type then
+  version = tonumber(cur_version) + 1
+  created = cur_created -- kept across delete and re-create
   -- Never earlier than the event before it (replicas' clocks differ): time travel and the
   -- retry check above rely on a key's created_at being sorted like its sequence.
-  if tonumber(cur.at) > now then at = cur.at end
+  if tonumber(cur_at) > now then at = cur_at end
 end
 version = tostring(version)
 
@@ -216,8 +216,8 @@ if op == "upsert" then
 else
   -- The delete event keeps the state's metadata, which the head does not hold.
   local _, f = last_event()
-  agent, metadata, tags = ARGV[4], field(f, "metadata"), cur.tags
-  if agent == "" then agent = cur.agent end
+  agent, metadata, tags = ARGV[4], field(f, "metadata"), cur_tags
+  if agent == "" then agent = cur_agent end
   redis.call("XADD", KEYS[1], id, "type", "delete", "id", ARGV[3], "agent_id", agent,
     "data", "", "metadata", metadata, "tags", tags, "idempotency_key", "",
     "version", version, "created_at", at, "state_created_at", created, "fencing_token", fence)
@@ -228,7 +228,7 @@ redis.call("HSET", KEYS[6], ARGV[3], seq)
 if migrate then
   redis.call("HSET", KEYS[2], "type", op, "version", version, "agent_id", agent, "tags", tags,
     "created_at", at, "state_created_at", created)
-elseif cur.agent ~= agent or cur.tags ~= tags or cur.type ~= op then
+elseif cur_agent ~= agent or cur_tags ~= tags or cur_type ~= op then
   redis.call("HSET", KEYS[2], "type", op, "version", version, "agent_id", agent, "tags", tags,
     "created_at", at)
 else -- the common rewrite by the same agent with the same tags
@@ -236,14 +236,15 @@ else -- the common rewrite by the same agent with the same tags
 end
 
 if exists then
-  if op == "delete" or cur.agent ~= agent then
-    redis.call("ZREM", idx["a:" .. cur.agent], key)
+  if op == "delete" or cur_agent ~= agent then
+    redis.call("ZREM", idx["a:" .. cur_agent], key)
   end
 end
 if op == "upsert" then
   redis.call("ZADD", KEYS[5], seq, key)
   redis.call("ZADD", idx["a:" .. agent], seq, key)
-  local keep = {}
+  local keep = NONE -- stays empty unless there are tags
+  if tags ~= "[]" then keep = {} end
   for _, t in ipairs(decode_tags(tags)) do
     keep[t] = true
     redis.call("ZADD", idx["t:" .. t], seq, key)
