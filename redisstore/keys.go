@@ -24,6 +24,10 @@ func eventIDIndexKey(project string) string  { return projectKey(project, "evid"
 
 // Per state key.
 func stateKey(project, key string) string { return projectKey(project, "state:"+key) }
+
+// stateHeadKey repeats the fields of the key's last event that a write's guards and index
+// updates read, so the write does not read the whole record (mutate_state.lua).
+func stateHeadKey(project, key string) string { return projectKey(project, "head:"+key) }
 func leaseCurrentKey(project, key string) string {
 	return projectKey(project, "leasecur:"+key)
 }

@@ -28,6 +28,7 @@ var keyBuilders = map[string]string{
 	"agentIndexKey":          agentIndexKey("<project>", "<agent>"),
 	"tagIndexKey":            tagIndexKey("<project>", "<tag>"),
 	"stateKey":               stateKey("<project>", "<key>"),
+	"stateHeadKey":           stateHeadKey("<project>", "<key>"),
 	"leaseCurrentKey":        leaseCurrentKey("<project>", "<key>"),
 	"leaseDeadlinesKey":      leaseDeadlinesKey("<project>", "<key>"),
 	"jobLeadKey":             jobLeadKey("<job>"),

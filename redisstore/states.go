@@ -66,17 +66,25 @@ func (s *Store) MutateState(ctx context.Context, project string, m core.StateMut
 	if m.ExpectedVersion != nil {
 		expected = strconv.FormatInt(*m.ExpectedVersion, 10)
 	}
+	writer := m.Writer.CredentialID
+	if m.Writer.FullAccess {
+		writer = "*"
+	}
 	for range maxIndexRetries {
 		keys := []string{
-			stateKey(project, m.Key), seqKey(project), logKey(project), liveIndexKey(project),
-			idempotencyKey(project, m.IdempotencyKey), leaseCurrentKey(project, m.Key),
-			fenceKey(project, m.Key), activeLeasesKey(project), leaseRecordKey(project, m.LeaseID),
-			eventIDIndexKey(project),
+			stateKey(project, m.Key), stateHeadKey(project, m.Key), seqKey(project), logKey(project),
+			liveIndexKey(project), eventIDIndexKey(project), leaseCurrentKey(project, m.Key),
+			fenceKey(project, m.Key), activeLeasesKey(project),
+		}
+		if m.IdempotencyKey != "" {
+			keys = append(keys, idempotencyKey(project, m.IdempotencyKey))
+		}
+		if m.LeaseID != "" {
+			keys = append(keys, leaseRecordKey(project, m.LeaseID))
 		}
 		argv := []any{
 			m.Op, m.NowMs, m.EventID, m.AgentID, string(m.Data), string(m.Metadata), tagsJSON,
-			m.IdempotencyKey, m.Fingerprint, expected, m.LeaseID, m.Key, optInt(m.FencingToken), len(order),
-			flag(m.Writer.FullAccess), m.Writer.CredentialID,
+			m.IdempotencyKey, m.Fingerprint, expected, m.LeaseID, m.Key, optInt(m.FencingToken), writer,
 		}
 		for _, l := range order {
 			kind, val, _ := strings.Cut(l, ":")
@@ -92,11 +100,14 @@ func (s *Store) MutateState(ctx context.Context, project string, m core.StateMut
 			return core.StateEvent{}, false, core.Internal(op, err)
 		}
 		switch res[0].(string) {
-		case "OK", "DONE", "REPLAY": // DONE: this call's own earlier execution, not a client's replay
-			ev, err := decodeEvent(m.Key, res[1].(int64), res[2:])
-			if res[0] == "OK" && m.Op == core.EventUpsert {
-				ev.Data = m.Data // the script does not echo it
+		case "OK":
+			ev, err := writtenEvent(m, tagsJSON, res[1].(int64), res[2:])
+			if err == nil {
+				s.labelHints.saw(project, ev)
 			}
+			return ev, false, err
+		case "DONE", "REPLAY": // DONE: this call's own earlier execution, not a client's replay
+			ev, err := decodeEvent(m.Key, res[1].(int64), res[2:])
 			if err == nil {
 				s.labelHints.saw(project, ev)
 			}
@@ -177,6 +188,28 @@ func scriptError(op string, m core.StateMutation, res []any) error {
 	}
 	ce.Details = details
 	return ce
+}
+
+// writtenFields name the values of the script's OK reply after the sequence, in order: what
+// the request did not send (the delete's last three only on a delete).
+var writtenFields = [...]string{"version", "created_at", "state_created_at", "fencing_token", "agent_id", "metadata", "tags"}
+
+// writtenEvent is the event the script has just written: what the request sent, with the
+// values only the script knew, so the record does not travel back.
+func writtenEvent(m core.StateMutation, tagsJSON string, seq int64, vals []any) (core.StateEvent, error) {
+	f := map[string]string{"type": m.Op, "id": m.EventID, "agent_id": m.AgentID,
+		"metadata": string(m.Metadata), "tags": tagsJSON, "idempotency_key": m.IdempotencyKey}
+	if m.Op == core.EventDelete {
+		f["idempotency_key"] = "" // a delete event records none
+	}
+	for i, v := range vals {
+		f[writtenFields[i]] = v.(string)
+	}
+	ev, err := eventFromFields(m.Key, seq, f)
+	if m.Op == core.EventUpsert {
+		ev.Data = m.Data
+	}
+	return ev, err
 }
 
 // decodeEvent turns a stream entry's flat field list into an event.

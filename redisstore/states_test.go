@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -213,5 +214,143 @@ func TestStateWritesNeedNoRetryAfterASighting(t *testing.T) {
 			sort.Strings(keys)
 			assert.Equal(t, want, keys, "index %v", idx)
 		}
+	})
+}
+
+// Keys written before the head hash existed (a stream and no as:{p}:head:<key>, see
+// docs/redis-keys.md) stay writable with every guard: the next write reads the stream's last
+// entry, keeps version, state_created_at and indexes right, and writes the head. Afterwards each
+// head repeats its key's last event.
+func TestStatesWrittenBeforeHeadsStayWritable(t *testing.T) {
+	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+		p := testenv.NewProject(t, e.App(t))
+		ctx := context.Background()
+		old, _ := e.WithOwnClients(t) // the replica that wrote before the upgrade
+		st, _ := e.WithOwnClients(t)  // a replica that never saw these keys: no label hints
+		head := func(key string) string { return "as:{" + p.ID + "}:head:" + key }
+		write := func(s *redisstore.Store, m core.StateMutation) (core.StateEvent, error) {
+			m.EventID, m.NowMs, m.Writer = core.NewID(), 1000, core.LeaseWriter{FullAccess: true}
+			ev, _, err := s.MutateState(ctx, p.ID, m)
+			return ev, err
+		}
+		up := func(key, agent string, tags ...string) core.StateMutation {
+			return core.StateMutation{Op: core.EventUpsert, Key: key, AgentID: agent, Data: json.RawMessage(`{"n":1}`),
+				Metadata: json.RawMessage(`{"m":1}`), Tags: append([]string{}, tags...)}
+		}
+		for _, k := range []string{"moved", "deleted", "guarded"} {
+			_, err := write(old.Store, up(k, "a", "x", "y"))
+			require.NoError(t, err)
+			require.NoError(t, e.Rdb.Del(ctx, head(k)).Err()) // the old layout: the stream alone
+		}
+
+		one := int64(1)
+		m := up("moved", "b", "y", "z")
+		m.ExpectedVersion = &one
+		ev, err := write(st.Store, m)
+		require.NoError(t, err, "the version guard sees the old record")
+		assert.EqualValues(t, 2, ev.Version)
+		assert.EqualValues(t, 1000, ev.StateCreatedAt)
+
+		ev, err = write(st.Store, core.StateMutation{Op: core.EventDelete, Key: "deleted"})
+		require.NoError(t, err, "a delete finds the old record")
+		assert.Equal(t, "a", ev.AgentID, "the delete names the last writer")
+		assert.JSONEq(t, `{"m":1}`, string(ev.Metadata), "and keeps its metadata")
+		assert.Equal(t, []string{"x", "y"}, ev.Tags)
+
+		five := int64(5)
+		m = up("guarded", "a")
+		m.ExpectedVersion = &five
+		_, err = write(st.Store, m)
+		require.True(t, core.IsCode(err, core.CodeVersionConflict), "%v", err)
+		assert.EqualValues(t, 1, err.(*core.Error).Details.(map[string]any)["current_version"])
+
+		for idx, want := range map[core.StateIndex][]string{
+			{Kind: "live"}: {"guarded", "moved"}, {Kind: "agent", Value: "a"}: {"guarded"},
+			{Kind: "agent", Value: "b"}: {"moved"}, {Kind: "tag", Value: "x"}: {"guarded"},
+			{Kind: "tag", Value: "y"}: {"guarded", "moved"}, {Kind: "tag", Value: "z"}: {"moved"},
+		} {
+			got, err := e.Store.IndexedKeys(ctx, p.ID, idx, 0, 100)
+			require.NoError(t, err)
+			var keys []string
+			for _, k := range got {
+				keys = append(keys, k.Key)
+			}
+			sort.Strings(keys)
+			assert.Equal(t, want, keys, "index %v", idx)
+		}
+
+		_, err = write(st.Store, up("deleted", "c")) // re-created after the delete
+		require.NoError(t, err)
+
+		// A server from before heads writes "moved" again (a rolling upgrade): it appends the
+		// event and moves the indexes, and leaves the head one event behind.
+		seq, err := e.Rdb.Incr(ctx, "as:{"+p.ID+"}:seq").Result()
+		require.NoError(t, err)
+		require.NoError(t, e.Rdb.XAdd(ctx, &redis.XAddArgs{Stream: "as:{" + p.ID + "}:state:moved", ID: fmt.Sprint(seq) + "-0",
+			Values: []string{"type", "upsert", "id", core.NewID(), "agent_id", "old", "data", "{}", "metadata", "",
+				"tags", `["q"]`, "idempotency_key", "", "version", "3", "created_at", "1000", "state_created_at", "1000",
+				"fencing_token", ""}}).Err())
+		for _, ix := range []string{"idx:live", "idx:agent:old", "idx:tag:q"} {
+			require.NoError(t, e.Rdb.ZAdd(ctx, "as:{"+p.ID+"}:"+ix, redis.Z{Score: float64(seq), Member: "moved"}).Err())
+		}
+		for _, ix := range []string{"idx:agent:b", "idx:tag:y", "idx:tag:z"} {
+			require.NoError(t, e.Rdb.ZRem(ctx, "as:{"+p.ID+"}:"+ix, "moved").Err())
+		}
+		three := int64(3)
+		m = up("moved", "b", "y")
+		m.ExpectedVersion = &three
+		ev, err = write(st.Store, m)
+		require.NoError(t, err, "the version guard sees the event the head missed")
+		assert.EqualValues(t, 4, ev.Version)
+		for _, ix := range []string{"idx:agent:old", "idx:tag:q"} {
+			n, err := e.Rdb.ZCard(ctx, "as:{"+p.ID+"}:"+ix).Result()
+			require.NoError(t, err)
+			assert.Zero(t, n, "%s keeps no key the head did not know of", ix)
+		}
+
+		for _, k := range []string{"moved", "deleted"} {
+			h, err := e.Rdb.HGetAll(ctx, head(k)).Result()
+			require.NoError(t, err)
+			evs, err := e.Store.StateEventsAt(ctx, p.ID, []string{k}, 0, 0)
+			require.NoError(t, err)
+			last := evs[0]
+			tags, _ := json.Marshal(last.Tags)
+			assert.Equal(t, map[string]string{
+				"type": last.EventType, "version": fmt.Sprint(last.Version), "agent_id": last.AgentID,
+				"tags": string(tags), "created_at": fmt.Sprint(last.CreatedAt),
+				"state_created_at": fmt.Sprint(last.StateCreatedAt),
+			}, h, "the head of %s repeats its last event", k)
+		}
+	})
+}
+
+// A write script sent again with the same event id (go-redis resends it when the reply was
+// lost) answers with the event it wrote, even when other writes to the key came in between
+// and however the replicas' clocks differ; it never writes a second event.
+func TestResentWriteFindsItsEventAfterOtherWrites(t *testing.T) {
+	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+		p := testenv.NewProject(t, e.App(t))
+		ctx := context.Background()
+		m := func(now int64, agent string) core.StateMutation {
+			return core.StateMutation{Op: core.EventUpsert, Key: "k", EventID: core.NewID(), AgentID: agent,
+				Data: json.RawMessage(`{}`), Tags: []string{}, NowMs: now, Writer: core.LeaseWriter{FullAccess: true}}
+		}
+		for _, tc := range []struct {
+			name         string
+			first, other int64 // the clocks of the resent request and of the one in between
+		}{{"same ms", 1000, 1000}, {"later clock between", 1000, 5000}, {"earlier clock between", 9000, 2000}} {
+			first := m(tc.first, "a")
+			want, _, err := e.Store.MutateState(ctx, p.ID, first)
+			require.NoError(t, err)
+			_, _, err = e.Store.MutateState(ctx, p.ID, m(tc.other, "b"))
+			require.NoError(t, err)
+			got, replayed, err := e.Store.MutateState(ctx, p.ID, first) // the resend
+			require.NoError(t, err, tc.name)
+			assert.False(t, replayed, tc.name)
+			assert.Equal(t, want, got, tc.name)
+		}
+		evs, err := e.Store.StateEvents(ctx, p.ID, "k", 0, 100)
+		require.NoError(t, err)
+		assert.Len(t, evs, 6, "one event per request")
 	})
 }

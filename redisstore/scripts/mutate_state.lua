@@ -1,21 +1,28 @@
 -- mutate_state.lua: one state write (upsert or soft delete), all or nothing.
 --
 -- The key's stream is its append-only event log; its last entry is the current state, so the
--- record is never stored twice. Stream ids are "<sequence>-0".
+-- record is never stored twice. Stream ids are "<sequence>-0". The key's head hash repeats the
+-- few fields of that last entry the guards and indexes need, so a write reads a handful of small
+-- strings (HMGET) instead of the whole record (XREVRANGE). A key written before heads existed
+-- has none, or a stale one when a server from before heads wrote it since: the script then
+-- reads its last entry and rewrites the head (lazy migration).
 --
 -- KEYS[1]  as:{p}:state:<key>   stream, the key's events
--- KEYS[2]  as:{p}:seq           string, the project's sequence counter
--- KEYS[3]  as:{p}:log           stream, the project's event log (fields key, type)
--- KEYS[4]  as:{p}:idx:live      zset, live state keys by latest sequence
--- KEYS[5]  as:{p}:idem:<k>      hash {fp, seq, key}; read and written only when ARGV[8] ~= ""
--- KEYS[6]  as:{p}:leasecur:<key> hash, the key's current lease (fields id, chain, ...)
--- KEYS[7]  as:{p}:fence:<key>   string, the highest fencing token issued for the key
--- KEYS[8]  as:{p}:leases        zset, active lease ids by expires_at (ms)
--- KEYS[9]  as:{p}:leaserec:<id> hash, the record of the presented lease id (ARGV[11])
--- KEYS[10] as:{p}:evid          hash, event id -> sequence (claims cite events by id; a retried
+-- KEYS[2]  as:{p}:head:<key>    hash, the last event's type, version, agent_id, tags,
+--                               created_at, state_created_at
+-- KEYS[3]  as:{p}:seq           string, the project's sequence counter
+-- KEYS[4]  as:{p}:log           stream, the project's event log (fields key, type)
+-- KEYS[5]  as:{p}:idx:live      zset, live state keys by latest sequence
+-- KEYS[6]  as:{p}:evid          hash, event id -> sequence (claims cite events by id; a retried
 --                               execution finds its own event here)
--- KEYS[11..10+n] index zsets named by the labels ARGV[17..16+n]: "a:<agent>" is
---                 as:{p}:idx:agent:<agent>, "t:<tag>" is as:{p}:idx:tag:<tag>
+-- KEYS[7]  as:{p}:leasecur:<key> hash, the key's current lease (fields id, chain, ...)
+-- KEYS[8]  as:{p}:fence:<key>   string, the highest fencing token issued for the key
+-- KEYS[9]  as:{p}:leases        zset, active lease ids by expires_at (ms)
+-- then, only when given (a common write names neither, so it sends two keys fewer):
+--          as:{p}:idem:<k>      hash {fp, seq, key}, when ARGV[8] ~= ""
+--          as:{p}:leaserec:<id> hash, the record of the presented lease id, when ARGV[11] ~= ""
+-- then the index zsets named by the labels ARGV[15..], in that order: "a:<agent>" is
+--          as:{p}:idx:agent:<agent>, "t:<tag>" is as:{p}:idx:tag:<tag>
 --
 -- ARGV[1]  op: "upsert" | "delete"
 -- ARGV[2]  now (Unix ms)
@@ -30,15 +37,19 @@
 -- ARGV[11] lease id or ""
 -- ARGV[12] the state key
 -- ARGV[13] fencing token or ""
--- ARGV[14] n, the number of index labels
--- ARGV[15] "1" when the writer is a full-access key (may write under any lease)
--- ARGV[16] the writer's credential id (may write under a lease whose owner chain holds it)
+-- ARGV[14] the writer: "*" for a full-access key (may write under any lease), else its
+--          credential id (may write under a lease whose owner chain holds it)
+-- ARGV[15..] the index labels
 --
 -- Returns one of:
---   {"OK", seq, field, value, ...}      the event written, with data "" on an upsert (the
---                                       caller's ARGV[5])
---   {"DONE", seq, field, value, ...}    the event this very call wrote before (a retried execution)
---   {"REPLAY", seq, field, value, ...}  the event an earlier request with this idempotency key wrote
+--   {"OK", seq, version, created_at, state_created_at, fencing_token}  an upsert written: only
+--                                       what the caller did not send (not the record back)
+--   {"OK", seq, version, created_at, state_created_at, fencing_token, agent_id, metadata, tags}
+--                                       a delete written
+--   {"DONE", seq, field, value, ...}    the event this very call wrote before (a retried
+--                                       execution), every field
+--   {"REPLAY", seq, field, value, ...}  the event an earlier request with this idempotency key
+--                                       wrote, every field
 --   {"RETRY", agent_id, tags_json}      the caller did not pass the index keys of the state's
 --                                       current agent/tags; nothing was written
 --   {"ERR", code}                       IDEMPOTENCY_CONFLICT, LEASE_FORBIDDEN, NOT_FOUND,
@@ -48,34 +59,63 @@
 --   {"ERR", "STALE_FENCING_TOKEN", highest}  the token is not the key's highest issued one
 --   {"ERR", "VERSION_CONFLICT", seq, field, value, ...}  with the current live state
 
-local op, now, key = ARGV[1], ARGV[2], ARGV[12]
+local op, now, key = ARGV[1], tonumber(ARGV[2]), ARGV[12]
 
-local function seq_of(id)
-  return tonumber(string.match(id, "^(%d+)"))
+local function event_at(seq)
+  local e = redis.call("XRANGE", KEYS[1], seq .. "-0", seq .. "-0")
+  return e[1][2]
 end
 
-local function fields_of(entry)
-  local t, f = {}, entry[2]
-  for i = 1, #f, 2 do t[f[i]] = f[i + 1] end
-  return t
+local function field(flat, name)
+  for i = 1, #flat, 2 do
+    if flat[i] == name then return flat[i + 1] end
+  end
 end
+
+-- The key's last event in full (its sequence and {field, value, ...}): needed only off the
+-- common path.
+local function last_event()
+  local last = redis.call("XREVRANGE", KEYS[1], "+", "-", "COUNT", 1)
+  if #last == 0 then return nil end
+  return tonumber(string.match(last[1][1], "^(%d+)")), last[1][2]
+end
+
+-- The head of the key's last event (cur_*: nil for a key never written). The head is trusted
+-- only while its version counts the key's events (each event adds one, and the streams are
+-- never trimmed): a key written without a head, or since by a server that predates heads (a
+-- rolling upgrade), is read from its stream and its head rewritten.
+local h = redis.call("HMGET", KEYS[2], "type", "version", "agent_id", "tags", "created_at", "state_created_at")
+local migrate = not h[1] or tonumber(h[2]) ~= redis.call("XLEN", KEYS[1])
+if migrate then
+  local _, f = last_event()
+  h = {}
+  if f then
+    h = {field(f, "type"), field(f, "version"), field(f, "agent_id"), field(f, "tags"), field(f, "created_at"),
+      field(f, "state_created_at")}
+  end
+end
+local cur_type, cur_version, cur_agent, cur_tags, cur_at, cur_created = h[1], h[2], h[3], h[4], h[5], h[6]
 
 -- A retried execution finds its own event and answers with it: go-redis sends a script again
 -- when its reply was lost, and the event id (ARGV[3]) is made once per request, before the
--- first attempt, so a second execution must not write a second event.
-local done = redis.call("HGET", KEYS[10], ARGV[3])
-if done then
-  local e = redis.call("XRANGE", KEYS[1], done .. "-0", done .. "-0")
-  return {"DONE", tonumber(done), unpack(e[1][2])}
+-- first attempt, so a second execution must not write a second event. An event this request
+-- wrote is stamped no earlier than ARGV[2] and a key's created_at never goes back, so while
+-- the key's last event is older than that, no earlier execution can have written one: the
+-- look-up is needed only when the key was written at or after this request's clock.
+if cur_type and tonumber(cur_at) >= now then
+  local done = redis.call("HGET", KEYS[6], ARGV[3])
+  if done then return {"DONE", tonumber(done), unpack(event_at(done))} end
 end
 
--- A replay answers before any guard: the first request already passed them.
+local k = 10 -- the next optional key
+local idem
 if ARGV[8] ~= "" then
-  local rec = redis.call("HMGET", KEYS[5], "fp", "seq")
+  idem, k = KEYS[k], k + 1
+  -- A replay answers before any guard: the first request already passed them.
+  local rec = redis.call("HMGET", idem, "fp", "seq")
   if rec[1] then
     if rec[1] ~= ARGV[9] then return {"ERR", "IDEMPOTENCY_CONFLICT"} end
-    local e = redis.call("XRANGE", KEYS[1], rec[2] .. "-0", rec[2] .. "-0")
-    return {"REPLAY", tonumber(rec[2]), unpack(e[1][2])}
+    return {"REPLAY", tonumber(rec[2]), unpack(event_at(rec[2]))}
   end
 end
 
@@ -86,95 +126,126 @@ end
 -- Only the lease's owner chain (or a full-access key) may write under it.
 local lease = ARGV[11]
 local live, chain
-local cur = redis.call("HMGET", KEYS[6], "id", "chain")
-if cur[1] then
-  local exp = redis.call("ZSCORE", KEYS[8], cur[1])
-  if exp and tonumber(exp) > tonumber(now) then live, chain = cur[1], cur[2] or "" end
+local lc = redis.call("HMGET", KEYS[7], "id", "chain")
+if lc[1] then
+  local exp = redis.call("ZSCORE", KEYS[9], lc[1])
+  if exp and tonumber(exp) > now then live, chain = lc[1], lc[2] or "" end
 end
-local highest = tonumber(redis.call("GET", KEYS[7]) or "0")
+-- The key's highest fencing token matters only under a lease or with a token presented.
+local fence = ARGV[13]
+local highest = 0
+if live or lease ~= "" or fence ~= "" then highest = tonumber(redis.call("GET", KEYS[8]) or "0") end
 if lease == "" then
   if live then return {"ERR", "LEASE_REQUIRED", highest} end
-elseif lease ~= live then
-  if not live and redis.call("HGET", KEYS[9], "state_key") == key then return {"ERR", "LEASE_EXPIRED", highest} end
-  return {"ERR", "LEASE_CONFLICT", highest}
-elseif ARGV[15] ~= "1" and not string.find(chain, "," .. ARGV[16] .. ",", 1, true) then
-  return {"ERR", "LEASE_FORBIDDEN"}
+else
+  local rec = KEYS[k]
+  k = k + 1
+  if lease ~= live then
+    if not live and redis.call("HGET", rec, "state_key") == key then return {"ERR", "LEASE_EXPIRED", highest} end
+    return {"ERR", "LEASE_CONFLICT", highest}
+  elseif ARGV[14] ~= "*" and not string.find(chain, "," .. ARGV[14] .. ",", 1, true) then
+    return {"ERR", "LEASE_FORBIDDEN"}
+  end
 end
 
 -- Fencing: only the key's highest issued token may write; a lower one belongs to a holder that
 -- has since been superseded (v1 defect D4: issued but never checked).
-local fence = ARGV[13]
 if fence ~= "" and tonumber(fence) ~= highest then
   return {"ERR", "STALE_FENCING_TOKEN", highest}
 end
 if fence == "" and live then fence = tostring(highest) end
 
-local last = redis.call("XREVRANGE", KEYS[1], "+", "-", "COUNT", 1)
-local cur
-if #last > 0 then cur = fields_of(last[1]) end
-local live = cur ~= nil and cur.type == "upsert"
+local exists = cur_type == "upsert"
 
-if op == "delete" and not live then return {"ERR", "NOT_FOUND"} end
+if op == "delete" and not exists then return {"ERR", "NOT_FOUND"} end
 
 if ARGV[10] ~= "" then
   local have = 0
-  if live then have = tonumber(cur.version) end
+  if exists then have = tonumber(cur_version) end
   if tonumber(ARGV[10]) ~= have then
-    if live then return {"ERR", "VERSION_CONFLICT", seq_of(last[1][1]), unpack(last[1][2])} end
+    if exists then
+      local at_seq, f = last_event()
+      return {"ERR", "VERSION_CONFLICT", at_seq, unpack(f)}
+    end
     return {"ERR", "VERSION_CONFLICT"}
   end
 end
 
 local idx = {}
-for i = 1, tonumber(ARGV[14]) do idx[ARGV[16 + i]] = KEYS[10 + i] end
+for i = 15, #ARGV do idx[ARGV[i]] = KEYS[k + i - 15] end
 
-local old_tags = {}
-if live then
-  old_tags = cjson.decode(cur.tags)
-  local missing = not idx["a:" .. cur.agent_id]
+-- Every Lua table costs an allocation and its collection, per write: the common write has no
+-- tags, so it shares one empty list and builds no set of them.
+local NONE = {}
+local function decode_tags(json)
+  if json == "[]" then return NONE end
+  return cjson.decode(json)
+end
+
+local old_tags = NONE
+if exists then
+  old_tags = decode_tags(cur_tags)
+  local missing = not idx["a:" .. cur_agent]
   for _, t in ipairs(old_tags) do
     if not idx["t:" .. t] then missing = true end
   end
-  if missing then return {"RETRY", cur.agent_id, cur.tags} end
+  if missing then return {"RETRY", cur_agent, cur_tags} end
 end
 
-local seq = redis.call("INCR", KEYS[2])
+-- As a string once: Lua formats a number anew each time one is passed to a command.
+local n = redis.call("INCR", KEYS[3])
+local seq = tostring(n)
 local id = seq .. "-0"
-local version, created, at = 1, now, now
-if cur then
-  version = tonumber(cur.version) + 1
-  created = cur.state_created_at -- kept across delete and re-create
-  -- Never earlier than the event before it (replicas' clocks differ): time travel relies on a
-  -- key's created_at being sorted like its sequence (state_at_time.lua).
-  if tonumber(cur.created_at) > tonumber(now) then at = cur.created_at end
+local version, created, at = 1, ARGV[2], ARGV[2]
+if cur_type then
+  version = tonumber(cur_version) + 1
+  created = cur_created -- kept across delete and re-create
+  -- Never earlier than the event before it (replicas' clocks differ): time travel and the
+  -- retry check above rely on a key's created_at being sorted like its sequence.
+  if tonumber(cur_at) > now then at = cur_at end
 end
+version = tostring(version)
 
-local f
+local agent, metadata, tags, reply
 if op == "upsert" then
-  f = {"type", "upsert", "id", ARGV[3], "agent_id", ARGV[4], "data", ARGV[5], "metadata", ARGV[6],
-       "tags", ARGV[7], "idempotency_key", ARGV[8], "version", tostring(version),
-       "created_at", at, "state_created_at", created, "fencing_token", fence}
+  agent, metadata, tags = ARGV[4], ARGV[6], ARGV[7]
+  redis.call("XADD", KEYS[1], id, "type", "upsert", "id", ARGV[3], "agent_id", agent,
+    "data", ARGV[5], "metadata", metadata, "tags", tags, "idempotency_key", ARGV[8],
+    "version", version, "created_at", at, "state_created_at", created, "fencing_token", fence)
+  reply = {"OK", n, version, at, created, fence}
 else
-  local deleter = ARGV[4]
-  if deleter == "" then deleter = cur.agent_id end
-  f = {"type", "delete", "id", ARGV[3], "agent_id", deleter, "data", "", "metadata", cur.metadata,
-       "tags", cur.tags, "idempotency_key", "", "version", tostring(version),
-       "created_at", at, "state_created_at", created, "fencing_token", fence}
+  -- The delete event keeps the state's metadata, which the head does not hold.
+  local _, f = last_event()
+  agent, metadata, tags = ARGV[4], field(f, "metadata"), cur_tags
+  if agent == "" then agent = cur_agent end
+  redis.call("XADD", KEYS[1], id, "type", "delete", "id", ARGV[3], "agent_id", agent,
+    "data", "", "metadata", metadata, "tags", tags, "idempotency_key", "",
+    "version", version, "created_at", at, "state_created_at", created, "fencing_token", fence)
+  reply = {"OK", n, version, at, created, fence, agent, metadata, tags}
 end
-redis.call("XADD", KEYS[1], id, unpack(f))
-redis.call("XADD", KEYS[3], id, "key", key, "type", op)
-redis.call("HSET", KEYS[10], ARGV[3], seq)
+redis.call("XADD", KEYS[4], id, "key", key, "type", op)
+redis.call("HSET", KEYS[6], ARGV[3], seq)
+if migrate then
+  redis.call("HSET", KEYS[2], "type", op, "version", version, "agent_id", agent, "tags", tags,
+    "created_at", at, "state_created_at", created)
+elseif cur_agent ~= agent or cur_tags ~= tags or cur_type ~= op then
+  redis.call("HSET", KEYS[2], "type", op, "version", version, "agent_id", agent, "tags", tags,
+    "created_at", at)
+else -- the common rewrite by the same agent with the same tags
+  redis.call("HSET", KEYS[2], "version", version, "created_at", at)
+end
 
-if live then
-  if op == "delete" or cur.agent_id ~= ARGV[4] then
-    redis.call("ZREM", idx["a:" .. cur.agent_id], key)
+if exists then
+  if op == "delete" or cur_agent ~= agent then
+    redis.call("ZREM", idx["a:" .. cur_agent], key)
   end
 end
 if op == "upsert" then
-  redis.call("ZADD", KEYS[4], seq, key)
-  redis.call("ZADD", idx["a:" .. ARGV[4]], seq, key)
-  local keep = {}
-  for _, t in ipairs(cjson.decode(ARGV[7])) do
+  redis.call("ZADD", KEYS[5], seq, key)
+  redis.call("ZADD", idx["a:" .. agent], seq, key)
+  local keep = NONE -- stays empty unless there are tags
+  if tags ~= "[]" then keep = {} end
+  for _, t in ipairs(decode_tags(tags)) do
     keep[t] = true
     redis.call("ZADD", idx["t:" .. t], seq, key)
   end
@@ -182,14 +253,12 @@ if op == "upsert" then
     if not keep[t] then redis.call("ZREM", idx["t:" .. t], key) end
   end
 else
-  redis.call("ZREM", KEYS[4], key)
+  redis.call("ZREM", KEYS[5], key)
   for _, t in ipairs(old_tags) do redis.call("ZREM", idx["t:" .. t], key) end
 end
 
-if ARGV[8] ~= "" then
-  redis.call("HSET", KEYS[5], "fp", ARGV[9], "seq", seq, "key", key)
+if idem then
+  redis.call("HSET", idem, "fp", ARGV[9], "seq", seq, "key", key)
 end
 
--- The caller has the data it sent: echoing it back would cost the copy into the reply.
-if op == "upsert" then f[8] = "" end
-return {"OK", seq, unpack(f)}
+return reply
