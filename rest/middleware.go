@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
 
@@ -19,13 +18,26 @@ import (
 
 const headerRequestID = "X-Request-Id"
 
-var requestIDRe = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
+// wellFormedRequestID is ^[a-zA-Z0-9_-]{1,64}$ without a regexp (it runs on every request).
+func wellFormedRequestID(id string) bool {
+	if len(id) < 1 || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // requestID echoes a well-formed X-Request-Id and otherwise makes one (compat-v1.md §4.2).
 func requestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get(headerRequestID)
-		if !requestIDRe.MatchString(id) {
+		if !wellFormedRequestID(id) {
 			id = core.NewShortID()
 		}
 		w.Header().Set(headerRequestID, id)
@@ -85,6 +97,10 @@ func noteCredential(ctx context.Context, p core.Principal) {
 // and credential id. Health probes, which orchestrators send every few seconds, log at debug.
 func accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !slog.Default().Enabled(r.Context(), slog.LevelInfo) {
+			next.ServeHTTP(w, r) // nothing would be written (probes log lower still)
+			return
+		}
 		start := time.Now()
 		e := &accessEntry{}
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
@@ -98,9 +114,11 @@ func accessLog(next http.Handler) http.Handler {
 		if route == "/healthz" || route == "/readyz" {
 			level = slog.LevelDebug
 		}
-		slog.Log(r.Context(), level, "http", "method", r.Method, "route", route, "path", r.URL.Path,
-			"status", ww.Status(), "bytes", ww.BytesWritten(), "dur_ms", time.Since(start).Milliseconds(),
-			"request_id", w.Header().Get(headerRequestID), "credential_id", e.credentialID)
+		// LogAttrs with typed attributes: no boxing of each value into an interface.
+		slog.LogAttrs(r.Context(), level, "http", slog.String("method", r.Method), slog.String("route", route),
+			slog.String("path", r.URL.Path), slog.Int("status", ww.Status()), slog.Int("bytes", ww.BytesWritten()),
+			slog.Int64("dur_ms", time.Since(start).Milliseconds()),
+			slog.String("request_id", w.Header().Get(headerRequestID)), slog.String("credential_id", e.credentialID))
 	})
 }
 
