@@ -40,7 +40,7 @@ var httpStatus = map[core.Code]int{
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = jsonValue
 	if a, ok := v.(core.JSONAppender); ok {
 		bp := bodyBuffers.Get().(*[]byte)
 		defer func() {

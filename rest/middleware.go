@@ -45,6 +45,18 @@ func requestID(next http.Handler) http.Handler {
 	})
 }
 
+// Header values set on every response, shared rather than allocated per request (keys are in
+// canonical form). net/http only reads them, Set and Del replace the map entry, and each slice
+// is full (cap = len), so an Add copies before it appends: no response changes another's.
+var (
+	hstsValue     = []string{"max-age=31536000; includeSubDomains"}
+	nosniffValue  = []string{"nosniff"}
+	denyValue     = []string{"DENY"}
+	referrerValue = []string{"strict-origin-when-cross-origin"}
+	cspValue      = []string{"default-src 'none'"}
+	jsonValue     = []string{"application/json"}
+)
+
 // securityHeaders sets v1's headers on every response (compat-v1.md §4.3), except that HSTS goes
 // only over TLS, or everywhere when the public URL is https (TLS ends at a proxy in front):
 // browsers ignore it over plain HTTP, and it would pin a plain-HTTP development host.
@@ -53,12 +65,12 @@ func securityHeaders(alwaysHSTS bool) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			h := w.Header()
 			if alwaysHSTS || r.TLS != nil {
-				h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+				h["Strict-Transport-Security"] = hstsValue
 			}
-			h.Set("X-Content-Type-Options", "nosniff")
-			h.Set("X-Frame-Options", "DENY")
-			h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
-			h.Set("Content-Security-Policy", "default-src 'none'")
+			h["X-Content-Type-Options"] = nosniffValue
+			h["X-Frame-Options"] = denyValue
+			h["Referrer-Policy"] = referrerValue
+			h["Content-Security-Policy"] = cspValue
 			next.ServeHTTP(w, r)
 		})
 	}
