@@ -180,8 +180,11 @@ func (a authenticator) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		cred := bearer(r)
-		if t := r.URL.Query().Get("token"); a.queryToken && cred == "" && strings.HasPrefix(t, core.CapabilityTokenPrefix) {
-			cred = t
+		if a.queryToken && cred == "" {
+			// Parsed only on the routes that take it: the query is a map built per call.
+			if t := r.URL.Query().Get("token"); strings.HasPrefix(t, core.CapabilityTokenPrefix) {
+				cred = t
+			}
 		}
 		resource := ""
 		if a.resource != nil {
