@@ -78,3 +78,19 @@ func FuzzStateAppendJSON(f *testing.F) {
 		requireSameJSON(t, fullEvent(key, agent, json.RawMessage(data)))
 	})
 }
+
+// compactObject skips json.Compact for compact input, but never lets invalid JSON through.
+func TestCompactObject(t *testing.T) {
+	for in, want := range map[string]string{`{"a":1}`: `{"a":1}`, `{"a": 1}`: `{"a":1}`, `{"s":"x y\t"}`: `{"s":"x y\t"}`,
+		"{\n\"s\":\"a\\\" b\"}": `{"s":"a\" b"}`, `{"s":"\\", "t":1}`: `{"s":"\\","t":1}`} {
+		got, err := compactObject("op", "data", json.RawMessage(in))
+		if err != nil || string(got) != want {
+			t.Fatalf("compactObject(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{`{"a":}`, `{"a":1`, `{"a":"x y"`, `{"a" 1}`, `{"a":1}x`} {
+		if got, err := compactObject("op", "data", json.RawMessage(in)); err == nil {
+			t.Fatalf("compactObject(%q) accepted invalid JSON: %q", in, got)
+		}
+	}
+}
