@@ -82,7 +82,7 @@ func etag(version int64) string { return `"` + itoa(version) + `"` }
 // fencingHeader reads X-Fencing-Token (or ?fencing_token= where headers are awkward).
 func fencingHeader(r *http.Request) (*int64, error) {
 	v := r.Header.Get("X-Fencing-Token")
-	if v == "" {
+	if v == "" && r.URL.RawQuery != "" {
 		v = r.URL.Query().Get("fencing_token")
 	}
 	if v == "" {

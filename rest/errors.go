@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/agentstate/agentstate-go/core"
 )
@@ -39,10 +40,28 @@ var httpStatus = map[core.Code]int{
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = jsonValue
+	if a, ok := v.(core.JSONAppender); ok {
+		bp := bodyBuffers.Get().(*[]byte)
+		defer func() {
+			if cap(*bp) <= 64<<10 { // a rare huge state does not stay pinned in the pool
+				bodyBuffers.Put(bp)
+			}
+		}()
+		if b, err := a.AppendJSON((*bp)[:0]); err == nil {
+			*bp = append(b, '\n') // as json.Encoder ends it
+			w.Header().Set("Content-Length", strconv.Itoa(len(*bp)))
+			w.WriteHeader(status)
+			_, _ = w.Write(*bp)
+			return
+		}
+	}
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
+
+// bodyBuffers recycles the buffers state bodies are appended into (Write copies them out).
+var bodyBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	body := core.WireErrorOf(err)

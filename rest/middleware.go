@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
 
@@ -19,19 +18,44 @@ import (
 
 const headerRequestID = "X-Request-Id"
 
-var requestIDRe = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
+// wellFormedRequestID is ^[a-zA-Z0-9_-]{1,64}$ without a regexp (it runs on every request).
+func wellFormedRequestID(id string) bool {
+	if len(id) < 1 || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // requestID echoes a well-formed X-Request-Id and otherwise makes one (compat-v1.md §4.2).
 func requestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get(headerRequestID)
-		if !requestIDRe.MatchString(id) {
+		if !wellFormedRequestID(id) {
 			id = core.NewShortID()
 		}
 		w.Header().Set(headerRequestID, id)
 		next.ServeHTTP(w, r)
 	})
 }
+
+// Header values set on every response, shared rather than allocated per request (keys are in
+// canonical form). net/http only reads them, Set and Del replace the map entry, and each slice
+// is full (cap = len), so an Add copies before it appends: no response changes another's.
+var (
+	hstsValue     = []string{"max-age=31536000; includeSubDomains"}
+	nosniffValue  = []string{"nosniff"}
+	denyValue     = []string{"DENY"}
+	referrerValue = []string{"strict-origin-when-cross-origin"}
+	cspValue      = []string{"default-src 'none'"}
+	jsonValue     = []string{"application/json"}
+)
 
 // securityHeaders sets v1's headers on every response (compat-v1.md §4.3), except that HSTS goes
 // only over TLS, or everywhere when the public URL is https (TLS ends at a proxy in front):
@@ -41,12 +65,12 @@ func securityHeaders(alwaysHSTS bool) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			h := w.Header()
 			if alwaysHSTS || r.TLS != nil {
-				h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+				h["Strict-Transport-Security"] = hstsValue
 			}
-			h.Set("X-Content-Type-Options", "nosniff")
-			h.Set("X-Frame-Options", "DENY")
-			h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
-			h.Set("Content-Security-Policy", "default-src 'none'")
+			h["X-Content-Type-Options"] = nosniffValue
+			h["X-Frame-Options"] = denyValue
+			h["Referrer-Policy"] = referrerValue
+			h["Content-Security-Policy"] = cspValue
 			next.ServeHTTP(w, r)
 		})
 	}
@@ -85,6 +109,10 @@ func noteCredential(ctx context.Context, p core.Principal) {
 // and credential id. Health probes, which orchestrators send every few seconds, log at debug.
 func accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !slog.Default().Enabled(r.Context(), slog.LevelInfo) {
+			next.ServeHTTP(w, r) // nothing would be written (probes log lower still)
+			return
+		}
 		start := time.Now()
 		e := &accessEntry{}
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
@@ -98,9 +126,11 @@ func accessLog(next http.Handler) http.Handler {
 		if route == "/healthz" || route == "/readyz" {
 			level = slog.LevelDebug
 		}
-		slog.Log(r.Context(), level, "http", "method", r.Method, "route", route, "path", r.URL.Path,
-			"status", ww.Status(), "bytes", ww.BytesWritten(), "dur_ms", time.Since(start).Milliseconds(),
-			"request_id", w.Header().Get(headerRequestID), "credential_id", e.credentialID)
+		// LogAttrs with typed attributes: no boxing of each value into an interface.
+		slog.LogAttrs(r.Context(), level, "http", slog.String("method", r.Method), slog.String("route", route),
+			slog.String("path", r.URL.Path), slog.Int("status", ww.Status()), slog.Int("bytes", ww.BytesWritten()),
+			slog.Int64("dur_ms", time.Since(start).Milliseconds()),
+			slog.String("request_id", w.Header().Get(headerRequestID)), slog.String("credential_id", e.credentialID))
 	})
 }
 
@@ -150,8 +180,11 @@ func (a authenticator) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		cred := bearer(r)
-		if t := r.URL.Query().Get("token"); a.queryToken && cred == "" && strings.HasPrefix(t, core.CapabilityTokenPrefix) {
-			cred = t
+		if a.queryToken && cred == "" {
+			// Parsed only on the routes that take it: the query is a map built per call.
+			if t := r.URL.Query().Get("token"); strings.HasPrefix(t, core.CapabilityTokenPrefix) {
+				cred = t
+			}
 		}
 		resource := ""
 		if a.resource != nil {

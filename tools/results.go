@@ -1,6 +1,7 @@
 package tools
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -71,7 +72,13 @@ func forbiddenScope(tool, scope string) error {
 // successResult is the result as compact JSON text and, for tools with an output schema,
 // the same object as structured content.
 func successResult(out any, structured bool) (*mcp.CallToolResult, error) {
-	b, err := json.Marshal(out)
+	var b []byte
+	var err error
+	if a, ok := out.(core.JSONAppender); ok {
+		b, err = a.AppendJSON(nil)
+	} else {
+		b, err = json.Marshal(out)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +99,7 @@ func decodeArgs(tool string, raw json.RawMessage, v any) error {
 	if err := core.RequireUTF8(op, raw); err != nil {
 		return err
 	}
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
 	if err == nil {

@@ -249,12 +249,25 @@ func compareMCP(rdb *redis.Client, ours *target, cc compareConfig) error {
 		if err != nil {
 			return err
 		}
+		cpu0, err := procCPU(ours.cmd.Process.Pid)
+		if err != nil {
+			return err
+		}
+		r0, err := redisCounters(rdb)
+		if err != nil {
+			return err
+		}
 		lat, rate, err := fireMCP(ours, cc, n)
 		if err != nil {
 			return fmt.Errorf("mcp: %w", err)
 		}
+		cpu1, _ := procCPU(ours.cmd.Process.Pid)
+		r1, _ := redisCounters(rdb)
+		calls := float64(max(lat.total, 1))
 		fmt.Printf("\nmcp upsert_state vs REST PUT on ours, %d connections: REST %.0f req/s p50 %s p99 %s; MCP %.0f calls/s p50 %s p99 %s; MCP/REST p50 latency %.2f\n",
 			n, rest.rate, ms(rest.p50), ms(rest.p99), rate, ms(lat.pct(0.5)), ms(lat.pct(0.99)), float64(lat.pct(0.5))/float64(rest.p50))
+		fmt.Printf("  server µs per request: REST %.1f, MCP %.1f; Redis cmd per request: REST %.2f, MCP %.2f\n",
+			rest.serverCPU, (cpu1-cpu0).Seconds()*1e6/calls, rest.redisCmds, float64(r1.calls-r0.calls)/calls)
 	}
 	return nil
 }

@@ -130,7 +130,11 @@ func (m *Metrics) HTTP(next http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		// The access log's wrapper, when it runs, already counts status and bytes.
+		ww, ok := w.(middleware.WrapResponseWriter)
+		if !ok {
+			ww = middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		}
 		next.ServeHTTP(ww, r)
 		route := RoutePattern(r)
 		m.httpRequests.WithLabelValues(route, r.Method, strconv.Itoa(ww.Status())).Inc()
