@@ -87,6 +87,7 @@ func (s *Store) MutateState(ctx context.Context, project string, m core.StateMut
 			}
 			argv = append(argv, l)
 		}
+		argv = append(argv, s.seqGuard(project))
 		res, err := s.run(ctx, mutateStateScript, keys, argv...).Slice()
 		if err != nil {
 			return core.StateEvent{}, false, core.Internal(op, err)
@@ -99,6 +100,7 @@ func (s *Store) MutateState(ctx context.Context, project string, m core.StateMut
 			}
 			if err == nil {
 				s.labelHints.saw(project, ev)
+				s.sawSequence(project, ev.Sequence)
 			}
 			return ev, res[0] == "REPLAY", err
 		case "RETRY":
@@ -111,6 +113,9 @@ func (s *Store) MutateState(ctx context.Context, project string, m core.StateMut
 				addLabel("t:" + t)
 			}
 		case "ERR":
+			if res[1] == "STORE_RESET" { // the counter is below a sequence this server saw issued
+				return core.StateEvent{}, false, core.Internal(op, s.checkSequence(ctx, project, res[2].(int64)))
+			}
 			return core.StateEvent{}, false, scriptError(op, m, res[1:])
 		default:
 			return core.StateEvent{}, false, core.Internal(op, fmt.Errorf("unexpected script reply %v", res[0]))

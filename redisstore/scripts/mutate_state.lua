@@ -33,6 +33,9 @@
 -- ARGV[14] n, the number of index labels
 -- ARGV[15] "1" when the writer is a full-access key (may write under any lease)
 -- ARGV[16] the writer's credential id (may write under a lease whose owner chain holds it)
+-- ARGV[#ARGV] (the last, after the index labels) "<floor>:<seen>": the store generation's floor
+--          (no sequence is issued below it) and the highest sequence of the project the
+--          caller has seen issued (a counter below it means the store lost writes)
 --
 -- Returns one of:
 --   {"OK", seq, field, value, ...}      the event written, with data "" on an upsert (the
@@ -47,6 +50,7 @@
 --                                       key's highest fencing token (the live holder's, if any)
 --   {"ERR", "STALE_FENCING_TOKEN", highest}  the token is not the key's highest issued one
 --   {"ERR", "VERSION_CONFLICT", seq, field, value, ...}  with the current live state
+--   {"ERR", "STORE_RESET", counter}     the project's counter is below the caller's <seen>
 
 local op, now, key = ARGV[1], ARGV[2], ARGV[12]
 
@@ -59,6 +63,13 @@ local function fields_of(entry)
   for i = 1, #f, 2 do t[f[i]] = f[i + 1] end
   return t
 end
+
+-- The store generation (redisstore/generation.go): a counter below a sequence already issued
+-- means the store lost writes, and writing on would issue their sequences again.
+local floor, seen = string.match(ARGV[#ARGV], "^(%d+):(%d+)$")
+floor, seen = tonumber(floor), tonumber(seen)
+local counter = tonumber(redis.call("GET", KEYS[2]) or "0")
+if counter < seen then return {"ERR", "STORE_RESET", counter} end
 
 -- A retried execution finds its own event and answers with it: go-redis sends a script again
 -- when its reply was lost, and the event id (ARGV[3]) is made once per request, before the
@@ -91,7 +102,8 @@ if cur[1] then
   local exp = redis.call("ZSCORE", KEYS[8], cur[1])
   if exp and tonumber(exp) > tonumber(now) then live, chain = cur[1], cur[2] or "" end
 end
-local highest = tonumber(redis.call("GET", KEYS[7]) or "0")
+local highest_s = redis.call("GET", KEYS[7]) or "0" -- kept as text: tostring() of a number
+local highest = tonumber(highest_s)                 -- above 10^14 gives "1.8e+15" (floors)
 if lease == "" then
   if live then return {"ERR", "LEASE_REQUIRED", highest} end
 elseif lease ~= live then
@@ -107,7 +119,7 @@ local fence = ARGV[13]
 if fence ~= "" and tonumber(fence) ~= highest then
   return {"ERR", "STALE_FENCING_TOKEN", highest}
 end
-if fence == "" and live then fence = tostring(highest) end
+if fence == "" and live then fence = highest_s end
 
 local last = redis.call("XREVRANGE", KEYS[1], "+", "-", "COUNT", 1)
 local cur
@@ -139,7 +151,11 @@ if live then
 end
 
 local seq = redis.call("INCR", KEYS[2])
-local id = seq .. "-0"
+if seq < floor then
+  redis.call("SET", KEYS[2], floor)
+  seq = floor
+end
+local id = string.format("%d-0", seq) -- not seq .. "-0": Lua writes numbers above 10^14 as 1.8e+15
 local version, created, at = 1, now, now
 if cur then
   version = tonumber(cur.version) + 1
