@@ -301,17 +301,24 @@ func (s *Store) getString(ctx context.Context, key string) (string, error) {
 	return v, err
 }
 
-// seqGuard is mutate_state.lua's last ARGV, "<floor>:<seen>": the generation's floor and the
-// highest sequence of the project this server has seen issued.
-func (s *Store) seqGuard(project string) string {
-	var floor, seen int64
+// seqGuard is mutate_state.lua's last ARGV, "<floor>:<seen>": the generation's floor and seen,
+// the highest sequence of the project this server has seen issued (seqSeen).
+func (s *Store) seqGuard(project string, seen int64) string {
+	var floor int64
 	if a := s.gen.adopted.Load(); a != nil {
 		floor = a.floor
 	}
-	if v, ok := s.gen.seen.Load(project); ok {
-		seen = v.(*atomic.Int64).Load()
-	}
 	return strconv.FormatInt(floor, 10) + ":" + strconv.FormatInt(seen, 10)
+}
+
+// seqSeen is the highest sequence of project this server has seen issued (0 = none). Take it
+// before reading the project's counter: a write answered after the read was sent may have
+// taken a higher one, and is no sign of loss.
+func (s *Store) seqSeen(project string) int64 {
+	if v, ok := s.gen.seen.Load(project); ok {
+		return v.(*atomic.Int64).Load()
+	}
+	return 0
 }
 
 // tokenFloor is acquire_lease.lua's floor for a new fencing token.
@@ -337,21 +344,15 @@ func (s *Store) sawSequence(project string, seq int64) {
 	}
 }
 
-// checkSequence trips the store when project's counter (latest) is below a sequence this
-// server has seen issued: the store lost that project's last writes.
-func (s *Store) checkSequence(ctx context.Context, project string, latest int64) error {
-	v, ok := s.gen.seen.Load(project)
-	if !ok {
+// checkSequence trips the store when project's counter (latest) is below seen, a sequence
+// this server had seen issued before it read the counter: the store lost the project's last
+// writes.
+func (s *Store) checkSequence(ctx context.Context, project string, latest, seen int64) error {
+	if latest >= seen {
 		return nil
 	}
-	if seen := v.(*atomic.Int64).Load(); latest < seen {
-		return s.trip(ctx, seqWentBack(project, latest, seen))
-	}
-	return nil
-}
-
-func seqWentBack(project string, latest, seen int64) string {
-	return fmt.Sprintf("project %q's sequence counter %s is %d, below sequence %d this server saw issued: the store lost writes (restored from an older snapshot, or a replica promoted without the last writes)", project, seqKey(project), latest, seen)
+	return s.trip(ctx, fmt.Sprintf("project %q's sequence counter %s is %d, below sequence %d this server saw issued: the store lost writes (restored from an older snapshot, or a replica promoted without the last writes)",
+		project, seqKey(project), latest, seen))
 }
 
 func (g *generation) load() (stateFile, error) {

@@ -87,7 +87,8 @@ func (s *Store) MutateState(ctx context.Context, project string, m core.StateMut
 			}
 			argv = append(argv, l)
 		}
-		argv = append(argv, s.seqGuard(project))
+		seen := s.seqSeen(project)
+		argv = append(argv, s.seqGuard(project, seen))
 		res, err := s.run(ctx, mutateStateScript, keys, argv...).Slice()
 		if err != nil {
 			return core.StateEvent{}, false, core.Internal(op, err)
@@ -114,7 +115,7 @@ func (s *Store) MutateState(ctx context.Context, project string, m core.StateMut
 			}
 		case "ERR":
 			if res[1] == "STORE_RESET" { // the counter is below a sequence this server saw issued
-				return core.StateEvent{}, false, core.Internal(op, s.checkSequence(ctx, project, res[2].(int64)))
+				return core.StateEvent{}, false, core.Internal(op, s.checkSequence(ctx, project, res[2].(int64), seen))
 			}
 			return core.StateEvent{}, false, scriptError(op, m, res[1:])
 		default:

@@ -88,6 +88,7 @@ func (s *Store) WatchBounds(ctx context.Context, project string) (core.FeedBound
 	const op = "redisstore.WatchBounds"
 	var first, last *redis.XMessageSliceCmd
 	var seq *redis.StringCmd
+	seen := s.seqSeen(project) // before the read: see seqSeen
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		first = p.XRangeN(ctx, logKey(project), "-", "+", 1)
 		seq = p.Get(ctx, seqKey(project))
@@ -102,7 +103,7 @@ func (s *Store) WatchBounds(ctx context.Context, project string) (core.FeedBound
 		return core.FeedBounds{}, core.Internal(op, err)
 	}
 	// A counter below what this server saw issued: the store lost the project's last writes.
-	if err := s.checkSequence(ctx, project, b.Latest); err != nil {
+	if err := s.checkSequence(ctx, project, b.Latest, seen); err != nil {
 		return core.FeedBounds{}, core.Internal(op, err)
 	}
 	if m := first.Val(); len(m) == 1 {
