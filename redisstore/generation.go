@@ -28,7 +28,8 @@ import (
 // began. A counter moves by one per write or grant, which takes Redis more than a
 // microsecond, so every number issued before that moment is below it: a later generation's
 // numbers are above every earlier one's, whatever the lost counters said. A brand-new store
-// gets floor 0, so its first token and sequence are 1 (v1).
+// gets floor 0, so its first token and sequence are 1 (v1); a store that holds projects but
+// no generation key (written before generations existed, or it lost the key) gets a floor.
 //
 // What tells this server its store lost data:
 //   - under a running server: generationKey gone or changed; checkpointKey (INCRed by every
@@ -41,7 +42,9 @@ import (
 //     remembers the generation and checkpoint of this server's last check: the key gone, the
 //     checkpoint lower, or the generation the one the remembered one replaced. Then the server
 //     starts a successor generation (and says why) instead of reissuing. Without the file, a
-//     loss while no server ran cannot be told from a store that never had more.
+//     loss while no server ran cannot be told from a store that never had more: Redis's own
+//     INFO (run_id, master_replid, rdb_last_load_keys_loaded) changes at every restart or
+//     failover, lossless or not, so it cannot tell either.
 
 type generation struct {
 	mu         sync.Mutex               // serialises CheckGeneration and the rotation
