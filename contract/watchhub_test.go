@@ -404,11 +404,14 @@ func TestStoreResetIsRefusedAndTold(t *testing.T) {
 // resetPort is TestStoreResetIsRefusedAndTold's own redis-server.
 const resetPort = 7301
 
-// A project whose log goes backwards under a live watch (its data lost, or the project deleted)
-// ends the watch with an error frame instead of waiting for a sequence that will not come.
+// A project whose log goes backwards under a live watch (its data lost) ends the watch with an
+// error frame instead of waiting for a sequence that will not come, and the store refuses
+// writes from then on (STORE_RESET), instead of issuing the lost sequences again. Own clients:
+// the store that sees this counts as reset.
 func TestWatchEndsWhenTheLogGoesBackwards(t *testing.T) {
 	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
-		s := testenv.NewServer(t, e)
+		own, _ := e.WithOwnClients(t)
+		s := testenv.NewServer(t, own)
 		for i := range 3 {
 			putCore(t, s, "k", "a", i)
 		}
@@ -421,6 +424,45 @@ func TestWatchEndsWhenTheLogGoesBackwards(t *testing.T) {
 		require.Len(t, frames, 1)
 		assert.Equal(t, "error", frames[0].Event)
 		assert.Contains(t, frames[0].Data, `"code":"STORE_RESET"`)
-		assert.Contains(t, frames[0].Data, core.MsgLogWentBack)
+		resp, body := send(t, "PUT", s.URL+"/api/v1/states/k", s.Project.Key, map[string]any{"agent_id": "a", "data": map[string]any{}}, nil)
+		assert.Equal(t, 503, resp.StatusCode, "%s", body)
+		assert.Contains(t, string(body), `"code":"STORE_RESET"`)
+		n, err := e.Rdb.Get(context.Background(), "as:{"+s.Project.ID+"}:seq").Int64()
+		require.NoError(t, err)
+		assert.EqualValues(t, 1, n, "nothing was written: sequence 2 is not issued again")
+	})
+}
+
+// Deleting a project is not data loss: a watch of it does not end with STORE_RESET, the
+// store keeps serving, and a project created again under the id continues its sequence.
+func TestProjectDeletionIsNotAStoreReset(t *testing.T) {
+	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+		own, _ := e.WithOwnClients(t)
+		s := testenv.NewServer(t, own)
+		ctx := context.Background()
+		for i := range 3 {
+			putCore(t, s, "k", "a", i)
+		}
+		w := openWatch(t, s.URL, s.Project.Key, "after=3", nil)
+		w.waitPing(t)
+		time.Sleep(200 * time.Millisecond) // the feed follows from sequence 3
+		deleted, err := own.Store.DeleteProject(ctx, s.Project.ID)
+		require.NoError(t, err)
+		require.True(t, deleted)
+		time.Sleep(2 * s.App.Watcher.MaxBlock) // the feed's idle checks see the deleted project
+		key, err := s.App.Auth.CreateProjectWithKey(ctx, core.Project{ID: s.Project.ID, Name: "again"}, "")
+		require.NoError(t, err)
+		resp, body := send(t, "PUT", s.URL+"/api/v1/states/k", key.Key, map[string]any{"agent_id": "a", "data": map[string]any{}}, nil)
+		require.Equal(t, 200, resp.StatusCode, "%s", body)
+		assert.Contains(t, string(body), `"latest_sequence":4`, "the sequence continues")
+		for end := time.After(time.Second); ; {
+			select {
+			case f := <-w.frames:
+				assert.NotContains(t, f.Data, "STORE_RESET")
+				continue
+			case <-end:
+			}
+			break
+		}
 	})
 }

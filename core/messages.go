@@ -23,8 +23,7 @@ const (
 	// v1's tag message (conversation tags); state tags also take ':' and '.'.
 	MsgTagChars          = "tag can only contain letters, numbers, hyphens, and underscores"
 	MsgStateTagChars     = "tag can only contain letters, numbers, hyphens, underscores, colons, and periods"
-	MsgStoreReset        = "The store lost its data under this server (its generation key is gone or changed): writes are refused until an operator restores it and restarts the server"
-	MsgLogWentBack       = "The project's event log went backwards (its data was lost or the project deleted); watch again from the latest sequence"
+	MsgStoreReset        = "The store lost data under this server (flushed, restored from an older copy, or failed over without its last writes): requests are refused until an operator restores it and restarts the server"
 	MsgCursorAhead       = "The resume point is past the head of the log (the store may have lost writes); watch again without a cursor or from the latest sequence"
 	MsgTooManyWatchers   = "Too many open watches and long-polls for this " // followed by the scope: credential, project
 	MsgServerWatchesFull = "This server holds as many watches and long-polls as it allows; retry shortly or on another replica"

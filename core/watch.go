@@ -57,7 +57,8 @@ type FeedStore interface {
 	// block use a pool of their own, so they never hold a connection ordinary requests need.
 	ReadFeed(ctx context.Context, project string, afterSeq int64, afterLease string, leases bool, count int, block time.Duration) (FeedBatch, error)
 	// WatchBounds reads the log's oldest and latest sequence and the lease stream's head as
-	// of one instant: read apart, a write in between looks like a trimmed log.
+	// of one instant: read apart, a write in between looks like a trimmed log. A latest
+	// sequence below one already issued (the store lost writes) is a STORE_RESET error.
 	WatchBounds(ctx context.Context, project string) (FeedBounds, error)
 }
 
@@ -340,8 +341,6 @@ func (w *Watcher) Watch(ctx context.Context, p Principal, req WatchRequest, emit
 		case resync:
 			caughtUp = false
 		case !got:
-		case hb.Err != nil:
-			return hb.Err
 		case hb.After > req.After || (req.Leases && compareStreamID(hb.AfterLease, req.AfterLease) > 0):
 			caughtUp = false // the batch starts past our cursor: what lies between is in the store
 		default:
@@ -461,9 +460,6 @@ func (w *Watcher) WaitForChange(ctx context.Context, p Principal, key string, af
 		// Read again only when the feed may have missed something (resync).
 		for wctx.Err() == nil && time.Until(deadline) > 0 {
 			hb, got, resync := sub.wait(wctx, time.Until(deadline))
-			if hb.Err != nil {
-				return WaitResult{}, hb.Err
-			}
 			if resync {
 				break
 			}

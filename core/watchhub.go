@@ -26,13 +26,12 @@ import (
 const hubBuffer = 16
 
 // hubBatch is one read of a project's feeds: the events after the cursors (After, AfterLease)
-// the hub read from. Err, when set, ends every subscriber (the project's log went backwards).
+// the hub read from.
 type hubBatch struct {
 	After      int64
 	AfterLease string
 	FeedBatch
 	shared *sharedFrames // the batch's frame data, encoded at most once for every subscriber
-	Err    error
 }
 
 // sharedFrames holds the JSON of a hub batch's events, each encoded on first use by whichever
@@ -134,12 +133,11 @@ func (h *feedHub) run(project string, f *projectFeed) {
 		}
 		failing = false
 		if len(batch.States)+len(batch.Leases) == 0 {
-			// Idle: check the log did not go backwards under us (data lost, project deleted),
-			// where waiting for the next sequence after ours would wait forever.
-			if b, err := h.w.store.WatchBounds(ctx, project); err == nil && b.Latest < seq {
-				h.deliver(f, hubBatch{Err: &Error{Op: "core.Watcher.feed", Code: CodeStoreReset, Message: MsgLogWentBack,
-					Details: map[string]int64{"followed_sequence": seq, "latest_sequence": b.Latest}}})
-				seq = b.Latest
+			// Idle: have the store check the log did not go backwards under us (data lost),
+			// where waiting for the next sequence after ours would wait forever. It answers
+			// STORE_RESET then, which every subscriber, sent to read the store, ends with.
+			if _, err := h.w.store.WatchBounds(ctx, project); err != nil {
+				h.failed(f, &failing)
 			}
 			continue
 		}

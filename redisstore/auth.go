@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 
@@ -308,6 +309,9 @@ func (s *Store) DeleteProject(ctx context.Context, id string) (bool, error) {
 			break
 		}
 	}
+	// The sequence and fencing counters stay (one short string each): a project created again
+	// under this id continues them, so none of the deleted project's sequences and tokens is
+	// issued again, and no server that saw them takes the new project for lost data.
 	iter := s.rdb.Scan(ctx, 0, projectKey(id, "*"), purgeBatch).Iterator()
 	batch := make([]string, 0, purgeBatch)
 	flush := func() error {
@@ -319,6 +323,9 @@ func (s *Store) DeleteProject(ctx context.Context, id string) (bool, error) {
 		return err
 	}
 	for iter.Next(ctx) {
+		if k := iter.Val(); k == seqKey(id) || strings.HasPrefix(k, fenceKey(id, "")) {
+			continue
+		}
 		if batch = append(batch, iter.Val()); len(batch) == purgeBatch {
 			if err := flush(); err != nil {
 				return true, core.Internal(op, err)

@@ -93,6 +93,7 @@ func claimLogKey(project string) string      { return projectKey(project, "claim
 func claimLogHeadKey(project string) string  { return projectKey(project, "claimlog-head") }
 func signingKeyKey() string                  { return prefix + "signing-key" }
 func generationKey() string                  { return prefix + "generation" }
+func checkpointKey() string                  { return prefix + "checkpoint" }
 
 // Conversations.
 func convKey(project, id string) string       { return projectKey(project, "conv:"+id) }

@@ -77,6 +77,7 @@ var keyBuilders = map[string]string{
 	"claimsBySubjectTypeKey": claimsBySubjectTypeKey("<project>", "<type>"),
 	"claimsBySubjectIDKey":   claimsBySubjectIDKey("<project>", "<id>"),
 	"generationKey":          generationKey(),
+	"checkpointKey":          checkpointKey(),
 	// The window is a number in the key; the doc writes it as <window>.
 	"rateLimitKey": strings.Replace(rateLimitKey("<project>", "<id>", 0), ":0", ":<window>", 1),
 	// The webhook outbox.
@@ -93,7 +94,8 @@ var keyBuilders = map[string]string{
 // registries that span projects, and credential look-ups (a request names no project before
 // its credential is found).
 var globalKeys = map[string]bool{"leaseProjectsKey": true, "jobLeadKey": true, "projectsKey": true, "credentialKey": true, "signingKeyKey": true,
-	"searchBackfillKey": true, "webhookProjectsKey": true, "oauthClientKey": true, "oauthIPLimitKey": true, "generationKey": true}
+	"searchBackfillKey": true, "webhookProjectsKey": true, "oauthClientKey": true, "oauthIPLimitKey": true, "generationKey": true,
+	"checkpointKey": true}
 
 // ftKeys are the project keys a RediSearch index covers: one literal prefix for every project
 // (as:ft:), then the project's hash tag.

@@ -88,7 +88,7 @@ func (s *Store) AcquireLease(ctx context.Context, project string, a core.LeaseAt
 		leaseDeadlinesKey(project, a.Key), leaseWaiterSeqKey(project), leaseWaiterKey(project, a.ID),
 	}
 	args := []any{a.ID, a.Key, a.Holder, a.AgentID, a.TTLMs, a.NowMs, a.RequestID, a.WaitLeftMs,
-		a.OwnerChain[len(a.OwnerChain)-1], chainField(a.OwnerChain), leaseEventsCap}
+		a.OwnerChain[len(a.OwnerChain)-1], chainField(a.OwnerChain), leaseEventsCap, s.tokenFloor()}
 	res, err := s.runPipelined(ctx, acquireLeaseScript, keys, args, func(p redis.Pipeliner) {
 		p.SAdd(ctx, leaseProjectsKey(), project)
 	})

@@ -95,6 +95,8 @@ func (s *Store) MutateState(ctx context.Context, project string, m core.StateMut
 			}
 			argv = append(argv, l)
 		}
+		seen := s.seqSeen(project)
+		argv = append(argv, s.seqGuard(project, seen))
 		res, err := s.run(ctx, mutateStateScript, keys, argv...).Slice()
 		if err != nil {
 			return core.StateEvent{}, false, core.Internal(op, err)
@@ -104,12 +106,14 @@ func (s *Store) MutateState(ctx context.Context, project string, m core.StateMut
 			ev, err := writtenEvent(m, tagsJSON, res[1].(int64), res[2:])
 			if err == nil {
 				s.labelHints.saw(project, ev)
+				s.sawSequence(project, ev.Sequence)
 			}
 			return ev, false, err
 		case "DONE", "REPLAY": // DONE: this call's own earlier execution, not a client's replay
 			ev, err := decodeEvent(m.Key, res[1].(int64), res[2:])
 			if err == nil {
 				s.labelHints.saw(project, ev)
+				s.sawSequence(project, ev.Sequence)
 			}
 			return ev, res[0] == "REPLAY", err
 		case "RETRY":
@@ -122,6 +126,9 @@ func (s *Store) MutateState(ctx context.Context, project string, m core.StateMut
 				addLabel("t:" + t)
 			}
 		case "ERR":
+			if res[1] == "STORE_RESET" { // the counter is below a sequence this server saw issued
+				return core.StateEvent{}, false, core.Internal(op, s.checkSequence(ctx, project, res[2].(int64), seen))
+			}
 			return core.StateEvent{}, false, scriptError(op, m, res[1:])
 		default:
 			return core.StateEvent{}, false, core.Internal(op, fmt.Errorf("unexpected script reply %v", res[0]))

@@ -183,6 +183,10 @@ type Options struct {
 	SentinelMaster string
 	WaitReplicas   int           // > 0: WAIT for this many replicas after every write
 	WaitTimeout    time.Duration // how long one WAIT may take (default 1 s)
+	// StateFile, when set, is where this server remembers the store generation and checkpoint
+	// of its last check, so that at start it notices data lost while no server ran
+	// (generation.go). Not used by the embedded store, which starts empty by design.
+	StateFile string
 }
 
 // Connection is an opened store and how to close it.
@@ -230,6 +234,7 @@ func Open(ctx context.Context, o Options) (*Connection, error) {
 	}
 	store := New(rdb)
 	store.UseBlockingClient(blocking)
+	store.gen.stateFile = o.StateFile
 	if o.WaitReplicas > 0 {
 		store.RequireReplicas(o.WaitReplicas, cmp.Or(o.WaitTimeout, time.Second))
 	}

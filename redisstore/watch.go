@@ -48,6 +48,9 @@ func (s *Store) ReadFeed(ctx context.Context, project string, afterSeq int64, af
 		if b.States, err = s.eventsFor(ctx, project, st.Messages); err != nil {
 			return core.FeedBatch{}, err
 		}
+		if n := len(b.States); n > 0 {
+			s.sawSequence(project, b.States[n-1].Sequence)
+		}
 	}
 	return b, nil
 }
@@ -85,6 +88,7 @@ func (s *Store) WatchBounds(ctx context.Context, project string) (core.FeedBound
 	const op = "redisstore.WatchBounds"
 	var first, last *redis.XMessageSliceCmd
 	var seq *redis.StringCmd
+	seen := s.seqSeen(project) // before the read: see seqSeen
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		first = p.XRangeN(ctx, logKey(project), "-", "+", 1)
 		seq = p.Get(ctx, seqKey(project))
@@ -96,6 +100,10 @@ func (s *Store) WatchBounds(ctx context.Context, project string) (core.FeedBound
 	}
 	b := core.FeedBounds{LeaseHead: "0-0"}
 	if b.Latest, err = seq.Int64(); err != nil && !errors.Is(err, redis.Nil) {
+		return core.FeedBounds{}, core.Internal(op, err)
+	}
+	// A counter below what this server saw issued: the store lost the project's last writes.
+	if err := s.checkSequence(ctx, project, b.Latest, seen); err != nil {
 		return core.FeedBounds{}, core.Internal(op, err)
 	}
 	if m := first.Val(); len(m) == 1 {

@@ -74,6 +74,7 @@ func Flags(fs *flag.FlagSet) *Config {
 	fs.StringVar(&c.Redis.SentinelMaster, "redis-sentinel-master", "", "use Sentinel: the monitored master's name; AGENTSTATE_REDIS_URL then names the sentinels (AGENTSTATE_REDIS_SENTINEL_MASTER)")
 	fs.IntVar(&c.Redis.WaitReplicas, "redis-wait-replicas", 0, "acknowledge a write only after WAIT confirms this many replicas have it; 0 = do not wait (AGENTSTATE_REDIS_WAIT_REPLICAS)")
 	fs.DurationVar(&c.Redis.WaitTimeout, "redis-wait-timeout", time.Second, "longest one WAIT may take; an unconfirmed write answers 503 STORE_UNAVAILABLE (AGENTSTATE_REDIS_WAIT_TIMEOUT)")
+	fs.StringVar(&c.Redis.StateFile, "state-file", "", "file (one per replica, kept across restarts) where the server remembers the store generation it last saw, so it notices at start that Redis lost data while no server ran; empty = not noticed (AGENTSTATE_STATE_FILE)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error (AGENTSTATE_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "json or text (AGENTSTATE_LOG_FORMAT)")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", 1<<20, "largest accepted request body or tool argument (AGENTSTATE_MAX_BODY_BYTES)")
@@ -172,6 +173,8 @@ func (a *App) Start(ctx context.Context, log *slog.Logger) {
 		{Name: "store generation", Every: GenerationCheckEvery, Pass: a.Store.CheckGeneration, OnErr: func(err error) {
 			if core.IsCode(err, core.CodeStoreReset) {
 				log.Error("STORE_RESET: refusing every request until an operator restores the data and restarts", "err", err)
+			} else if !core.IsCode(err, core.CodeStoreUnavailable) {
+				log.Warn("store generation check", "err", err) // e.g. the state file cannot be written
 			}
 		}},
 	}
@@ -254,6 +257,12 @@ func Open(ctx context.Context, c *Config, log *slog.Logger) (*App, error) {
 	if err := conn.Store.CheckGeneration(ctx); err != nil {
 		conn.Close()
 		return nil, err
+	}
+	if gen, floor, why := conn.Store.AdoptedGeneration(); why != "" {
+		log.Warn("STORE_RESET at start: this store lost data while no server ran; it gets a new generation, whose sequences and fencing tokens start above every one issued before",
+			"why", why, "generation", gen, "floor", floor)
+	} else {
+		log.Info("store generation", "generation", gen, "floor", floor)
 	}
 	limits := core.DefaultLimits()
 	limits.MaxBodyBytes = c.MaxBodyBytes

@@ -19,6 +19,7 @@
 -- ARGV[5] ttl (ms)   ARGV[6] now (ms, service clock)   ARGV[7] client request id or ""
 -- ARGV[8] wait left (ms); "0" = do not queue   ARGV[9] owner credential id
 -- ARGV[10] owner chain ",<ancestor>,...,<owner>,"   ARGV[11] events stream cap
+-- ARGV[12] the store generation's floor: no token is issued below it (lease_lib next_fencing_token)
 --
 -- Returns
 --   {"OK", id, fencing_token, expires_at, created_at, renewed_at, status}
@@ -73,7 +74,7 @@ if h and h ~= id then
   return {"BUSY", "", "", "", "", hd - srvnow, q}
 end
 
-local token = next_fencing_token(KEYS[3])
+local token = next_fencing_token(KEYS[3], tonumber(ARGV[12]))
 local exp = now + tonumber(ARGV[5])
 local l = {id = id, state_key = key, holder = ARGV[3], agent_id = ARGV[4], fencing_token = token,
   expires_at = exp, created_at = now, renewed_at = now, request_id = ARGV[7], owner = ARGV[9],

@@ -57,9 +57,16 @@ end
 
 -- next_fencing_token draws the key's next fencing token from its counter (fence): the one
 -- place a token is issued. The counter never expires and only goes up, so no token is issued
--- twice; a retried acquire finds its own record before it gets here and draws none.
-local function next_fencing_token(fence)
-  return redis.call("INCR", fence)
+-- twice; a retried acquire finds its own record before it gets here and draws none. Never
+-- below floor, the store generation's (redisstore/generation.go): a generation started after
+-- a data loss issues above every token of the ones before, whatever the lost counter said.
+local function next_fencing_token(fence, floor)
+  local t = redis.call("INCR", fence)
+  if t < floor then
+    redis.call("SET", fence, floor)
+    t = floor
+  end
+  return t
 end
 
 local function lease_event(events, cap, typ, l, at)

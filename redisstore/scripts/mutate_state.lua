@@ -39,7 +39,10 @@
 -- ARGV[13] fencing token or ""
 -- ARGV[14] the writer: "*" for a full-access key (may write under any lease), else its
 --          credential id (may write under a lease whose owner chain holds it)
--- ARGV[15..] the index labels
+-- ARGV[15..#ARGV-1] the index labels
+-- ARGV[#ARGV] (the last, after the index labels) "<floor>:<seen>": the store generation's floor
+--          (no sequence is issued below it) and the highest sequence of the project the
+--          caller has seen issued (a counter below it means the store lost writes)
 --
 -- Returns one of:
 --   {"OK", seq, version, created_at, state_created_at, fencing_token}  an upsert written: only
@@ -58,8 +61,16 @@
 --                                       key's highest fencing token (the live holder's, if any)
 --   {"ERR", "STALE_FENCING_TOKEN", highest}  the token is not the key's highest issued one
 --   {"ERR", "VERSION_CONFLICT", seq, field, value, ...}  with the current live state
+--   {"ERR", "STORE_RESET", counter}     the project's counter is below the caller's <seen>
 
 local op, now, key = ARGV[1], tonumber(ARGV[2]), ARGV[12]
+
+-- The store generation (redisstore/generation.go): a counter below a sequence already issued
+-- means the store lost writes, and writing on would issue their sequences again.
+local floor, seen = string.match(ARGV[#ARGV], "^(%d+):(%d+)$")
+floor, seen = tonumber(floor), tonumber(seen)
+local counter = tonumber(redis.call("GET", KEYS[3]) or "0")
+if counter < seen then return {"ERR", "STORE_RESET", counter} end
 
 local function event_at(seq)
   local e = redis.call("XRANGE", KEYS[1], seq .. "-0", seq .. "-0")
@@ -133,8 +144,11 @@ if lc[1] then
 end
 -- The key's highest fencing token matters only under a lease or with a token presented.
 local fence = ARGV[13]
-local highest = 0
-if live or lease ~= "" or fence ~= "" then highest = tonumber(redis.call("GET", KEYS[8]) or "0") end
+local highest_s, highest = "0", 0
+if live or lease ~= "" or fence ~= "" then
+  highest_s = redis.call("GET", KEYS[8]) or "0" -- kept as text: tostring() of a number above
+  highest = tonumber(highest_s)                 -- 10^14 gives "1.8e+15" (generation floors)
+end
 if lease == "" then
   if live then return {"ERR", "LEASE_REQUIRED", highest} end
 else
@@ -153,7 +167,7 @@ end
 if fence ~= "" and tonumber(fence) ~= highest then
   return {"ERR", "STALE_FENCING_TOKEN", highest}
 end
-if fence == "" and live then fence = tostring(highest) end
+if fence == "" and live then fence = highest_s end
 
 local exists = cur_type == "upsert"
 
@@ -172,7 +186,7 @@ if ARGV[10] ~= "" then
 end
 
 local idx = {}
-for i = 15, #ARGV do idx[ARGV[i]] = KEYS[k + i - 15] end
+for i = 15, #ARGV - 1 do idx[ARGV[i]] = KEYS[k + i - 15] end
 
 -- Every Lua table costs an allocation and its collection, per write: the common write has no
 -- tags, so it shares one empty list and builds no set of them.
@@ -192,9 +206,15 @@ if exists then
   if missing then return {"RETRY", cur_agent, cur_tags} end
 end
 
--- As a string once: Lua formats a number anew each time one is passed to a command.
+-- Never below the generation's floor, so a generation begun after a loss reissues no sequence.
+-- As a string once: Lua formats a number anew each time one is passed to a command, and
+-- tostring() would write one above 10^14 as 1.8e+15.
 local n = redis.call("INCR", KEYS[3])
-local seq = tostring(n)
+if n < floor then
+  n = floor
+  redis.call("SET", KEYS[3], string.format("%d", n))
+end
+local seq = string.format("%d", n)
 local id = seq .. "-0"
 local version, created, at = 1, ARGV[2], ARGV[2]
 if cur_type then

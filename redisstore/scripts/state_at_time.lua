@@ -33,7 +33,9 @@ if created_at(newest) <= t then return {seq_of(newest[1]), unpack(newest[2])} en
 local best, lo, hi = first, seq_of(first[1]) + 1, seq_of(newest[1]) - 1
 while lo <= hi do
   local mid = math.floor((lo + hi) / 2)
-  local e = redis.call("XREVRANGE", KEYS[1], mid .. "-0", "-", "COUNT", 1)[1]
+  -- string.format, not mid .. "-0": Lua writes numbers above 10^14 as 1.8e+15, and a
+  -- generation's floor (redisstore/generation.go) puts sequences there.
+  local e = redis.call("XREVRANGE", KEYS[1], string.format("%d-0", mid), "-", "COUNT", 1)[1]
   local s = seq_of(e[1])
   if created_at(e) <= t then
     best, lo = e, mid + 1
