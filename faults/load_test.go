@@ -153,13 +153,6 @@ func (l *load) leaser(i int) {
 	}
 }
 
-// okCount is the number of successful requests so far.
-func (l *load) okCount() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.successes)
-}
-
 // waitServing waits until the load has had d of successes in a row (none failing meanwhile).
 func (l *load) waitServing(t *testing.T, d, timeout time.Duration) {
 	t.Helper()

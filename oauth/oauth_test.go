@@ -30,11 +30,10 @@ import (
 // A tiny OAuth client over net/http: every request goes to the real handler over real Redis
 // (and the embedded store), with no redirect followed, so each step's answer is checked.
 type client struct {
-	t      *testing.T
-	base   string
-	http   *http.Client
-	id     string
-	secret string
+	t    *testing.T
+	base string
+	http *http.Client
+	id   string
 }
 
 func newClient(t *testing.T, base string) *client {
@@ -697,9 +696,9 @@ func TestOAuthClientCredentials(t *testing.T) {
 		s := testenv.NewServer(t, e)
 		c := newClient(t, s.URL)
 		reg := map[string]any{"client_name": "cron", "grant_types": []string{"client_credentials"}, "scope": "state:read state:write"}
-		resp, body := c.postJSON("/api/oauth/register", "", reg)
+		resp, _ := c.postJSON("/api/oauth/register", "", reg)
 		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "a machine client is bound to a key: it needs one to register")
-		resp, body = c.postJSON("/api/oauth/register", s.Project.Key, reg)
+		resp, body := c.postJSON("/api/oauth/register", s.Project.Key, reg)
 		require.Equal(t, http.StatusCreated, resp.StatusCode, "%s", body)
 		var out struct{ ClientID, ClientSecret string }
 		require.NoError(t, json.Unmarshal(body, &struct {
