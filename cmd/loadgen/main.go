@@ -70,6 +70,8 @@ func main() {
 		run = runFloor
 	case slices.Contains(os.Args[1:], "-watchers"):
 		run = runWatchers
+	case slices.Contains(os.Args[1:], "-hold-watchers"):
+		run = runHoldWatchers
 	}
 	os.Exit(cli.Exit("loadgen", run(os.Args[1:]), os.Stderr))
 }

@@ -1,8 +1,9 @@
 package main
 
-// -watchers: what open SSE watchers cost the writes of everyone else, with the watchers in
-// this process and the server in its own (the in-process benchmark, rest/watchers_bench_test.go,
-// shares one CPU budget between them):
+// -watchers: what open SSE watchers cost the writes of everyone else, with the server, the
+// watchers and the PUT clients in three processes (the in-process benchmark,
+// rest/watchers_bench_test.go, shares one Go scheduler between them; so would watchers in the
+// PUT clients' process: 2,000 readers woken by each PUT would delay the next PUT's client):
 //
 //	go build -o /tmp/as ./cmd/http-server
 //	go run ./cmd/loadgen -watchers -server /tmp/as -redis redis://127.0.0.1:6399/0
@@ -24,8 +25,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -147,7 +150,7 @@ func runWatchers(args []string) error {
 		if err != nil {
 			return err
 		}
-		ws, err := openWatchers(ours.url, a, n)
+		ws, err := startWatcherProc(self, ours.url, a, n)
 		if err != nil {
 			return err
 		}
@@ -182,9 +185,12 @@ func runWatchers(args []string) error {
 			ws.close()
 			return err
 		}
-		missing := ws.waitFor(sa.total, 30*time.Second)
+		missing, err := ws.waitFor(sa.total)
 		cpu1, _ := procCPU(ours.cmd.Process.Pid) // the PUTs and every frame they caused
 		ws.close()
+		if err != nil {
+			return err
+		}
 		cpuPerPut := float64((cpu1 - cpu0).Microseconds()) / 1000 / float64(sa.total+sb.total)
 		if n == 0 {
 			zeroA, zeroB = sa.pct(0.99), sb.pct(0.99)
@@ -301,4 +307,82 @@ func (ws *watcherSet) waitFor(want int64, d time.Duration) int64 {
 func (ws *watcherSet) close() {
 	ws.cancel()
 	ws.wg.Wait()
+}
+
+// watcherProc is a watcherSet held by a child process (loadgen -hold-watchers), driven over
+// its stdin and stdout: "ready" once every watch has its opening ping; a line with a count
+// asks for the (watcher, event) deliveries still missing of that many events each, answered
+// within 30 s; closing stdin ends it.
+type watcherProc struct {
+	cmd *exec.Cmd
+	in  io.WriteCloser
+	out *bufio.Reader
+}
+
+func startWatcherProc(self, base, key string, n int) (*watcherProc, error) {
+	cmd := exec.Command(self, "-hold-watchers", "-url", base, "-key", key, "-n", strconv.Itoa(n))
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &watcherProc{cmd: cmd, in: in, out: bufio.NewReader(out)}
+	if line, err := p.out.ReadString('\n'); err != nil || line != "ready\n" {
+		p.close()
+		return nil, fmt.Errorf("watchers process: %q, %v", line, err)
+	}
+	return p, nil
+}
+
+func (p *watcherProc) waitFor(want int64) (int64, error) {
+	if _, err := fmt.Fprintln(p.in, want); err != nil {
+		return 0, err
+	}
+	line, err := p.out.ReadString('\n')
+	if err != nil {
+		return 0, fmt.Errorf("watchers process: %w", err)
+	}
+	return strconv.ParseInt(strings.TrimSpace(line), 10, 64)
+}
+
+func (p *watcherProc) close() {
+	_ = p.in.Close()
+	_ = p.cmd.Wait()
+}
+
+// runHoldWatchers is the child of startWatcherProc.
+func runHoldWatchers(args []string) error {
+	fs := flag.NewFlagSet("loadgen -hold-watchers", flag.ContinueOnError)
+	fs.Bool("hold-watchers", true, "")
+	base := fs.String("url", "", "server base URL")
+	key := fs.String("key", "", "API key of the watched project")
+	n := fs.Int("n", 0, "watchers")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := raiseFileLimit(uint64(*n + 64)); err != nil {
+		return err
+	}
+	ws, err := openWatchers(*base, *key, *n)
+	if err != nil {
+		return err
+	}
+	defer ws.close()
+	fmt.Println("ready")
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		want, err := strconv.ParseInt(in.Text(), 10, 64)
+		if err != nil {
+			return err
+		}
+		fmt.Println(ws.waitFor(want, 30*time.Second))
+	}
+	return in.Err()
 }
