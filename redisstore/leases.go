@@ -86,14 +86,19 @@ func (s *Store) AcquireLease(ctx context.Context, project string, a core.LeaseAt
 		leaseRecordKey(project, a.ID), leaseCurrentKey(project, a.Key), fenceKey(project, a.Key),
 		activeLeasesKey(project), leaseEventsKey(project), leaseQueueKey(project, a.Key),
 		leaseDeadlinesKey(project, a.Key), leaseWaiterSeqKey(project), leaseWaiterKey(project, a.ID),
+		seqKey(project),
 	}
+	seen := s.seqSeen(project)
 	args := []any{a.ID, a.Key, a.Holder, a.AgentID, a.TTLMs, a.NowMs, a.RequestID, a.WaitLeftMs,
-		a.OwnerChain[len(a.OwnerChain)-1], chainField(a.OwnerChain), leaseEventsCap, s.tokenFloor()}
+		a.OwnerChain[len(a.OwnerChain)-1], chainField(a.OwnerChain), leaseEventsCap, s.tokenFloor(), seen}
 	res, err := s.runPipelined(ctx, acquireLeaseScript, keys, args, func(p redis.Pipeliner) {
 		p.SAdd(ctx, leaseProjectsKey(), project)
 	})
 	if err != nil {
 		return core.LeaseAttemptResult{}, core.Internal(op, err)
+	}
+	if res[0] == "ERR" { // STORE_RESET: the counter is below a sequence this server saw issued
+		return core.LeaseAttemptResult{}, core.Internal(op, s.checkSequence(ctx, project, toInt(res[2]), seen))
 	}
 	if res[0] == "OK" {
 		return core.LeaseAttemptResult{Granted: true, Lease: core.Lease{

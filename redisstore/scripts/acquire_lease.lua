@@ -14,12 +14,15 @@
 -- KEYS[8] as:{p}:leasew-seq      string, arrival counter (drawn only when a waiter joins)
 -- KEYS[9] as:{p}:leasew:<id>     hash, who waits (holder, agent_id), for the console's queue
 --                                view; it expires with the wait, so no other script removes it
+-- KEYS[10] as:{p}:seq            string, the project's sequence counter (read only)
 --
 -- ARGV[1] lease id (= waiter id)   ARGV[2] state key   ARGV[3] holder   ARGV[4] agent id or ""
 -- ARGV[5] ttl (ms)   ARGV[6] now (ms, service clock)   ARGV[7] client request id or ""
 -- ARGV[8] wait left (ms); "0" = do not queue   ARGV[9] owner credential id
 -- ARGV[10] owner chain ",<ancestor>,...,<owner>,"   ARGV[11] events stream cap
 -- ARGV[12] the store generation's floor: no token is issued below it (lease_lib next_fencing_token)
+-- ARGV[13] the highest sequence of the project the caller has seen issued: a counter below it
+--          means the store lost writes, fencing tokens likely among them (redisstore/generation.go)
 --
 -- Returns
 --   {"OK", id, fencing_token, expires_at, created_at, renewed_at, status}
@@ -29,6 +32,7 @@
 --       not granted. holder.. expires_at describe the live lease ("" when the key is free but
 --       waiters are ahead); wake_in_ms is when the situation can change without a wake-up (the
 --       lease's expiry or the head waiter's deadline); queued is 1 when ARGV[8] > 0.
+--   {"ERR", "STORE_RESET", counter}  the project's counter is below ARGV[13]; nothing written
 
 local id, key, now = ARGV[1], ARGV[2], tonumber(ARGV[6])
 local wait = tonumber(ARGV[8])
@@ -37,6 +41,11 @@ local mine = read_lease(KEYS[1])
 if mine then
   return {"OK", id, mine.fencing_token, mine.expires_at, mine.created_at, mine.renewed_at, mine.status}
 end
+
+-- A store that lost the project's last writes may have lost fencing tokens too: granting now
+-- could issue one again.
+local counter = tonumber(redis.call("GET", KEYS[10]) or "0")
+if counter < tonumber(ARGV[13]) then return {"ERR", "STORE_RESET", counter} end
 
 local srvnow = server_ms()
 local function queue()
