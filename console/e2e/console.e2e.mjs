@@ -239,6 +239,9 @@ try {
       { observation_type: 'tool', content: 'kubectl rollout status', parent_message_id: '$1' },
       { observation_type: 'generation', content: 'summarise the rollout', parent_message_id: '$1' }] });
     await page.getByRole('link', { name: 'Conversations' }).click();
+    // The page lists the conversations once its script runs; an Enter before that submits the
+    // form natively (a reload, no search): seen once in CI.
+    await page.locator('#hits li').first().waitFor();
     await page.getByLabel('Words').fill('canary');
     await page.getByLabel('Words').press('Enter');
     await page.locator('#hits mark').first().waitFor();
