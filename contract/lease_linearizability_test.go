@@ -5,14 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/anishathalye/porcupine"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/agentstate/agentstate-go/core"
@@ -255,59 +252,14 @@ func recordLeaseHistory(t *testing.T, s *testenv.Server, clients, opsEach int, k
 	return history
 }
 
-func checkLeasesLinearizable(t *testing.T, history []porcupine.Operation) {
-	t.Helper()
-	res, info := porcupine.CheckOperationsVerbose(leaseModel, history, time.Minute)
-	if res == porcupine.Ok {
-		return
-	}
-	path := filepath.Join(os.TempDir(), fmt.Sprintf("agentstate-lease-linearizability-%d.html", time.Now().UnixNano()))
-	if err := porcupine.VisualizePath(leaseModel, info, path); err == nil {
-		t.Logf("visualization of the history: %s", path)
-	}
-	t.Fatalf("%d lease operations: the history is %s", len(history), res)
-}
-
 // TestLeasesAreLinearizable: acquire, renew, release and writes under a lease (and with a bare
 // fencing token) on two contended keys, from 8 clients, match the sequential lease on each
 // store — also when the store's replies to scripts are lost now and then and go-redis resends
 // them (a resent acquire must not burn a second token nor grant twice).
 func TestLeasesAreLinearizable(t *testing.T) {
-	const clients, opsEach = 8, 120
-	keys := []string{"lease-a", "lease-b"}
-	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
-		t.Run("direct", func(t *testing.T) {
-			s := testenv.NewServer(t, e)
-			history := recordLeaseHistory(t, s, clients, opsEach, keys)
-			for _, op := range history {
-				require.False(t, op.Output.(leaseOut).Unknown, "with no fault every answer is definite")
-			}
-			checkLeasesLinearizable(t, history)
+	linearizableOnEveryStore(t, leaseModel, "lease", 5*time.Millisecond, // the run is short: drop often
+		func(op porcupine.Operation) bool { return op.Output.(leaseOut).Unknown },
+		func(t *testing.T, s *testenv.Server) []porcupine.Operation {
+			return recordLeaseHistory(t, s, 8, 120, []string{"lease-a", "lease-b"})
 		})
-		t.Run("dropped-replies", func(t *testing.T) {
-			if e.Name == "cluster" {
-				t.Skip("the fault proxy fronts a single server")
-			}
-			pe, proxy := e.ThroughProxy(t)
-			s := testenv.NewServer(t, pe)
-			stop := make(chan struct{})
-			var wg sync.WaitGroup
-			wg.Go(func() {
-				for {
-					select {
-					case <-stop:
-						return
-					case <-time.After(5 * time.Millisecond): // the run is short: drop often
-						proxy.DropNextReply("EVALSHA")
-					}
-				}
-			})
-			history := recordLeaseHistory(t, s, clients, opsEach, keys)
-			close(stop)
-			wg.Wait()
-			assert.Positive(t, proxy.Dropped.Load(), "replies were lost during the run")
-			t.Logf("%d replies dropped", proxy.Dropped.Load())
-			checkLeasesLinearizable(t, history)
-		})
-	})
 }

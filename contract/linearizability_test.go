@@ -225,36 +225,34 @@ func recordHistory(t *testing.T, s *testenv.Server, clients, opsEach int, keys [
 	return history
 }
 
-// checkLinearizable fails the test with a visualization file when the history has no
-// sequential explanation.
-func checkLinearizable(t *testing.T, history []porcupine.Operation) {
+// checkLinearizable fails the test, with a visualization file, when the history has no
+// sequential explanation under model.
+func checkLinearizable(t *testing.T, model porcupine.Model, name string, history []porcupine.Operation) {
 	t.Helper()
-	res, info := porcupine.CheckOperationsVerbose(registerModel, history, time.Minute)
+	res, info := porcupine.CheckOperationsVerbose(model, history, time.Minute)
 	if res == porcupine.Ok {
 		return
 	}
-	path := filepath.Join(os.TempDir(), fmt.Sprintf("agentstate-linearizability-%d.html", time.Now().UnixNano()))
-	if err := porcupine.VisualizePath(registerModel, info, path); err == nil {
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("agentstate-%s-linearizability-%d.html", name, time.Now().UnixNano()))
+	if err := porcupine.VisualizePath(model, info, path); err == nil {
 		t.Logf("visualization of the history: %s", path)
 	}
-	t.Fatalf("%d operations: the history is %s", len(history), res)
+	t.Fatalf("%d %s operations: the history is %s", len(history), name, res)
 }
 
-// TestStatesAreLinearizable: GET, PUT, CAS PUT (If-Match) and DELETE on two contended keys,
-// from 8 clients, is linearizable on each store — also when the store's replies to writes are
-// lost now and then and go-redis retries them (each script must apply once and answer what
-// it did).
-func TestStatesAreLinearizable(t *testing.T) {
-	const clients, opsEach = 8, 120
-	keys := []string{"lin-a", "lin-b"}
+// linearizableOnEveryStore records a history with record on each store, first directly (every
+// answer must then be definite), then, on a single server, through a proxy that drops a
+// script's reply every dropEvery (go-redis resends it), and checks each under model. unknown
+// tells an operation whose outcome the client could not learn (a 503).
+func linearizableOnEveryStore(t *testing.T, model porcupine.Model, name string, dropEvery time.Duration,
+	unknown func(porcupine.Operation) bool, record func(*testing.T, *testenv.Server) []porcupine.Operation) {
 	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
 		t.Run("direct", func(t *testing.T) {
-			s := testenv.NewServer(t, e)
-			history := recordHistory(t, s, clients, opsEach, keys)
+			history := record(t, testenv.NewServer(t, e))
 			for _, op := range history {
-				require.False(t, op.Output.(regOut).Unknown, "with no fault every answer is definite")
+				require.False(t, unknown(op), "with no fault every answer is definite")
 			}
-			checkLinearizable(t, history)
+			checkLinearizable(t, model, name, history)
 		})
 		t.Run("dropped-replies", func(t *testing.T) {
 			if e.Name == "cluster" {
@@ -269,17 +267,29 @@ func TestStatesAreLinearizable(t *testing.T) {
 					select {
 					case <-stop:
 						return
-					case <-time.After(20 * time.Millisecond):
+					case <-time.After(dropEvery):
 						proxy.DropNextReply("EVALSHA")
 					}
 				}
 			})
-			history := recordHistory(t, s, clients, opsEach, keys)
+			history := record(t, s)
 			close(stop)
 			wg.Wait()
 			assert.Positive(t, proxy.Dropped.Load(), "replies were lost during the run")
 			t.Logf("%d replies dropped", proxy.Dropped.Load())
-			checkLinearizable(t, history)
+			checkLinearizable(t, model, name, history)
 		})
 	})
+}
+
+// TestStatesAreLinearizable: GET, PUT, CAS PUT (If-Match) and DELETE on two contended keys,
+// from 8 clients, is linearizable on each store — also when the store's replies to writes are
+// lost now and then and go-redis retries them (each script must apply once and answer what
+// it did).
+func TestStatesAreLinearizable(t *testing.T) {
+	linearizableOnEveryStore(t, registerModel, "state", 20*time.Millisecond,
+		func(op porcupine.Operation) bool { return op.Output.(regOut).Unknown },
+		func(t *testing.T, s *testenv.Server) []porcupine.Operation {
+			return recordHistory(t, s, 8, 120, []string{"lin-a", "lin-b"})
+		})
 }
