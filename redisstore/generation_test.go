@@ -23,13 +23,7 @@ func TestGenerationFloorKeepsNumbersExact(t *testing.T) {
 	for name, rdb := range scriptStores(t) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			p := "t_floor_" + strconv.FormatInt(time.Now().UnixNano(), 36)
-			t.Cleanup(func() {
-				keys, _ := rdb.Keys(ctx, "as:{"+p+"}:*").Result() // test cleanup, not a request path
-				if len(keys) > 0 {
-					rdb.Del(ctx, keys...)
-				}
-			})
+			p := scratchProject(t, rdb, "t_floor_")
 			s := New(rdb)
 			put := func(now int64, lease string, token *int64) core.StateEvent {
 				t.Helper()
@@ -84,13 +78,7 @@ func TestWriteRefusedWhenTheCounterWentBack(t *testing.T) {
 	for name, rdb := range scriptStores(t) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			p := "t_back_" + strconv.FormatInt(time.Now().UnixNano(), 36)
-			t.Cleanup(func() {
-				keys, _ := rdb.Keys(ctx, "as:{"+p+"}:*").Result() // test cleanup, not a request path
-				if len(keys) > 0 {
-					rdb.Del(ctx, keys...)
-				}
-			})
+			p := scratchProject(t, rdb, "t_back_")
 			own := redis.NewClient(rdb.(*redis.Client).Options()) // the store that counts as reset
 			t.Cleanup(func() { _ = own.Close() })
 			s := New(own)

@@ -51,14 +51,22 @@ func scriptStores(t *testing.T) map[string]redis.UniversalClient {
 	return out
 }
 
-func testStaleTagKeys(t *testing.T, rdb redis.UniversalClient) {
-	ctx, p, id := context.Background(), "t_scripts_"+strconv.FormatInt(time.Now().UnixNano(), 36), "c1"
+// scratchProject is a fresh project id starting with prefix, whose keys are removed when the
+// test ends.
+func scratchProject(t *testing.T, rdb redis.UniversalClient, prefix string) string {
+	p := prefix + strconv.FormatInt(time.Now().UnixNano(), 36)
 	t.Cleanup(func() {
+		ctx := context.Background()
 		keys, _ := rdb.Keys(ctx, "as:{"+p+"}:*").Result() // test cleanup, not a request path
 		if len(keys) > 0 {
 			rdb.Del(ctx, keys...)
 		}
 	})
+	return p
+}
+
+func testStaleTagKeys(t *testing.T, rdb redis.UniversalClient) {
+	ctx, p, id := context.Background(), scratchProject(t, rdb, "t_scripts_"), "c1"
 	require.NoError(t, rdb.HSet(ctx, convKey(p, id), "id", id, "message_count", 0, "updated_at", 1).Err())
 	require.NoError(t, rdb.SAdd(ctx, convTagsKey(p, id), "x", "y").Err())
 
