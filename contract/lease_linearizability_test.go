@@ -89,18 +89,7 @@ func stepLease(s leaseState, in leaseOp, out leaseOut) (bool, leaseState) {
 }
 
 var leaseModel = (&porcupine.NondeterministicModel{
-	Partition: func(h []porcupine.Operation) [][]porcupine.Operation {
-		byKey := map[string][]porcupine.Operation{}
-		for _, op := range h {
-			k := op.Input.(leaseOp).Key
-			byKey[k] = append(byKey[k], op)
-		}
-		var out [][]porcupine.Operation
-		for _, ops := range byKey {
-			out = append(out, ops)
-		}
-		return out
-	},
+	Partition: byKey(func(in leaseOp) string { return in.Key }),
 	Init: func() []any { return []any{leaseState{}} },
 	Step: func(state, input, output any) []any {
 		s, in, out := state.(leaseState), input.(leaseOp), output.(leaseOut)

@@ -75,21 +75,27 @@ func stepRegister(s register, in regOp, out regOut) (bool, register) {
 	return out.OK && out.Version == s.Version+1, register{true, s.Version + 1, in.Value}
 }
 
-// registerModel accepts an Unknown answer (a retryable 503: the store's reply was lost more
-// often than go-redis retries) as either outcome: the write applied once, or not at all.
-var registerModel = (&porcupine.NondeterministicModel{
-	Partition: func(h []porcupine.Operation) [][]porcupine.Operation {
-		byKey := map[string][]porcupine.Operation{}
+// byKey partitions a history by the key each operation names: keys are independent, and
+// porcupine checks each part on its own.
+func byKey[In any](key func(In) string) func([]porcupine.Operation) [][]porcupine.Operation {
+	return func(h []porcupine.Operation) [][]porcupine.Operation {
+		parts := map[string][]porcupine.Operation{}
 		for _, op := range h {
-			k := op.Input.(regOp).Key
-			byKey[k] = append(byKey[k], op)
+			k := key(op.Input.(In))
+			parts[k] = append(parts[k], op)
 		}
 		var out [][]porcupine.Operation
-		for _, ops := range byKey {
+		for _, ops := range parts {
 			out = append(out, ops)
 		}
 		return out
-	},
+	}
+}
+
+// registerModel accepts an Unknown answer (a retryable 503: the store's reply was lost more
+// often than go-redis retries) as either outcome: the write applied once, or not at all.
+var registerModel = (&porcupine.NondeterministicModel{
+	Partition: byKey(func(in regOp) string { return in.Key }),
 	Init: func() []any { return []any{register{}} },
 	Step: func(state, input, output any) []any {
 		s, in, out := state.(register), input.(regOp), output.(regOut)
