@@ -90,7 +90,7 @@ func stepLease(s leaseState, in leaseOp, out leaseOut) (bool, leaseState) {
 
 var leaseModel = (&porcupine.NondeterministicModel{
 	Partition: byKey(func(in leaseOp) string { return in.Key }),
-	Init: func() []any { return []any{leaseState{}} },
+	Init:      func() []any { return []any{leaseState{}} },
 	Step: func(state, input, output any) []any {
 		s, in, out := state.(leaseState), input.(leaseOp), output.(leaseOut)
 		from := []leaseState{s}

@@ -96,7 +96,7 @@ func byKey[In any](key func(In) string) func([]porcupine.Operation) [][]porcupin
 // often than go-redis retries) as either outcome: the write applied once, or not at all.
 var registerModel = (&porcupine.NondeterministicModel{
 	Partition: byKey(func(in regOp) string { return in.Key }),
-	Init: func() []any { return []any{register{}} },
+	Init:      func() []any { return []any{register{}} },
 	Step: func(state, input, output any) []any {
 		s, in, out := state.(register), input.(regOp), output.(regOut)
 		if out.Unknown {
