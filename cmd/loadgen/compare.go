@@ -4,9 +4,12 @@ package main
 // so the ratios hold on a small shared machine where absolute numbers do not:
 //
 //	(a) "bare": the smallest Go HTTP server that reads the body and answers a fixed 1 KiB JSON;
-//	(c) "auth+script": reads the credential (one HGETALL) and runs today's write script (one
-//	    EVALSHA of mutate_state.lua) per PUT, or one XREVRANGE per GET: the architecture's
-//	    minimum authenticated request;
+//	(c) "auth+script": reads the credential (one HGETALL) and runs the current write script (one
+//	    EVALSHA of mutate_state.lua, through our store code) per PUT, or one XREVRANGE per GET:
+//	    the architecture's minimum authenticated request;
+//	(c0) "auth+script-v0": the same with the write script issue #20 measured when it was filed
+//	    (floor_mutate_state_v0.lua, frozen), the floor its "PUT >= 1.2x floor (c)" target names;
+//	    PUT only, its GET being (c)'s;
 //	"ours": the http-server binary given with -server, over the same Redis, rate limit on.
 //
 // Each runs as its own process (the floors are this binary re-executed with -floor), so the
@@ -20,6 +23,7 @@ import (
 	"bufio"
 	"cmp"
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -95,6 +99,9 @@ func checkRedisURL(v string) (*redis.Options, error) {
 	return u, nil
 }
 
+// floorC0 is floor (c0)'s index among the targets.
+const floorC0 = 2
+
 // target is one server under measurement, running as a child process.
 type target struct {
 	name, url, key string
@@ -120,13 +127,14 @@ func runCompare(args []string) error {
 			_ = t.cmd.Wait()
 		}
 	}()
-	floorKey, ourKey := core.NewAPIKeySecret(), core.NewAPIKeySecret()
+	floorKey, floorKey0, ourKey := core.NewAPIKeySecret(), core.NewAPIKeySecret(), core.NewAPIKeySecret()
 	for _, spec := range []struct {
 		name, bin, key string
 		args           []string
 	}{
 		{"floor (a) bare", self, "", []string{"-floor", "bare"}},
 		{"floor (c) auth+script", self, floorKey, []string{"-floor", "auth+script", "-redis", cc.redisURL}},
+		{"floor (c0) issue's script", self, floorKey0, []string{"-floor", "auth+script-v0", "-redis", cc.redisURL}},
 		{"ours", cc.server, ourKey, []string{"-redis-url", cc.redisURL, "-bootstrap-key", ourKey, "-rate-limit-per-min", "1000000000"}},
 	} {
 		t, err := startTarget(spec.name, spec.bin, spec.args, spec.key)
@@ -154,22 +162,25 @@ func runCompare(args []string) error {
 		}
 		for _, n := range cc.conns {
 			fmt.Printf("\n%s, %d connections, %s each, %d-byte data over %d keys\n", op, n, cc.d, cc.size, cc.keys)
-			fmt.Printf("%-24s %9s %8s %8s %11s %11s %10s %8s %8s\n", "target", "req/s", "p50", "p99", "server µs", "redis µs", "redis cmd", "vs (a)", "vs (c)")
-			var rates []float64
-			for _, t := range targets {
+			fmt.Printf("%-26s %9s %8s %8s %11s %11s %10s %8s %8s %8s\n", "target", "req/s", "p50", "p99", "server µs", "redis µs", "redis cmd", "vs (a)", "vs (c)", "vs (c0)")
+			rates := make([]float64, len(targets))
+			for i, t := range targets {
+				if i == floorC0 && method == http.MethodGet {
+					continue // its GET is floor (c)'s
+				}
 				m, err := measure(rdb, t, cc, method, n)
 				if err != nil {
 					return fmt.Errorf("%s: %w", t.name, err)
 				}
-				rates = append(rates, m.rate)
-				ratio := func(i int) string {
-					if len(rates) <= i || rates[i] == 0 {
+				rates[i] = m.rate
+				ratio := func(j int) string {
+					if j >= i || rates[j] == 0 {
 						return "-"
 					}
-					return strconv.FormatFloat(m.rate/rates[i], 'f', 2, 64)
+					return strconv.FormatFloat(m.rate/rates[j], 'f', 2, 64)
 				}
-				fmt.Printf("%-24s %9.0f %8s %8s %11.1f %11.1f %10.2f %8s %8s\n", t.name, m.rate, ms(m.p50), ms(m.p99),
-					m.serverCPU, m.redisCPU, m.redisCmds, ratio(0), ratio(1))
+				fmt.Printf("%-26s %9.0f %8s %8s %11.1f %11.1f %10.2f %8s %8s %8s\n", t.name, m.rate, ms(m.p50), ms(m.p99),
+					m.serverCPU, m.redisCPU, m.redisCmds, ratio(0), ratio(1), ratio(floorC0))
 			}
 		}
 	}
@@ -379,7 +390,7 @@ func redisCounters(rdb *redis.Client) (redisTotals, error) {
 // runFloor serves one of the floors until killed (the -floor mode of this binary).
 func runFloor(args []string) error {
 	fs := flag.NewFlagSet("loadgen -floor", flag.ContinueOnError)
-	kind := fs.String("floor", "", "bare or auth+script")
+	kind := fs.String("floor", "", "bare, auth+script or auth+script-v0")
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
 	redisURL := fs.String("redis", "", "Redis URL (auth+script)")
 	if err := fs.Parse(args); err != nil {
@@ -395,21 +406,22 @@ func runFloor(args []string) error {
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = w.Write(reply)
 		})
-	case "auth+script":
-		h, err := authScriptFloor(*redisURL, reply)
+	case "auth+script", "auth+script-v0":
+		h, err := authScriptFloor(*redisURL, reply, *kind == "auth+script-v0")
 		if err != nil {
 			return err
 		}
 		mux.Handle("/api/v1/states/{key}", h)
 	default:
-		return fmt.Errorf("-floor %q: want bare or auth+script", *kind)
+		return fmt.Errorf("-floor %q: want bare, auth+script or auth+script-v0", *kind)
 	}
 	return http.ListenAndServe(*addr, mux)
 }
 
 // authScriptFloor is floor (c): per request one HGETALL of the credential, then one EVALSHA of
-// mutate_state.lua (PUT) or one XREVRANGE (GET), through our own store code.
-func authScriptFloor(redisURL string, reply []byte) (http.Handler, error) {
+// mutate_state.lua (PUT) or one XREVRANGE (GET), through our own store code. With v0 it is floor
+// (c0): the PUT runs the frozen script of floor_mutate_state_v0.lua instead.
+func authScriptFloor(redisURL string, reply []byte, v0 bool) (http.Handler, error) {
 	ctx := context.Background()
 	conn, err := redisstore.Open(ctx, redisstore.Options{URL: redisURL})
 	if err != nil {
@@ -417,8 +429,23 @@ func authScriptFloor(redisURL string, reply []byte) (http.Handler, error) {
 	}
 	st := conn.Store
 	auth := core.NewAuth(st, core.SystemClock{})
-	if _, err := auth.CreateProjectWithKey(ctx, core.Project{ID: "loadgen-floor", Name: "loadgen floor"}, os.Getenv("AGENTSTATE_LOADGEN_KEY")); err != nil {
+	project := core.Project{ID: "loadgen-floor", Name: "loadgen floor"}
+	if v0 {
+		project = core.Project{ID: "loadgen-floor-v0", Name: "loadgen floor v0"}
+	}
+	if _, err := auth.CreateProjectWithKey(ctx, project, os.Getenv("AGENTSTATE_LOADGEN_KEY")); err != nil {
 		return nil, err
+	}
+	put := func(ctx context.Context, project, key, agent string, data json.RawMessage) error {
+		_, _, err := st.MutateState(ctx, project, core.StateMutation{
+			Op: core.EventUpsert, Key: key, EventID: core.NewID(), AgentID: agent, Data: data,
+			Tags: []string{}, NowMs: time.Now().UnixMilli(), Writer: core.LeaseWriter{FullAccess: true}})
+		return err
+	}
+	if v0 {
+		if put, err = v0Put(redisURL); err != nil {
+			return nil, err
+		}
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -436,9 +463,7 @@ func authScriptFloor(redisURL string, reply []byte) (http.Handler, error) {
 				Data    json.RawMessage `json:"data"`
 			}
 			_ = json.Unmarshal(body, &in)
-			_, _, err = st.MutateState(r.Context(), cred.ProjectID, core.StateMutation{
-				Op: core.EventUpsert, Key: key, EventID: core.NewID(), AgentID: in.AgentID, Data: in.Data,
-				Tags: []string{}, NowMs: time.Now().UnixMilli(), Writer: core.LeaseWriter{FullAccess: true}})
+			err = put(r.Context(), cred.ProjectID, key, in.AgentID, in.Data)
 		}
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -447,4 +472,31 @@ func authScriptFloor(redisURL string, reply []byte) (http.Handler, error) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(reply)
 	}), nil
+}
+
+//go:embed floor_mutate_state_v0.lua
+var mutateStateV0Lua string
+
+// v0Put runs one upsert through floor_mutate_state_v0.lua with the KEYS and ARGV the store of
+// commit 2649068 sent for a plain write (no idempotency key, lease, expected version or tags).
+func v0Put(redisURL string) (func(ctx context.Context, project, key, agent string, data json.RawMessage) error, error) {
+	opts, err := redis.ParseURL(redisURL)
+	if err != nil {
+		return nil, err
+	}
+	opts.PoolSize = 256 // as the store's
+	rdb := redis.NewClient(opts)
+	script := redis.NewScript(mutateStateV0Lua)
+	return func(ctx context.Context, project, key, agent string, data json.RawMessage) error {
+		pk := func(rest string) string { return "as:{" + project + "}:" + rest }
+		keys := []string{pk("state:" + key), pk("seq"), pk("log"), pk("idx:live"), pk("idem:"),
+			pk("leasecur:" + key), pk("fence:" + key), pk("leases"), pk("leaserec:"), pk("evid"),
+			pk("idx:agent:" + agent)}
+		res, err := script.Run(ctx, rdb, keys, core.EventUpsert, time.Now().UnixMilli(), core.NewID(), agent,
+			string(data), "", "[]", "", "", "", "", key, "", 1, "1", "", "a:"+agent).Slice()
+		if err == nil && res[0] != "OK" {
+			err = fmt.Errorf("v0 script answered %v", res)
+		}
+		return err
+	}, nil
 }
