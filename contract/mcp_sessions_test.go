@@ -326,3 +326,52 @@ func TestMCPModernSubscriptionsListen(t *testing.T) {
 		}
 	})
 }
+
+// TestMCPModernHeadersMustMatchBody: a 2026-07-28 request whose Mcp-Method or Mcp-Name header
+// is missing or disagrees with its body is refused with HEADER_MISMATCH and does nothing, on
+// tools/call and resources/read alike; the same request with matching headers is served. (The
+// server checks the headers once itself and leaves a mismatch to mcp-go: tools/headers.go.)
+func TestMCPModernHeadersMustMatchBody(t *testing.T) {
+	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+		s := testenv.NewServer(t, e)
+		meta := map[string]any{mcp.MetaKeyProtocolVersion: mcp.ProtocolVersion20260728, mcp.MetaKeyClientCapabilities: map[string]any{},
+			mcp.MetaKeyClientInfo: map[string]any{"name": "contract", "version": "1"}}
+		call := func(key string) map[string]any {
+			return map[string]any{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": map[string]any{"_meta": meta,
+				"name": "upsert_state", "arguments": map[string]any{"state_key": key, "agent_id": "a", "data": map[string]any{"n": 1}}}}
+		}
+		read := map[string]any{"jsonrpc": "2.0", "id": 2, "method": "resources/read", "params": map[string]any{"_meta": meta, "uri": "agentstate://states/ok"}}
+		hdr := func(method, name string) map[string]string {
+			h := map[string]string{"Accept": "application/json, text/event-stream", "Mcp-Protocol-Version": mcp.ProtocolVersion20260728, "Mcp-Method": method}
+			if name != "" {
+				h["Mcp-Name"] = name
+			}
+			return h
+		}
+		for _, c := range []struct {
+			name string
+			hdr  map[string]string
+		}{
+			{"other tool in Mcp-Name", hdr("tools/call", "delete_state")},
+			{"no Mcp-Name", hdr("tools/call", "")},
+			{"other method in Mcp-Method", hdr("tools/list", "upsert_state")},
+			{"no Mcp-Method", map[string]string{"Accept": "application/json, text/event-stream", "Mcp-Protocol-Version": mcp.ProtocolVersion20260728, "Mcp-Name": "upsert_state"}},
+		} {
+			resp, body := send(t, "POST", s.URL+"/api/mcp", s.Project.Key, call("refused"), c.hdr)
+			assert.Equal(t, http.StatusBadRequest, resp.StatusCode, "%s: %s", c.name, body)
+			assert.Contains(t, string(body), fmt.Sprint(mcp.HEADER_MISMATCH), c.name)
+		}
+		_, err := s.App.States.Get(context.Background(), s.Project.P, "refused", core.At{})
+		assert.True(t, core.IsCode(err, core.CodeNotFound), "a refused call wrote nothing: %v", err)
+
+		resp, body := send(t, "POST", s.URL+"/api/mcp", s.Project.Key, call("ok"), hdr("tools/call", "upsert_state"))
+		require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+		assert.NotContains(t, string(body), `"isError":true`)
+		resp, body = send(t, "POST", s.URL+"/api/mcp", s.Project.Key, read, hdr("resources/read", "agentstate://states/other"))
+		assert.Equal(t, http.StatusBadRequest, resp.StatusCode, string(body))
+		assert.Contains(t, string(body), fmt.Sprint(mcp.HEADER_MISMATCH))
+		resp, body = send(t, "POST", s.URL+"/api/mcp", s.Project.Key, read, hdr("resources/read", "agentstate://states/ok"))
+		assert.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+		assert.Contains(t, string(body), `\"n\":1`, "the state the matching call wrote")
+	})
+}

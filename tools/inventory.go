@@ -153,8 +153,10 @@ func (t Tool) Handler(d Deps) server.ToolHandlerFunc {
 // NewServer builds an MCP server holding the whole inventory. tools/list shows only the tools
 // the calling credential may use; a call to any other gets v1's FORBIDDEN result.
 func NewServer(d Deps, opts ...server.ServerOption) *server.MCPServer {
+	headers := standardHeaders{paramHeaders: map[string]bool{}}
 	hooks := &server.Hooks{}
 	hooks.AddOnRequestInitialization(gate)
+	hooks.AddOnRequestInitialization(headers.check)
 	hooks.AddAfterListTools(func(ctx context.Context, _ any, _ *mcp.ListToolsRequest, res *mcp.ListToolsResult) {
 		p, err := caller(ctx)
 		res.Tools = slices.DeleteFunc(res.Tools, func(t mcp.Tool) bool {
@@ -168,7 +170,11 @@ func NewServer(d Deps, opts ...server.ServerOption) *server.MCPServer {
 	s := server.NewMCPServer("agentstate", core.ProductVersion, opts...)
 	addResources(s, hooks, d)
 	for _, t := range Inventory() {
-		s.AddTool(t.Definition(), t.Handler(d))
+		def := t.Definition()
+		if len(mcp.ExtractParamHeaderBindings(&def)) > 0 {
+			headers.paramHeaders[def.Name] = true
+		}
+		s.AddTool(def, t.Handler(d))
 	}
 	return s
 }

@@ -35,6 +35,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	mcpclient "github.com/mark3labs/mcp-go/client"
@@ -48,6 +49,7 @@ import (
 
 type compareConfig struct {
 	server, redisURL, ops string
+	mcpProtocol           string
 	conns                 []int
 	d                     time.Duration
 	size, keys            int
@@ -67,6 +69,7 @@ func parseCompare(args []string) (compareConfig, error) {
 	fs.DurationVar(&c.d, "d", 5*time.Second, "duration of each measurement")
 	fs.IntVar(&c.size, "size", 200, "bytes of each PUT's data object")
 	fs.IntVar(&c.keys, "keys", 1000, "distinct state keys")
+	fs.StringVar(&c.mcpProtocol, "mcp-protocol", mcp.LATEST_PROTOCOL_VERSION, mcpProtocolUsage)
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -82,6 +85,8 @@ func parseCompare(args []string) (compareConfig, error) {
 		return c, errors.New("-compare needs -server, the path of a built cmd/http-server")
 	case c.d <= 0 || c.d > maxDuration:
 		return c, fmt.Errorf("-d must be 0..%s", maxDuration)
+	case !mcp.IsValidProtocolVersion(c.mcpProtocol):
+		return c, fmt.Errorf("-mcp-protocol %q: want one of %v", c.mcpProtocol, mcp.ValidProtocolVersions)
 	}
 	_, err := checkRedisURL(c.redisURL)
 	return c, err
@@ -268,7 +273,7 @@ func compareMCP(rdb *redis.Client, ours *target, cc compareConfig) error {
 		if err != nil {
 			return err
 		}
-		lat, rate, err := fireMCP(ours, cc, n)
+		lat, rate, err := fireMCP(mcpLoad{url: ours.url, key: ours.key, protocol: cc.mcpProtocol, conns: n, size: cc.size, keys: cc.keys, d: cc.d})
 		if err != nil {
 			return fmt.Errorf("mcp: %w", err)
 		}
@@ -283,13 +288,30 @@ func compareMCP(rdb *redis.Client, ours *target, cc compareConfig) error {
 	return nil
 }
 
-// fireMCP runs conns initialised MCP sessions calling upsert_state for cc.d.
-func fireMCP(t *target, cc compareConfig, conns int) (summary, float64, error) {
+// mcpLoad is what fireMCP drives: n calls in all (0 = until the deadline) over conns sessions.
+type mcpLoad struct {
+	url, key, protocol string
+	conns, size, keys  int
+	n                  int64
+	d                  time.Duration
+	allowRemote        bool
+}
+
+// fireMCP runs l.conns initialised MCP sessions calling upsert_state until l.n calls were issued
+// or l.d passed. l.protocol is the revision each session asks for in initialize: 2026-07-28 (the
+// stateless era, every request carrying its version in _meta and Mcp-* headers) or a legacy one
+// such as 2025-11-25 or 2025-06-18, which the hosts in use today send.
+func fireMCP(l mcpLoad) (summary, float64, error) {
 	ctx := context.Background()
-	data := map[string]any{"pad": strings.Repeat("x", max(cc.size-len(`{"pad":""}`), 0))}
-	clients := make([]*mcpclient.Client, conns)
+	data := map[string]any{"pad": strings.Repeat("x", max(l.size-len(`{"pad":""}`), 0))}
+	clients := make([]*mcpclient.Client, l.conns)
 	for i := range clients {
-		c, err := mcpclient.NewStreamableHttpClient(t.url+"/api/mcp", transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + t.key}))
+		// Each session keeps its own connection, as the REST clients do: mcp-go's default
+		// client shares http.DefaultTransport, whose 2 idle connections per host would make
+		// most calls at 8+ sessions dial anew and measure connection set-up, not the server.
+		hc := &http.Client{Transport: &http.Transport{DialContext: dialer(l.allowRemote).DialContext, MaxIdleConnsPerHost: 1}}
+		c, err := mcpclient.NewStreamableHttpClient(l.url+"/api/mcp", transport.WithHTTPBasicClient(hc),
+			transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + l.key}))
 		if err != nil {
 			return summary{}, 0, err
 		}
@@ -298,15 +320,16 @@ func fireMCP(t *target, cc compareConfig, conns int) (summary, float64, error) {
 			return summary{}, 0, err
 		}
 		var init mcp.InitializeRequest
-		init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
+		init.Params.ProtocolVersion = l.protocol
 		init.Params.ClientInfo = mcp.Implementation{Name: "loadgen", Version: "1"}
 		if _, err := c.Initialize(ctx, init); err != nil {
 			return summary{}, 0, err
 		}
 		clients[i] = c
 	}
-	ws := make([]*worker, conns)
-	deadline := time.Now().Add(cc.d)
+	ws := make([]*worker, l.conns)
+	var issued atomic.Int64
+	deadline := time.Now().Add(l.d)
 	done := make(chan struct{})
 	start := time.Now()
 	for i, c := range clients {
@@ -314,9 +337,12 @@ func fireMCP(t *target, cc compareConfig, conns int) (summary, float64, error) {
 		go func(w *worker, i int) {
 			defer func() { done <- struct{}{} }()
 			for k := 0; time.Now().Before(deadline); k++ {
+				if l.n > 0 && issued.Add(1) > l.n {
+					return
+				}
 				var req mcp.CallToolRequest
 				req.Params.Name = "upsert_state"
-				req.Params.Arguments = map[string]any{"state_key": "loadgen-" + strconv.Itoa((i*7919+k)%cc.keys), "agent_id": "loadgen", "data": data}
+				req.Params.Arguments = map[string]any{"state_key": "loadgen-" + strconv.Itoa((i*7919+k)%l.keys), "agent_id": "loadgen", "data": data}
 				t0 := time.Now()
 				res, err := c.CallTool(ctx, req)
 				w.lat = append(w.lat, time.Since(t0))

@@ -36,6 +36,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mark3labs/mcp-go/mcp"
+
 	"github.com/agentstate/agentstate-go/internal/cli"
 )
 
@@ -59,7 +61,10 @@ type config struct {
 	keys        int
 	allowRemote bool
 	pace        time.Duration // each client's pause between requests (0 = none: as fast as answered)
+	mcpProtocol string        // -op mcp: the revision each session initializes with
 }
+
+const mcpProtocolUsage = "MCP protocol revision each session initializes with: 2026-07-28 (stateless, Mcp-* headers) or a legacy one hosts send today (2025-11-25, 2025-06-18)"
 
 func main() {
 	run := run
@@ -84,7 +89,8 @@ func parse(args []string) (config, error) {
 	fs.IntVar(&c.c, "c", 32, "concurrent clients")
 	fs.Int64Var(&c.n, "n", 0, "total requests (0 = until -d)")
 	fs.DurationVar(&c.d, "d", 0, "duration, at most 60s (default 10s when -n is 0; with -n, a cap of 60s)")
-	fs.StringVar(&c.op, "op", "put", "put, get or mixed (half PUT, half GET)")
+	fs.StringVar(&c.op, "op", "put", "put, get, mixed (half PUT, half GET) or mcp (upsert_state over /api/mcp, one session per client)")
+	fs.StringVar(&c.mcpProtocol, "mcp-protocol", mcp.LATEST_PROTOCOL_VERSION, mcpProtocolUsage)
 	fs.IntVar(&c.size, "size", 1024, "bytes of each PUT's data object")
 	fs.IntVar(&c.keys, "keys", 1000, "distinct state keys (loadgen-0 … loadgen-<keys-1>)")
 	fs.BoolVar(&c.allowRemote, "allow-remote", false, "allow a non-loopback target (see the package comment)")
@@ -100,8 +106,10 @@ func parse(args []string) (config, error) {
 		return c, errors.New("-n must be >= 0")
 	case c.d < 0 || c.d > maxDuration:
 		return c, fmt.Errorf("-d must be at most %s", maxDuration)
-	case c.op != "put" && c.op != "get" && c.op != "mixed":
-		return c, errors.New("-op must be put, get or mixed")
+	case c.op != "put" && c.op != "get" && c.op != "mixed" && c.op != "mcp":
+		return c, errors.New("-op must be put, get, mixed or mcp")
+	case !mcp.IsValidProtocolVersion(c.mcpProtocol):
+		return c, fmt.Errorf("-mcp-protocol %q: want one of %v", c.mcpProtocol, mcp.ValidProtocolVersions)
 	case c.size < len(`{"pad":""}`) || c.size > maxSize:
 		return c, fmt.Errorf("-size must be %d..%d", len(`{"pad":""}`), maxSize)
 	case c.keys < 1 || c.keys > maxKeys:
@@ -252,6 +260,12 @@ func (c *client) fire(ctx context.Context, n int64, method func(i int64) string)
 func run(args []string) error {
 	cfg, err := parse(args)
 	if err != nil {
+		return err
+	}
+	if cfg.op == "mcp" {
+		start := time.Now()
+		s, _, err := fireMCP(mcpLoad{url: cfg.url, key: cfg.key, protocol: cfg.mcpProtocol, conns: cfg.c, size: cfg.size, keys: cfg.keys, n: cfg.n, d: cfg.d, allowRemote: cfg.allowRemote})
+		s.print(os.Stdout, cfg, time.Since(start))
 		return err
 	}
 	c := newClient(cfg)

@@ -500,7 +500,7 @@ func (a *App) NewHandler(authFailureDelay time.Duration) http.Handler {
 		// Both MCP transports answer a missing resource with -32002 (tools.NotFoundHandler).
 		MCP: tools.NotFoundHandler(sessions.guardStream(server.NewStreamableHTTPServer(mcpSrv, server.WithSessionIdManagerResolver(sessions),
 			server.WithHTTPContextFunc(func(ctx context.Context, r *http.Request) context.Context {
-				return tools.WithToolsets(a.connection(ctx, r), r.URL.Query().Get("toolsets"))
+				return tools.WithHTTPHeader(tools.WithToolsets(a.connection(ctx, r), r.URL.Query().Get("toolsets")), r.Header)
 			})))),
 		MCPSSE:      tools.NotFoundHandler(a.mcpSSE),
 		Console:     console.Handler(),
