@@ -1,0 +1,134 @@
+package jsonx_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/agentstate/agentstate-go/core"
+	"github.com/agentstate/agentstate-go/internal/jsonx"
+	"github.com/agentstate/agentstate-go/rest"
+)
+
+// bodies clients can send whose handling they can see: what is accepted, what it decodes to,
+// which error is reported (field and received type).
+var bodies = []string{
+	`{"agent_id":"a","data":{},"zzz":1}`,
+	`{"agent_id":"a","agent_id":"b","data":{"x":1},"data":[2]}`,
+	`{"AGENT_ID":"a","Data":{"x":1}}`,
+	`{"agent\u005fid":"a","data":{}}`,
+	`{"agent_id":"\ud800x\ud83d\ude00","data":{"\udfff":"\u00e9\u2028"}}`,
+	`{"agent_id":"a","data":{"n":123456789012345678901234567890,"f":1e400,"z":-0}}`,
+	`{"agent_id":"a","data":{ "a" : [ 1 , 2 ] }}`,
+	`{"expected_version":99999999999999999999}`,
+	`{"expected_version":-9223372036854775809}`,
+	`{"expected_version":1.5}`,
+	`{"expected_version":1e2}`,
+	`{"expected_version":"1"}`,
+	`{"expected_version":true}`,
+	`{"expected_version":null,"fencing_token":3}`,
+	`{"agent_id":5,"data":{}}`,
+	`{"agent_id":true,"data":{}}`,
+	`{"agent_id":{"x":1},"data":{}}`,
+	`{"agent_id":[],"data":{}}`,
+	`{"agent_id":"a","data":{},"tags":"x"}`,
+	`{"agent_id":"a","data":{},"tags":["a",1]}`,
+	`{"agent_id":"a","data":{},"tags":["a",null]}`,
+	`{"lease_id":null,"agent_id":null,"data":null,"metadata":null,"tags":null}`,
+	`{"messages":[{"role":"user","content":"hi"},{"role":5}]}`,
+	`{"messages":[{"role":"user","content":{"a":[1,2.5e3,"x"]},"metadata":{"k":1e400}}]}`,
+	`{"filter":{"tags":["a"],"agent_id":1},"limit":"x"}`,
+	`{"ttl_ms":1e30,"wait_ms":-1}`,
+	`{"scopes":["states:read",7]}`,
+	`{"agent_id":"a","data":{"a":01}}`,
+	`{"agent_id":"a","data":{"a":tru}}`,
+	`{"agent_id":"a","data":{"a":"\x"}}`,
+	`{"agent_id":"a","data":{"a":"\u12"}}`,
+	`{"agent_id":"a","data":{"a":"` + "\x01" + `"}}`,
+	`{"agent_id":"a","data":{"a":1,}}`,
+	`{"agent_id":"a","data":{"a":[1,2}}`,
+	`{"agent_id":"a","data":{"a":1e}}`,
+	`{"agent_id":"a","data":{"a":.5}}`,
+	`{"agent_id":"a","data":{"a":+1}}`,
+	`{"agent_id":"a","data":{'a':1}}`,
+	`{"agent_id":"a" "data":{}}`,
+	`{"agent_id":"a","data":{}} x`,
+	`{"agent_id":"a","data":{}}{}`,
+	`{"zzz":tru,"data":{}}`,
+	`{"zzz":[1,,2],"data":{}}`,
+	`{"zzz":"\x","data":{}}`,
+	`{"zzz":01,"data":{}}`,
+	`{"zzz":{"a" 1},"data":{}}`,
+	`{"zz\x":1,"data":{}}`,
+	`{,"data":{}}`,
+	`{"data"}`,
+	`{"data":}`,
+	`{"data":{}`,
+	`{"agent_id":"a","data":` + strings.Repeat(`{"a":`, 9999) + `1` + strings.Repeat(`}`, 9999) + `}`,
+	`{"agent_id":"a","data":` + strings.Repeat(`[`, 10000) + strings.Repeat(`]`, 10000) + `}`,
+	`{"zzz":` + strings.Repeat(`[`, 10001) + strings.Repeat(`]`, 10001) + `,"data":{}}`,
+	`{"agent_id":"a","data":` + strings.Repeat(`[`, 100000) + `}`,
+}
+
+// requestTypes are the body types of every REST route.
+func requestTypes() []reflect.Type {
+	var types []reflect.Type
+	for _, r := range rest.Routes {
+		if r.Request != nil {
+			types = append(types, reflect.TypeOf(r.Request))
+		}
+	}
+	return types
+}
+
+// sameAsEncodingJSON fails t unless jsonx answers b, into every request type, exactly as
+// encoding/json does: both refuse it with the same client-visible error, or both decode it to
+// the same value; and Valid agrees.
+func sameAsEncodingJSON(t *testing.T, types []reflect.Type, b []byte) {
+	if got, want := jsonx.Valid(b), json.Valid(b); got != want {
+		t.Fatalf("Valid(%.200q) = %v, encoding/json says %v", b, got, want)
+	}
+	if !utf8.Valid(b) {
+		return // refused before decoding (core.RequireUTF8)
+	}
+	for _, typ := range types {
+		got, want := reflect.New(typ).Interface(), reflect.New(typ).Interface()
+		gotErr, wantErr := jsonx.Unmarshal(b, got), json.Unmarshal(b, want)
+		if (gotErr == nil) != (wantErr == nil) {
+			t.Fatalf("%s: %.200q: jsonx %v, encoding/json %v", typ, b, gotErr, wantErr)
+		}
+		if wantErr != nil {
+			g, w := core.WireErrorOf(core.DecodeError("op", gotErr)), core.WireErrorOf(core.DecodeError("op", wantErr))
+			if !reflect.DeepEqual(g, w) {
+				t.Fatalf("%s: %.200q: jsonx says %+v, encoding/json %+v", typ, b, g, w)
+			}
+			continue
+		}
+		g, _ := json.Marshal(got)
+		w, _ := json.Marshal(want)
+		if !bytes.Equal(g, w) {
+			t.Fatalf("%s: %.200q: jsonx decoded %.300s, encoding/json %.300s", typ, b, g, w)
+		}
+	}
+}
+
+func TestSameAsEncodingJSON(t *testing.T) {
+	types := requestTypes()
+	for _, b := range bodies {
+		sameAsEncodingJSON(t, types, []byte(b))
+	}
+}
+
+// FuzzSameAsEncodingJSON: any bytes, into any route's body type, as encoding/json would.
+func FuzzSameAsEncodingJSON(f *testing.F) {
+	for _, b := range bodies {
+		if len(b) < 1000 {
+			f.Add([]byte(b))
+		}
+	}
+	types := requestTypes()
+	f.Fuzz(func(t *testing.T, b []byte) { sameAsEncodingJSON(t, types, b) })
+}
