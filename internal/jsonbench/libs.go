@@ -7,10 +7,10 @@ import (
 	"bytes"
 	stdjson "encoding/json"
 	"errors"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/agentstate/agentstate-go/core"
+	"github.com/agentstate/agentstate-go/internal/jsonx"
 	"github.com/bytedance/sonic"
 	goccy "github.com/goccy/go-json"
 	jsoniter "github.com/json-iterator/go"
@@ -69,51 +69,15 @@ func decodePut(l lib, b []byte) (core.StateWrite, error) {
 		return w, err
 	}
 	for _, raw := range []stdjson.RawMessage{w.Data, w.Metadata} {
-		if len(raw) > 0 && core.JSONKind(raw) == "object" && !hasSpaceBetweenTokens(raw) && !l.valid(raw) {
+		// Compact objects are checked with Valid (core's scan for whitespace between tokens,
+		// which picks Compact instead, costs the same with every library and is left out).
+		if len(raw) > 0 && core.JSONKind(raw) == "object" && !l.valid(raw) {
 			return w, errInvalid
 		}
 	}
 	return w, nil
 }
 
-// hasSpaceBetweenTokens is core's (unexported there): compact bodies are checked, not copied.
-func hasSpaceBetweenTokens(raw []byte) bool {
-	inString := false
-	for i := 0; i < len(raw); i++ {
-		switch c := raw[i]; {
-		case inString:
-			if c == '\\' {
-				i++
-			} else if c == '"' {
-				inString = false
-			}
-		case c == '"':
-			inString = true
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
-			return true
-		}
-	}
-	return false
-}
-
-// goccyMapped is goccy/go-json with its type errors turned into encoding/json's, as the
-// product's internal/jsonx would do it.
-var goccyMapped = lib{"goccy/go-json mapped", func(b []byte, v any) error {
-	err := goccy.Unmarshal(b, v)
-	var ute *goccy.UnmarshalTypeError
-	if errors.As(err, &ute) {
-		return &stdjson.UnmarshalTypeError{Value: ute.Value, Type: ute.Type, Offset: ute.Offset, Struct: ute.Struct, Field: withoutIndices(ute.Field)}
-	}
-	return err
-}, goccy.Valid}
-
-func withoutIndices(path string) string {
-	parts := strings.Split(path, ".")
-	out := parts[:0]
-	for _, p := range parts {
-		if p == "" || strings.Trim(p, "0123456789") != "" {
-			out = append(out, p)
-		}
-	}
-	return strings.Join(out, ".")
-}
+// goccyMapped is goccy/go-json as the product uses it: internal/jsonx, which turns its type
+// errors into encoding/json's.
+var goccyMapped = lib{"goccy/go-json mapped", jsonx.Unmarshal, jsonx.Valid}
