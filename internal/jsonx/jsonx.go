@@ -1,50 +1,52 @@
-// Package jsonx decodes and checks request bodies with goccy/go-json, which does the work of
-// encoding/json's Unmarshal and Valid in about a quarter of the instructions (issue #20; see
-// docs/benchmarks.md "A faster JSON path"). It keeps encoding/json's semantics for everything
-// clients can see: what is accepted (unknown fields ignored, duplicate names with the last
-// winning, names matched case-insensitively, 10,000 levels of nesting), what it decodes to
-// (numbers and bytes of a json.RawMessage kept as sent, U+FFFD for a lone surrogate escape)
-// and, through typeError, the errors core.DecodeError words for clients.
+// Package jsonx decodes and checks request bodies and tool arguments with goccy/go-json, which
+// does the work of encoding/json's Unmarshal and Valid in about a quarter of the instructions
+// (issue #20; see docs/benchmarks.md "JSON libraries for the request body"). It answers as
+// encoding/json does: what is accepted (unknown fields ignored, duplicate names with the last
+// winning, names matched case-insensitively, 10,000 levels of nesting) and what it decodes to
+// (the bytes of a json.RawMessage kept as sent, U+FFFD for a lone surrogate escape) are the
+// same, and every error comes from encoding/json itself.
 package jsonx
 
 import (
+	"bytes"
 	"encoding/json"
-	"errors"
-	"strings"
+	"reflect"
 
 	goccy "github.com/goccy/go-json"
 )
 
-// Unmarshal is json.Unmarshal: a type error is an *encoding/json.UnmarshalTypeError.
+// Unmarshal is json.Unmarshal.
 func Unmarshal(b []byte, v any) error {
-	return typeError(goccy.Unmarshal(b, v))
+	if goccy.Unmarshal(b, v) == nil {
+		return nil
+	}
+	reset(v)
+	return json.Unmarshal(b, v)
+}
+
+// DecodeStrict decodes the first value of b as a json.Decoder with DisallowUnknownFields does
+// (tool arguments: a misspelt argument must not be ignored).
+func DecodeStrict(b []byte, v any) error {
+	d := goccy.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	if d.Decode(v) == nil {
+		return nil
+	}
+	reset(v)
+	std := json.NewDecoder(bytes.NewReader(b))
+	std.DisallowUnknownFields()
+	return std.Decode(v)
 }
 
 // Valid is json.Valid.
 func Valid(b []byte) bool { return goccy.Valid(b) }
 
-// typeError turns goccy's type error into encoding/json's, which core.DecodeError words as
-// "Expected string, received number" with the field in details.path.
-func typeError(err error) error {
-	var ute *goccy.UnmarshalTypeError
-	if !errors.As(err, &ute) {
-		return err
+// reset zeroes what a failed decoding left in v, so that encoding/json decodes b afresh. A
+// refused body is decoded twice, but clients read the wording of its error (core.DecodeError:
+// "Expected string, received number", the field in details.path, and which of two faults is
+// reported first), and encoding/json is the one that words it.
+func reset(v any) {
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && !rv.IsNil() {
+		rv.Elem().SetZero()
 	}
-	return &json.UnmarshalTypeError{Value: ute.Value, Type: ute.Type, Offset: ute.Offset, Struct: ute.Struct, Field: withoutIndices(ute.Field)}
-}
-
-// withoutIndices drops the array indices goccy puts in a field path ("tags.0"): encoding/json
-// names the field alone ("tags").
-func withoutIndices(path string) string {
-	if !strings.ContainsAny(path, "0123456789") {
-		return path
-	}
-	parts := strings.Split(path, ".")
-	out := parts[:0]
-	for _, p := range parts {
-		if p == "" || strings.Trim(p, "0123456789") != "" {
-			out = append(out, p)
-		}
-	}
-	return strings.Join(out, ".")
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/agentstate/agentstate-go/core"
 	"github.com/agentstate/agentstate-go/internal/jsonx"
 	"github.com/agentstate/agentstate-go/rest"
+	"github.com/agentstate/agentstate-go/tools"
 )
 
 // bodies clients can send whose handling they can see: what is accepted, what it decodes to,
@@ -71,6 +72,12 @@ var bodies = []string{
 	`{"agent_id":"a","data":` + strings.Repeat(`[`, 10000) + strings.Repeat(`]`, 10000) + `}`,
 	`{"zzz":` + strings.Repeat(`[`, 10001) + strings.Repeat(`]`, 10001) + `,"data":{}}`,
 	`{"agent_id":"a","data":` + strings.Repeat(`[`, 100000) + `}`,
+	`{"state_key":"k","data":{},"expected_verison":1}`,
+	`{"state_key":"k","State_Key":"j","AGENT_ID":"a","data":{"a":1}} {"x":1}`,
+	`{"state_key":"k","data":{}} x`,
+	`{"state_key":"k","after":9223372036854775807,"limit":1e30}`,
+	`{"state_key":"k","ttl_ms":-1,"wait_ms":"x","scopes":[1]}`,
+	`{"messages":[{"role":"user","content":"hi","zzz":1}]}`,
 }
 
 // requestTypes are the body types of every REST route.
@@ -115,20 +122,70 @@ func sameAsEncodingJSON(t *testing.T, types []reflect.Type, b []byte) {
 	}
 }
 
-func TestSameAsEncodingJSON(t *testing.T) {
-	types := requestTypes()
-	for _, b := range bodies {
-		sameAsEncodingJSON(t, types, []byte(b))
+// toolTypes are the argument types of every MCP tool.
+func toolTypes() []reflect.Type {
+	var types []reflect.Type
+	for _, tl := range tools.Inventory() {
+		types = append(types, reflect.TypeOf(tl.Input))
+	}
+	return types
+}
+
+// strictView is what tools.decodeArgs makes of a strict decoding error for clients.
+func strictView(err error) any {
+	if s := err.Error(); strings.HasPrefix(s, "json: unknown field ") {
+		return s
+	}
+	return core.WireErrorOf(core.DecodeError("op", err))
+}
+
+// strictSameAsEncodingJSON fails t unless DecodeStrict answers b, into every tool's argument
+// type, as a json.Decoder with DisallowUnknownFields does.
+func strictSameAsEncodingJSON(t *testing.T, types []reflect.Type, b []byte) {
+	if !utf8.Valid(b) {
+		return // refused before decoding (core.RequireUTF8)
+	}
+	for _, typ := range types {
+		got, want := reflect.New(typ).Interface(), reflect.New(typ).Interface()
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		gotErr, wantErr := jsonx.DecodeStrict(b, got), dec.Decode(want)
+		if (gotErr == nil) != (wantErr == nil) {
+			t.Fatalf("%s: %.200q: jsonx %v, encoding/json %v", typ, b, gotErr, wantErr)
+		}
+		if wantErr != nil {
+			if g, w := strictView(gotErr), strictView(wantErr); !reflect.DeepEqual(g, w) {
+				t.Fatalf("%s: %.200q: jsonx says %+v, encoding/json %+v", typ, b, g, w)
+			}
+			continue
+		}
+		g, _ := json.Marshal(got)
+		w, _ := json.Marshal(want)
+		if !bytes.Equal(g, w) {
+			t.Fatalf("%s: %.200q: jsonx decoded %.300s, encoding/json %.300s", typ, b, g, w)
+		}
 	}
 }
 
-// FuzzSameAsEncodingJSON: any bytes, into any route's body type, as encoding/json would.
+func TestSameAsEncodingJSON(t *testing.T) {
+	types, strict := requestTypes(), toolTypes()
+	for _, b := range bodies {
+		sameAsEncodingJSON(t, types, []byte(b))
+		strictSameAsEncodingJSON(t, strict, []byte(b))
+	}
+}
+
+// FuzzSameAsEncodingJSON: any bytes, into any route's body type and any tool's arguments, as
+// encoding/json would.
 func FuzzSameAsEncodingJSON(f *testing.F) {
 	for _, b := range bodies {
 		if len(b) < 1000 {
 			f.Add([]byte(b))
 		}
 	}
-	types := requestTypes()
-	f.Fuzz(func(t *testing.T, b []byte) { sameAsEncodingJSON(t, types, b) })
+	types, strict := requestTypes(), toolTypes()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		sameAsEncodingJSON(t, types, b)
+		strictSameAsEncodingJSON(t, strict, b)
+	})
 }
