@@ -51,7 +51,7 @@ var stdVariants = []lib{
 	{"encoding/json no re-check of data", stdjson.Unmarshal, func([]byte) bool { return true }},
 }
 
-var errInvalid = errors.New("Invalid JSON body")
+var errInvalid = errors.New("invalid JSON body")
 
 // decodePut is what a REST PUT does to its body before the store sees it (rest.decodeBody,
 // then core.States.Put's compactObject for data and metadata), with l in place of

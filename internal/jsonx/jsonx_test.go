@@ -91,37 +91,6 @@ func requestTypes() []reflect.Type {
 	return types
 }
 
-// sameAsEncodingJSON fails t unless jsonx answers b, into every request type, exactly as
-// encoding/json does: both refuse it with the same client-visible error, or both decode it to
-// the same value; and Valid agrees.
-func sameAsEncodingJSON(t *testing.T, types []reflect.Type, b []byte) {
-	if got, want := jsonx.Valid(b), json.Valid(b); got != want {
-		t.Fatalf("Valid(%.200q) = %v, encoding/json says %v", b, got, want)
-	}
-	if !utf8.Valid(b) {
-		return // refused before decoding (core.RequireUTF8)
-	}
-	for _, typ := range types {
-		got, want := reflect.New(typ).Interface(), reflect.New(typ).Interface()
-		gotErr, wantErr := jsonx.Unmarshal(b, got), json.Unmarshal(b, want)
-		if (gotErr == nil) != (wantErr == nil) {
-			t.Fatalf("%s: %.200q: jsonx %v, encoding/json %v", typ, b, gotErr, wantErr)
-		}
-		if wantErr != nil {
-			g, w := core.WireErrorOf(core.DecodeError("op", gotErr)), core.WireErrorOf(core.DecodeError("op", wantErr))
-			if !reflect.DeepEqual(g, w) {
-				t.Fatalf("%s: %.200q: jsonx says %+v, encoding/json %+v", typ, b, g, w)
-			}
-			continue
-		}
-		g, _ := json.Marshal(got)
-		w, _ := json.Marshal(want)
-		if !bytes.Equal(g, w) {
-			t.Fatalf("%s: %.200q: jsonx decoded %.300s, encoding/json %.300s", typ, b, g, w)
-		}
-	}
-}
-
 // toolTypes are the argument types of every MCP tool.
 func toolTypes() []reflect.Type {
 	var types []reflect.Type
@@ -131,39 +100,60 @@ func toolTypes() []reflect.Type {
 	return types
 }
 
-// strictView is what tools.decodeArgs makes of a strict decoding error for clients.
-func strictView(err error) any {
-	if s := err.Error(); strings.HasPrefix(s, "json: unknown field ") {
-		return s
+// sameAsEncodingJSON fails t unless jsonx answers b, into every request type, exactly as
+// encoding/json does: both refuse it with the same client-visible error, or both decode it to
+// the same value; and Valid agrees.
+func sameAsEncodingJSON(t *testing.T, types []reflect.Type, b []byte) {
+	if got, want := jsonx.Valid(b), json.Valid(b); got != want {
+		t.Fatalf("Valid(%.200q) = %v, encoding/json says %v", b, got, want)
 	}
-	return core.WireErrorOf(core.DecodeError("op", err))
+	for _, typ := range types {
+		sameAnswer(t, typ, b, func(v any) error { return jsonx.Unmarshal(b, v) },
+			func(v any) error { return json.Unmarshal(b, v) },
+			func(err error) any { return core.WireErrorOf(core.DecodeError("op", err)) })
+	}
 }
 
 // strictSameAsEncodingJSON fails t unless DecodeStrict answers b, into every tool's argument
-// type, as a json.Decoder with DisallowUnknownFields does.
+// type, as a json.Decoder with DisallowUnknownFields does, seen as tools.decodeArgs words it.
 func strictSameAsEncodingJSON(t *testing.T, types []reflect.Type, b []byte) {
+	for _, typ := range types {
+		sameAnswer(t, typ, b, func(v any) error { return jsonx.DecodeStrict(b, v) },
+			func(v any) error {
+				dec := json.NewDecoder(bytes.NewReader(b))
+				dec.DisallowUnknownFields()
+				return dec.Decode(v)
+			},
+			func(err error) any {
+				if s := err.Error(); strings.HasPrefix(s, "json: unknown field ") {
+					return s
+				}
+				return core.WireErrorOf(core.DecodeError("op", err))
+			})
+	}
+}
+
+// sameAnswer fails t unless decode and reference, each into a new typ, both refuse b with the
+// same error as clients see it (view), or both decode it to the same value.
+func sameAnswer(t *testing.T, typ reflect.Type, b []byte, decode, reference func(any) error, view func(error) any) {
 	if !utf8.Valid(b) {
 		return // refused before decoding (core.RequireUTF8)
 	}
-	for _, typ := range types {
-		got, want := reflect.New(typ).Interface(), reflect.New(typ).Interface()
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.DisallowUnknownFields()
-		gotErr, wantErr := jsonx.DecodeStrict(b, got), dec.Decode(want)
-		if (gotErr == nil) != (wantErr == nil) {
-			t.Fatalf("%s: %.200q: jsonx %v, encoding/json %v", typ, b, gotErr, wantErr)
+	got, want := reflect.New(typ).Interface(), reflect.New(typ).Interface()
+	gotErr, wantErr := decode(got), reference(want)
+	if (gotErr == nil) != (wantErr == nil) {
+		t.Fatalf("%s: %.200q: jsonx %v, encoding/json %v", typ, b, gotErr, wantErr)
+	}
+	if wantErr != nil {
+		if g, w := view(gotErr), view(wantErr); !reflect.DeepEqual(g, w) {
+			t.Fatalf("%s: %.200q: jsonx says %+v, encoding/json %+v", typ, b, g, w)
 		}
-		if wantErr != nil {
-			if g, w := strictView(gotErr), strictView(wantErr); !reflect.DeepEqual(g, w) {
-				t.Fatalf("%s: %.200q: jsonx says %+v, encoding/json %+v", typ, b, g, w)
-			}
-			continue
-		}
-		g, _ := json.Marshal(got)
-		w, _ := json.Marshal(want)
-		if !bytes.Equal(g, w) {
-			t.Fatalf("%s: %.200q: jsonx decoded %.300s, encoding/json %.300s", typ, b, g, w)
-		}
+		return
+	}
+	g, _ := json.Marshal(got)
+	w, _ := json.Marshal(want)
+	if !bytes.Equal(g, w) {
+		t.Fatalf("%s: %.200q: jsonx decoded %.300s, encoding/json %.300s", typ, b, g, w)
 	}
 }
 
