@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/agentstate/agentstate-go/internal/jsonx"
 )
 
 // Event types of the state log.
@@ -263,7 +265,7 @@ func compactObject(op, path string, raw json.RawMessage) (json.RawMessage, error
 	}
 	if !hasSpaceBetweenTokens(raw) {
 		// Nearly every body is compact already: checking it is cheaper than copying it.
-		if !json.Valid(raw) {
+		if !jsonx.Valid(raw) {
 			return nil, BadRequest(op, path, "Invalid JSON body")
 		}
 		return raw, nil

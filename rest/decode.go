@@ -2,7 +2,6 @@ package rest
 
 import (
 	"bytes"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -11,11 +10,13 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/agentstate/agentstate-go/core"
+	"github.com/agentstate/agentstate-go/internal/jsonx"
 )
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
-// decodeBody reads a bounded JSON object body into dst. Unknown fields are ignored, as v1 does.
+// decodeBody reads a bounded JSON object body into dst (internal/jsonx: encoding/json's semantics,
+// faster). Unknown fields are ignored, as v1 does.
 func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, dst any) error {
 	const op = "rest.decodeBody"
 	b, err := readBody(w, r, limit)
@@ -30,12 +31,12 @@ func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, dst any) er
 		return core.E(op, core.CodeBadRequest, "Invalid JSON body")
 	}
 	if kind := core.JSONKind(b); kind != "object" {
-		if !json.Valid(b) {
+		if !jsonx.Valid(b) {
 			return core.E(op, core.CodeBadRequest, "Invalid JSON body")
 		}
 		return core.E(op, core.CodeBadRequest, "Expected object, received "+kind)
 	}
-	if err := json.Unmarshal(b, dst); err != nil {
+	if err := jsonx.Unmarshal(b, dst); err != nil {
 		return core.DecodeError(op, err)
 	}
 	return nil

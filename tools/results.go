@@ -1,7 +1,6 @@
 package tools
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +9,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/agentstate/agentstate-go/core"
+	"github.com/agentstate/agentstate-go/internal/jsonx"
 )
 
 // HostTimeoutMs bounds every tool call that blocks: common MCP hosts abandon a request after
@@ -99,9 +99,7 @@ func decodeArgs(tool string, raw json.RawMessage, v any) error {
 	if err := core.RequireUTF8(op, raw); err != nil {
 		return err
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
+	err := jsonx.DecodeStrict(raw, v)
 	if err == nil {
 		return nil
 	}
