@@ -22,8 +22,6 @@ const (
 
 var projectIDRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
-var credentialRe = regexp.MustCompile(`^as_(live|cap)_[A-Za-z0-9]{40}$`)
-
 // Credential is what the store keeps for a key or token, found by the SHA-256 of the raw string.
 type Credential struct {
 	ID        string         `json:"id"`
@@ -109,12 +107,30 @@ func NewAuth(store KeyStore, clock Clock) *Auth {
 	return &Auth{store: store, clock: clock, seen: seen}
 }
 
-// ValidCredentialFormat reports whether raw looks like an API key or capability token.
-func ValidCredentialFormat(raw string) bool { return credentialRe.MatchString(raw) }
+// ValidCredentialFormat reports whether raw looks like an API key or capability token:
+// ^as_(live|cap)_[A-Za-z0-9]{40}$, checked without a regexp (it runs on every request).
+func ValidCredentialFormat(raw string) bool {
+	return ValidAPIKeyFormat(raw) || (strings.HasPrefix(raw, CapabilityTokenPrefix) && base62Secret(raw[len(CapabilityTokenPrefix):]))
+}
 
 // ValidAPIKeyFormat reports whether raw is "as_live_" + 40 base62 characters.
 func ValidAPIKeyFormat(raw string) bool {
-	return strings.HasPrefix(raw, APIKeyPrefix) && credentialRe.MatchString(raw)
+	return strings.HasPrefix(raw, APIKeyPrefix) && base62Secret(raw[len(APIKeyPrefix):])
+}
+
+// base62Secret reports whether s is a credential's secret: credentialSecretLen letters or digits.
+func base62Secret(s string) bool {
+	if len(s) != credentialSecretLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // NewAPIKeySecret returns a fresh raw API key.
