@@ -85,8 +85,10 @@ type AuthStore interface {
 	TouchCredential(ctx context.Context, c Credential, at int64) error
 	// CredentialAndCount reads the credential under hash, checks lineage (nil: none) against
 	// project's revoked set and counts one request for each of count in the window starting at
-	// windowStart, all in one round trip; counts are in count's order.
-	CredentialAndCount(ctx context.Context, hash, project string, lineage []string, windowStart int64, count []string) (*Credential, []bool, []int64, error)
+	// windowStart, all in one round trip; counts are in count's order. A counter's expiry is
+	// set with its count when SetExpiry asks, and otherwise only when the count finds the
+	// counter new, so that no counter outlives its window by more than one more.
+	CredentialAndCount(ctx context.Context, hash, project string, lineage []string, windowStart int64, count []RateCounter) (*Credential, []bool, []int64, error)
 	// CreateAPIKey stores key (without its raw value) and its credential under hash.
 	// An existing credential with the same hash is left as it is (bootstrap is idempotent).
 	CreateAPIKey(ctx context.Context, projectID string, key APIKey, hash string) error
@@ -205,6 +207,7 @@ func (a *Auth) Admit(ctx context.Context, raw, resource string, l *RateLimiter, 
 	now, window, count := l.charge(id.id, id.mintedBy)
 	cred, revoked, counts, err := a.store.CredentialAndCount(ctx, hash, id.projectID, lineage, window, count)
 	if err != nil {
+		l.failed(window, count)
 		return Principal{}, RateStatus{}, Internal(op, err)
 	}
 	if cred != nil && (cred.ID != id.id || cred.ProjectID != id.projectID || !slices.Equal(cred.Lineage(), id.lineage)) {

@@ -54,9 +54,9 @@ func credentialFromFields(hash string, f map[string]string) (*core.Credential, e
 // request needs before its work, in one round trip. It can be sent together because a
 // credential's project, id and lineage never change once issued (the caller knows them from
 // an earlier request); revocation, expiry and scopes are read fresh by this very pipeline.
-// The counters are plain INCR + PEXPIRE (not MULTI): on a cluster the credential and the
-// project's keys live in different slots, and one counter more or less is no harm.
-func (s *Store) CredentialAndCount(ctx context.Context, hash, project string, lineage []string, windowStart int64, count []string) (*core.Credential, []bool, []int64, error) {
+// The counters are plain INCR (+ PEXPIRE when asked; not MULTI): on a cluster the credential
+// and the project's keys live in different slots, and one counter more or less is no harm.
+func (s *Store) CredentialAndCount(ctx context.Context, hash, project string, lineage []string, windowStart int64, count []core.RateCounter) (*core.Credential, []bool, []int64, error) {
 	const op = "redisstore.CredentialAndCount"
 	pipe := s.rdb.Pipeline()
 	cred := pipe.HGetAll(ctx, credentialKey(hash))
@@ -65,13 +65,24 @@ func (s *Store) CredentialAndCount(ctx context.Context, hash, project string, li
 		revoked = pipe.SMIsMember(ctx, revokedTokensKey(project), anySlice(lineage)...)
 	}
 	incrs := make([]*redis.IntCmd, len(count))
-	for i, id := range count {
-		key := rateLimitKey(project, id, windowStart)
+	for i, c := range count {
+		key := rateLimitKey(project, c.ID, windowStart)
 		incrs[i] = pipe.Incr(ctx, key)
-		pipe.PExpire(ctx, key, 2*core.RateWindow)
+		if c.SetExpiry {
+			pipe.PExpire(ctx, key, 2*core.RateWindow)
+		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, nil, nil, core.Internal(op, err)
+	}
+	for i, c := range count {
+		// This INCR created the counter without an expiry (its key was removed since this
+		// replica last set one): set it now, or the counter would never go.
+		if incrs[i].Val() == 1 && !c.SetExpiry {
+			if err := s.rdb.PExpire(ctx, rateLimitKey(project, c.ID, windowStart), 2*core.RateWindow).Err(); err != nil {
+				return nil, nil, nil, core.Internal(op, err)
+			}
+		}
 	}
 	c, err := credentialFromFields(hash, cred.Val())
 	if err != nil {
