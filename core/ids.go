@@ -34,5 +34,6 @@ func RandomBase62(n int) string {
 // SHA256Hex is how credentials are stored and how idempotency fingerprints are taken.
 func SHA256Hex(b []byte) string {
 	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+	var out [2 * sha256.Size]byte // on the stack: one allocation (the string), not two
+	return string(hex.AppendEncode(out[:0], sum[:]))
 }

@@ -107,8 +107,15 @@ func anySlice(l []string) []any {
 	return out
 }
 
+// int64Field is the field's integer, 0 when absent or malformed. An absent field is the
+// common case (a key's expires_at, revoked_at, …): it is not parsed, since a failed parse
+// allocates its error.
 func int64Field(f map[string]string, name string) int64 {
-	n, _ := strconv.ParseInt(f[name], 10, 64)
+	v := f[name]
+	if v == "" {
+		return 0
+	}
+	n, _ := strconv.ParseInt(v, 10, 64)
 	return n
 }
 
