@@ -171,7 +171,7 @@ func (a *Auth) AuthenticateFor(ctx context.Context, raw, resource string) (Princ
 			return Principal{}, Internal("core.Auth.Authenticate", err)
 		}
 	}
-	return a.principal(ctx, hash, cred, revoked, resource)
+	return a.principal(ctx, hash, cred, revoked, resource, true)
 }
 
 // Admit authenticates raw on resource (as AuthenticateFor) and charges the request to its rate
@@ -210,13 +210,14 @@ func (a *Auth) Admit(ctx context.Context, raw, resource string, l *RateLimiter, 
 		l.failed(window, count)
 		return Principal{}, RateStatus{}, Internal(op, err)
 	}
-	if cred != nil && (cred.ID != id.id || cred.ProjectID != id.projectID || !slices.Equal(cred.Lineage(), id.lineage)) {
+	if cred != nil && (cred.ID != id.id || cred.ProjectID != id.projectID || !cred.hasLineage(id.lineage)) {
 		// The raw credential was issued again (its project deleted and re-bootstrapped with the
 		// same key): what was sent with it named the old one. Start over without the hint.
 		a.seen.Remove(hash)
 		return a.Admit(ctx, raw, resource, l, keysOnly)
 	}
-	p, err := a.principal(ctx, hash, cred, revoked, resource)
+	// Not remembered again: it is the identity just checked, and Get has already marked it used.
+	p, err := a.principal(ctx, hash, cred, revoked, resource, false)
 	if err != nil {
 		return Principal{}, RateStatus{}, err
 	}
@@ -236,8 +237,9 @@ type credentialIdentity struct {
 const maxSeenCredentials = 100_000
 
 // principal checks a credential read for hash (nil: none), its lineage's revocation flags and
-// its audience against resource, and returns its principal.
-func (a *Auth) principal(ctx context.Context, hash string, cred *Credential, revoked []bool, resource string) (Principal, error) {
+// its audience against resource, and returns its principal; remember records its identity
+// for Admit.
+func (a *Auth) principal(ctx context.Context, hash string, cred *Credential, revoked []bool, resource string, remember bool) (Principal, error) {
 	// The store finds the credential by hash; comparing the full stored hash in constant time
 	// keeps the decision independent of how the store matched.
 	if cred == nil || subtle.ConstantTimeCompare([]byte(cred.Hash), []byte(hash)) != 1 {
@@ -248,8 +250,10 @@ func (a *Auth) principal(ctx context.Context, hash string, cred *Credential, rev
 		(cred.Audience != "" && cred.Audience != resource) {
 		return Principal{}, errUnauthorized
 	}
-	a.seen.Add(hash, credentialIdentity{projectID: cred.ProjectID, id: cred.ID, kind: cred.Kind,
-		mintedBy: cred.MintedBy, lineage: cred.Lineage()})
+	if remember {
+		a.seen.Add(hash, credentialIdentity{projectID: cred.ProjectID, id: cred.ID, kind: cred.Kind,
+			mintedBy: cred.MintedBy, lineage: cred.Lineage()})
+	}
 	// last_used_at is kept to the minute: one extra write per credential per minute, not per request.
 	if now-cred.LastUsedAt >= lastUsedResolution.Milliseconds() {
 		if err := a.store.TouchCredential(ctx, *cred, now); err != nil {
@@ -276,6 +280,18 @@ func (c Credential) Lineage() []string {
 		out = append(out, c.MintedBy)
 	}
 	return append(append(out, c.Ancestors...), c.ID)
+}
+
+// hasLineage is slices.Equal(c.Lineage(), l) without building the lineage (Admit checks it on
+// every request).
+func (c Credential) hasLineage(l []string) bool {
+	if c.MintedBy != "" {
+		if len(l) == 0 || l[0] != c.MintedBy {
+			return false
+		}
+		l = l[1:]
+	}
+	return len(l) == len(c.Ancestors)+1 && slices.Equal(l[:len(c.Ancestors)], c.Ancestors) && l[len(c.Ancestors)] == c.ID
 }
 
 // CreateProjectWithKey creates a project and its first full-access key. With rawKey empty a
