@@ -33,9 +33,10 @@ type RateCounter struct {
 	ID string
 	// SetExpiry asks the store to (re)set the counter's expiry with this count. Only a
 	// replica's first count of a counter in a window asks, so a steady request costs one INCR
-	// and not INCR + PEXPIRE: every replica's first INCR in a window (which includes whichever
-	// creates the key) carries its PEXPIRE. A count without it that finds the counter new (its
-	// key removed since, with the project) sets the expiry afterwards (AuthStore.CredentialAndCount).
+	// and not INCR + PEXPIRE. The INCR that creates a counter is either such a first count or
+	// one that finds the counter new without having asked (the key was removed since, or this
+	// replica's first count is still on its way), which sets the expiry right after
+	// (AuthStore.CredentialAndCount): no counter is left without one.
 	SetExpiry bool
 }
 

@@ -77,7 +77,8 @@ func (s *Store) CredentialAndCount(ctx context.Context, hash, project string, li
 	}
 	for i, c := range count {
 		// This INCR created the counter without an expiry (its key was removed since this
-		// replica last set one): set it now, or the counter would never go.
+		// replica set one, or the count that sets it is still on its way): set it now, or the
+		// counter might never go.
 		if incrs[i].Val() == 1 && !c.SetExpiry {
 			if err := s.rdb.PExpire(ctx, rateLimitKey(project, c.ID, windowStart), 2*core.RateWindow).Err(); err != nil {
 				return nil, nil, nil, core.Internal(op, err)
