@@ -4,8 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -130,4 +135,85 @@ func TestQueryReadsOnlyWhatThePageNeeds(t *testing.T) {
 		require.NoError(t, err)
 		assert.Len(t, page.Data, 3, "a filtered query still scans past non-matches")
 	})
+}
+
+// A rate counter costs one INCR per request once this replica has set its expiry in the
+// window (not INCR + PEXPIRE), and still never lives without an expiry: every replica's
+// first count in a window sets it, and a count that finds its counter gone (removed with
+// the project, or by hand) sets it again.
+func TestRateCountersAlwaysExpire(t *testing.T) {
+	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+		e, _ = e.WithOwnClients(t) // its hook sees this test's commands only
+		limited := func(a *app.App) { a.RateLimiter = core.NewRateLimiter(e.Store, e.Clock, 1000) }
+		a, b := testenv.NewServer(t, e, limited), testenv.NewServer(t, e, limited) // two replicas
+		key, ctx := a.Project.Key, context.Background()
+		sent := &commandNames{}
+		e.Rdb.AddHook(sent)
+		counters := func() []string {
+			var out []string
+			for _, k := range e.ProjectKeys(t, a.Project.ID) {
+				if strings.Contains(k, ":rl:") {
+					out = append(out, k)
+				}
+			}
+			require.NotEmpty(t, out)
+			return out
+		}
+		get := func(s *testenv.Server) {
+			t.Helper()
+			require.Equal(t, 200, status(t, s, "GET", "/api/v1/leases", key, nil))
+			for _, k := range counters() {
+				assert.Positive(t, e.Rdb.PTTL(ctx, k).Val(), "%s has no expiry", k)
+			}
+		}
+		for _, s := range []*testenv.Server{a, b, a, b} {
+			get(s)
+		}
+		sent.reset()
+		get(a)
+		get(b)
+		assert.NotContains(t, sent.list(), "pexpire", "a replica sets a counter's expiry once per window")
+
+		require.NoError(t, e.Rdb.Del(ctx, counters()...).Err())
+		get(a)
+		get(b)
+		sent.reset()
+		e.Clock.Advance(time.Minute)
+		get(a)
+		assert.Contains(t, sent.list(), "pexpire", "a new window, a new counter")
+	})
+}
+
+// commandNames records the names of the commands a client sends.
+type commandNames struct {
+	mu    sync.Mutex
+	names []string
+}
+
+func (h *commandNames) add(cmds ...redis.Cmder) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, c := range cmds {
+		h.names = append(h.names, c.Name())
+	}
+}
+
+func (h *commandNames) list() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.names)
+}
+
+func (h *commandNames) reset() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.names = nil
+}
+
+func (h *commandNames) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *commandNames) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { h.add(cmd); return next(ctx, cmd) }
+}
+func (h *commandNames) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { h.add(cmds...); return next(ctx, cmds) }
 }

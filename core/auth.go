@@ -22,8 +22,6 @@ const (
 
 var projectIDRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
-var credentialRe = regexp.MustCompile(`^as_(live|cap)_[A-Za-z0-9]{40}$`)
-
 // Credential is what the store keeps for a key or token, found by the SHA-256 of the raw string.
 type Credential struct {
 	ID        string         `json:"id"`
@@ -87,8 +85,10 @@ type AuthStore interface {
 	TouchCredential(ctx context.Context, c Credential, at int64) error
 	// CredentialAndCount reads the credential under hash, checks lineage (nil: none) against
 	// project's revoked set and counts one request for each of count in the window starting at
-	// windowStart, all in one round trip; counts are in count's order.
-	CredentialAndCount(ctx context.Context, hash, project string, lineage []string, windowStart int64, count []string) (*Credential, []bool, []int64, error)
+	// windowStart, all in one round trip; counts are in count's order. A counter's expiry is
+	// set with its count when SetExpiry asks, and otherwise only when the count finds the
+	// counter new, so that no counter outlives its window by more than one more.
+	CredentialAndCount(ctx context.Context, hash, project string, lineage []string, windowStart int64, count []RateCounter) (*Credential, []bool, []int64, error)
 	// CreateAPIKey stores key (without its raw value) and its credential under hash.
 	// An existing credential with the same hash is left as it is (bootstrap is idempotent).
 	CreateAPIKey(ctx context.Context, projectID string, key APIKey, hash string) error
@@ -109,12 +109,30 @@ func NewAuth(store KeyStore, clock Clock) *Auth {
 	return &Auth{store: store, clock: clock, seen: seen}
 }
 
-// ValidCredentialFormat reports whether raw looks like an API key or capability token.
-func ValidCredentialFormat(raw string) bool { return credentialRe.MatchString(raw) }
+// ValidCredentialFormat reports whether raw looks like an API key or capability token:
+// ^as_(live|cap)_[A-Za-z0-9]{40}$, checked without a regexp (it runs on every request).
+func ValidCredentialFormat(raw string) bool {
+	return ValidAPIKeyFormat(raw) || (strings.HasPrefix(raw, CapabilityTokenPrefix) && base62Secret(raw[len(CapabilityTokenPrefix):]))
+}
 
 // ValidAPIKeyFormat reports whether raw is "as_live_" + 40 base62 characters.
 func ValidAPIKeyFormat(raw string) bool {
-	return strings.HasPrefix(raw, APIKeyPrefix) && credentialRe.MatchString(raw)
+	return strings.HasPrefix(raw, APIKeyPrefix) && base62Secret(raw[len(APIKeyPrefix):])
+}
+
+// base62Secret reports whether s is a credential's secret: credentialSecretLen letters or digits.
+func base62Secret(s string) bool {
+	if len(s) != credentialSecretLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // NewAPIKeySecret returns a fresh raw API key.
@@ -153,7 +171,7 @@ func (a *Auth) AuthenticateFor(ctx context.Context, raw, resource string) (Princ
 			return Principal{}, Internal("core.Auth.Authenticate", err)
 		}
 	}
-	return a.principal(ctx, hash, cred, revoked, resource)
+	return a.principal(ctx, hash, cred, revoked, resource, true)
 }
 
 // Admit authenticates raw on resource (as AuthenticateFor) and charges the request to its rate
@@ -189,15 +207,17 @@ func (a *Auth) Admit(ctx context.Context, raw, resource string, l *RateLimiter, 
 	now, window, count := l.charge(id.id, id.mintedBy)
 	cred, revoked, counts, err := a.store.CredentialAndCount(ctx, hash, id.projectID, lineage, window, count)
 	if err != nil {
+		l.failed(window, count)
 		return Principal{}, RateStatus{}, Internal(op, err)
 	}
-	if cred != nil && (cred.ID != id.id || cred.ProjectID != id.projectID || !slices.Equal(cred.Lineage(), id.lineage)) {
+	if cred != nil && (cred.ID != id.id || cred.ProjectID != id.projectID || !cred.hasLineage(id.lineage)) {
 		// The raw credential was issued again (its project deleted and re-bootstrapped with the
 		// same key): what was sent with it named the old one. Start over without the hint.
 		a.seen.Remove(hash)
 		return a.Admit(ctx, raw, resource, l, keysOnly)
 	}
-	p, err := a.principal(ctx, hash, cred, revoked, resource)
+	// Not remembered again: it is the identity just checked, and Get has already marked it used.
+	p, err := a.principal(ctx, hash, cred, revoked, resource, false)
 	if err != nil {
 		return Principal{}, RateStatus{}, err
 	}
@@ -217,8 +237,9 @@ type credentialIdentity struct {
 const maxSeenCredentials = 100_000
 
 // principal checks a credential read for hash (nil: none), its lineage's revocation flags and
-// its audience against resource, and returns its principal.
-func (a *Auth) principal(ctx context.Context, hash string, cred *Credential, revoked []bool, resource string) (Principal, error) {
+// its audience against resource, and returns its principal; remember records its identity
+// for Admit.
+func (a *Auth) principal(ctx context.Context, hash string, cred *Credential, revoked []bool, resource string, remember bool) (Principal, error) {
 	// The store finds the credential by hash; comparing the full stored hash in constant time
 	// keeps the decision independent of how the store matched.
 	if cred == nil || subtle.ConstantTimeCompare([]byte(cred.Hash), []byte(hash)) != 1 {
@@ -229,8 +250,10 @@ func (a *Auth) principal(ctx context.Context, hash string, cred *Credential, rev
 		(cred.Audience != "" && cred.Audience != resource) {
 		return Principal{}, errUnauthorized
 	}
-	a.seen.Add(hash, credentialIdentity{projectID: cred.ProjectID, id: cred.ID, kind: cred.Kind,
-		mintedBy: cred.MintedBy, lineage: cred.Lineage()})
+	if remember {
+		a.seen.Add(hash, credentialIdentity{projectID: cred.ProjectID, id: cred.ID, kind: cred.Kind,
+			mintedBy: cred.MintedBy, lineage: cred.Lineage()})
+	}
 	// last_used_at is kept to the minute: one extra write per credential per minute, not per request.
 	if now-cred.LastUsedAt >= lastUsedResolution.Milliseconds() {
 		if err := a.store.TouchCredential(ctx, *cred, now); err != nil {
@@ -257,6 +280,18 @@ func (c Credential) Lineage() []string {
 		out = append(out, c.MintedBy)
 	}
 	return append(append(out, c.Ancestors...), c.ID)
+}
+
+// hasLineage is slices.Equal(c.Lineage(), l) without building the lineage (Admit checks it on
+// every request).
+func (c Credential) hasLineage(l []string) bool {
+	if c.MintedBy != "" {
+		if len(l) == 0 || l[0] != c.MintedBy {
+			return false
+		}
+		l = l[1:]
+	}
+	return len(l) == len(c.Ancestors)+1 && slices.Equal(l[:len(c.Ancestors)], c.Ancestors) && l[len(c.Ancestors)] == c.ID
 }
 
 // CreateProjectWithKey creates a project and its first full-access key. With rawKey empty a

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -232,6 +233,27 @@ func FuzzVerifyLog(f *testing.F) {
 		var vf *VerifyFailure
 		if !errors.As(err, &vf) || vf.Reason == "" {
 			t.Fatalf("verification failed without a reason: %v", err)
+		}
+	})
+}
+
+// credentialFormat is the v1 grammar that ValidCredentialFormat checks by hand.
+var credentialFormat = regexp.MustCompile(`^as_(live|cap)_[A-Za-z0-9]{40}$`)
+
+func FuzzCredentialFormat(f *testing.F) {
+	for _, s := range []string{"", "as_live_", "as_cap_", NewAPIKeySecret(), CapabilityTokenPrefix + RandomBase62(40),
+		APIKeyPrefix + RandomBase62(39), APIKeyPrefix + RandomBase62(41), "as_live_" + strings.Repeat("é", 20),
+		"as_Live_" + RandomBase62(40), "xas_cap_" + RandomBase62(40), APIKeyPrefix + RandomBase62(39) + "-",
+		APIKeyPrefix + RandomBase62(39) + "\n", "as_test_" + RandomBase62(40)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		want := credentialFormat.MatchString(raw)
+		if got := ValidCredentialFormat(raw); got != want {
+			t.Fatalf("ValidCredentialFormat(%q) = %v, the grammar says %v", raw, got, want)
+		}
+		if got := ValidAPIKeyFormat(raw); got != (want && strings.HasPrefix(raw, APIKeyPrefix)) {
+			t.Fatalf("ValidAPIKeyFormat(%q) = %v", raw, got)
 		}
 	})
 }

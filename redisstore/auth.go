@@ -54,9 +54,9 @@ func credentialFromFields(hash string, f map[string]string) (*core.Credential, e
 // request needs before its work, in one round trip. It can be sent together because a
 // credential's project, id and lineage never change once issued (the caller knows them from
 // an earlier request); revocation, expiry and scopes are read fresh by this very pipeline.
-// The counters are plain INCR + PEXPIRE (not MULTI): on a cluster the credential and the
-// project's keys live in different slots, and one counter more or less is no harm.
-func (s *Store) CredentialAndCount(ctx context.Context, hash, project string, lineage []string, windowStart int64, count []string) (*core.Credential, []bool, []int64, error) {
+// The counters are plain INCR (+ PEXPIRE when asked; not MULTI): on a cluster the credential
+// and the project's keys live in different slots, and one counter more or less is no harm.
+func (s *Store) CredentialAndCount(ctx context.Context, hash, project string, lineage []string, windowStart int64, count []core.RateCounter) (*core.Credential, []bool, []int64, error) {
 	const op = "redisstore.CredentialAndCount"
 	pipe := s.rdb.Pipeline()
 	cred := pipe.HGetAll(ctx, credentialKey(hash))
@@ -65,13 +65,25 @@ func (s *Store) CredentialAndCount(ctx context.Context, hash, project string, li
 		revoked = pipe.SMIsMember(ctx, revokedTokensKey(project), anySlice(lineage)...)
 	}
 	incrs := make([]*redis.IntCmd, len(count))
-	for i, id := range count {
-		key := rateLimitKey(project, id, windowStart)
+	for i, c := range count {
+		key := rateLimitKey(project, c.ID, windowStart)
 		incrs[i] = pipe.Incr(ctx, key)
-		pipe.PExpire(ctx, key, 2*core.RateWindow)
+		if c.SetExpiry {
+			pipe.PExpire(ctx, key, 2*core.RateWindow)
+		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, nil, nil, core.Internal(op, err)
+	}
+	for i, c := range count {
+		// This INCR created the counter without an expiry (its key was removed since this
+		// replica set one, or the count that sets it is still on its way): set it now, or the
+		// counter might never go.
+		if incrs[i].Val() == 1 && !c.SetExpiry {
+			if err := s.rdb.PExpire(ctx, rateLimitKey(project, c.ID, windowStart), 2*core.RateWindow).Err(); err != nil {
+				return nil, nil, nil, core.Internal(op, err)
+			}
+		}
 	}
 	c, err := credentialFromFields(hash, cred.Val())
 	if err != nil {
@@ -96,8 +108,15 @@ func anySlice(l []string) []any {
 	return out
 }
 
+// int64Field is the field's integer, 0 when absent or malformed. An absent field is the
+// common case (a key's expires_at, revoked_at, …): it is not parsed, since a failed parse
+// allocates its error.
 func int64Field(f map[string]string, name string) int64 {
-	n, _ := strconv.ParseInt(f[name], 10, 64)
+	v := f[name]
+	if v == "" {
+		return 0
+	}
+	n, _ := strconv.ParseInt(v, 10, 64)
 	return n
 }
 

@@ -102,7 +102,7 @@ var globalKeys = map[string]bool{"leaseProjectsKey": true, "jobLeadKey": true, "
 var ftKeys = map[string]bool{"ftDocKey": true}
 
 // keyHelpers are functions of keys.go that return a string but are not builders themselves.
-var keyHelpers = map[string]bool{"projectKey": true}
+var keyHelpers = map[string]bool{"projectKey": true, "projectSubKey": true}
 
 // placeholder matches the doc's placeholders, e.g. <project>.
 var placeholder = regexp.MustCompile(`<[a-z_]+>`)
@@ -232,6 +232,19 @@ func TestKeysDoNotCollide(t *testing.T) {
 			} else if !b.open {
 				assert.NotEqual(t, a.fixed, b.fixed, "%s and %s build the same key", a.name, b.name)
 			}
+		}
+	}
+}
+
+func TestWriteKeysAreTheKeyBuilders(t *testing.T) {
+	for _, c := range [][2]string{{"p", "k"}, {"proj_1-x", "a/b:c{d}"}, {"p", ""}} {
+		project, key := c[0], c[1]
+		want := []string{stateKey(project, key), stateHeadKey(project, key), seqKey(project), logKey(project),
+			liveIndexKey(project), eventIDIndexKey(project), leaseCurrentKey(project, key),
+			fenceKey(project, key), activeLeasesKey(project)}
+		got := writeKeys(project, key, 3)
+		if !slices.Equal(got, want) || cap(got) != len(want)+3 {
+			t.Fatalf("writeKeys(%q, %q) = %q (cap %d), want %q", project, key, got, cap(got), want)
 		}
 	}
 }

@@ -71,11 +71,7 @@ func (s *Store) MutateState(ctx context.Context, project string, m core.StateMut
 		writer = "*"
 	}
 	for range maxIndexRetries {
-		keys := []string{
-			stateKey(project, m.Key), stateHeadKey(project, m.Key), seqKey(project), logKey(project),
-			liveIndexKey(project), eventIDIndexKey(project), leaseCurrentKey(project, m.Key),
-			fenceKey(project, m.Key), activeLeasesKey(project),
-		}
+		keys := writeKeys(project, m.Key, 2+len(order))
 		if m.IdempotencyKey != "" {
 			keys = append(keys, idempotencyKey(project, m.IdempotencyKey))
 		}

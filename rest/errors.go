@@ -50,7 +50,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		}()
 		if b, err := a.AppendJSON((*bp)[:0]); err == nil {
 			*bp = append(b, '\n') // as json.Encoder ends it
-			w.Header().Set("Content-Length", strconv.Itoa(len(*bp)))
+			w.Header()["Content-Length"] = []string{strconv.Itoa(len(*bp))}
 			w.WriteHeader(status)
 			_, _ = w.Write(*bp)
 			return

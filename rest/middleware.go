@@ -18,6 +18,15 @@ import (
 
 const headerRequestID = "X-Request-Id"
 
+// headerValue is h.Get(key) for a key already in canonical form: it skips the
+// canonicalisation Get and Set run on every call (a dozen per request on the hot routes).
+func headerValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
 // wellFormedRequestID is ^[a-zA-Z0-9_-]{1,64}$ without a regexp (it runs on every request).
 func wellFormedRequestID(id string) bool {
 	if len(id) < 1 || len(id) > 64 {
@@ -36,11 +45,11 @@ func wellFormedRequestID(id string) bool {
 // requestID echoes a well-formed X-Request-Id and otherwise makes one (compat-v1.md §4.2).
 func requestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get(headerRequestID)
+		id := headerValue(r.Header, headerRequestID)
 		if !wellFormedRequestID(id) {
 			id = core.NewShortID()
 		}
-		w.Header().Set(headerRequestID, id)
+		w.Header()[headerRequestID] = []string{id}
 		next.ServeHTTP(w, r)
 	})
 }
@@ -130,7 +139,7 @@ func accessLog(next http.Handler) http.Handler {
 		slog.LogAttrs(r.Context(), level, "http", slog.String("method", r.Method), slog.String("route", route),
 			slog.String("path", r.URL.Path), slog.Int("status", ww.Status()), slog.Int("bytes", ww.BytesWritten()),
 			slog.Int64("dur_ms", time.Since(start).Milliseconds()),
-			slog.String("request_id", w.Header().Get(headerRequestID)), slog.String("credential_id", e.credentialID))
+			slog.String("request_id", headerValue(w.Header(), headerRequestID)), slog.String("credential_id", e.credentialID))
 	})
 }
 
@@ -152,7 +161,7 @@ func recoverer(next http.Handler) http.Handler {
 
 // bearer extracts the credential from "Authorization: Bearer <token>".
 func bearer(r *http.Request) string {
-	h := r.Header.Get("Authorization")
+	h := headerValue(r.Header, "Authorization")
 	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
 		return strings.TrimSpace(h[7:])
 	}
@@ -197,12 +206,14 @@ func (a authenticator) middleware(next http.Handler) http.Handler {
 		}
 		noteCredential(r.Context(), p)
 		if st.Limit > 0 {
-			h := w.Header()
-			h.Set("X-RateLimit-Limit", itoa(st.Limit))
-			h.Set("X-RateLimit-Remaining", itoa(st.Remaining))
-			h.Set("X-RateLimit-Reset", itoa(st.Reset))
+			// One backing array for the values, each a full slice (an Add copies); the keys in
+			// the canonical form Set would give them (X-Ratelimit-…, as v1 sends on the wire).
+			v := [4]string{itoa(st.Limit), itoa(st.Remaining), itoa(st.Reset)}
+			vals, h := v[:], w.Header()
+			h["X-Ratelimit-Limit"], h["X-Ratelimit-Remaining"], h["X-Ratelimit-Reset"] = vals[0:1:1], vals[1:2:2], vals[2:3:3]
 			if st.RetryAfter > 0 {
-				h.Set("Retry-After", itoa(st.RetryAfter))
+				vals[3] = itoa(st.RetryAfter)
+				h["Retry-After"] = vals[3:4:4]
 			}
 		}
 		if err != nil {

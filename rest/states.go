@@ -27,8 +27,8 @@ func (s *Server) putState(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st, replayed, err := s.States.Put(r.Context(), principal(r), core.PutState{
-		Key: key, Body: body, IdempotencyKey: r.Header.Get("Idempotency-Key"), IfMatch: ifMatch,
-		CreateOnly: strings.TrimSpace(r.Header.Get("If-None-Match")) == "*",
+		Key: key, Body: body, IdempotencyKey: headerValue(r.Header, "Idempotency-Key"), IfMatch: ifMatch,
+		CreateOnly: strings.TrimSpace(headerValue(r.Header, "If-None-Match")) == "*",
 	})
 	if err != nil {
 		writeError(w, r, err)
@@ -37,7 +37,7 @@ func (s *Server) putState(w http.ResponseWriter, r *http.Request) {
 	if replayed {
 		w.Header().Set("Idempotency-Replayed", "true")
 	}
-	w.Header().Set("ETag", etag(st.Version))
+	w.Header()["Etag"] = []string{etag(st.Version)}
 	writeJSON(w, http.StatusOK, st)
 }
 
@@ -58,7 +58,7 @@ func (s *Server) getState(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	w.Header().Set("ETag", etag(st.Version))
+	w.Header()["Etag"] = []string{etag(st.Version)}
 	writeJSON(w, http.StatusOK, st)
 }
 

@@ -23,6 +23,7 @@ import (
 )
 
 func main() {
+	cli.SetDefaultGC()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	os.Exit(cli.Exit("agentstate", run(ctx, os.Args[1:], os.Stdout, os.Stderr), os.Stderr))

@@ -29,6 +29,7 @@ import (
 )
 
 func main() {
+	cli.SetDefaultGC()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	os.Exit(cli.Exit("agentstate-mcp", run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr), os.Stderr))

@@ -4,11 +4,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/agentstate/agentstate-go/internal/cli"
 )
 
 // TestEveryBinaryHasHelpAndVersion builds each command (with a version stamped by -ldflags, as a
@@ -52,4 +55,18 @@ func TestEveryBinaryHasHelpAndVersion(t *testing.T) {
 			assert.NotContains(t, string(out), httpOnly+" ")
 		}
 	})
+}
+
+func TestSetDefaultGCKeepsTheOperatorsGOGC(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(123))
+	t.Setenv("GOGC", "150") // read by the runtime at start; here only its presence matters
+	cli.SetDefaultGC()
+	if got := debug.SetGCPercent(123); got != 123 {
+		t.Fatalf("GOGC set: SetDefaultGC changed the GC percent to %d", got)
+	}
+	os.Unsetenv("GOGC") // t.Setenv restores it at cleanup
+	cli.SetDefaultGC()
+	if got := debug.SetGCPercent(123); got != cli.DefaultGCPercent {
+		t.Fatalf("GOGC unset: GC percent %d, want %d", got, cli.DefaultGCPercent)
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -40,6 +41,44 @@ type Metrics struct {
 	counters     map[core.Event]prometheus.Counter
 	gauges       map[core.Event]prometheus.Gauge
 	webhooks     *prometheus.CounterVec
+
+	// The children of the vectors above that requests use, by their labels: finding one in
+	// a sync.Map costs a fraction of WithLabelValues (which validates and hashes every label
+	// on every call), and this runs for every request and every Redis round trip.
+	httpSeries  sync.Map // httpLabels → httpSeries
+	redisSeries sync.Map // command name → prometheus.Observer
+}
+
+type httpLabels struct {
+	route, method string
+	status        int
+}
+
+type httpSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
+// httpSeriesFor is the request counter and latency histogram of route, method and status.
+func (m *Metrics) httpSeriesFor(route, method string, status int) httpSeries {
+	l := httpLabels{route, method, status}
+	if s, ok := m.httpSeries.Load(l); ok {
+		return s.(httpSeries)
+	}
+	s := httpSeries{m.httpRequests.WithLabelValues(route, method, strconv.Itoa(status)),
+		m.httpDuration.WithLabelValues(route, method)}
+	m.httpSeries.Store(l, s)
+	return s
+}
+
+// redisDurationFor is the latency histogram of the Redis command name (lower case).
+func (m *Metrics) redisDurationFor(name string) prometheus.Observer {
+	if o, ok := m.redisSeries.Load(name); ok {
+		return o.(prometheus.Observer)
+	}
+	o := m.redisDur.WithLabelValues(name)
+	m.redisSeries.Store(name, o)
+	return o
 }
 
 // New registers every collector, plus the Go runtime and process collectors.
@@ -137,8 +176,9 @@ func (m *Metrics) HTTP(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(ww, r)
 		route := RoutePattern(r)
-		m.httpRequests.WithLabelValues(route, r.Method, strconv.Itoa(ww.Status())).Inc()
-		m.httpDuration.WithLabelValues(route, r.Method).Observe(time.Since(start).Seconds())
+		s := m.httpSeriesFor(route, r.Method, ww.Status())
+		s.requests.Inc()
+		s.duration.Observe(time.Since(start).Seconds())
 	})
 }
 
@@ -214,7 +254,7 @@ func (h redisHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 
 func (h redisHook) record(name string, start time.Time, err error) {
 	name = strings.ToLower(name)
-	h.m.redisDur.WithLabelValues(name).Observe(time.Since(start).Seconds())
+	h.m.redisDurationFor(name).Observe(time.Since(start).Seconds())
 	// A nil reply is an answer, not a failure; NOSCRIPT is go-redis's script cache being
 	// filled (it retries with EVAL at once).
 	if err != nil && !errors.Is(err, redis.Nil) && !strings.HasPrefix(err.Error(), "NOSCRIPT") {
