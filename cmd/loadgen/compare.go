@@ -10,6 +10,8 @@ package main
 //	(c0) "auth+script-v0": the same with the write script issue #20 measured when it was filed
 //	    (floor_mutate_state_v0.lua, frozen), the floor its "PUT >= 1.2x floor (c)" target names;
 //	    PUT only, its GET being (c)'s;
+//	(d) "script": the write script (or the XREVRANGE) alone, no credential read: one round trip
+//	    per request, what no authenticated server can beat;
 //	"ours": the http-server binary given with -server, over the same Redis, rate limit on.
 //
 // Each runs as its own process (the floors are this binary re-executed with -floor), so the
@@ -132,7 +134,7 @@ func runCompare(args []string) error {
 			_ = t.cmd.Wait()
 		}
 	}()
-	floorKey, floorKey0, ourKey := core.NewAPIKeySecret(), core.NewAPIKeySecret(), core.NewAPIKeySecret()
+	floorKey, floorKey0, floorKeyD, ourKey := core.NewAPIKeySecret(), core.NewAPIKeySecret(), core.NewAPIKeySecret(), core.NewAPIKeySecret()
 	for _, spec := range []struct {
 		name, bin, key string
 		args           []string
@@ -140,6 +142,7 @@ func runCompare(args []string) error {
 		{"floor (a) bare", self, "", []string{"-floor", "bare"}},
 		{"floor (c) auth+script", self, floorKey, []string{"-floor", "auth+script", "-redis", cc.redisURL}},
 		{"floor (c0) issue's script", self, floorKey0, []string{"-floor", "auth+script-v0", "-redis", cc.redisURL}},
+		{"floor (d) script only", self, floorKeyD, []string{"-floor", "script", "-redis", cc.redisURL}},
 		{"ours", cc.server, ourKey, []string{"-redis-url", cc.redisURL, "-bootstrap-key", ourKey, "-rate-limit-per-min", "1000000000"}},
 	} {
 		t, err := startTarget(spec.name, spec.bin, spec.args, spec.key)
@@ -416,7 +419,7 @@ func redisCounters(rdb *redis.Client) (redisTotals, error) {
 // runFloor serves one of the floors until killed (the -floor mode of this binary).
 func runFloor(args []string) error {
 	fs := flag.NewFlagSet("loadgen -floor", flag.ContinueOnError)
-	kind := fs.String("floor", "", "bare, auth+script or auth+script-v0")
+	kind := fs.String("floor", "", "bare, auth+script, auth+script-v0 or script")
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
 	redisURL := fs.String("redis", "", "Redis URL (auth+script)")
 	if err := fs.Parse(args); err != nil {
@@ -432,22 +435,23 @@ func runFloor(args []string) error {
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = w.Write(reply)
 		})
-	case "auth+script", "auth+script-v0":
-		h, err := authScriptFloor(*redisURL, reply, *kind == "auth+script-v0")
+	case "auth+script", "auth+script-v0", "script":
+		h, err := authScriptFloor(*redisURL, reply, *kind)
 		if err != nil {
 			return err
 		}
 		mux.Handle("/api/v1/states/{key}", h)
 	default:
-		return fmt.Errorf("-floor %q: want bare, auth+script or auth+script-v0", *kind)
+		return fmt.Errorf("-floor %q: want bare, auth+script, auth+script-v0 or script", *kind)
 	}
 	return http.ListenAndServe(*addr, mux)
 }
 
 // authScriptFloor is floor (c): per request one HGETALL of the credential, then one EVALSHA of
-// mutate_state.lua (PUT) or one XREVRANGE (GET), through our own store code. With v0 it is floor
-// (c0): the PUT runs the frozen script of floor_mutate_state_v0.lua instead.
-func authScriptFloor(redisURL string, reply []byte, v0 bool) (http.Handler, error) {
+// mutate_state.lua (PUT) or one XREVRANGE (GET), through our own store code. As "auth+script-v0"
+// it is floor (c0): the PUT runs the frozen script of floor_mutate_state_v0.lua instead; as
+// "script" floor (d): the credential is not read.
+func authScriptFloor(redisURL string, reply []byte, kind string) (http.Handler, error) {
 	ctx := context.Background()
 	conn, err := redisstore.Open(ctx, redisstore.Options{URL: redisURL})
 	if err != nil {
@@ -456,8 +460,8 @@ func authScriptFloor(redisURL string, reply []byte, v0 bool) (http.Handler, erro
 	st := conn.Store
 	auth := core.NewAuth(st, core.SystemClock{})
 	project := core.Project{ID: "loadgen-floor", Name: "loadgen floor"}
-	if v0 {
-		project = core.Project{ID: "loadgen-floor-v0", Name: "loadgen floor v0"}
+	if kind != "auth+script" {
+		project = core.Project{ID: "loadgen-floor-" + strings.TrimPrefix(kind, "auth+script-"), Name: "loadgen floor " + kind}
 	}
 	if _, err := auth.CreateProjectWithKey(ctx, project, os.Getenv("AGENTSTATE_LOADGEN_KEY")); err != nil {
 		return nil, err
@@ -468,28 +472,33 @@ func authScriptFloor(redisURL string, reply []byte, v0 bool) (http.Handler, erro
 			Tags: []string{}, NowMs: time.Now().UnixMilli(), Writer: core.LeaseWriter{FullAccess: true}})
 		return err
 	}
-	if v0 {
+	if kind == "auth+script-v0" {
 		if put, err = v0Put(redisURL); err != nil {
 			return nil, err
 		}
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		cred, err := st.Credential(r.Context(), core.SHA256Hex([]byte(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))))
-		if err != nil || cred == nil {
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
+		projectID := project.ID
+		if kind != "script" {
+			cred, err := st.Credential(r.Context(), core.SHA256Hex([]byte(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))))
+			if err != nil || cred == nil {
+				http.Error(w, "unauthorized", http.StatusUnauthorized)
+				return
+			}
+			projectID = cred.ProjectID
 		}
 		key := r.PathValue("key")
+		var err error
 		if r.Method == http.MethodGet {
-			_, err = st.StateEventsAt(r.Context(), cred.ProjectID, []string{key}, 0, 0)
+			_, err = st.StateEventsAt(r.Context(), projectID, []string{key}, 0, 0)
 		} else {
 			var in struct {
 				AgentID string          `json:"agent_id"`
 				Data    json.RawMessage `json:"data"`
 			}
 			_ = json.Unmarshal(body, &in)
-			err = put(r.Context(), cred.ProjectID, key, in.AgentID, in.Data)
+			err = put(r.Context(), projectID, key, in.AgentID, in.Data)
 		}
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
