@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -21,8 +22,9 @@ import (
 
 // A request with a credential this replica has admitted before costs one Redis round trip
 // before its work (credential, revocation check and rate-limit counters in one pipeline) and
-// one for the work itself, rate limit on; and nothing of that is a cache: a revoke, of the key
-// or of the key that minted a token, refuses the very next request.
+// one for the work itself, rate limit on, except a plain state GET, whose read goes in that
+// same pipeline (core.StateRead); and nothing of that is a cache: a revoke, of the key or of
+// the key that minted a token, refuses the very next request.
 func TestAuthenticatedRequestRoundTrips(t *testing.T) {
 	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
 		s := testenv.NewServer(t, e, func(a *app.App) { a.RateLimiter = core.NewRateLimiter(e.Store, e.Clock, 1000) })
@@ -34,22 +36,25 @@ func TestAuthenticatedRequestRoundTrips(t *testing.T) {
 			require.Equal(t, 201, resp.StatusCode, string(b))
 			require.NoError(t, json.Unmarshal(b, out))
 		}
-		roundTrips := func(method, path, cred string, body any) {
+		roundTripsN := func(want int64, method, path, cred string, body any) {
 			t.Helper()
 			before := trips.Load()
 			code := status(t, s, method, path, cred, body)
 			require.Less(t, code, 300, "%s %s", method, path)
-			assert.EqualValues(t, 2, trips.Load()-before, "%s %s: round trips", method, path)
+			assert.EqualValues(t, want, trips.Load()-before, "%s %s: round trips", method, path)
 		}
+		roundTrips := func(method, path, cred string, body any) { t.Helper(); roundTripsN(2, method, path, cred, body) }
 		require.Equal(t, 200, status(t, s, "PUT", "/api/v1/states/k", key, putBody)) // first sight: the long way
 		roundTrips("PUT", "/api/v1/states/k", key, putBody)
-		roundTrips("GET", "/api/v1/states/k", key, nil)
+		roundTripsN(1, "GET", "/api/v1/states/k", key, nil)
+		roundTrips("GET", "/api/v1/states/k?at_sequence=1", key, nil) // time travel reads its own way
 		roundTrips("DELETE", "/api/v1/states/k", key, nil)
 
 		var minted core.CapabilityToken
 		create("/api/v1/capability-tokens", key, map[string]any{"name": "t", "scopes": []string{"state:write", "state:read"}}, &minted)
 		require.Equal(t, 200, status(t, s, "PUT", "/api/v1/states/k", minted.Token, putBody))
 		roundTrips("PUT", "/api/v1/states/k", minted.Token, putBody)
+		roundTripsN(1, "GET", "/api/v1/states/k", minted.Token, nil)
 
 		child := struct{ ID, Key string }{}
 		create("/api/v1/keys", key, map[string]any{"name": "c"}, &child)
@@ -60,6 +65,110 @@ func TestAuthenticatedRequestRoundTrips(t *testing.T) {
 		require.Equal(t, 204, status(t, s, "DELETE", "/api/v1/keys/"+child.ID, key, nil))
 		assert.Equal(t, 401, status(t, s, "GET", "/api/v1/states/k", child.Key, nil), "a revoked key is refused at once")
 		assert.Equal(t, 401, status(t, s, "GET", "/api/v1/states/k", viaChild.Token, nil), "so is a token it minted")
+	})
+}
+
+// The state read that goes out with a remembered credential (core.StateRead) is read before
+// the credential is checked, so it must answer only a request that is admitted, in the
+// credential's project, for the key it names: a revoked or rate-limited credential gets
+// today's refusal and no data, a missing scope or resource today's 403, and time travel, another
+// key or a second read in the request read the store.
+func TestPrefetchedStateOnlyForAdmittedRequest(t *testing.T) {
+	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+		const limit = 12
+		s := testenv.NewServer(t, e, func(a *app.App) { a.RateLimiter = core.NewRateLimiter(e.Store, e.Clock, limit) })
+		secret := map[string]any{"agent_id": "a", "data": map[string]any{"secret": "s3cr3t"}}
+		key := s.Project.Key
+		require.Equal(t, 200, status(t, s, "PUT", "/api/v1/states/k", key, secret))
+		get := func(cred, path string) (int, string) {
+			t.Helper()
+			resp, b := send(t, "GET", s.URL+path, cred, nil, nil)
+			return resp.StatusCode, string(b)
+		}
+		// Each credential is seen once (the long way) and then asked again (the one round trip);
+		// both answers must be the same.
+		twice := func(cred, path string) (int, string) {
+			t.Helper()
+			code, body := get(cred, path)
+			again, againBody := get(cred, path)
+			require.Equal(t, code, again, "first sight and remembered credential disagree")
+			assert.JSONEq(t, body, againBody)
+			return again, againBody
+		}
+		newKey := func(args map[string]any) core.APIKey { return createKey(t, newREST(s, key), args) }
+
+		readKey := newKey(map[string]any{"name": "reader", "scopes": []string{"state:read"}})
+		code, body := twice(readKey.Key, "/api/v1/states/k")
+		require.Equal(t, 200, code)
+		assert.Contains(t, body, "s3cr3t")
+
+		writeOnly := newKey(map[string]any{"name": "w", "scopes": []string{"state:write"}})
+		code, body = twice(writeOnly.Key, "/api/v1/states/k")
+		assert.Equal(t, 403, code)
+		assert.NotContains(t, body, "s3cr3t")
+
+		limited := newKey(map[string]any{"name": "r", "resources": []string{"other*"}})
+		code, body = twice(limited.Key, "/api/v1/states/k")
+		assert.Equal(t, 403, code)
+		assert.NotContains(t, body, "s3cr3t")
+
+		require.Equal(t, 204, status(t, s, "DELETE", "/api/v1/keys/"+readKey.ID, key, nil))
+		code, body = get(readKey.Key, "/api/v1/states/k")
+		assert.Equal(t, 401, code, "a revoked key is refused on its very next GET")
+		assert.NotContains(t, body, "s3cr3t")
+
+		// Another project's key and state: a credential reads only its own project's.
+		other := testenv.NewProject(t, s.App)
+		_, _, err := s.App.States.Put(context.Background(), other.P, core.PutState{Key: "theirs",
+			Body: core.StateWrite{AgentID: "a", Data: json.RawMessage(`{"secret":"theirs"}`)}})
+		require.NoError(t, err)
+		code, body = twice(key, "/api/v1/states/theirs")
+		assert.Equal(t, 404, code)
+		assert.NotContains(t, body, "theirs\"")
+
+		// Time travel after the prefetch path is warm still reads history.
+		require.Equal(t, 200, status(t, s, "PUT", "/api/v1/states/k", key, putBody))
+		code, body = get(key, "/api/v1/states/k?at_sequence=1")
+		require.Equal(t, 200, code)
+		assert.Contains(t, body, "s3cr3t")
+		code, body = get(key, "/api/v1/states/k")
+		require.Equal(t, 200, code)
+		assert.NotContains(t, body, "s3cr3t")
+
+		// A credential over its budget is refused, unread, on the one-round-trip path too.
+		busy := newKey(map[string]any{"name": "busy"})
+		for range limit {
+			code, _ = get(busy.Key, "/api/v1/states/k")
+			require.Equal(t, 200, code)
+		}
+		code, body = get(busy.Key, "/api/v1/states/k")
+		assert.Equal(t, http.StatusTooManyRequests, code)
+		assert.NotContains(t, body, `"data"`)
+
+		// In core: the read answers only the key it was sent for, once, and no time travel.
+		ctx := context.Background()
+		a := testenv.NewServer(t, e).App // no rate limit
+		p := testenv.NewProject(t, a)
+		for _, k := range []string{"x", "y"} {
+			_, _, err := a.States.Put(ctx, p.P, core.PutState{Key: k, Body: core.StateWrite{AgentID: "a", Data: json.RawMessage(`{"k":"` + k + `"}`)}})
+			require.NoError(t, err)
+		}
+		_, _, err = a.Auth.Admit(ctx, p.Key, "", a.RateLimiter, false, "x") // remember the key
+		require.NoError(t, err)
+		cmds := testenv.CountCommands(e.Rdb)
+		pr, _, err := a.Auth.Admit(ctx, p.Key, "", a.RateLimiter, false, "x")
+		require.NoError(t, err)
+		readY, err := a.States.Get(ctx, pr, "y", core.At{})
+		require.NoError(t, err)
+		assert.JSONEq(t, `{"k":"y"}`, string(readY.Data), "another key reads the store")
+		before := cmds.Load()
+		readX, err := a.States.Get(ctx, pr, "x", core.At{})
+		require.NoError(t, err)
+		assert.JSONEq(t, `{"k":"x"}`, string(readX.Data))
+		assert.EqualValues(t, before, cmds.Load(), "the read sent with the credential answers its key")
+		_, err = a.States.Get(ctx, pr, "x", core.At{})
+		require.NoError(t, err)
+		assert.EqualValues(t, before+1, cmds.Load(), "once")
 	})
 }
 

@@ -27,6 +27,9 @@ type Operation struct {
 	// Delegation also opens the operation to a capability token that may delegate (max_depth > 0),
 	// whatever its scopes: such a token manages its own descendants.
 	Delegation bool
+	// ReadsState: the operation reads the current state of the key the request names, and the
+	// authentication round trip may carry that read (StateRead; REST only, no query options).
+	ReadsState bool
 }
 
 // AcceptsTokens reports whether a capability token may call the operation.
@@ -42,7 +45,7 @@ func write(name, scope string, a Access) Operation {
 // Every operation. Names are <primitive>.<verb>.
 var (
 	OpStatePut    = write("states.put", ScopeStateWrite, KeysAndTokens)
-	OpStateGet    = read("states.get", ScopeStateRead, KeysAndTokens)
+	OpStateGet    = readsState(read("states.get", ScopeStateRead, KeysAndTokens))
 	OpStateDelete = write("states.delete", ScopeStateWrite, KeysAndTokens)
 	OpStateEvents = read("states.events", ScopeStateRead, KeysAndTokens)
 	OpStateQuery  = read("states.query", ScopeStateRead, KeysAndTokens)
@@ -127,6 +130,11 @@ var (
 	// Dead letters hold payloads as sent to receivers, so they need the same scope as webhooks.
 	OpWebhookDeadLetters = read("webhooks.dead_letters", ScopeWebhooksWrite, KeysOnly)
 )
+
+func readsState(o Operation) Operation {
+	o.ReadsState = true
+	return o
+}
 
 func delegation(o Operation) Operation {
 	o.Delegation = true

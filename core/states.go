@@ -521,16 +521,25 @@ func (s *States) Get(ctx context.Context, p Principal, key string, at At) (State
 	if err := p.RequireResource(op, key); err != nil {
 		return State{}, err
 	}
-	evs, err := s.store.StateEventsAt(ctx, p.ProjectID, []string{key}, at.Sequence, at.Time)
-	if err != nil {
-		return State{}, Internal(op, err)
+	var ev *StateEvent
+	if r := p.stateRead; !at.IsSet() && r.take(p.ProjectID, key) {
+		if r.Err != nil {
+			return State{}, Internal(op, r.Err)
+		}
+		ev = r.Event
+	} else {
+		evs, err := s.store.StateEventsAt(ctx, p.ProjectID, []string{key}, at.Sequence, at.Time)
+		if err != nil {
+			return State{}, Internal(op, err)
+		}
+		ev = evs[0]
 	}
-	if evs[0] == nil || evs[0].EventType == EventDelete {
+	if ev == nil || ev.EventType == EventDelete {
 		return State{}, E(op, CodeNotFound, MsgStateNotFound)
 	}
-	st := evs[0].State()
+	st := ev.State()
 	if at.IsSet() {
-		st.CreatedAt = evs[0].CreatedAt // v1: a historical read shows the event's time twice
+		st.CreatedAt = ev.CreatedAt // v1: a historical read shows the event's time twice
 	}
 	return st, nil
 }

@@ -56,10 +56,17 @@ func credentialFromFields(hash string, f map[string]string) (*core.Credential, e
 // an earlier request); revocation, expiry and scopes are read fresh by this very pipeline.
 // The counters are plain INCR (+ PEXPIRE when asked; not MULTI): on a cluster the credential
 // and the project's keys live in different slots, and one counter more or less is no harm.
-func (s *Store) CredentialAndCount(ctx context.Context, hash, project string, lineage []string, windowStart int64, count []core.RateCounter) (*core.Credential, []bool, []int64, error) {
+//
+// read, when not nil, adds StateEventsAt's current read of read.Key in read.Project and keeps
+// its answer in read, unseen by anything here: the caller decides whether it may be used.
+func (s *Store) CredentialAndCount(ctx context.Context, hash, project string, lineage []string, windowStart int64, count []core.RateCounter, read *core.StateRead) (*core.Credential, []bool, []int64, error) {
 	const op = "redisstore.CredentialAndCount"
 	pipe := s.rdb.Pipeline()
 	cred := pipe.HGetAll(ctx, credentialKey(hash))
+	var state *redis.XMessageSliceCmd
+	if read != nil {
+		state = pipe.XRevRangeN(ctx, stateKey(read.Project, read.Key), upperID(0), "-", 1)
+	}
 	var revoked *redis.BoolSliceCmd
 	if len(lineage) > 0 {
 		revoked = pipe.SMIsMember(ctx, revokedTokensKey(project), anySlice(lineage)...)
@@ -72,8 +79,14 @@ func (s *Store) CredentialAndCount(ctx context.Context, hash, project string, li
 			pipe.PExpire(ctx, key, 2*core.RateWindow)
 		}
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, nil, nil, core.Internal(op, err)
+	if cmds, err := pipe.Exec(ctx); err != nil {
+		// A failed state read is the read's answer, not the credential's: the request is
+		// refused or admitted as it would be without it.
+		for _, c := range cmds {
+			if c != state && c.Err() != nil {
+				return nil, nil, nil, core.Internal(op, c.Err())
+			}
+		}
 	}
 	for i, c := range count {
 		// This INCR created the counter without an expiry (its key was removed since this
@@ -83,6 +96,13 @@ func (s *Store) CredentialAndCount(ctx context.Context, hash, project string, li
 			if err := s.rdb.PExpire(ctx, rateLimitKey(project, c.ID, windowStart), 2*core.RateWindow).Err(); err != nil {
 				return nil, nil, nil, core.Internal(op, err)
 			}
+		}
+	}
+	if state != nil {
+		if err := state.Err(); err != nil {
+			read.Err = core.Internal(op, err)
+		} else {
+			read.Event, read.Err = s.currentEvent(read.Project, read.Key, state.Val())
 		}
 	}
 	c, err := credentialFromFields(hash, cred.Val())

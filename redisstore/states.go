@@ -319,6 +319,19 @@ func (s *Store) StateEventsAt(ctx context.Context, project string, keys []string
 	return out, nil
 }
 
+// currentEvent is StateEventsAt's answer for one key and no bound, from its XREVRANGE reply.
+func (s *Store) currentEvent(project, key string, msgs []redis.XMessage) (*core.StateEvent, error) {
+	if len(msgs) == 0 {
+		return nil, nil
+	}
+	ev, err := streamEvent(key, msgs[0])
+	if err != nil {
+		return nil, err
+	}
+	s.labelHints.saw(project, ev)
+	return &ev, nil
+}
+
 // stateAtTime finds a key's newest event at or below sequence below with created_at <= atTime
 // (state_at_time.lua: a binary search, so deep history costs O(log n), one round trip).
 func (s *Store) stateAtTime(ctx context.Context, project, key string, below, atTime int64) (*core.StateEvent, error) {

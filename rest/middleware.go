@@ -180,6 +180,8 @@ type authenticator struct {
 	// resource is the OAuth resource this face is (its canonical URI), for audience-bound
 	// tokens; nil = none (REST), where such tokens are refused.
 	resource func(*http.Request) string
+	// readsState is set on the routes of operations that ReadsState (core.StateRead).
+	readsState bool
 }
 
 func (a authenticator) middleware(next http.Handler) http.Handler {
@@ -199,7 +201,13 @@ func (a authenticator) middleware(next http.Handler) http.Handler {
 		if a.resource != nil {
 			resource = a.resource(r)
 		}
-		p, st, err := a.auth.Admit(r.Context(), cred, resource, a.limiter, a.access == core.KeysOnly)
+		stateKey := ""
+		if a.readsState && r.URL.RawQuery == "" {
+			// A plain current read; any query option (time travel, long poll) reads its own way.
+			// A key that does not decode is refused by the handler, unread.
+			stateKey, _ = pathParam(r, "state_key")
+		}
+		p, st, err := a.auth.Admit(r.Context(), cred, resource, a.limiter, a.access == core.KeysOnly, stateKey)
 		if err != nil && st.Limit == 0 { // refused before it was charged: not a rate-limit refusal
 			a.fail(w, r, start, err)
 			return
