@@ -176,7 +176,7 @@ func TestPrefetchedStateOnlyForAdmittedRequest(t *testing.T) {
 // A legacy-era MCP tools/call (initialize handshake, Mcp-Session-Id) from a remembered
 // credential costs the round trips of the same REST write: the session check's GETEX goes in
 // the auth pipeline (core.MCPSessionRead), still once per request, so its idle time starts
-// again exactly once.
+// again exactly once; a 2026-07-28 request, whose session header nothing checks, reads none.
 func TestLegacyMCPCallRoundTrips(t *testing.T) {
 	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
 		e, _ = e.WithOwnClients(t) // its hooks see this test's commands only
@@ -204,6 +204,17 @@ func TestLegacyMCPCallRoundTrips(t *testing.T) {
 		mcpCall()
 		assert.EqualValues(t, rest, trips.Load()-before, "a legacy tools/call costs what the REST write does")
 		assert.Equal(t, 1, strings.Count(strings.Join(sent.list(), " "), "getex"), "one session check: %v", sent.list())
+
+		// A 2026-07-28 request's session header is ignored by mcp-go, so it is not read either.
+		modern := map[string]string{"Accept": "application/json, text/event-stream", "Mcp-Session-Id": sid,
+			"Mcp-Protocol-Version": mcp.ProtocolVersion20260728, "Mcp-Method": "tools/list"}
+		list := map[string]any{"jsonrpc": "2.0", "id": 3, "method": "tools/list", "params": map[string]any{"_meta": map[string]any{
+			mcp.MetaKeyProtocolVersion: mcp.ProtocolVersion20260728, mcp.MetaKeyClientCapabilities: map[string]any{},
+			mcp.MetaKeyClientInfo: map[string]any{"name": "contract", "version": "1"}}}}
+		sent.reset()
+		resp, b := send(t, "POST", s.URL+"/api/mcp", key, list, modern)
+		require.Equal(t, 200, resp.StatusCode, string(b))
+		assert.NotContains(t, sent.list(), "getex")
 	})
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/go-chi/cors"
+	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/agentstate/agentstate-go/core"
 )
@@ -210,7 +211,9 @@ func (a authenticator) middleware(next http.Handler) http.Handler {
 			// A key that does not decode is refused by the handler, unread.
 			want.StateKey, _ = pathParam(r, "state_key")
 		}
-		if a.mcpSessionIdle > 0 {
+		if a.mcpSessionIdle > 0 && !mcp.IsModernProtocol(r.Header.Get(mcp.HeaderProtocolVersion)) {
+			// mcp-go ignores the session header of a 2026-07-28 request: reading it would keep
+			// alive a session nothing checks.
 			want.MCPSession, want.MCPSessionIdle = r.Header.Get("Mcp-Session-Id"), a.mcpSessionIdle
 		}
 		p, st, err := a.auth.Admit(r.Context(), cred, resource, a.limiter, a.access == core.KeysOnly, want)
