@@ -206,16 +206,8 @@ func TestMCPSessionIDs(t *testing.T) {
 		s := testenv.NewServer(t, e, short)
 		replica := testenv.NewServer(t, e, short) // another replica over the same store
 		list := map[string]any{"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": map[string]any{}}
-		initialize := map[string]any{"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": map[string]any{
-			"protocolVersion": mcp.LATEST_LEGACY_PROTOCOL_VERSION, "capabilities": map[string]any{},
-			"clientInfo": map[string]any{"name": "contract", "version": "1"}}}
-		hdr := func(id string) map[string]string {
-			return map[string]string{"Accept": "application/json, text/event-stream", "Mcp-Session-Id": id, "MCP-Protocol-Version": mcp.LATEST_LEGACY_PROTOCOL_VERSION}
-		}
-		resp, body := send(t, "POST", s.URL+"/api/mcp", s.Project.Key, initialize, map[string]string{"Accept": "application/json, text/event-stream"})
-		require.Equal(t, 200, resp.StatusCode, string(body))
-		sid := resp.Header.Get("Mcp-Session-Id")
-		require.NotEmpty(t, sid)
+		hdr := legacyHeaders
+		sid := legacySession(t, s, s.Project.Key)
 
 		post := func(base, key, id string) int {
 			resp, _ := send(t, "POST", base+"/api/mcp", key, list, hdr(id))
@@ -243,6 +235,22 @@ func TestMCPSessionIDs(t *testing.T) {
 		other, err := s.App.Keys.CreateAPIKey(context.Background(), s.Project.P, core.CreateKeyRequest{Name: "other"})
 		require.NoError(t, err)
 		assert.Equal(t, http.StatusNotFound, post(s.URL, other.Key, sid), "another credential may not use the session")
+		// Remembered credentials read the session with the credential (core.MCPSessionRead):
+		// the same refusals, and a refused credential learns nothing either.
+		assert.Equal(t, http.StatusNotFound, post(s.URL, other.Key, sid), "nor once remembered")
+		assert.Equal(t, http.StatusNotFound, post(s.URL, s.Project.Key, "mcp-session-never-issued"), "remembered, never issued")
+		assert.Equal(t, http.StatusNotFound, getStream(other.Key, sid), "nor its GET stream")
+		elsewhere := testenv.NewProject(t, s.App)
+		assert.Equal(t, 200, post(s.URL, elsewhere.Key, ""))
+		assert.Equal(t, http.StatusNotFound, post(s.URL, elsewhere.Key, sid), "nor another project's credential")
+		revoked, err := s.App.Keys.CreateAPIKey(context.Background(), s.Project.P, core.CreateKeyRequest{Name: "revoked"})
+		require.NoError(t, err)
+		rsid := legacySession(t, s, revoked.Key)
+		assert.Equal(t, 200, post(s.URL, revoked.Key, rsid))
+		require.NoError(t, s.App.Keys.RevokeAPIKey(context.Background(), s.Project.P, revoked.ID))
+		resp, body := send(t, "POST", s.URL+"/api/mcp", revoked.Key, list, hdr(rsid))
+		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "a revoked credential with its own live session")
+		assert.NotContains(t, string(body), rsid)
 		assert.Equal(t, 200, getStream(s.Project.Key, sid), "the issued session opens its GET stream")
 
 		time.Sleep(idle / 2)

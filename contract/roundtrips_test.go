@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -153,10 +154,10 @@ func TestPrefetchedStateOnlyForAdmittedRequest(t *testing.T) {
 			_, _, err := a.States.Put(ctx, p.P, core.PutState{Key: k, Body: core.StateWrite{AgentID: "a", Data: json.RawMessage(`{"k":"` + k + `"}`)}})
 			require.NoError(t, err)
 		}
-		_, _, err = a.Auth.Admit(ctx, p.Key, "", a.RateLimiter, false, "x") // remember the key
+		_, _, err = a.Auth.Admit(ctx, p.Key, "", a.RateLimiter, false, core.Prefetch{StateKey: "x"}) // remember the key
 		require.NoError(t, err)
 		cmds := testenv.CountCommands(e.Rdb)
-		pr, _, err := a.Auth.Admit(ctx, p.Key, "", a.RateLimiter, false, "x")
+		pr, _, err := a.Auth.Admit(ctx, p.Key, "", a.RateLimiter, false, core.Prefetch{StateKey: "x"})
 		require.NoError(t, err)
 		readY, err := a.States.Get(ctx, pr, "y", core.At{})
 		require.NoError(t, err)
@@ -170,6 +171,69 @@ func TestPrefetchedStateOnlyForAdmittedRequest(t *testing.T) {
 		require.NoError(t, err)
 		assert.EqualValues(t, before+1, cmds.Load(), "once")
 	})
+}
+
+// A legacy-era MCP tools/call (initialize handshake, Mcp-Session-Id) from a remembered
+// credential costs the round trips of the same REST write: the session check's GETEX goes in
+// the auth pipeline (core.MCPSessionRead), still once per request, so its idle time starts
+// again exactly once; a 2026-07-28 request, whose session header nothing checks, reads none.
+func TestLegacyMCPCallRoundTrips(t *testing.T) {
+	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+		e, _ = e.WithOwnClients(t) // its hooks see this test's commands only
+		s := testenv.NewServer(t, e, func(a *app.App) { a.RateLimiter = core.NewRateLimiter(e.Store, e.Clock, 1000) })
+		key := s.Project.Key
+		sid := legacySession(t, s, key)
+		call := map[string]any{"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": map[string]any{
+			"name": "upsert_state", "arguments": map[string]any{"state_key": "k", "agent_id": "a", "data": map[string]any{"n": 1}}}}
+		mcpCall := func() {
+			t.Helper()
+			resp, b := send(t, "POST", s.URL+"/api/mcp", key, call, legacyHeaders(sid))
+			require.Equal(t, 200, resp.StatusCode, string(b))
+			require.NotContains(t, string(b), `"isError":true`)
+		}
+		mcpCall() // first sight of the call's script: the long way
+		require.Equal(t, 200, status(t, s, "PUT", "/api/v1/states/k", key, putBody))
+
+		trips, sent := testenv.CountRoundTrips(e.Rdb), &commandNames{}
+		e.Rdb.AddHook(sent)
+		before := trips.Load()
+		require.Equal(t, 200, status(t, s, "PUT", "/api/v1/states/k", key, putBody))
+		rest := trips.Load() - before
+		sent.reset()
+		before = trips.Load()
+		mcpCall()
+		assert.EqualValues(t, rest, trips.Load()-before, "a legacy tools/call costs what the REST write does")
+		assert.Equal(t, 1, strings.Count(strings.Join(sent.list(), " "), "getex"), "one session check: %v", sent.list())
+
+		// A 2026-07-28 request's session header is ignored by mcp-go, so it is not read either.
+		modern := map[string]string{"Accept": "application/json, text/event-stream", "Mcp-Session-Id": sid,
+			"Mcp-Protocol-Version": mcp.ProtocolVersion20260728, "Mcp-Method": "tools/list"}
+		list := map[string]any{"jsonrpc": "2.0", "id": 3, "method": "tools/list", "params": map[string]any{"_meta": map[string]any{
+			mcp.MetaKeyProtocolVersion: mcp.ProtocolVersion20260728, mcp.MetaKeyClientCapabilities: map[string]any{},
+			mcp.MetaKeyClientInfo: map[string]any{"name": "contract", "version": "1"}}}}
+		sent.reset()
+		resp, b := send(t, "POST", s.URL+"/api/mcp", key, list, modern)
+		require.Equal(t, 200, resp.StatusCode, string(b))
+		assert.NotContains(t, sent.list(), "getex")
+	})
+}
+
+// legacySession opens a 2025-11-25 streamable HTTP session for key and returns its id.
+func legacySession(t *testing.T, s *testenv.Server, key string) string {
+	t.Helper()
+	initialize := map[string]any{"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": map[string]any{
+		"protocolVersion": mcp.LATEST_LEGACY_PROTOCOL_VERSION, "capabilities": map[string]any{},
+		"clientInfo": map[string]any{"name": "contract", "version": "1"}}}
+	resp, body := send(t, "POST", s.URL+"/api/mcp", key, initialize, map[string]string{"Accept": "application/json, text/event-stream"})
+	require.Equal(t, 200, resp.StatusCode, string(body))
+	sid := resp.Header.Get("Mcp-Session-Id")
+	require.NotEmpty(t, sid)
+	return sid
+}
+
+// legacyHeaders are a legacy-era request's headers in session id.
+func legacyHeaders(id string) map[string]string {
+	return map[string]string{"Accept": "application/json, text/event-stream", "Mcp-Session-Id": id, "MCP-Protocol-Version": mcp.LATEST_LEGACY_PROTOCOL_VERSION}
 }
 
 // A lease transition over REST is the auth pipeline and one script: acquire's script goes in

@@ -88,8 +88,8 @@ type AuthStore interface {
 	// windowStart, all in one round trip; counts are in count's order. A counter's expiry is
 	// set with its count when SetExpiry asks, and otherwise only when the count finds the
 	// counter new, so that no counter outlives its window by more than one more.
-	// read, when not nil, is a state read that goes out in the same round trip (StateRead).
-	CredentialAndCount(ctx context.Context, hash, project string, lineage []string, windowStart int64, count []RateCounter, read *StateRead) (*Credential, []bool, []int64, error)
+	// reads go out in the same round trip (Prefetched), and the store fills them unseen.
+	CredentialAndCount(ctx context.Context, hash, project string, lineage []string, windowStart int64, count []RateCounter, reads Prefetched) (*Credential, []bool, []int64, error)
 	// CreateAPIKey stores key (without its raw value) and its credential under hash.
 	// An existing credential with the same hash is left as it is (bootstrap is idempotent).
 	CreateAPIKey(ctx context.Context, projectID string, key APIKey, hash string) error
@@ -180,9 +180,9 @@ func (a *Auth) AuthenticateFor(ctx context.Context, raw, resource string) (Princ
 // round trip: its identity (project, id, lineage) never changes once issued, so the credential
 // read, the revocation check and the counters go out together (AuthStore.CredentialAndCount).
 // Nothing mutable is remembered: a revoke still takes effect on the very next request.
-// stateKey, when not "", is the key of an operation that ReadsState: that round trip also reads
-// its current state in the remembered project, for States.Get once the request is admitted.
-func (a *Auth) Admit(ctx context.Context, raw, resource string, l *RateLimiter, keysOnly bool, stateKey string) (Principal, RateStatus, error) {
+// That round trip also carries want's reads in the remembered project (Prefetch), for the
+// request once it is admitted.
+func (a *Auth) Admit(ctx context.Context, raw, resource string, l *RateLimiter, keysOnly bool, want Prefetch) (Principal, RateStatus, error) {
 	const op = "core.Auth.Admit"
 	if !ValidCredentialFormat(raw) {
 		return Principal{}, RateStatus{}, errUnauthorized
@@ -207,12 +207,9 @@ func (a *Auth) Admit(ctx context.Context, raw, resource string, l *RateLimiter, 
 	if id.kind == KindCapabilityToken {
 		lineage = id.lineage
 	}
-	var read *StateRead
-	if stateKey != "" && validateStateKey("", stateKey) == nil { // Get refuses any other before reading
-		read = &StateRead{Project: id.projectID, Key: stateKey}
-	}
+	reads := want.reads(id.projectID)
 	now, window, count := l.charge(id.id, id.mintedBy)
-	cred, revoked, counts, err := a.store.CredentialAndCount(ctx, hash, id.projectID, lineage, window, count, read)
+	cred, revoked, counts, err := a.store.CredentialAndCount(ctx, hash, id.projectID, lineage, window, count, reads)
 	if err != nil {
 		l.failed(window, count)
 		return Principal{}, RateStatus{}, Internal(op, err)
@@ -221,7 +218,7 @@ func (a *Auth) Admit(ctx context.Context, raw, resource string, l *RateLimiter, 
 		// The raw credential was issued again (its project deleted and re-bootstrapped with the
 		// same key): what was sent with it named the old one. Start over without the hint.
 		a.seen.Remove(hash)
-		return a.Admit(ctx, raw, resource, l, keysOnly, stateKey)
+		return a.Admit(ctx, raw, resource, l, keysOnly, want)
 	}
 	// Not remembered again: it is the identity just checked, and Get has already marked it used.
 	p, err := a.principal(ctx, hash, cred, revoked, resource, false)
@@ -230,8 +227,8 @@ func (a *Auth) Admit(ctx context.Context, raw, resource string, l *RateLimiter, 
 	}
 	st, err := l.verdict(now, counts)
 	if err == nil {
-		// Admitted: valid, live, this project; the scope and resource checks are Get's own.
-		p.stateRead = read
+		// Admitted: valid, live, this project; the scope and resource checks are the reader's own.
+		p.prefetched = reads
 	}
 	return p, st, err
 }

@@ -34,9 +34,10 @@ type Principal struct {
 	// Audience is the resource an audience-bound credential (an OAuth access token) was issued
 	// for; "" = none. Tokens it mints inherit it, so delegation cannot unbind it.
 	Audience string
-	// stateRead is the state read sent with this request's credential (Auth.Admit), set only
-	// once the request was admitted; States.Get uses it instead of reading again.
-	stateRead *StateRead
+	// prefetched are the reads sent with this request's credential (Auth.Admit), set only once
+	// the request was admitted; States.Get and the MCP session check use them instead of
+	// reading again.
+	prefetched Prefetched
 }
 
 // Can reports whether the principal holds scope.

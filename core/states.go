@@ -522,7 +522,7 @@ func (s *States) Get(ctx context.Context, p Principal, key string, at At) (State
 		return State{}, err
 	}
 	var ev *StateEvent
-	if r := p.stateRead; !at.IsSet() && r.take(p.ProjectID, key) {
+	if r := p.prefetched.State; !at.IsSet() && r.take(p.ProjectID, key) {
 		if r.Err != nil {
 			return State{}, Internal(op, r.Err)
 		}

@@ -57,15 +57,21 @@ func credentialFromFields(hash string, f map[string]string) (*core.Credential, e
 // The counters are plain INCR (+ PEXPIRE when asked; not MULTI): on a cluster the credential
 // and the project's keys live in different slots, and one counter more or less is no harm.
 //
-// read, when not nil, adds StateEventsAt's current read of read.Key in read.Project and keeps
-// its answer in read, unseen by anything here: the caller decides whether it may be used.
-func (s *Store) CredentialAndCount(ctx context.Context, hash, project string, lineage []string, windowStart int64, count []core.RateCounter, read *core.StateRead) (*core.Credential, []bool, []int64, error) {
+// reads adds, for each one not nil, StateEventsAt's current read of a key and MCPSession's
+// session check (its GETEX refreshing the idle time), and keeps their answers in reads, unseen
+// by anything here: the caller decides whether they may be used.
+func (s *Store) CredentialAndCount(ctx context.Context, hash, project string, lineage []string, windowStart int64, count []core.RateCounter, reads core.Prefetched) (*core.Credential, []bool, []int64, error) {
 	const op = "redisstore.CredentialAndCount"
 	pipe := s.rdb.Pipeline()
 	cred := pipe.HGetAll(ctx, credentialKey(hash))
+	read, sess := reads.State, reads.MCPSession
 	var state *redis.XMessageSliceCmd
 	if read != nil {
 		state = pipe.XRevRangeN(ctx, stateKey(read.Project, read.Key), upperID(0), "-", 1)
+	}
+	var session *redis.StringCmd
+	if sess != nil {
+		session = pipe.GetEx(ctx, mcpSessionKey(sess.Project, sess.ID), sess.Idle)
 	}
 	var revoked *redis.BoolSliceCmd
 	if len(lineage) > 0 {
@@ -80,10 +86,10 @@ func (s *Store) CredentialAndCount(ctx context.Context, hash, project string, li
 		}
 	}
 	if cmds, err := pipe.Exec(ctx); err != nil {
-		// A failed state read is the read's answer, not the credential's: the request is
-		// refused or admitted as it would be without it.
+		// A failed read in reads (or an unknown session's nil) is the read's answer, not the
+		// credential's: the request is refused or admitted as it would be without it.
 		for _, c := range cmds {
-			if c != state && c.Err() != nil {
+			if c != state && c != session && c.Err() != nil {
 				return nil, nil, nil, core.Internal(op, c.Err())
 			}
 		}
@@ -103,6 +109,11 @@ func (s *Store) CredentialAndCount(ctx context.Context, hash, project string, li
 			read.Err = core.Internal(op, err)
 		} else {
 			read.Event, read.Err = s.currentEvent(read.Project, read.Key, state.Val())
+		}
+	}
+	if session != nil {
+		if sess.Credential, sess.Err = mcpSessionCredential(session); sess.Err != nil {
+			sess.Err = core.Internal(op, sess.Err)
 		}
 	}
 	c, err := credentialFromFields(hash, cred.Val())

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -27,7 +28,7 @@ func TestStateReadWithCredentialFailsAlone(t *testing.T) {
 		count := []core.RateCounter{{ID: p.P.CredentialID, SetExpiry: true}}
 
 		read := &core.StateRead{Project: p.ID, Key: "k"}
-		cred, _, counts, err := e.Store.CredentialAndCount(ctx, hash, p.ID, nil, 0, count, read)
+		cred, _, counts, err := e.Store.CredentialAndCount(ctx, hash, p.ID, nil, 0, count, core.Prefetched{State: read})
 		require.NoError(t, err)
 		require.NotNil(t, cred)
 		assert.Len(t, counts, 1)
@@ -37,7 +38,7 @@ func TestStateReadWithCredentialFailsAlone(t *testing.T) {
 		assert.Equal(t, want[0], read.Event)
 
 		missing := &core.StateRead{Project: p.ID, Key: "absent"}
-		_, _, _, err = e.Store.CredentialAndCount(ctx, hash, p.ID, nil, 0, count, missing)
+		_, _, _, err = e.Store.CredentialAndCount(ctx, hash, p.ID, nil, 0, count, core.Prefetched{State: missing})
 		require.NoError(t, err)
 		assert.Nil(t, missing.Event)
 		assert.NoError(t, missing.Err)
@@ -53,11 +54,39 @@ func TestStateReadWithCredentialFailsAlone(t *testing.T) {
 		require.NoError(t, e.Rdb.Del(ctx, stream).Err())
 		require.NoError(t, e.Rdb.Set(ctx, stream, "x", 0).Err())
 		broken := &core.StateRead{Project: p.ID, Key: "k"}
-		cred, _, counts, err = e.Store.CredentialAndCount(ctx, hash, p.ID, nil, 0, count, broken)
+		cred, _, counts, err = e.Store.CredentialAndCount(ctx, hash, p.ID, nil, 0, count, core.Prefetched{State: broken})
 		require.NoError(t, err, "the credential is read whatever became of the state")
 		require.NotNil(t, cred)
 		assert.Len(t, counts, 1)
 		assert.Error(t, broken.Err)
 		assert.Nil(t, broken.Event)
+	})
+}
+
+// The MCP session check sent with a credential (core.MCPSessionRead) answers as MCPSession
+// would, an unknown session alone ("", no error), and starts the session's idle time again.
+func TestMCPSessionReadWithCredential(t *testing.T) {
+	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+		p := testenv.NewProject(t, e.App(t))
+		ctx := context.Background()
+		require.NoError(t, e.Store.PutMCPSession(ctx, p.ID, "s1", "cred-1", time.Minute))
+		hash := core.SHA256Hex([]byte(p.Key))
+		known := &core.MCPSessionRead{Project: p.ID, ID: "s1", Idle: time.Hour}
+		unknown := &core.MCPSessionRead{Project: p.ID, ID: "s2", Idle: time.Hour}
+		for _, r := range []*core.MCPSessionRead{known, unknown} {
+			cred, _, _, err := e.Store.CredentialAndCount(ctx, hash, p.ID, nil, 0, nil, core.Prefetched{MCPSession: r})
+			require.NoError(t, err)
+			require.NotNil(t, cred)
+			require.NoError(t, r.Err)
+		}
+		assert.Equal(t, "cred-1", known.Credential)
+		assert.Empty(t, unknown.Credential)
+		var ttl time.Duration
+		for _, k := range e.ProjectKeys(t, p.ID) {
+			if strings.HasSuffix(k, ":mcpsess:s1") {
+				ttl = e.Rdb.TTL(ctx, k).Val()
+			}
+		}
+		assert.Greater(t, ttl, time.Minute, "the idle time started again, Idle long")
 	})
 }

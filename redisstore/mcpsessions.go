@@ -21,12 +21,18 @@ func (s *Store) PutMCPSession(ctx context.Context, project, id, credential strin
 // MCPSession returns the credential that opened session id, "" when the store does not know it
 // (never issued, or idle past its time), and starts its idle time again: one GETEX.
 func (s *Store) MCPSession(ctx context.Context, project, id string, idle time.Duration) (string, error) {
-	cred, err := s.rdb.GetEx(ctx, mcpSessionKey(project, id), idle).Result()
-	if errors.Is(err, redis.Nil) {
-		return "", nil
-	}
+	cred, err := mcpSessionCredential(s.rdb.GetEx(ctx, mcpSessionKey(project, id), idle))
 	if err != nil {
 		return "", core.Internal("redisstore.MCPSession", err)
 	}
 	return cred, nil
+}
+
+// mcpSessionCredential is MCPSession's answer from its GETEX, whichever round trip it went in.
+func mcpSessionCredential(getex *redis.StringCmd) (string, error) {
+	cred, err := getex.Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	return cred, err
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/go-chi/cors"
+	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/agentstate/agentstate-go/core"
 )
@@ -182,6 +183,9 @@ type authenticator struct {
 	resource func(*http.Request) string
 	// readsState is set on the routes of operations that ReadsState (core.StateRead).
 	readsState bool
+	// mcpSessionIdle is set on the streamable HTTP MCP route, which reads the session its
+	// Mcp-Session-Id header names (core.MCPSessionRead), refreshing its idle time this long.
+	mcpSessionIdle time.Duration
 }
 
 func (a authenticator) middleware(next http.Handler) http.Handler {
@@ -201,13 +205,18 @@ func (a authenticator) middleware(next http.Handler) http.Handler {
 		if a.resource != nil {
 			resource = a.resource(r)
 		}
-		stateKey := ""
+		var want core.Prefetch
 		if a.readsState && r.URL.RawQuery == "" {
 			// A plain current read; any query option (time travel, long poll) reads its own way.
 			// A key that does not decode is refused by the handler, unread.
-			stateKey, _ = pathParam(r, "state_key")
+			want.StateKey, _ = pathParam(r, "state_key")
 		}
-		p, st, err := a.auth.Admit(r.Context(), cred, resource, a.limiter, a.access == core.KeysOnly, stateKey)
+		if a.mcpSessionIdle > 0 && !mcp.IsModernProtocol(r.Header.Get(mcp.HeaderProtocolVersion)) {
+			// mcp-go ignores the session header of a 2026-07-28 request: reading it would keep
+			// alive a session nothing checks.
+			want.MCPSession, want.MCPSessionIdle = r.Header.Get("Mcp-Session-Id"), a.mcpSessionIdle
+		}
+		p, st, err := a.auth.Admit(r.Context(), cred, resource, a.limiter, a.access == core.KeysOnly, want)
 		if err != nil && st.Limit == 0 { // refused before it was charged: not a rate-limit refusal
 			a.fail(w, r, start, err)
 			return

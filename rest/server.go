@@ -35,6 +35,9 @@ type Deps struct {
 	MCP              http.Handler                // streamable HTTP MCP, served at /api/mcp
 	MCPSSE           http.Handler                // legacy SSE MCP, served under /api/mcp/sse and /api/mcp/message
 	Console          http.Handler                // the operators' console, served under /console (it sets its own CSP)
+	// MCPSessionIdle is the idle time MCP's session check starts again (its GETEX): a remembered
+	// credential's auth round trip carries that check (core.MCPSessionRead); 0 = it does not.
+	MCPSessionIdle time.Duration
 	// Middleware runs inside the router, after the access log (metrics read the route pattern).
 	Middleware  []func(http.Handler) http.Handler
 	Metrics     http.Handler // served at /metrics when set (it guards itself)
@@ -93,7 +96,9 @@ func NewHandler(d Deps) http.Handler {
 	}
 	r.Delete("/api/mcp", notAllowed)
 	if d.MCP != nil {
-		r.With(mcpAuth.middleware, s.stepUp).Post("/api/mcp", d.MCP.ServeHTTP)
+		streamAuth := mcpAuth // the SSE routes below name their session otherwise
+		streamAuth.mcpSessionIdle = d.MCPSessionIdle
+		r.With(streamAuth.middleware, s.stepUp).Post("/api/mcp", d.MCP.ServeHTTP)
 		// GET is the notification stream of a streamable HTTP session; anything else that
 		// GETs /api/mcp gets v1's 405.
 		r.Get("/api/mcp", func(w http.ResponseWriter, req *http.Request) {
@@ -101,7 +106,7 @@ func NewHandler(d Deps) http.Handler {
 				notAllowed(w, req)
 				return
 			}
-			mcpAuth.middleware(d.MCP).ServeHTTP(w, req)
+			streamAuth.middleware(d.MCP).ServeHTTP(w, req)
 		})
 	} else {
 		r.Get("/api/mcp", notAllowed)

@@ -492,6 +492,7 @@ func (a *App) NewHandler(authFailureDelay time.Duration) http.Handler {
 		Leases:           a.Leases,
 		Watcher:          a.Watcher,
 		AuthFailureDelay: authFailureDelay,
+		MCPSessionIdle:   idle,
 		Ready:            a.Store.Ping,
 		ReadyDetails:     func() map[string]any { return map[string]any{"search": a.search.details()} },
 		// Streamable HTTP: v1's stateless POSTs keep working (no session needed); a client that
@@ -603,7 +604,10 @@ func (s sessionIDs) Validate(id string) (bool, error) {
 	if !ok {
 		return false, errUnknownSession
 	}
-	cred, err := s.store.MCPSession(s.ctx, p.ProjectID, id, s.idle)
+	cred, sent, err := p.PrefetchedMCPSession(id) // read with the credential (rest: Prefetch)
+	if !sent {
+		cred, err = s.store.MCPSession(s.ctx, p.ProjectID, id, s.idle)
+	}
 	if err != nil {
 		return false, err
 	}
