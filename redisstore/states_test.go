@@ -200,20 +200,11 @@ func TestStateWritesNeedNoRetryAfterASighting(t *testing.T) {
 		write(r1, calls1, up("k", "d", "w"))
 		assert.EqualValues(t, 2, write(r1, calls1, del("j")), "no sighting: RETRY")
 
-		for idx, want := range map[core.StateIndex][]string{
+		assertIndexes(t, e.Store, p.ID, map[core.StateIndex][]string{
 			{Kind: "live"}: {"k", "warm"}, {Kind: "agent", Value: "a"}: {"warm"}, {Kind: "agent", Value: "b"}: nil,
 			{Kind: "agent", Value: "c"}: nil, {Kind: "agent", Value: "d"}: {"k"}, {Kind: "tag", Value: "x"}: nil,
 			{Kind: "tag", Value: "y"}: nil, {Kind: "tag", Value: "z"}: nil, {Kind: "tag", Value: "w"}: {"k"},
-		} {
-			got, err := e.Store.IndexedKeys(ctx, p.ID, idx, 0, 100)
-			require.NoError(t, err)
-			var keys []string
-			for _, k := range got {
-				keys = append(keys, k.Key)
-			}
-			sort.Strings(keys)
-			assert.Equal(t, want, keys, "index %v", idx)
-		}
+		})
 	})
 }
 
@@ -264,20 +255,11 @@ func TestStatesWrittenBeforeHeadsStayWritable(t *testing.T) {
 		require.True(t, core.IsCode(err, core.CodeVersionConflict), "%v", err)
 		assert.EqualValues(t, 1, err.(*core.Error).Details.(map[string]any)["current_version"])
 
-		for idx, want := range map[core.StateIndex][]string{
+		assertIndexes(t, e.Store, p.ID, map[core.StateIndex][]string{
 			{Kind: "live"}: {"guarded", "moved"}, {Kind: "agent", Value: "a"}: {"guarded"},
 			{Kind: "agent", Value: "b"}: {"moved"}, {Kind: "tag", Value: "x"}: {"guarded"},
 			{Kind: "tag", Value: "y"}: {"guarded", "moved"}, {Kind: "tag", Value: "z"}: {"moved"},
-		} {
-			got, err := e.Store.IndexedKeys(ctx, p.ID, idx, 0, 100)
-			require.NoError(t, err)
-			var keys []string
-			for _, k := range got {
-				keys = append(keys, k.Key)
-			}
-			sort.Strings(keys)
-			assert.Equal(t, want, keys, "index %v", idx)
-		}
+		})
 
 		_, err = write(st.Store, up("deleted", "c")) // re-created after the delete
 		require.NoError(t, err)
@@ -353,4 +335,19 @@ func TestResentWriteFindsItsEventAfterOtherWrites(t *testing.T) {
 		require.NoError(t, err)
 		assert.Len(t, evs, 6, "one event per request")
 	})
+}
+
+// assertIndexes checks the keys each of project's indexes holds (nil: none), in sorted order.
+func assertIndexes(t *testing.T, st *redisstore.Store, project string, want map[core.StateIndex][]string) {
+	t.Helper()
+	for idx, keys := range want {
+		got, err := st.IndexedKeys(context.Background(), project, idx, 0, 100)
+		require.NoError(t, err)
+		var have []string
+		for _, k := range got {
+			have = append(have, k.Key)
+		}
+		sort.Strings(have)
+		assert.Equal(t, keys, have, "index %v", idx)
+	}
 }
