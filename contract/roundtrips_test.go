@@ -24,8 +24,9 @@ import (
 // A request with a credential this replica has admitted before costs one Redis round trip
 // before its work (credential, revocation check and rate-limit counters in one pipeline) and
 // one for the work itself, rate limit on, except a plain state GET, whose read goes in that
-// same pipeline (core.StateRead); and nothing of that is a cache: a revoke, of the key or of
-// the key that minted a token, refuses the very next request.
+// same pipeline (core.StateRead), and a state PUT, whose write script checks the credential
+// itself (core.AdmissionCheck): one round trip each. Nothing of that is a cache: a revoke, of
+// the key or of the key that minted a token, refuses the very next request.
 func TestAuthenticatedRequestRoundTrips(t *testing.T) {
 	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
 		s := testenv.NewServer(t, e, func(a *app.App) { a.RateLimiter = core.NewRateLimiter(e.Store, e.Clock, 1000) })
@@ -46,7 +47,7 @@ func TestAuthenticatedRequestRoundTrips(t *testing.T) {
 		}
 		roundTrips := func(method, path, cred string, body any) { t.Helper(); roundTripsN(2, method, path, cred, body) }
 		require.Equal(t, 200, status(t, s, "PUT", "/api/v1/states/k", key, putBody)) // first sight: the long way
-		roundTrips("PUT", "/api/v1/states/k", key, putBody)
+		roundTripsN(1, "PUT", "/api/v1/states/k", key, putBody)
 		roundTripsN(1, "GET", "/api/v1/states/k", key, nil)
 		roundTrips("GET", "/api/v1/states/k?at_sequence=1", key, nil) // time travel reads its own way
 		roundTrips("DELETE", "/api/v1/states/k", key, nil)
@@ -54,7 +55,7 @@ func TestAuthenticatedRequestRoundTrips(t *testing.T) {
 		var minted core.CapabilityToken
 		create("/api/v1/capability-tokens", key, map[string]any{"name": "t", "scopes": []string{"state:write", "state:read"}}, &minted)
 		require.Equal(t, 200, status(t, s, "PUT", "/api/v1/states/k", minted.Token, putBody))
-		roundTrips("PUT", "/api/v1/states/k", minted.Token, putBody)
+		roundTripsN(1, "PUT", "/api/v1/states/k", minted.Token, putBody)
 		roundTripsN(1, "GET", "/api/v1/states/k", minted.Token, nil)
 
 		child := struct{ ID, Key string }{}
@@ -66,6 +67,7 @@ func TestAuthenticatedRequestRoundTrips(t *testing.T) {
 		require.Equal(t, 204, status(t, s, "DELETE", "/api/v1/keys/"+child.ID, key, nil))
 		assert.Equal(t, 401, status(t, s, "GET", "/api/v1/states/k", child.Key, nil), "a revoked key is refused at once")
 		assert.Equal(t, 401, status(t, s, "GET", "/api/v1/states/k", viaChild.Token, nil), "so is a token it minted")
+		assert.Equal(t, 401, status(t, s, "PUT", "/api/v1/states/k", child.Key, putBody), "and a write")
 	})
 }
 
@@ -174,9 +176,10 @@ func TestPrefetchedStateOnlyForAdmittedRequest(t *testing.T) {
 }
 
 // A legacy-era MCP tools/call (initialize handshake, Mcp-Session-Id) from a remembered
-// credential costs the round trips of the same REST write: the session check's GETEX goes in
-// the auth pipeline (core.MCPSessionRead), still once per request, so its idle time starts
-// again exactly once; a 2026-07-28 request, whose session header nothing checks, reads none.
+// credential costs two round trips, one more than the same REST write (whose script admits it):
+// the session check's GETEX goes in the auth pipeline (core.MCPSessionRead), still once per
+// request, so its idle time starts again exactly once; a 2026-07-28 request, whose session
+// header nothing checks, reads none.
 func TestLegacyMCPCallRoundTrips(t *testing.T) {
 	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
 		e, _ = e.WithOwnClients(t) // its hooks see this test's commands only
@@ -202,7 +205,8 @@ func TestLegacyMCPCallRoundTrips(t *testing.T) {
 		sent.reset()
 		before = trips.Load()
 		mcpCall()
-		assert.EqualValues(t, rest, trips.Load()-before, "a legacy tools/call costs what the REST write does")
+		require.EqualValues(t, 1, rest, "the REST write")
+		assert.EqualValues(t, 2, trips.Load()-before, "a legacy tools/call: credential and session, then the write")
 		assert.Equal(t, 1, strings.Count(strings.Join(sent.list(), " "), "getex"), "one session check: %v", sent.list())
 
 		// A 2026-07-28 request's session header is ignored by mcp-go, so it is not read either.

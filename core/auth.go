@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -99,14 +100,14 @@ type AuthStore interface {
 type Auth struct {
 	store KeyStore
 	clock Clock
-	seen  *lru.Cache[string, credentialIdentity] // by credential hash (Admit)
+	seen  *lru.Cache[string, *credentialIdentity] // by credential hash (Admit)
 	// AdminToken guards project management (AGENTSTATE_ADMIN_TOKEN); empty = disabled.
 	AdminToken string
 }
 
 // NewAuth builds the authenticator.
 func NewAuth(store KeyStore, clock Clock) *Auth {
-	seen, _ := lru.New[string, credentialIdentity](maxSeenCredentials) // errs only for size <= 0
+	seen, _ := lru.New[string, *credentialIdentity](maxSeenCredentials) // errs only for size <= 0
 	return &Auth{store: store, clock: clock, seen: seen}
 }
 
@@ -177,11 +178,13 @@ func (a *Auth) AuthenticateFor(ctx context.Context, raw, resource string) (Princ
 
 // Admit authenticates raw on resource (as AuthenticateFor) and charges the request to its rate
 // budget (l may be nil or off); keysOnly refuses capability tokens. A credential this replica has admitted before costs one
-// round trip: its identity (project, id, lineage) never changes once issued, so the credential
-// read, the revocation check and the counters go out together (AuthStore.CredentialAndCount).
-// Nothing mutable is remembered: a revoke still takes effect on the very next request.
+// round trip: its identity (project, id, lineage, scopes: everything but its revocation) never
+// changes once issued, so the credential read, the revocation check and the counters go out
+// together (AuthStore.CredentialAndCount). Nothing mutable is remembered: a revoke still takes
+// effect on the very next request.
 // That round trip also carries want's reads in the remembered project (Prefetch), for the
-// request once it is admitted.
+// request once it is admitted; an operation that GuardsAdmission makes none: its principal
+// comes back with the admission deferred to its write (admission.go), no round trip here.
 func (a *Auth) Admit(ctx context.Context, raw, resource string, l *RateLimiter, keysOnly bool, want Prefetch) (Principal, RateStatus, error) {
 	const op = "core.Auth.Admit"
 	if !ValidCredentialFormat(raw) {
@@ -200,21 +203,27 @@ func (a *Auth) Admit(ctx context.Context, raw, resource string, l *RateLimiter, 
 		st, err := l.Allow(ctx, p)
 		return p, st, err
 	}
-	if keysOnly && id.kind != KindAPIKey {
+	if want.GuardsAdmission {
+		if p, ok := a.deferred(id, raw, resource, l, keysOnly); ok {
+			return p, RateStatus{}, nil
+		}
+	}
+	known := id.principal
+	if keysOnly && known.Kind != KindAPIKey {
 		return Principal{}, RateStatus{}, errUnauthorized
 	}
 	var lineage []string
-	if id.kind == KindCapabilityToken {
+	if known.Kind == KindCapabilityToken {
 		lineage = id.lineage
 	}
-	reads := want.reads(id.projectID)
-	now, window, count := l.charge(id.id, id.mintedBy)
-	cred, revoked, counts, err := a.store.CredentialAndCount(ctx, hash, id.projectID, lineage, window, count, reads)
+	reads := want.reads(known.ProjectID)
+	now, window, count := l.charge(known.CredentialID, known.MintedBy)
+	cred, revoked, counts, err := a.store.CredentialAndCount(ctx, hash, known.ProjectID, lineage, window, count, reads)
 	if err != nil {
 		l.failed(window, count)
 		return Principal{}, RateStatus{}, Internal(op, err)
 	}
-	if cred != nil && (cred.ID != id.id || cred.ProjectID != id.projectID || !cred.hasLineage(id.lineage)) {
+	if cred != nil && (cred.ID != known.CredentialID || cred.ProjectID != known.ProjectID || !cred.hasLineage(id.lineage)) {
 		// The raw credential was issued again (its project deleted and re-bootstrapped with the
 		// same key): what was sent with it named the old one. Start over without the hint.
 		a.seen.Remove(hash)
@@ -233,12 +242,15 @@ func (a *Auth) Admit(ctx context.Context, raw, resource string, l *RateLimiter, 
 	return p, st, err
 }
 
-// credentialIdentity is what never changes about a credential once it is issued.
+// credentialIdentity is what never changes about a credential once it is issued: the
+// principal it authenticates as and its lineage. lastUsed is this replica's last record of a
+// use (last_used_at), so that a deferred admission, which reads no credential, still keeps
+// last_used_at to the minute.
 type credentialIdentity struct {
-	projectID, id string
-	kind          CredentialKind
-	mintedBy      string
-	lineage       []string
+	principal Principal
+	hash      string
+	lineage   []string
+	lastUsed  atomic.Int64
 }
 
 // maxSeenCredentials bounds the identities Auth remembers (a few hundred bytes each).
@@ -258,26 +270,45 @@ func (a *Auth) principal(ctx context.Context, hash string, cred *Credential, rev
 		(cred.Audience != "" && cred.Audience != resource) {
 		return Principal{}, errUnauthorized
 	}
-	if remember {
-		a.seen.Add(hash, credentialIdentity{projectID: cred.ProjectID, id: cred.ID, kind: cred.Kind,
-			mintedBy: cred.MintedBy, lineage: cred.Lineage()})
-	}
 	// last_used_at is kept to the minute: one extra write per credential per minute, not per request.
-	if now-cred.LastUsedAt >= lastUsedResolution.Milliseconds() {
+	lastUsed := cred.LastUsedAt
+	if now-lastUsed >= lastUsedResolution.Milliseconds() {
 		if err := a.store.TouchCredential(ctx, *cred, now); err != nil {
 			return Principal{}, Internal("core.Auth.Authenticate", err)
 		}
+		lastUsed = now
 	}
 	scopes := cred.Scopes
 	if scopes == nil {
 		scopes = []string{"*"}
 	}
-	return Principal{
+	p := Principal{
 		ProjectID: cred.ProjectID, CredentialID: cred.ID, Kind: cred.Kind,
 		Scopes: scopes, AgentID: cred.AgentID, Resources: cred.Resources,
 		Ancestors: cred.Ancestors, Depth: len(cred.Ancestors), MaxDepth: cred.MaxDepth, ExpiresAt: cred.ExpiresAt,
 		MintedBy: cred.MintedBy, Audience: cred.Audience,
-	}, nil
+	}
+	if remember {
+		id := &credentialIdentity{principal: p, hash: hash, lineage: cred.Lineage()}
+		id.lastUsed.Store(lastUsed)
+		a.seen.Add(hash, id)
+	}
+	return p, nil
+}
+
+// touch stamps last_used_at for a deferred admission's use of id's credential (p) when this
+// replica has not recorded one in the last minute. The request's write is done by then, so a
+// failed stamp fails nothing: the next request tries again.
+func (a *Auth) touch(ctx context.Context, id *credentialIdentity, p Principal) {
+	now := NowMs(a.clock)
+	last := id.lastUsed.Load()
+	if now-last < lastUsedResolution.Milliseconds() || !id.lastUsed.CompareAndSwap(last, now) {
+		return
+	}
+	c := Credential{ID: p.CredentialID, Hash: id.hash, ProjectID: p.ProjectID, Kind: p.Kind}
+	if err := a.store.TouchCredential(ctx, c, now); err != nil {
+		id.lastUsed.CompareAndSwap(now, last)
+	}
 }
 
 // Lineage is every credential whose revocation revokes this one: the minting key (tokens

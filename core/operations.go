@@ -30,6 +30,11 @@ type Operation struct {
 	// ReadsState: the operation reads the current state of the key the request names, and the
 	// authentication round trip may carry that read (StateRead; REST only, no query options).
 	ReadsState bool
+	// GuardsAdmission: the operation's only store write carries the admission check of a
+	// remembered credential (AdmissionCheck), and nothing is written before it, so a request is
+	// admitted by its write: one round trip (admission.go; REST only). The face settles the
+	// admission (Principal.Settle) before it answers anything the write did not.
+	GuardsAdmission bool
 }
 
 // AcceptsTokens reports whether a capability token may call the operation.
@@ -44,7 +49,7 @@ func write(name, scope string, a Access) Operation {
 
 // Every operation. Names are <primitive>.<verb>.
 var (
-	OpStatePut    = write("states.put", ScopeStateWrite, KeysAndTokens)
+	OpStatePut    = guardsAdmission(write("states.put", ScopeStateWrite, KeysAndTokens))
 	OpStateGet    = readsState(read("states.get", ScopeStateRead, KeysAndTokens))
 	OpStateDelete = write("states.delete", ScopeStateWrite, KeysAndTokens)
 	OpStateEvents = read("states.events", ScopeStateRead, KeysAndTokens)
@@ -133,6 +138,11 @@ var (
 
 func readsState(o Operation) Operation {
 	o.ReadsState = true
+	return o
+}
+
+func guardsAdmission(o Operation) Operation {
+	o.GuardsAdmission = true
 	return o
 }
 

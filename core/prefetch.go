@@ -14,6 +14,9 @@ type Prefetch struct {
 	// as the session check reads it: its idle time starts again, MCPSessionIdle long.
 	MCPSession     string
 	MCPSessionIdle time.Duration
+	// GuardsAdmission is set for an operation that GuardsAdmission: a remembered credential's
+	// admission is deferred to the operation's write (AdmissionCheck), which reads nothing first.
+	GuardsAdmission bool
 }
 
 // Prefetched are the reads a Prefetch sends with the credential; nil = not sent.

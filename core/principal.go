@@ -38,6 +38,8 @@ type Principal struct {
 	// the request was admitted; States.Get and the MCP session check use them instead of
 	// reading again.
 	prefetched Prefetched
+	// admission is set when the request's admission was deferred to its write (admission.go).
+	admission *admission
 }
 
 // Can reports whether the principal holds scope.

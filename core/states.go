@@ -120,6 +120,9 @@ type StateMutation struct {
 	FencingToken    *int64
 	NowMs           int64
 	Writer          LeaseWriter // who writes: decides whether it may write under the live lease
+	// Admission, when set, is the deferred admission the store checks first, in the same step:
+	// refused, nothing is written and the store answers ErrNotAdmitted.
+	Admission *AdmissionCheck
 }
 
 // LeaseWriter is what a state write tells the store about its credential.
@@ -431,7 +434,17 @@ func (s *States) Put(ctx context.Context, p Principal, in PutState) (State, bool
 			FencingToken    *int64          `json:"fencing_token"`
 		}{b.AgentID, data, meta, tags, b.LeaseID, ev, b.FencingToken})
 	}
+	m.Admission = p.admissionCheck()
 	event, replayed, err := s.store.MutateState(ctx, p.ProjectID, m)
+	if m.Admission != nil {
+		again, refusal := p.checked(ctx, m.Admission, err)
+		if refusal != nil {
+			return State{}, false, refusal
+		}
+		if again != nil {
+			return s.Put(ctx, *again, in)
+		}
+	}
 	if err != nil {
 		return State{}, false, Internal(op, err)
 	}

@@ -176,12 +176,17 @@ func encodeList(l []string) string {
 	return string(b)
 }
 
+// credentialRecordKey picks the record of credential id of kind: its API key's or token's.
+func credentialRecordKey(project, id string, kind core.CredentialKind) string {
+	if kind == core.KindCapabilityToken {
+		return tokenRecordKey(project, id)
+	}
+	return apiKeyRecordKey(project, id)
+}
+
 // TouchCredential stamps last_used_at on the credential and on its key or token record.
 func (s *Store) TouchCredential(ctx context.Context, c core.Credential, at int64) error {
-	record := apiKeyRecordKey(c.ProjectID, c.ID)
-	if c.Kind == core.KindCapabilityToken {
-		record = tokenRecordKey(c.ProjectID, c.ID)
-	}
+	record := credentialRecordKey(c.ProjectID, c.ID, c.Kind)
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.HSet(ctx, credentialKey(c.Hash), "last_used_at", at)
 		p.HSet(ctx, record, "last_used_at", at)

@@ -70,8 +70,9 @@ func (s *Store) MutateState(ctx context.Context, project string, m core.StateMut
 	if m.Writer.FullAccess {
 		writer = "*"
 	}
+	adm := m.Admission // checked by the first execution only: a RETRY has passed it
 	for range maxIndexRetries {
-		keys := writeKeys(project, m.Key, 2+len(order))
+		keys := writeKeys(project, m.Key, 2+len(order)+admissionKeys(adm))
 		if m.IdempotencyKey != "" {
 			keys = append(keys, idempotencyKey(project, m.IdempotencyKey))
 		}
@@ -91,11 +92,18 @@ func (s *Store) MutateState(ctx context.Context, project string, m core.StateMut
 			}
 			argv = append(argv, l)
 		}
+		keys, spec := appendAdmission(keys, project, adm)
 		seen := s.seqSeen(project)
-		argv = append(argv, s.seqGuard(project, seen))
+		argv = append(argv, spec, s.seqGuard(project, seen))
 		res, err := s.run(ctx, mutateStateScript, keys, argv...).Slice()
 		if err != nil {
 			return core.StateEvent{}, false, core.Internal(op, err)
+		}
+		if adm != nil {
+			if res, err = admissionReply(adm, res); err != nil {
+				return core.StateEvent{}, false, err
+			}
+			adm = nil
 		}
 		switch res[0].(string) {
 		case "OK":

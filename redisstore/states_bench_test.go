@@ -33,16 +33,24 @@ var putBenchData = func() json.RawMessage {
 }()
 
 // putBenchStates opens real Redis and a fresh project holding putBenchKeys states; put
-// replaces the state k<i mod putBenchKeys>.
-func putBenchStates(b *testing.B) (e *testenv.Env, project string, put func(i int)) {
+// replaces the state k<i mod putBenchKeys>, with a deferred admission of the project's key
+// (one rate counter) when admitted is set, as a REST PUT from a remembered key sends it.
+func putBenchStates(b *testing.B, admitted bool) (e *testenv.Env, project string, put func(i int)) {
 	e = testenv.Stores[0].Open(b)
-	project = testenv.NewProject(b, e.App(b)).ID
+	p := testenv.NewProject(b, e.App(b))
+	project = p.ID
 	put = func(i int) {
-		_, _, err := e.Store.MutateState(context.Background(), project, core.StateMutation{
+		m := core.StateMutation{
 			Op: core.EventUpsert, Key: "k" + strconv.Itoa(i%putBenchKeys), EventID: core.NewID(),
 			AgentID: "bench", Data: putBenchData, Tags: []string{}, NowMs: time.Now().UnixMilli(),
 			Writer: core.LeaseWriter{FullAccess: true},
-		})
+		}
+		if admitted && i >= putBenchKeys {
+			m.Admission = &core.AdmissionCheck{Kind: p.P.Kind, CredentialID: p.P.CredentialID,
+				Lineage: []string{p.P.CredentialID}, Window: time.Now().Truncate(core.RateWindow).UnixMilli(),
+				Counters: []core.RateCounter{{ID: p.P.CredentialID}}, Limit: 1 << 40}
+		}
+		_, _, err := e.Store.MutateState(context.Background(), project, m)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -72,16 +80,22 @@ func setFloorKeys(b *testing.B, e *testenv.Env) func(i int) string {
 
 func BenchmarkRedisPut(b *testing.B) {
 	ctx := context.Background()
-	b.Run("mutate_state", func(b *testing.B) {
-		e, _, put := putBenchStates(b) // every PUT below replaces a current state
-		before := commandStats(b, e.Rdb)
-		i := 0
-		for b.Loop() {
-			put(i)
-			i++
+	for _, admitted := range []bool{false, true} {
+		name := "mutate_state"
+		if admitted {
+			name = "mutate_state_admitted"
 		}
-		reportCommandStats(b, before, commandStats(b, e.Rdb))
-	})
+		b.Run(name, func(b *testing.B) {
+			e, _, put := putBenchStates(b, admitted) // every PUT below replaces a current state
+			before := commandStats(b, e.Rdb)
+			i := putBenchKeys
+			for b.Loop() {
+				put(i)
+				i++
+			}
+			reportCommandStats(b, before, commandStats(b, e.Rdb))
+		})
+	}
 	b.Run("set_floor", func(b *testing.B) {
 		e := testenv.Stores[0].Open(b)
 		key := setFloorKeys(b, e)
@@ -100,7 +114,7 @@ func BenchmarkRedisPut(b *testing.B) {
 func BenchmarkRedisGet(b *testing.B) {
 	ctx := context.Background()
 	b.Run("state", func(b *testing.B) {
-		e, project, _ := putBenchStates(b)
+		e, project, _ := putBenchStates(b, false)
 		keys := make([][]string, putBenchKeys)
 		for i := range keys {
 			keys[i] = []string{"k" + strconv.Itoa(i)}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strings"
 	"time"
@@ -186,6 +187,9 @@ type authenticator struct {
 	// mcpSessionIdle is set on the streamable HTTP MCP route, which reads the session its
 	// Mcp-Session-Id header names (core.MCPSessionRead), refreshing its idle time this long.
 	mcpSessionIdle time.Duration
+	// guardsAdmission is set on the routes of operations that GuardsAdmission: a remembered
+	// credential's admission is settled by the write (or by settleWriter) instead of first.
+	guardsAdmission bool
 }
 
 func (a authenticator) middleware(next http.Handler) http.Handler {
@@ -216,26 +220,20 @@ func (a authenticator) middleware(next http.Handler) http.Handler {
 			// alive a session nothing checks.
 			want.MCPSession, want.MCPSessionIdle = r.Header.Get("Mcp-Session-Id"), a.mcpSessionIdle
 		}
+		want.GuardsAdmission = a.guardsAdmission
 		p, st, err := a.auth.Admit(r.Context(), cred, resource, a.limiter, a.access == core.KeysOnly, want)
 		if err != nil && st.Limit == 0 { // refused before it was charged: not a rate-limit refusal
 			a.fail(w, r, start, err)
 			return
 		}
 		noteCredential(r.Context(), p)
-		if st.Limit > 0 {
-			// One backing array for the values, each a full slice (an Add copies); the keys in
-			// the canonical form Set would give them (X-Ratelimit-…, as v1 sends on the wire).
-			v := [4]string{itoa(st.Limit), itoa(st.Remaining), itoa(st.Reset)}
-			vals, h := v[:], w.Header()
-			h["X-Ratelimit-Limit"], h["X-Ratelimit-Remaining"], h["X-Ratelimit-Reset"] = vals[0:1:1], vals[1:2:2], vals[2:3:3]
-			if st.RetryAfter > 0 {
-				vals[3] = itoa(st.RetryAfter)
-				h["Retry-After"] = vals[3:4:4]
-			}
-		}
+		rateHeaders(w.Header(), st)
 		if err != nil {
 			writeError(w, r, err)
 			return
+		}
+		if p.AdmissionDeferred() {
+			w = &settleWriter{ResponseWriter: w, r: r, a: a, start: start, p: p}
 		}
 		if a.access == core.KeysAndTokens {
 			// v1 pads scope-denied 403s of these routes like 401s; the scope is checked in core,
@@ -245,6 +243,95 @@ func (a authenticator) middleware(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r.WithContext(core.WithPrincipal(r.Context(), p)))
 	})
 }
+
+// rateHeaders tells the client its budget (X-RateLimit-*, and Retry-After when refused); nothing
+// with the limiter off.
+func rateHeaders(h http.Header, st core.RateStatus) {
+	if st.Limit == 0 {
+		return
+	}
+	// One backing array for the values, each a full slice (an Add copies); the keys in the
+	// canonical form Set would give them (X-Ratelimit-…, as v1 sends on the wire).
+	v := [4]string{itoa(st.Limit), itoa(st.Remaining), itoa(st.Reset)}
+	vals := v[:]
+	h["X-Ratelimit-Limit"], h["X-Ratelimit-Remaining"], h["X-Ratelimit-Reset"] = vals[0:1:1], vals[1:2:2], vals[2:3:3]
+	if st.RetryAfter > 0 {
+		vals[3] = itoa(st.RetryAfter)
+		h["Retry-After"] = vals[3:4:4]
+	}
+}
+
+// settleWriter answers a request whose admission was deferred to its write (core.Principal.Settle).
+// Before the status goes out it settles the admission, if the write has not: a request refused
+// before its write (a bad body, a missing scope) has not been authenticated yet. When the
+// credential is refused, that refusal is the answer, as if it had been checked first: the
+// handler's headers are put back as they were and its body is dropped.
+type settleWriter struct {
+	http.ResponseWriter
+	r               *http.Request
+	a               authenticator
+	start           time.Time
+	p               core.Principal
+	saved           http.Header // the headers before the handler set any, while it might be refused
+	wrote, replaced bool
+}
+
+// Header keeps a copy of the headers the first time a handler asks while its admission is
+// unsettled: that handler is answering without its write, and might be refused.
+func (s *settleWriter) Header() http.Header {
+	h := s.ResponseWriter.Header()
+	if s.saved == nil && !s.wrote && s.p.AdmissionDeferred() {
+		s.saved = h.Clone()
+	}
+	return h
+}
+
+func (s *settleWriter) WriteHeader(code int) {
+	if s.wrote {
+		if !s.replaced {
+			s.ResponseWriter.WriteHeader(code)
+		}
+		return
+	}
+	s.wrote = true
+	st, err := s.p.Settle(s.r.Context())
+	h := s.ResponseWriter.Header()
+	if err != nil {
+		s.replaced = true
+		if s.saved != nil {
+			clear(h)
+			maps.Copy(h, s.saved)
+		}
+		rateHeaders(h, st)
+		s.a.fail(s.ResponseWriter, s.r, s.start, err)
+		return
+	}
+	rateHeaders(h, st)
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *settleWriter) Write(b []byte) (int, error) {
+	if !s.wrote {
+		s.WriteHeader(http.StatusOK)
+	}
+	if s.replaced {
+		return len(b), nil
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// Flush keeps server-sent events working through the wrapper.
+func (s *settleWriter) Flush() {
+	if !s.wrote {
+		s.WriteHeader(http.StatusOK)
+	}
+	if f, ok := s.ResponseWriter.(http.Flusher); ok && !s.replaced {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (s *settleWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // padForbidden delays a 403 until the failure delay has passed since the request began.
 type padForbidden struct {

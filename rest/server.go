@@ -81,7 +81,7 @@ func NewHandler(d Deps) http.Handler {
 			continue
 		}
 		a := authenticator{auth: d.Auth, limiter: d.RateLimiter, failureDelay: d.AuthFailureDelay,
-			access: rt.Op.Access, queryToken: rt.QueryToken, readsState: rt.Op.ReadsState}
+			access: rt.Op.Access, queryToken: rt.QueryToken, readsState: rt.Op.ReadsState, guardsAdmission: rt.Op.GuardsAdmission}
 		h := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { rt.handle(s, w, req) })
 		r.With(a.middleware).Method(rt.Method, rt.Pattern, h)
 		if legacy, ok := legacyPath(rt.Pattern); ok {

@@ -23,6 +23,11 @@
 --          as:{p}:leaserec:<id> hash, the record of the presented lease id, when ARGV[11] ~= ""
 -- then the index zsets named by the labels ARGV[15..], in that order: "a:<agent>" is
 --          as:{p}:idx:agent:<agent>, "t:<tag>" is as:{p}:idx:tag:<tag>
+-- then, only with an admission (ARGV[#ARGV-1] ~= ""), last:
+--          as:{p}:key:<id> or as:{p}:tok:<id>  hash, the credential's record (its revoked_at
+--                               is set when it is revoked; deleted with its project)
+--          as:{p}:revoked       set, revoked credential ids, when the admission has a lineage
+--          as:{p}:rl:<id>:<window>  string, each rate counter the request adds to (0 to 2)
 --
 -- ARGV[1]  op: "upsert" | "delete"
 -- ARGV[2]  now (Unix ms)
@@ -39,7 +44,14 @@
 -- ARGV[13] fencing token or ""
 -- ARGV[14] the writer: "*" for a full-access key (may write under any lease), else its
 --          credential id (may write under a lease whose owner chain holds it)
--- ARGV[15..#ARGV-1] the index labels
+-- ARGV[15..#ARGV-2] the index labels
+-- ARGV[#ARGV-1] the admission of a remembered credential, run here so that the write is its
+--          request's only round trip (core/admission.go), or "" when it was admitted before:
+--          "<limit>:<expiry ms>:<flags>:<id>,<id>,...": the rate budget per counter, the
+--          counters' expiry, one "1" or "0" per counter (set the expiry with this count even
+--          if the counter exists), and a token's lineage (its minting key, ancestors and
+--          itself), none of which may be in the revoked set; empty for an API key, whose
+--          record alone says whether it is revoked
 -- ARGV[#ARGV] (the last, after the index labels) "<floor>:<seen>": the store generation's floor
 --          (no sequence is issued below it) and the highest sequence of the project the
 --          caller has seen issued (a counter below it means the store lost writes)
@@ -62,6 +74,11 @@
 --   {"ERR", "STALE_FENCING_TOKEN", highest}  the token is not the key's highest issued one
 --   {"ERR", "VERSION_CONFLICT", seq, field, value, ...}  with the current live state
 --   {"ERR", "STORE_RESET", counter}     the project's counter is below the caller's <seen>
+--   {"NOADMIT"}                         the admission's record is gone or its lineage revoked;
+--                                       nothing counted, nothing written
+--   {"LIMITED", count, ...}             the admission counted over its budget; nothing written
+-- With an admission, every reply after it (all but DONE, STORE_RESET and those two) ends with
+-- the counters' counts, one per counter.
 
 local op, now, key = ARGV[1], tonumber(ARGV[2]), ARGV[12]
 
@@ -118,6 +135,41 @@ if cur_type and tonumber(cur_at) >= now then
   if done then return {"DONE", tonumber(done), unpack(event_at(done))} end
 end
 
+-- The admission of a remembered credential: after the retried-execution check (a retry of a
+-- write that was admitted must answer with that write, not be counted or refused again), before
+-- anything else answers (a replay, a guard's refusal: a refused credential learns nothing).
+-- Its counts end every reply after it (answer).
+local counts
+local function answer(reply)
+  if counts then
+    for _, c in ipairs(counts) do reply[#reply + 1] = c end
+  end
+  return reply
+end
+if ARGV[#ARGV - 1] ~= "" then
+  local limit, expiry, flags, lineage = string.match(ARGV[#ARGV - 1], "^(%d+):(%d+):([01]*):(.*)$")
+  local rec = #KEYS - #flags -- the record, then the revoked set when there is a lineage
+  if lineage ~= "" then rec = rec - 1 end
+  local r = redis.call("HMGET", KEYS[rec], "id", "revoked_at")
+  if not r[1] or r[2] then return {"NOADMIT"} end
+  if lineage ~= "" then
+    local ids = {}
+    for id in string.gmatch(lineage, "[^,]+") do ids[#ids + 1] = id end
+    for _, revoked in ipairs(redis.call("SMISMEMBER", KEYS[rec + 1], unpack(ids))) do
+      if revoked == 1 then return {"NOADMIT"} end
+    end
+  end
+  counts = {}
+  local over = false
+  for i = 1, #flags do
+    local counter = KEYS[#KEYS - #flags + i]
+    counts[i] = redis.call("INCR", counter)
+    if counts[i] == 1 or string.byte(flags, i) == 49 then redis.call("PEXPIRE", counter, expiry) end -- 49: "1"
+    if counts[i] > tonumber(limit) then over = true end
+  end
+  if over then return {"LIMITED", unpack(counts)} end
+end
+
 local k = 10 -- the next optional key
 local idem
 if ARGV[8] ~= "" then
@@ -125,8 +177,8 @@ if ARGV[8] ~= "" then
   -- A replay answers before any guard: the first request already passed them.
   local rec = redis.call("HMGET", idem, "fp", "seq")
   if rec[1] then
-    if rec[1] ~= ARGV[9] then return {"ERR", "IDEMPOTENCY_CONFLICT"} end
-    return {"REPLAY", tonumber(rec[2]), unpack(event_at(rec[2]))}
+    if rec[1] ~= ARGV[9] then return answer({"ERR", "IDEMPOTENCY_CONFLICT"}) end
+    return answer({"REPLAY", tonumber(rec[2]), unpack(event_at(rec[2]))})
   end
 end
 
@@ -150,28 +202,28 @@ if live or lease ~= "" or fence ~= "" then
   highest = tonumber(highest_s)                 -- 10^14 gives "1.8e+15" (generation floors)
 end
 if lease == "" then
-  if live then return {"ERR", "LEASE_REQUIRED", highest} end
+  if live then return answer({"ERR", "LEASE_REQUIRED", highest}) end
 else
   local rec = KEYS[k]
   k = k + 1
   if lease ~= live then
-    if not live and redis.call("HGET", rec, "state_key") == key then return {"ERR", "LEASE_EXPIRED", highest} end
-    return {"ERR", "LEASE_CONFLICT", highest}
+    if not live and redis.call("HGET", rec, "state_key") == key then return answer({"ERR", "LEASE_EXPIRED", highest}) end
+    return answer({"ERR", "LEASE_CONFLICT", highest})
   elseif ARGV[14] ~= "*" and not string.find(chain, "," .. ARGV[14] .. ",", 1, true) then
-    return {"ERR", "LEASE_FORBIDDEN"}
+    return answer({"ERR", "LEASE_FORBIDDEN"})
   end
 end
 
 -- Fencing: only the key's highest issued token may write; a lower one belongs to a holder that
 -- has since been superseded (v1 defect D4: issued but never checked).
 if fence ~= "" and tonumber(fence) ~= highest then
-  return {"ERR", "STALE_FENCING_TOKEN", highest}
+  return answer({"ERR", "STALE_FENCING_TOKEN", highest})
 end
 if fence == "" and live then fence = highest_s end
 
 local exists = cur_type == "upsert"
 
-if op == "delete" and not exists then return {"ERR", "NOT_FOUND"} end
+if op == "delete" and not exists then return answer({"ERR", "NOT_FOUND"}) end
 
 if ARGV[10] ~= "" then
   local have = 0
@@ -179,14 +231,14 @@ if ARGV[10] ~= "" then
   if tonumber(ARGV[10]) ~= have then
     if exists then
       local at_seq, f = last_event()
-      return {"ERR", "VERSION_CONFLICT", at_seq, unpack(f)}
+      return answer({"ERR", "VERSION_CONFLICT", at_seq, unpack(f)})
     end
-    return {"ERR", "VERSION_CONFLICT"}
+    return answer({"ERR", "VERSION_CONFLICT"})
   end
 end
 
 local idx = {}
-for i = 15, #ARGV - 1 do idx[ARGV[i]] = KEYS[k + i - 15] end
+for i = 15, #ARGV - 2 do idx[ARGV[i]] = KEYS[k + i - 15] end
 
 -- Every Lua table costs an allocation and its collection, per write: the common write has no
 -- tags, so it shares one empty list and builds no set of them.
@@ -203,7 +255,7 @@ if exists then
   for _, t in ipairs(old_tags) do
     if not idx["t:" .. t] then missing = true end
   end
-  if missing then return {"RETRY", cur_agent, cur_tags} end
+  if missing then return answer({"RETRY", cur_agent, cur_tags}) end
 end
 
 -- Never below the generation's floor, so a generation begun after a loss reissues no sequence.
@@ -281,4 +333,4 @@ if idem then
   redis.call("HSET", idem, "fp", ARGV[9], "seq", seq, "key", key)
 end
 
-return reply
+return answer(reply)

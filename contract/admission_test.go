@@ -1,0 +1,166 @@
+package contract
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/agentstate/agentstate-go/core"
+	"github.com/agentstate/agentstate-go/internal/app"
+	"github.com/agentstate/agentstate-go/internal/testenv"
+)
+
+// A state PUT from a remembered credential is admitted by its own write script (core/admission.go):
+// nothing about the credential is read first. The check in the script must refuse exactly what
+// the long way refuses, write nothing when it does, count every request once, and answer a
+// refusal found before the write (a bad body, a missing scope) only once the credential is
+// known to be good: a refused credential gets 401 or 429, as if it had been checked first.
+func TestStateWriteAdmittedByItsScript(t *testing.T) {
+	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+		const limit = 40
+		s := testenv.NewServer(t, e, func(a *app.App) { a.RateLimiter = core.NewRateLimiter(e.Store, e.Clock, limit) })
+		root := s.Project.Key
+		rest := newREST(s, root)
+		put := func(cred, key string, body any) (*http.Response, string) {
+			t.Helper()
+			resp, b := send(t, "PUT", s.URL+"/api/v1/states/"+key, cred, body, nil)
+			return resp, string(b)
+		}
+		version := func(key string) int64 {
+			t.Helper()
+			st, err := s.App.States.Get(context.Background(), s.Project.P, key, core.At{})
+			if core.IsCode(err, core.CodeNotFound) {
+				return 0
+			}
+			require.NoError(t, err)
+			return st.Version
+		}
+		// warm sends cred's first request (the long way), so that the next ones are deferred.
+		warm := func(cred string) {
+			t.Helper()
+			resp, b := put(cred, "warm", putBody)
+			require.Equal(t, 200, resp.StatusCode, b)
+		}
+		mint := func(cred string, more map[string]any, scopes ...string) core.CapabilityToken {
+			t.Helper()
+			body := map[string]any{"name": "t", "scopes": scopes}
+			for k, v := range more {
+				body[k] = v
+			}
+			resp, b := send(t, "POST", s.URL+"/api/v1/capability-tokens", cred, body, nil)
+			require.Equal(t, 201, resp.StatusCode, string(b))
+			var tok core.CapabilityToken
+			require.NoError(t, json.Unmarshal(b, &tok))
+			return tok
+		}
+		fresh := func() core.APIKey {
+			return createKey(t, rest, map[string]any{"name": "k", "scopes": []string{"state:write", "state:read", "keys:write"}})
+		}
+
+		// A revoked key, and a token its revoked minting key made: refused at once, unwritten,
+		// and a bad body from a revoked key is a 401 too (not the 400 it would get if live).
+		key := fresh()
+		warm(key.Key)
+		tok := mint(key.Key, nil, "state:write")
+		warm(tok.Token)
+		require.Equal(t, 200, status(t, s, "PUT", "/api/v1/states/k", key.Key, putBody))
+		require.EqualValues(t, 1, version("k"))
+		require.Equal(t, 204, status(t, s, "DELETE", "/api/v1/keys/"+key.ID, root, nil))
+		resp, b := put(key.Key, "k", putBody)
+		assert.Equal(t, 401, resp.StatusCode, b)
+		assert.Equal(t, core.CodeUnauthorized, envelope(t, []byte(b)).Code)
+		resp, b = put(tok.Token, "k", putBody)
+		assert.Equal(t, 401, resp.StatusCode, "a token of a revoked key: %s", b)
+		resp, b = put(key.Key, "k", map[string]any{"agent_id": "a", "data": "not an object"})
+		assert.Equal(t, 401, resp.StatusCode, "a refused credential's bad body: %s", b)
+		assert.Equal(t, core.CodeUnauthorized, envelope(t, []byte(b)).Code)
+		assert.EqualValues(t, 1, version("k"), "nothing written")
+
+		// A token whose parent is revoked; a token without write scope (403 while live, 401
+		// once revoked).
+		parent := mint(root, map[string]any{"max_depth": 1}, "state:write")
+		child := mint(parent.Token, nil, "state:write")
+		reader := mint(root, nil, "state:read")
+		warm(child.Token)
+		require.Equal(t, 403, status(t, s, "PUT", "/api/v1/states/warm", reader.Token, putBody)) // remembered
+		resp, b = put(reader.Token, "k", putBody)
+		assert.Equal(t, 403, resp.StatusCode, "remembered, without the scope: %s", b)
+		require.Equal(t, 204, status(t, s, "DELETE", "/api/v1/capability-tokens/"+parent.ID, root, nil))
+		require.Equal(t, 204, status(t, s, "DELETE", "/api/v1/capability-tokens/"+reader.ID, root, nil))
+		resp, b = put(child.Token, "k", putBody)
+		assert.Equal(t, 401, resp.StatusCode, "a revoked parent's child: %s", b)
+		resp, b = put(reader.Token, "k", putBody)
+		assert.Equal(t, 401, resp.StatusCode, "a revoked token without the scope: %s", b)
+		assert.EqualValues(t, 1, version("k"), "nothing written")
+
+		// An expired token is refused without being deferred.
+		short := mint(root, map[string]any{"expires_at": core.NowMs(e.Clock) + 60_000}, "state:write")
+		warm(short.Token)
+		e.Clock.Advance(61 * time.Second)
+		resp, b = put(short.Token, "k", putBody)
+		assert.Equal(t, 401, resp.StatusCode, "expired: %s", b)
+		assert.EqualValues(t, 1, version("k"), "nothing written")
+
+		// The budget: every request counted once, the script's own refusals and a bad body
+		// included, and the 429 writes nothing. The headers count down as on the long way.
+		e.Clock.Advance(time.Minute) // a new window
+		busy := fresh()
+		warm(busy.Key) // 1
+		for i := 2; i <= limit; i++ {
+			body := putBody
+			if i == 3 {
+				body = map[string]any{"agent_id": "a", "data": 7} // a 400, counted all the same
+			}
+			resp, b := put(busy.Key, "busy", body)
+			require.Less(t, resp.StatusCode, 500, b)
+			assert.Equal(t, fmt.Sprint(limit-i), resp.Header.Get("X-RateLimit-Remaining"), "request %d: %s", i, b)
+		}
+		before := version("busy")
+		resp, b = put(busy.Key, "busy", putBody)
+		assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode, b)
+		assert.NotEmpty(t, resp.Header.Get("Retry-After"))
+		assert.Equal(t, "0", resp.Header.Get("X-RateLimit-Remaining"))
+		assert.Equal(t, before, version("busy"), "a refused write writes nothing")
+		window := e.Clock.Now().Truncate(core.RateWindow).UnixMilli()
+		n, err := e.Rdb.Get(context.Background(), fmt.Sprintf("as:{%s}:rl:%s:%d", s.Project.ID, busy.ID, window)).Int()
+		require.NoError(t, err)
+		assert.Equal(t, limit+1, n, "each request counted once")
+		ttl, err := e.Rdb.PTTL(context.Background(), fmt.Sprintf("as:{%s}:rl:%s:%d", s.Project.ID, busy.ID, window)).Result()
+		require.NoError(t, err)
+		assert.Positive(t, ttl, "the counter expires")
+
+		// last_used_at is still kept to the minute.
+		e.Clock.Advance(2 * time.Minute)
+		require.Equal(t, 200, status(t, s, "PUT", "/api/v1/states/k", root, putBody))
+		var keys struct{ Data []core.APIKey }
+		resp, raw := send(t, "GET", s.URL+"/api/v1/keys", root, nil, nil)
+		require.Equal(t, 200, resp.StatusCode)
+		require.NoError(t, json.Unmarshal(raw, &keys))
+		for _, k := range keys.Data {
+			if k.KeyPrefix == root[:12] {
+				require.NotNil(t, k.LastUsedAt)
+				assert.Equal(t, core.NowMs(e.Clock), *k.LastUsedAt, "a deferred admission stamps last_used_at")
+			}
+		}
+
+		// The project deleted: the remembered key is refused. Created again with the same raw
+		// key, the key is a new credential with the same secret, and its write goes through.
+		ctx := context.Background()
+		deleted, err := e.Store.DeleteProject(ctx, s.Project.ID)
+		require.NoError(t, err)
+		require.True(t, deleted)
+		resp, b = put(root, "k", putBody)
+		assert.Equal(t, 401, resp.StatusCode, "a deleted project's key: %s", b)
+		_, err = s.App.Auth.CreateProjectWithKey(ctx, core.Project{ID: s.Project.ID, Name: "again"}, root)
+		require.NoError(t, err)
+		resp, b = put(root, "k", putBody)
+		assert.Equal(t, 200, resp.StatusCode, "the same raw key issued again: %s", b)
+		assert.EqualValues(t, 1, version("k"), "a new project's first version")
+	})
+}

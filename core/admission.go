@@ -1,0 +1,159 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// A deferred admission lets a write be one round trip. For an operation that GuardsAdmission,
+// a credential this replica has admitted before is not read before the work: Auth.Admit answers
+// with the principal it remembers (everything about a credential but its revocation never
+// changes once issued), and the operation's one write carries the rest of the check
+// (AdmissionCheck) into the store's script, which runs it first, in the same atomic step: the
+// credential's record still exists in its project, nothing in its lineage is revoked, and the
+// request is counted against its rate budget. A revoke is one SADD to the project's revoked set
+// (and deleting a project deletes the records), so a revoke that has returned refuses the very
+// next write, as before; nothing is cached.
+//
+// Until the check has run, nothing may be written or answered with data: a refusal found on the
+// way (a bad body, a missing scope) is answered only once the admission is settled
+// (Principal.Settle), and a settled refusal of the credential replaces it.
+
+// AdmissionCheck is a deferred admission's check, run by the store inside the write it guards
+// (StateMutation.Admission). The store fills Outcome and Counts.
+type AdmissionCheck struct {
+	Kind         CredentialKind // the record to find: an API key's or a token's
+	CredentialID string
+	Lineage      []string // every id whose revocation refuses the credential (Credential.Lineage)
+	// Counters are the rate counters to add one to in the window starting at Window (Unix ms),
+	// each with its expiry of 2×RateWindow, set as RateCounter.SetExpiry asks and whenever the
+	// count creates the counter; refused (Outcome AdmissionLimited) once one is above Limit.
+	// None with the limiter off.
+	Window   int64
+	Counters []RateCounter
+	Limit    int64
+
+	Outcome AdmissionOutcome
+	Counts  []int64 // the counters' counts after this request, in Counters' order
+}
+
+// AdmissionOutcome is what the store found.
+type AdmissionOutcome int
+
+const (
+	// AdmissionUnknown: the check did not run (or its answer was lost); settle it the long way.
+	AdmissionUnknown AdmissionOutcome = iota
+	// AdmissionPassed: admitted and counted (Counts), the write went ahead. A retried execution
+	// that finds its own earlier write passed before and has no Counts.
+	AdmissionPassed
+	// AdmissionRefused: the record is gone or the lineage revoked; nothing counted or written.
+	AdmissionRefused
+	// AdmissionLimited: counted (Counts) and over budget; nothing written.
+	AdmissionLimited
+)
+
+// ErrNotAdmitted is the store's answer to a write whose AdmissionCheck refused it
+// (AdmissionRefused or AdmissionLimited): nothing was written.
+var ErrNotAdmitted = errors.New("admission refused")
+
+// admission is a deferred admission of one request, shared by the copies of its Principal (a
+// Principal is handled by one request at a time, so it needs no lock).
+type admission struct {
+	auth          *Auth
+	limiter       *RateLimiter
+	raw, resource string
+	keysOnly      bool
+	id            *credentialIdentity
+	at            time.Time // when the request was charged (check's window)
+
+	settled bool
+	status  RateStatus
+	err     error
+	// admitted is the principal a settlement the long way admitted; set only when that was
+	// needed and succeeded.
+	admitted *Principal
+}
+
+// deferred returns the remembered principal of id with its admission left to the write, or
+// ok = false when the request must be admitted now: a kind this route refuses, another
+// audience, an expired token (each refused the long way, with the usual answer).
+func (a *Auth) deferred(id *credentialIdentity, raw, resource string, l *RateLimiter, keysOnly bool) (Principal, bool) {
+	p := id.principal
+	if (keysOnly && p.Kind != KindAPIKey) || p.Audience != resource || (p.ExpiresAt != 0 && p.ExpiresAt <= NowMs(a.clock)) {
+		return Principal{}, false
+	}
+	p.admission = &admission{auth: a, limiter: l, raw: raw, resource: resource, keysOnly: keysOnly, id: id}
+	return p, true
+}
+
+// AdmissionDeferred reports whether p's admission is still to be settled by its write or by
+// Settle.
+func (p Principal) AdmissionDeferred() bool { return p.admission != nil && !p.admission.settled }
+
+// Settle finishes p's admission if it was deferred and is not settled yet (authenticating and
+// counting the request the usual way, one round trip) and returns its rate status and, when the
+// credential is refused, the error to answer with instead of anything the request found.
+// A principal admitted when it was built returns at once.
+func (p Principal) Settle(ctx context.Context) (RateStatus, error) {
+	a := p.admission
+	if a == nil {
+		return RateStatus{}, nil
+	}
+	if !a.settled {
+		q, st, err := a.auth.Admit(ctx, a.raw, a.resource, a.limiter, a.keysOnly, Prefetch{})
+		a.settled, a.status, a.err = true, st, err
+		if err == nil {
+			a.admitted = &q
+		}
+	}
+	return a.status, a.err
+}
+
+// admissionCheck is the check p's one write carries; nil when p's admission is not deferred.
+func (p Principal) admissionCheck() *AdmissionCheck {
+	a := p.admission
+	if a == nil || a.settled {
+		return nil
+	}
+	now, window, counters := a.limiter.charge(p.CredentialID, p.MintedBy)
+	a.at = now
+	limit := int64(0)
+	if a.limiter != nil {
+		limit = a.limiter.perWindow
+	}
+	return &AdmissionCheck{Kind: p.Kind, CredentialID: p.CredentialID, Lineage: a.id.lineage,
+		Window: window, Counters: counters, Limit: limit}
+}
+
+// checked settles p's admission from its write's check c, given the store's answer err. A
+// refusal is an error to answer with; again, when set, is the principal to do the operation
+// over with: the check refused what the long way admits (the raw credential was issued again
+// after its project was deleted, so the remembered identity named the old one).
+func (p Principal) checked(ctx context.Context, c *AdmissionCheck, err error) (again *Principal, refusal error) {
+	a := p.admission
+	switch c.Outcome {
+	case AdmissionPassed:
+		a.settled = true
+		if c.Counts != nil {
+			a.status, _ = a.limiter.verdict(a.at, c.Counts)
+		}
+		a.auth.touch(ctx, a.id, p)
+		return nil, nil
+	case AdmissionLimited:
+		a.settled = true
+		a.status, a.err = a.limiter.verdict(a.at, c.Counts)
+		return nil, a.err
+	case AdmissionRefused:
+		if _, err := p.Settle(ctx); err != nil {
+			return nil, err
+		}
+		return a.admitted, nil
+	}
+	if err != nil {
+		// The answer was lost: the counters' expiries may not be set, and the request is
+		// settled when it is answered.
+		a.limiter.failed(c.Window, c.Counters)
+	}
+	return nil, nil
+}

@@ -1,0 +1,90 @@
+package redisstore
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/agentstate/agentstate-go/core"
+)
+
+// A deferred admission (core/admission.go) runs inside mutate_state.lua: its keys go last, its
+// ARGV spec before the generation guard, and its counts come back at the end of the reply.
+
+// admissionKeys is how many keys adm adds to a write: none without one.
+func admissionKeys(adm *core.AdmissionCheck) int {
+	if adm == nil {
+		return 0
+	}
+	n := 1 + len(adm.Counters)
+	if checksRevokedSet(adm) {
+		n++
+	}
+	return n
+}
+
+// checksRevokedSet reports whether the script looks adm's lineage up in the revoked set: for a
+// token, whose minting key and ancestors revoke it too. An API key's record gets its revoked_at
+// in the same MULTI as its id goes into the set (RevokeAPIKey), so the record, which the
+// script reads anyway, says it.
+func checksRevokedSet(adm *core.AdmissionCheck) bool { return adm.Kind == core.KindCapabilityToken }
+
+// appendAdmission adds adm's keys to a write's (the credential's record, for a token the
+// revoked set, its rate counters) and returns its ARGV spec; "" without one.
+func appendAdmission(keys []string, project string, adm *core.AdmissionCheck) ([]string, string) {
+	if adm == nil {
+		return keys, ""
+	}
+	keys = append(keys, credentialRecordKey(project, adm.CredentialID, adm.Kind))
+	lineage := ""
+	if checksRevokedSet(adm) {
+		keys = append(keys, revokedTokensKey(project))
+		lineage = strings.Join(adm.Lineage, ",") // ids are nanoids: no commas
+	}
+	var b strings.Builder
+	b.WriteString(strconv.FormatInt(adm.Limit, 10))
+	b.WriteByte(':')
+	b.WriteString(strconv.FormatInt((2 * core.RateWindow).Milliseconds(), 10))
+	b.WriteByte(':')
+	for _, c := range adm.Counters {
+		keys = append(keys, rateLimitKey(project, c.ID, adm.Window))
+		if c.SetExpiry {
+			b.WriteByte('1')
+		} else {
+			b.WriteByte('0')
+		}
+	}
+	b.WriteByte(':')
+	b.WriteString(lineage)
+	return keys, b.String()
+}
+
+// admissionReply records in adm what the script's admission found and returns the reply
+// without the counts it appended; ErrNotAdmitted when it refused the write.
+func admissionReply(adm *core.AdmissionCheck, res []any) ([]any, error) {
+	switch res[0] {
+	case "NOADMIT":
+		adm.Outcome = core.AdmissionRefused
+		return nil, core.ErrNotAdmitted
+	case "LIMITED":
+		adm.Outcome, adm.Counts = core.AdmissionLimited, int64s(res[1:])
+		return nil, core.ErrNotAdmitted
+	case "DONE": // this call's earlier execution, admitted then
+		adm.Outcome = core.AdmissionPassed
+		return res, nil
+	case "ERR":
+		if res[1] == "STORE_RESET" { // answered before the admission ran
+			return res, nil
+		}
+	}
+	n := len(res) - len(adm.Counters)
+	adm.Outcome, adm.Counts = core.AdmissionPassed, int64s(res[n:])
+	return res[:n], nil
+}
+
+func int64s(vals []any) []int64 {
+	out := make([]int64, len(vals))
+	for i, v := range vals {
+		out[i], _ = v.(int64)
+	}
+	return out
+}
