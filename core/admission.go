@@ -35,7 +35,7 @@ type AdmissionCheck struct {
 	Limit    int64
 
 	Outcome AdmissionOutcome
-	Counts  []int64 // the counters' counts after this request, in Counters' order
+	Count   int64 // the highest of the counters' counts after this request
 }
 
 // AdmissionOutcome is what the store found.
@@ -44,12 +44,12 @@ type AdmissionOutcome int
 const (
 	// AdmissionUnknown: the check did not run (or its answer was lost); settle it the long way.
 	AdmissionUnknown AdmissionOutcome = iota
-	// AdmissionPassed: admitted and counted (Counts), the write went ahead. A retried execution
-	// that finds its own earlier write passed before and has no Counts.
+	// AdmissionPassed: admitted and counted (Count), the write went ahead. A retried execution
+	// that finds its own earlier write passed before and has no Count.
 	AdmissionPassed
 	// AdmissionRefused: the record is gone or the lineage revoked; nothing counted or written.
 	AdmissionRefused
-	// AdmissionLimited: counted (Counts) and over budget; nothing written.
+	// AdmissionLimited: counted (Count) and over budget; nothing written.
 	AdmissionLimited
 )
 
@@ -135,14 +135,14 @@ func (p Principal) checked(ctx context.Context, c *AdmissionCheck, err error) (a
 	switch c.Outcome {
 	case AdmissionPassed:
 		a.settled = true
-		if c.Counts != nil {
-			a.status, _ = a.limiter.verdict(a.at, c.Counts)
+		if len(c.Counters) > 0 && c.Count > 0 {
+			a.status, _ = a.limiter.verdict(a.at, []int64{c.Count})
 		}
 		a.auth.touch(ctx, a.id, p)
 		return nil, nil
 	case AdmissionLimited:
 		a.settled = true
-		a.status, a.err = a.limiter.verdict(a.at, c.Counts)
+		a.status, a.err = a.limiter.verdict(a.at, []int64{c.Count})
 		return nil, a.err
 	case AdmissionRefused:
 		if _, err := p.Settle(ctx); err != nil {

@@ -8,7 +8,8 @@ import (
 )
 
 // A deferred admission (core/admission.go) runs inside mutate_state.lua: its keys go last, its
-// ARGV spec before the generation guard, and its counts come back at the end of the reply.
+// spec after the generation guard in the last argument, and its count comes back at the end of
+// the reply.
 
 // admissionKeys is how many keys adm adds to a write: none without one.
 func admissionKeys(adm *core.AdmissionCheck) int {
@@ -29,7 +30,8 @@ func admissionKeys(adm *core.AdmissionCheck) int {
 func checksRevokedSet(adm *core.AdmissionCheck) bool { return adm.Kind == core.KindCapabilityToken }
 
 // appendAdmission adds adm's keys to a write's (the credential's record, for a token the
-// revoked set, its rate counters) and returns its ARGV spec; "" without one.
+// revoked set, its rate counters) and returns its spec, ":<limit>:<expiry>:<flags>:<lineage>";
+// "" without one.
 func appendAdmission(keys []string, project string, adm *core.AdmissionCheck) ([]string, string) {
 	if adm == nil {
 		return keys, ""
@@ -41,6 +43,7 @@ func appendAdmission(keys []string, project string, adm *core.AdmissionCheck) ([
 		lineage = strings.Join(adm.Lineage, ",") // ids are nanoids: no commas
 	}
 	var b strings.Builder
+	b.WriteByte(':')
 	b.WriteString(strconv.FormatInt(adm.Limit, 10))
 	b.WriteByte(':')
 	b.WriteString(strconv.FormatInt((2 * core.RateWindow).Milliseconds(), 10))
@@ -59,14 +62,14 @@ func appendAdmission(keys []string, project string, adm *core.AdmissionCheck) ([
 }
 
 // admissionReply records in adm what the script's admission found and returns the reply
-// without the counts it appended; ErrNotAdmitted when it refused the write.
+// without the count it appended; ErrNotAdmitted when it refused the write.
 func admissionReply(adm *core.AdmissionCheck, res []any) ([]any, error) {
 	switch res[0] {
 	case "NOADMIT":
 		adm.Outcome = core.AdmissionRefused
 		return nil, core.ErrNotAdmitted
 	case "LIMITED":
-		adm.Outcome, adm.Counts = core.AdmissionLimited, int64s(res[1:])
+		adm.Outcome, adm.Count = core.AdmissionLimited, res[1].(int64)
 		return nil, core.ErrNotAdmitted
 	case "DONE": // this call's earlier execution, admitted then
 		adm.Outcome = core.AdmissionPassed
@@ -76,15 +79,7 @@ func admissionReply(adm *core.AdmissionCheck, res []any) ([]any, error) {
 			return res, nil
 		}
 	}
-	n := len(res) - len(adm.Counters)
-	adm.Outcome, adm.Counts = core.AdmissionPassed, int64s(res[n:])
+	n := len(res) - 1
+	adm.Outcome, adm.Count = core.AdmissionPassed, res[n].(int64)
 	return res[:n], nil
-}
-
-func int64s(vals []any) []int64 {
-	out := make([]int64, len(vals))
-	for i, v := range vals {
-		out[i], _ = v.(int64)
-	}
-	return out
 }

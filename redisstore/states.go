@@ -94,7 +94,7 @@ func (s *Store) MutateState(ctx context.Context, project string, m core.StateMut
 		}
 		keys, spec := appendAdmission(keys, project, adm)
 		seen := s.seqSeen(project)
-		argv = append(argv, spec, s.seqGuard(project, seen))
+		argv = append(argv, s.seqGuard(project, seen)+spec)
 		res, err := s.run(ctx, mutateStateScript, keys, argv...).Slice()
 		if err != nil {
 			return core.StateEvent{}, false, core.Internal(op, err)

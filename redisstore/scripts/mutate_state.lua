@@ -23,7 +23,7 @@
 --          as:{p}:leaserec:<id> hash, the record of the presented lease id, when ARGV[11] ~= ""
 -- then the index zsets named by the labels ARGV[15..], in that order: "a:<agent>" is
 --          as:{p}:idx:agent:<agent>, "t:<tag>" is as:{p}:idx:tag:<tag>
--- then, only with an admission (ARGV[#ARGV-1] ~= ""), last:
+-- then, only with an admission (in ARGV[#ARGV]), last:
 --          as:{p}:key:<id> or as:{p}:tok:<id>  hash, the credential's record (its revoked_at
 --                               is set when it is revoked; deleted with its project)
 --          as:{p}:revoked       set, revoked credential ids, when the admission has a lineage
@@ -44,17 +44,17 @@
 -- ARGV[13] fencing token or ""
 -- ARGV[14] the writer: "*" for a full-access key (may write under any lease), else its
 --          credential id (may write under a lease whose owner chain holds it)
--- ARGV[15..#ARGV-2] the index labels
--- ARGV[#ARGV-1] the admission of a remembered credential, run here so that the write is its
---          request's only round trip (core/admission.go), or "" when it was admitted before:
---          "<limit>:<expiry ms>:<flags>:<id>,<id>,...": the rate budget per counter, the
+-- ARGV[15..#ARGV-1] the index labels
+-- ARGV[#ARGV] (the last, after the index labels) "<floor>:<seen>": the store generation's floor
+--          (no sequence is issued below it) and the highest sequence of the project the
+--          caller has seen issued (a counter below it means the store lost writes); then,
+--          for the admission of a remembered credential, run here so that the write is its
+--          request's only round trip (core/admission.go; none when it was admitted before),
+--          ":<limit>:<expiry ms>:<flags>:<id>,<id>,...": the rate budget per counter, the
 --          counters' expiry, one "1" or "0" per counter (set the expiry with this count even
 --          if the counter exists), and a token's lineage (its minting key, ancestors and
 --          itself), none of which may be in the revoked set; empty for an API key, whose
---          record alone says whether it is revoked
--- ARGV[#ARGV] (the last, after the index labels) "<floor>:<seen>": the store generation's floor
---          (no sequence is issued below it) and the highest sequence of the project the
---          caller has seen issued (a counter below it means the store lost writes)
+--          record alone says whether it is revoked. (One argument: each costs EVALSHA.)
 --
 -- Returns one of:
 --   {"OK", seq, version, created_at, state_created_at, fencing_token}  an upsert written: only
@@ -76,15 +76,17 @@
 --   {"ERR", "STORE_RESET", counter}     the project's counter is below the caller's <seen>
 --   {"NOADMIT"}                         the admission's record is gone or its lineage revoked;
 --                                       nothing counted, nothing written
---   {"LIMITED", count, ...}             the admission counted over its budget; nothing written
+--   {"LIMITED", count}                  the admission counted over its budget (count: the
+--                                       highest of its counters); nothing written
 -- With an admission, every reply after it (all but DONE, STORE_RESET and those two) ends with
--- the counters' counts, one per counter.
+-- the highest of its counters' counts.
 
 local op, now, key = ARGV[1], tonumber(ARGV[2]), ARGV[12]
 
 -- The store generation (redisstore/generation.go): a counter below a sequence already issued
 -- means the store lost writes, and writing on would issue their sequences again.
-local floor, seen = string.match(ARGV[#ARGV], "^(%d+):(%d+)$")
+local floor, seen, limit, expiry, flags, lineage =
+  string.match(ARGV[#ARGV], "^(%d+):(%d+):?(%d*):?(%d*):?([01]*):?(.*)$")
 floor, seen = tonumber(floor), tonumber(seen)
 local counter = tonumber(redis.call("GET", KEYS[3]) or "0")
 if counter < seen then return {"ERR", "STORE_RESET", counter} end
@@ -138,16 +140,13 @@ end
 -- The admission of a remembered credential: after the retried-execution check (a retry of a
 -- write that was admitted must answer with that write, not be counted or refused again), before
 -- anything else answers (a replay, a guard's refusal: a refused credential learns nothing).
--- Its counts end every reply after it (answer).
-local counts
+-- The highest of its counts ends every reply after it (answer; inline in the common ones).
+local top
 local function answer(reply)
-  if counts then
-    for _, c in ipairs(counts) do reply[#reply + 1] = c end
-  end
+  if top then reply[#reply + 1] = top end
   return reply
 end
-if ARGV[#ARGV - 1] ~= "" then
-  local limit, expiry, flags, lineage = string.match(ARGV[#ARGV - 1], "^(%d+):(%d+):([01]*):(.*)$")
+if limit ~= "" then
   local rec = #KEYS - #flags -- the record, then the revoked set when there is a lineage
   if lineage ~= "" then rec = rec - 1 end
   local r = redis.call("HMGET", KEYS[rec], "id", "revoked_at")
@@ -159,15 +158,14 @@ if ARGV[#ARGV - 1] ~= "" then
       if revoked == 1 then return {"NOADMIT"} end
     end
   end
-  counts = {}
-  local over = false
+  top = 0
   for i = 1, #flags do
     local counter = KEYS[#KEYS - #flags + i]
-    counts[i] = redis.call("INCR", counter)
-    if counts[i] == 1 or string.byte(flags, i) == 49 then redis.call("PEXPIRE", counter, expiry) end -- 49: "1"
-    if counts[i] > tonumber(limit) then over = true end
+    local n = redis.call("INCR", counter)
+    if n == 1 or string.byte(flags, i) == 49 then redis.call("PEXPIRE", counter, expiry) end -- 49: "1"
+    if n > top then top = n end
   end
-  if over then return {"LIMITED", unpack(counts)} end
+  if top > tonumber(limit) then return {"LIMITED", top} end
 end
 
 local k = 10 -- the next optional key
@@ -238,7 +236,7 @@ if ARGV[10] ~= "" then
 end
 
 local idx = {}
-for i = 15, #ARGV - 2 do idx[ARGV[i]] = KEYS[k + i - 15] end
+for i = 15, #ARGV - 1 do idx[ARGV[i]] = KEYS[k + i - 15] end
 
 -- Every Lua table costs an allocation and its collection, per write: the common write has no
 -- tags, so it shares one empty list and builds no set of them.
@@ -284,7 +282,7 @@ if op == "upsert" then
   redis.call("XADD", KEYS[1], id, "type", "upsert", "id", ARGV[3], "agent_id", agent,
     "data", ARGV[5], "metadata", metadata, "tags", tags, "idempotency_key", ARGV[8],
     "version", version, "created_at", at, "state_created_at", created, "fencing_token", fence)
-  reply = {"OK", n, version, at, created, fence}
+  reply = {"OK", n, version, at, created, fence, top}
 else
   -- The delete event keeps the state's metadata, which the head does not hold.
   local _, f = last_event()
@@ -293,7 +291,7 @@ else
   redis.call("XADD", KEYS[1], id, "type", "delete", "id", ARGV[3], "agent_id", agent,
     "data", "", "metadata", metadata, "tags", tags, "idempotency_key", "",
     "version", version, "created_at", at, "state_created_at", created, "fencing_token", fence)
-  reply = {"OK", n, version, at, created, fence, agent, metadata, tags}
+  reply = {"OK", n, version, at, created, fence, agent, metadata, tags, top}
 end
 redis.call("XADD", KEYS[4], id, "key", key, "type", op)
 redis.call("HSET", KEYS[6], ARGV[3], seq)
@@ -333,4 +331,4 @@ if idem then
   redis.call("HSET", idem, "fp", ARGV[9], "seq", seq, "key", key)
 end
 
-return answer(reply)
+return reply
