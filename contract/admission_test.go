@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -47,7 +48,7 @@ func TestStateWriteAdmittedByItsScript(t *testing.T) {
 			resp, b := put(cred, "warm", putBody)
 			require.Equal(t, 200, resp.StatusCode, b)
 		}
-		mint := func(cred string, more map[string]any, scopes ...string) core.CapabilityToken {
+		mintWith := func(cred string, more map[string]any, scopes ...string) core.CapabilityToken {
 			t.Helper()
 			body := map[string]any{"name": "t", "scopes": scopes}
 			for k, v := range more {
@@ -67,7 +68,7 @@ func TestStateWriteAdmittedByItsScript(t *testing.T) {
 		// and a bad body from a revoked key is a 401 too (not the 400 it would get if live).
 		key := fresh()
 		warm(key.Key)
-		tok := mint(key.Key, nil, "state:write")
+		tok := mint(t, s, key.Key, "state:write")
 		warm(tok.Token)
 		require.Equal(t, 200, status(t, s, "PUT", "/api/v1/states/k", key.Key, putBody))
 		require.EqualValues(t, 1, version("k"))
@@ -84,9 +85,9 @@ func TestStateWriteAdmittedByItsScript(t *testing.T) {
 
 		// A token whose parent is revoked; a token without write scope (403 while live, 401
 		// once revoked).
-		parent := mint(root, map[string]any{"max_depth": 1}, "state:write")
-		child := mint(parent.Token, nil, "state:write")
-		reader := mint(root, nil, "state:read")
+		parent := mintWith(root, map[string]any{"max_depth": 1}, "state:write")
+		child := mint(t, s, parent.Token, "state:write")
+		reader := mint(t, s, root, "state:read")
 		warm(child.Token)
 		require.Equal(t, 403, status(t, s, "PUT", "/api/v1/states/warm", reader.Token, putBody)) // remembered
 		resp, b = put(reader.Token, "k", putBody)
@@ -100,7 +101,7 @@ func TestStateWriteAdmittedByItsScript(t *testing.T) {
 		assert.EqualValues(t, 1, version("k"), "nothing written")
 
 		// An expired token is refused without being deferred.
-		short := mint(root, map[string]any{"expires_at": core.NowMs(e.Clock) + 60_000}, "state:write")
+		short := mintWith(root, map[string]any{"expires_at": core.NowMs(e.Clock) + 60_000}, "state:write")
 		warm(short.Token)
 		e.Clock.Advance(61 * time.Second)
 		resp, b = put(short.Token, "k", putBody)
@@ -163,4 +164,85 @@ func TestStateWriteAdmittedByItsScript(t *testing.T) {
 		assert.Equal(t, 200, resp.StatusCode, "the same raw key issued again: %s", b)
 		assert.EqualValues(t, 1, version("k"), "a new project's first version")
 	})
+}
+
+// The 2026-07-28 MCP era has no session, so a remembered credential's upsert_state is
+// admitted by its write script too (one round trip, as the REST PUT), and every other tool or
+// method settles the admission before it touches the store: a revoked credential gets the HTTP
+// 401 (with WWW-Authenticate) of an unauthenticated request, whatever it called, and nothing
+// is written or read for it.
+func TestModernMCPCallAdmittedByItsScript(t *testing.T) {
+	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+		e, _ = e.WithOwnClients(t) // its round-trip count sees this test's commands only
+		s := testenv.NewServer(t, e, func(a *app.App) { a.RateLimiter = core.NewRateLimiter(e.Store, e.Clock, 1000) })
+		meta := map[string]any{mcp.MetaKeyProtocolVersion: mcp.ProtocolVersion20260728, mcp.MetaKeyClientCapabilities: map[string]any{},
+			mcp.MetaKeyClientInfo: map[string]any{"name": "contract", "version": "1"}}
+		call := func(cred, tool string, args map[string]any) (*http.Response, string) {
+			t.Helper()
+			body := map[string]any{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": map[string]any{"_meta": meta, "name": tool, "arguments": args}}
+			resp, b := send(t, "POST", s.URL+"/api/mcp", cred, body, map[string]string{"Accept": "application/json, text/event-stream",
+				"Mcp-Protocol-Version": mcp.ProtocolVersion20260728, "Mcp-Method": "tools/call", "Mcp-Name": tool})
+			return resp, string(b)
+		}
+		upsert := map[string]any{"state_key": "k", "agent_id": "a", "data": map[string]any{"secret": "s3cr3t"}}
+		key := createKey(t, newREST(s, s.Project.Key), map[string]any{"name": "m"})
+		resp, b := call(key.Key, "upsert_state", upsert) // first sight: the long way
+		require.Equal(t, 200, resp.StatusCode, b)
+		require.NotContains(t, b, `"isError":true`)
+
+		trips, sent := testenv.CountRoundTrips(e.Rdb), &commandNames{}
+		e.Rdb.AddHook(sent)
+		before := trips.Load()
+		resp, b = call(key.Key, "upsert_state", upsert)
+		require.Equal(t, 200, resp.StatusCode, b)
+		require.NotContains(t, b, `"isError":true`)
+		assert.EqualValues(t, 1, trips.Load()-before, "a modern upsert_state: one round trip, as the REST PUT: %v", sent.list())
+		before = trips.Load()
+		resp, b = call(key.Key, "get_state", map[string]any{"state_key": "k"})
+		require.Equal(t, 200, resp.StatusCode, b)
+		assert.Contains(t, b, "s3cr3t")
+		assert.EqualValues(t, 2, trips.Load()-before, "get_state settles the admission, then reads")
+
+		reader := mint(t, s, s.Project.Key, "state:read")
+		resp, b = call(reader.Token, "get_state", map[string]any{"state_key": "k"})
+		require.Equal(t, 200, resp.StatusCode, b)
+		resp, b = call(reader.Token, "upsert_state", upsert)
+		require.Equal(t, 200, resp.StatusCode, b)
+		assert.Contains(t, b, `"isError":true`, "remembered, without the scope: the tool's refusal")
+
+		require.Equal(t, 204, status(t, s, "DELETE", "/api/v1/keys/"+key.ID, s.Project.Key, nil))
+		require.Equal(t, 204, status(t, s, "DELETE", "/api/v1/capability-tokens/"+reader.ID, s.Project.Key, nil))
+		version := func() int64 {
+			st, err := s.App.States.Get(context.Background(), s.Project.P, "k", core.At{})
+			require.NoError(t, err)
+			return st.Version
+		}
+		v := version()
+		for _, c := range []struct {
+			cred, tool string
+			args       map[string]any
+		}{
+			{key.Key, "upsert_state", upsert},
+			{key.Key, "delete_state", map[string]any{"state_key": "k"}},
+			{key.Key, "get_state", map[string]any{"state_key": "k"}},
+			{reader.Token, "upsert_state", upsert},
+			{reader.Token, "get_state", map[string]any{"state_key": "k"}},
+		} {
+			resp, b := call(c.cred, c.tool, c.args)
+			assert.Equal(t, 401, resp.StatusCode, "%s after revocation: %s", c.tool, b)
+			assert.NotEmpty(t, resp.Header.Get("WWW-Authenticate"), c.tool)
+			assert.NotContains(t, b, "s3cr3t", c.tool)
+		}
+		assert.Equal(t, v, version(), "nothing written or deleted")
+	})
+}
+
+// mint makes a capability token with scopes, as cred.
+func mint(t *testing.T, s *testenv.Server, cred string, scopes ...string) core.CapabilityToken {
+	t.Helper()
+	resp, b := send(t, "POST", s.URL+"/api/v1/capability-tokens", cred, map[string]any{"name": "t", "scopes": scopes}, nil)
+	require.Equal(t, 201, resp.StatusCode, string(b))
+	var tok core.CapabilityToken
+	require.NoError(t, json.Unmarshal(b, &tok))
+	return tok
 }

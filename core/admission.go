@@ -80,7 +80,8 @@ type admission struct {
 // audience, an expired token (each refused the long way, with the usual answer).
 func (a *Auth) deferred(id *credentialIdentity, raw, resource string, l *RateLimiter, keysOnly bool) (Principal, bool) {
 	p := id.principal
-	if (keysOnly && p.Kind != KindAPIKey) || p.Audience != resource || (p.ExpiresAt != 0 && p.ExpiresAt <= NowMs(a.clock)) {
+	if (keysOnly && p.Kind != KindAPIKey) || (p.Audience != "" && p.Audience != resource) ||
+		(p.ExpiresAt != 0 && p.ExpiresAt <= NowMs(a.clock)) {
 		return Principal{}, false
 	}
 	p.admission = &admission{auth: a, limiter: l, raw: raw, resource: resource, keysOnly: keysOnly, id: id}
@@ -92,13 +93,13 @@ func (a *Auth) deferred(id *credentialIdentity, raw, resource string, l *RateLim
 func (p Principal) AdmissionDeferred() bool { return p.admission != nil && !p.admission.settled }
 
 // Settle finishes p's admission if it was deferred and is not settled yet (authenticating and
-// counting the request the usual way, one round trip) and returns its rate status and, when the
-// credential is refused, the error to answer with instead of anything the request found.
-// A principal admitted when it was built returns at once.
-func (p Principal) Settle(ctx context.Context) (RateStatus, error) {
+// counting the request the usual way, one round trip) and returns the principal to go on with,
+// its rate status and, when the credential is refused, the error to answer with instead of
+// anything the request found. A principal admitted when it was built returns at once.
+func (p Principal) Settle(ctx context.Context) (Principal, RateStatus, error) {
 	a := p.admission
 	if a == nil {
-		return RateStatus{}, nil
+		return p, RateStatus{}, nil
 	}
 	if !a.settled {
 		q, st, err := a.auth.Admit(ctx, a.raw, a.resource, a.limiter, a.keysOnly, Prefetch{})
@@ -107,7 +108,10 @@ func (p Principal) Settle(ctx context.Context) (RateStatus, error) {
 			a.admitted = &q
 		}
 	}
-	return a.status, a.err
+	if a.admitted != nil {
+		p = *a.admitted
+	}
+	return p, a.status, a.err
 }
 
 // admissionCheck is the check p's one write carries; nil when p's admission is not deferred.
@@ -145,7 +149,7 @@ func (p Principal) checked(ctx context.Context, c *AdmissionCheck, err error) (a
 		a.status, a.err = a.limiter.verdict(a.at, []int64{c.Count})
 		return nil, a.err
 	case AdmissionRefused:
-		if _, err := p.Settle(ctx); err != nil {
+		if _, _, err := p.Settle(ctx); err != nil {
 			return nil, err
 		}
 		return a.admitted, nil

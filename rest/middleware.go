@@ -187,8 +187,10 @@ type authenticator struct {
 	// mcpSessionIdle is set on the streamable HTTP MCP route, which reads the session its
 	// Mcp-Session-Id header names (core.MCPSessionRead), refreshing its idle time this long.
 	mcpSessionIdle time.Duration
-	// guardsAdmission is set on the routes of operations that GuardsAdmission: a remembered
-	// credential's admission is settled by the write (or by settleWriter) instead of first.
+	// guardsAdmission is set on the routes of operations that GuardsAdmission, and on the
+	// streamable HTTP MCP route for 2026-07-28 requests (its tools settle the admission before
+	// anything but such an operation: tools.Tool.Handler): a remembered credential's admission
+	// is settled by the write (or by settleWriter) instead of first.
 	guardsAdmission bool
 }
 
@@ -215,12 +217,15 @@ func (a authenticator) middleware(next http.Handler) http.Handler {
 			// A key that does not decode is refused by the handler, unread.
 			want.StateKey, _ = pathParam(r, "state_key")
 		}
+		want.GuardsAdmission = a.guardsAdmission
 		if a.mcpSessionIdle > 0 && !mcp.IsModernProtocol(r.Header.Get(mcp.HeaderProtocolVersion)) {
 			// mcp-go ignores the session header of a 2026-07-28 request: reading it would keep
-			// alive a session nothing checks.
+			// alive a session nothing checks. A legacy request's session check reads the
+			// session with the credential, which a deferred admission would put off: one
+			// round trip more.
 			want.MCPSession, want.MCPSessionIdle = r.Header.Get("Mcp-Session-Id"), a.mcpSessionIdle
+			want.GuardsAdmission = false
 		}
-		want.GuardsAdmission = a.guardsAdmission
 		p, st, err := a.auth.Admit(r.Context(), cred, resource, a.limiter, a.access == core.KeysOnly, want)
 		if err != nil && st.Limit == 0 { // refused before it was charged: not a rate-limit refusal
 			a.fail(w, r, start, err)
@@ -294,7 +299,7 @@ func (s *settleWriter) WriteHeader(code int) {
 		return
 	}
 	s.wrote = true
-	st, err := s.p.Settle(s.r.Context())
+	_, st, err := s.p.Settle(s.r.Context())
 	h := s.ResponseWriter.Header()
 	if err != nil {
 		s.replaced = true

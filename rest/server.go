@@ -98,7 +98,9 @@ func NewHandler(d Deps) http.Handler {
 	if d.MCP != nil {
 		streamAuth := mcpAuth // the SSE routes below name their session otherwise
 		streamAuth.mcpSessionIdle = d.MCPSessionIdle
-		r.With(streamAuth.middleware, s.stepUp).Post("/api/mcp", d.MCP.ServeHTTP)
+		post := streamAuth
+		post.guardsAdmission = true
+		r.With(post.middleware, s.stepUp).Post("/api/mcp", d.MCP.ServeHTTP)
 		// GET is the notification stream of a streamable HTTP session; anything else that
 		// GETs /api/mcp gets v1's 405.
 		r.Get("/api/mcp", func(w http.ResponseWriter, req *http.Request) {

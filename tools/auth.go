@@ -24,10 +24,12 @@ func WithAuthenticate(ctx context.Context, auth Authenticate) context.Context {
 }
 
 // caller is the principal of the current request: the one an HTTP face authenticated for this
-// very request, else the connection's credential authenticated now.
+// very request (its admission settled, if the face deferred it: core.Principal.Settle), else
+// the connection's credential authenticated now.
 func caller(ctx context.Context) (core.Principal, error) {
 	if p, ok := core.PrincipalFrom(ctx); ok {
-		return p, nil
+		p, _, err := p.Settle(ctx)
+		return p, err
 	}
 	return recheck(ctx)
 }
@@ -38,7 +40,8 @@ func recheck(ctx context.Context) (core.Principal, error) {
 		return auth(ctx)
 	}
 	if p, ok := core.PrincipalFrom(ctx); ok {
-		return p, nil
+		p, _, err := p.Settle(ctx)
+		return p, err
 	}
 	return core.Principal{}, core.E("tools.auth", core.CodeUnauthorized, "Unauthorized")
 }

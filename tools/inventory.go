@@ -119,10 +119,15 @@ func trueOrNil(b bool) *bool {
 }
 
 // Handler adapts t to mcp-go: the caller is authenticated for this request (see caller), the
-// scope is checked, and failures become isError results.
+// scope is checked, and failures become isError results. A tool whose operation GuardsAdmission
+// leaves a deferred admission to its write; every other tool settles it first.
 func (t Tool) Handler(d Deps) server.ToolHandlerFunc {
 	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		p, err := caller(ctx)
+		p, ok := core.PrincipalFrom(ctx)
+		var err error
+		if !ok || !t.Op.GuardsAdmission {
+			p, err = caller(ctx)
+		}
 		if err != nil {
 			return errorResult(err), nil
 		}

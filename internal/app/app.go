@@ -588,7 +588,7 @@ type sessionIDs struct {
 
 func (s sessionIDs) Generate() string {
 	id := "mcp-session-" + core.NewID()
-	if p, ok := core.PrincipalFrom(s.ctx); ok {
+	if p, ok := s.principal(); ok {
 		// A failed write shows as 404 on the session's next request, and the client
 		// initializes again: nothing is served under an id the store does not know.
 		_ = s.store.PutMCPSession(s.ctx, p.ProjectID, id, p.CredentialID, s.idle)
@@ -600,7 +600,7 @@ func (s sessionIDs) Validate(id string) (bool, error) {
 	if id == "" {
 		return false, nil
 	}
-	p, ok := core.PrincipalFrom(s.ctx)
+	p, ok := s.principal()
 	if !ok {
 		return false, errUnknownSession
 	}
@@ -615,6 +615,18 @@ func (s sessionIDs) Validate(id string) (bool, error) {
 		return false, errUnknownSession
 	}
 	return false, nil
+}
+
+// principal is the request's principal with its admission settled (core.Principal.Settle):
+// a session is written or refreshed only for an admitted credential. ok = false: none, or
+// refused (the request is answered with that refusal).
+func (s sessionIDs) principal() (core.Principal, bool) {
+	p, ok := core.PrincipalFrom(s.ctx)
+	if !ok {
+		return p, false
+	}
+	p, _, err := p.Settle(s.ctx)
+	return p, err == nil
 }
 
 // Terminate is refused: DELETE /api/mcp is v1's 405 before it reaches mcp-go.
