@@ -23,6 +23,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"context"
 	_ "embed"
@@ -260,33 +261,41 @@ func measure(rdb *redis.Client, t *target, cc compareConfig, method string, conn
 	}, nil
 }
 
-// compareMCP measures upsert_state called over streamable HTTP (mcp-go's client, one session
-// per connection) beside REST PUTs on the same server, at each connection count.
+// compareMCP measures upsert_state called over streamable HTTP (one session per connection),
+// through mcp-go's client and through the lean one (mcpLoad.lean), beside REST PUTs on the same
+// server, at each connection count.
 func compareMCP(rdb *redis.Client, ours *target, cc compareConfig) error {
 	for _, n := range cc.conns {
 		rest, err := measure(rdb, ours, cc, http.MethodPut, n)
 		if err != nil {
 			return err
 		}
-		cpu0, err := procCPU(ours.cmd.Process.Pid)
-		if err != nil {
-			return err
+		fmt.Printf("\nmcp upsert_state vs REST PUT on ours, %d connections: REST %.0f req/s p50 %s p99 %s\n",
+			n, rest.rate, ms(rest.p50), ms(rest.p99))
+		for _, lean := range []bool{false, true} {
+			cpu0, err := procCPU(ours.cmd.Process.Pid)
+			if err != nil {
+				return err
+			}
+			r0, err := redisCounters(rdb)
+			if err != nil {
+				return err
+			}
+			lat, rate, err := fireMCP(mcpLoad{url: ours.url, key: ours.key, protocol: cc.mcpProtocol, conns: n, size: cc.size, keys: cc.keys, d: cc.d, lean: lean})
+			if err != nil {
+				return fmt.Errorf("mcp: %w", err)
+			}
+			cpu1, _ := procCPU(ours.cmd.Process.Pid)
+			r1, _ := redisCounters(rdb)
+			calls := float64(max(lat.total, 1))
+			client := "mcp-go client"
+			if lean {
+				client = "lean client  "
+			}
+			fmt.Printf("  MCP, %s %.0f calls/s p50 %s p99 %s; MCP/REST p50 latency %.2f; server µs per request: REST %.1f, MCP %.1f; Redis cmd: REST %.2f, MCP %.2f\n",
+				client, rate, ms(lat.pct(0.5)), ms(lat.pct(0.99)), float64(lat.pct(0.5))/float64(rest.p50),
+				rest.serverCPU, (cpu1-cpu0).Seconds()*1e6/calls, rest.redisCmds, float64(r1.calls-r0.calls)/calls)
 		}
-		r0, err := redisCounters(rdb)
-		if err != nil {
-			return err
-		}
-		lat, rate, err := fireMCP(mcpLoad{url: ours.url, key: ours.key, protocol: cc.mcpProtocol, conns: n, size: cc.size, keys: cc.keys, d: cc.d})
-		if err != nil {
-			return fmt.Errorf("mcp: %w", err)
-		}
-		cpu1, _ := procCPU(ours.cmd.Process.Pid)
-		r1, _ := redisCounters(rdb)
-		calls := float64(max(lat.total, 1))
-		fmt.Printf("\nmcp upsert_state vs REST PUT on ours, %d connections: REST %.0f req/s p50 %s p99 %s; MCP %.0f calls/s p50 %s p99 %s; MCP/REST p50 latency %.2f\n",
-			n, rest.rate, ms(rest.p50), ms(rest.p99), rate, ms(lat.pct(0.5)), ms(lat.pct(0.99)), float64(lat.pct(0.5))/float64(rest.p50))
-		fmt.Printf("  server µs per request: REST %.1f, MCP %.1f; Redis cmd per request: REST %.2f, MCP %.2f\n",
-			rest.serverCPU, (cpu1-cpu0).Seconds()*1e6/calls, rest.redisCmds, float64(r1.calls-r0.calls)/calls)
 	}
 	return nil
 }
@@ -298,6 +307,11 @@ type mcpLoad struct {
 	n                  int64
 	d                  time.Duration
 	allowRemote        bool
+	// lean sends each call as the REST client sends a PUT: a prepared JSON-RPC body in one
+	// POST with the session's headers, read to the end and checked for an error result, instead
+	// of through mcp-go's client (which costs several times the REST client's CPU on this same
+	// box). The session is still initialized by mcp-go's client.
+	lean bool
 }
 
 // fireMCP runs l.conns initialised MCP sessions calling upsert_state until l.n calls were issued
@@ -307,7 +321,8 @@ type mcpLoad struct {
 func fireMCP(l mcpLoad) (summary, float64, error) {
 	ctx := context.Background()
 	data := map[string]any{"pad": strings.Repeat("x", max(l.size-len(`{"pad":""}`), 0))}
-	clients := make([]*mcpclient.Client, l.conns)
+	dataJSON, _ := json.Marshal(data)
+	clients, leans := make([]*mcpclient.Client, l.conns), make([]*leanMCP, l.conns)
 	for i := range clients {
 		// Each session keeps its own connection, as the REST clients do: mcp-go's default
 		// client shares http.DefaultTransport, whose 2 idle connections per host would make
@@ -329,6 +344,7 @@ func fireMCP(l mcpLoad) (summary, float64, error) {
 			return summary{}, 0, err
 		}
 		clients[i] = c
+		leans[i] = &leanMCP{http: hc, url: l.url + "/api/mcp", key: l.key, protocol: l.protocol, session: c.GetSessionId(), data: dataJSON}
 	}
 	ws := make([]*worker, l.conns)
 	var issued atomic.Int64
@@ -343,17 +359,27 @@ func fireMCP(l mcpLoad) (summary, float64, error) {
 				if l.n > 0 && issued.Add(1) > l.n {
 					return
 				}
-				var req mcp.CallToolRequest
-				req.Params.Name = "upsert_state"
-				req.Params.Arguments = map[string]any{"state_key": "loadgen-" + strconv.Itoa((i*7919+k)%l.keys), "agent_id": "loadgen", "data": data}
+				key := "loadgen-" + strconv.Itoa((i*7919+k)%l.keys)
 				t0 := time.Now()
-				res, err := c.CallTool(ctx, req)
+				var isError bool
+				var err error
+				if l.lean {
+					isError, err = leans[i].call(ctx, key)
+				} else {
+					var req mcp.CallToolRequest
+					req.Params.Name = "upsert_state"
+					req.Params.Arguments = map[string]any{"state_key": key, "agent_id": "loadgen", "data": data}
+					var res *mcp.CallToolResult
+					if res, err = c.CallTool(ctx, req); err == nil {
+						isError = res.IsError
+					}
+				}
 				w.lat = append(w.lat, time.Since(t0))
 				switch {
 				case err != nil:
 					w.errs++
 					w.firstErr = cmp.Or(w.firstErr, err)
-				case res.IsError:
+				case isError:
 					w.status[500]++
 				default:
 					w.status[200]++
@@ -369,6 +395,54 @@ func fireMCP(l mcpLoad) (summary, float64, error) {
 		return s, 0, fmt.Errorf("%d of %d calls failed (first error %v)", s.failed, s.total, s.firstErr)
 	}
 	return s, float64(s.total) / time.Since(start).Seconds(), nil
+}
+
+// leanMCP sends upsert_state calls in a session mcp-go's client opened (mcpLoad.lean).
+type leanMCP struct {
+	http                        *http.Client
+	url, key, protocol, session string
+	data                        []byte
+}
+
+// call sends one upsert_state of key and reports whether the result is an error.
+func (m *leanMCP) call(ctx context.Context, key string) (bool, error) {
+	var b bytes.Buffer
+	b.WriteString(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{`)
+	if mcp.IsModernProtocol(m.protocol) {
+		b.WriteString(`"_meta":{"` + mcp.MetaKeyProtocolVersion + `":"` + m.protocol + `","` + mcp.MetaKeyClientCapabilities +
+			`":{},"` + mcp.MetaKeyClientInfo + `":{"name":"loadgen","version":"1"}},`)
+	}
+	b.WriteString(`"name":"upsert_state","arguments":{"state_key":"` + key + `","agent_id":"loadgen","data":`)
+	b.Write(m.data)
+	b.WriteString(`}}}`)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.url, &b)
+	if err != nil {
+		return false, err
+	}
+	h := req.Header
+	h.Set("Authorization", "Bearer "+m.key)
+	h.Set("Content-Type", "application/json")
+	h.Set("Accept", "application/json, text/event-stream")
+	h.Set("Mcp-Protocol-Version", m.protocol)
+	if mcp.IsModernProtocol(m.protocol) {
+		h.Set("Mcp-Method", "tools/call")
+		h.Set("Mcp-Name", "upsert_state")
+	} else if m.session != "" {
+		h.Set("Mcp-Session-Id", m.session)
+	}
+	resp, err := m.http.Do(req)
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return false, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return false, fmt.Errorf("status %d: %s", resp.StatusCode, out)
+	}
+	return bytes.Contains(out, []byte(`"isError":true`)), nil
 }
 
 // procCPU is the user+system CPU time pid has used.

@@ -62,6 +62,7 @@ type config struct {
 	allowRemote bool
 	pace        time.Duration // each client's pause between requests (0 = none: as fast as answered)
 	mcpProtocol string        // -op mcp: the revision each session initializes with
+	mcpLean     bool          // -op mcp: calls sent by the lean client (mcpLoad.lean)
 }
 
 const mcpProtocolUsage = "MCP protocol revision each session initializes with: 2026-07-28 (stateless, Mcp-* headers) or a legacy one hosts send today (2025-11-25, 2025-06-18)"
@@ -91,6 +92,7 @@ func parse(args []string) (config, error) {
 	fs.DurationVar(&c.d, "d", 0, "duration, at most 60s (default 10s when -n is 0; with -n, a cap of 60s)")
 	fs.StringVar(&c.op, "op", "put", "put, get, mixed (half PUT, half GET) or mcp (upsert_state over /api/mcp, one session per client)")
 	fs.StringVar(&c.mcpProtocol, "mcp-protocol", mcp.LATEST_PROTOCOL_VERSION, mcpProtocolUsage)
+	fs.BoolVar(&c.mcpLean, "mcp-lean", false, "-op mcp: send each call as one prepared POST, as the REST client does, instead of through mcp-go's client (the session is still opened by it)")
 	fs.IntVar(&c.size, "size", 1024, "bytes of each PUT's data object")
 	fs.IntVar(&c.keys, "keys", 1000, "distinct state keys (loadgen-0 … loadgen-<keys-1>)")
 	fs.BoolVar(&c.allowRemote, "allow-remote", false, "allow a non-loopback target (see the package comment)")
@@ -264,7 +266,7 @@ func run(args []string) error {
 	}
 	if cfg.op == "mcp" {
 		start := time.Now()
-		s, _, err := fireMCP(mcpLoad{url: cfg.url, key: cfg.key, protocol: cfg.mcpProtocol, conns: cfg.c, size: cfg.size, keys: cfg.keys, n: cfg.n, d: cfg.d, allowRemote: cfg.allowRemote})
+		s, _, err := fireMCP(mcpLoad{url: cfg.url, key: cfg.key, protocol: cfg.mcpProtocol, conns: cfg.c, size: cfg.size, keys: cfg.keys, n: cfg.n, d: cfg.d, allowRemote: cfg.allowRemote, lean: cfg.mcpLean})
 		s.print(os.Stdout, cfg, time.Since(start))
 		return err
 	}
