@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -17,7 +18,7 @@ import (
 	"github.com/agentstate/agentstate-go/internal/testenv"
 )
 
-// A state PUT from a remembered credential is admitted by its own write script (core/admission.go):
+// A state PUT or DELETE from a remembered credential is admitted by its own write script (core/admission.go):
 // nothing about the credential is read first. The check in the script must refuse exactly what
 // the long way refuses, write nothing when it does, count every request once, and answer a
 // refusal found before the write (a bad body, a missing scope) only once the credential is
@@ -78,6 +79,7 @@ func TestStateWriteAdmittedByItsScript(t *testing.T) {
 		assert.Equal(t, core.CodeUnauthorized, envelope(t, []byte(b)).Code)
 		resp, b = put(tok.Token, "k", putBody)
 		assert.Equal(t, 401, resp.StatusCode, "a token of a revoked key: %s", b)
+		assert.Equal(t, 401, status(t, s, "DELETE", "/api/v1/states/k", key.Key, nil), "a revoked key's DELETE")
 		resp, b = put(key.Key, "k", map[string]any{"agent_id": "a", "data": "not an object"})
 		assert.Equal(t, 401, resp.StatusCode, "a refused credential's bad body: %s", b)
 		assert.Equal(t, core.CodeUnauthorized, envelope(t, []byte(b)).Code)
@@ -245,4 +247,33 @@ func mint(t *testing.T, s *testenv.Server, cred string, scopes ...string) core.C
 	var tok core.CapabilityToken
 	require.NoError(t, json.Unmarshal(b, &tok))
 	return tok
+}
+
+// The state read a remembered credential's GET carries (core.StateRead) goes out only when the
+// remembered scopes and resources let it read that key: a refused request waits on no read.
+func TestPrefetchedStateOnlyWhenReadable(t *testing.T) {
+	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+		e, _ = e.WithOwnClients(t) // its hook sees this test's commands only
+		s := testenv.NewServer(t, e, func(a *app.App) { a.RateLimiter = core.NewRateLimiter(e.Store, e.Clock, 1000) })
+		require.Equal(t, 200, status(t, s, "PUT", "/api/v1/states/k", s.Project.Key, putBody))
+		rest := newREST(s, s.Project.Key)
+		sent := &commandNames{}
+		e.Rdb.AddHook(sent)
+		for _, c := range []struct {
+			name string
+			args map[string]any
+			want int
+			read bool
+		}{
+			{"reader", map[string]any{"name": "r", "scopes": []string{"state:read"}}, 200, true},
+			{"write only", map[string]any{"name": "w", "scopes": []string{"state:write"}}, 403, false},
+			{"other keys", map[string]any{"name": "o", "resources": []string{"other*"}}, 403, false},
+		} {
+			k := createKey(t, rest, c.args)
+			require.Equal(t, c.want, status(t, s, "GET", "/api/v1/states/k", k.Key, nil), c.name) // remembered
+			sent.reset()
+			require.Equal(t, c.want, status(t, s, "GET", "/api/v1/states/k", k.Key, nil), c.name)
+			assert.Equal(t, c.read, slices.Contains(sent.list(), "xrevrange"), "%s: %v", c.name, sent.list())
+		}
+	})
 }

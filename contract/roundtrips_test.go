@@ -24,8 +24,8 @@ import (
 // A request with a credential this replica has admitted before costs one Redis round trip
 // before its work (credential, revocation check and rate-limit counters in one pipeline) and
 // one for the work itself, rate limit on, except a plain state GET, whose read goes in that
-// same pipeline (core.StateRead), and a state PUT, whose write script checks the credential
-// itself (core.AdmissionCheck): one round trip each. Nothing of that is a cache: a revoke, of
+// same pipeline (core.StateRead), and a state PUT or DELETE, whose write script checks the
+// credential itself (core.AdmissionCheck): one round trip each. Nothing of that is a cache: a revoke, of
 // the key or of the key that minted a token, refuses the very next request.
 func TestAuthenticatedRequestRoundTrips(t *testing.T) {
 	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
@@ -50,7 +50,7 @@ func TestAuthenticatedRequestRoundTrips(t *testing.T) {
 		roundTripsN(1, "PUT", "/api/v1/states/k", key, putBody)
 		roundTripsN(1, "GET", "/api/v1/states/k", key, nil)
 		roundTrips("GET", "/api/v1/states/k?at_sequence=1", key, nil) // time travel reads its own way
-		roundTrips("DELETE", "/api/v1/states/k", key, nil)
+		roundTripsN(1, "DELETE", "/api/v1/states/k", key, nil)
 
 		var minted core.CapabilityToken
 		create("/api/v1/capability-tokens", key, map[string]any{"name": "t", "scopes": []string{"state:write", "state:read"}}, &minted)

@@ -216,7 +216,7 @@ func (a *Auth) Admit(ctx context.Context, raw, resource string, l *RateLimiter, 
 	if known.Kind == KindCapabilityToken {
 		lineage = id.lineage
 	}
-	reads := want.reads(known.ProjectID)
+	reads := want.reads(known)
 	now, window, count := l.charge(known.CredentialID, known.MintedBy)
 	cred, revoked, counts, err := a.store.CredentialAndCount(ctx, hash, known.ProjectID, lineage, window, count, reads)
 	if err != nil {

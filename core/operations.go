@@ -51,7 +51,7 @@ func write(name, scope string, a Access) Operation {
 var (
 	OpStatePut    = guardsAdmission(write("states.put", ScopeStateWrite, KeysAndTokens))
 	OpStateGet    = readsState(read("states.get", ScopeStateRead, KeysAndTokens))
-	OpStateDelete = write("states.delete", ScopeStateWrite, KeysAndTokens)
+	OpStateDelete = guardsAdmission(write("states.delete", ScopeStateWrite, KeysAndTokens))
 	OpStateEvents = read("states.events", ScopeStateRead, KeysAndTokens)
 	OpStateQuery  = read("states.query", ScopeStateRead, KeysAndTokens)
 	OpStateWatch  = read("states.watch", ScopeStateWatch, KeysAndTokens)

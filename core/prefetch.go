@@ -25,14 +25,16 @@ type Prefetched struct {
 	MCPSession *MCPSessionRead
 }
 
-// reads are w's reads in project; a state key Get would refuse before reading is not read.
-func (w Prefetch) reads(project string) Prefetched {
+// reads are w's reads for the remembered principal p; a state key States.Get would refuse p
+// before reading (no read scope, another resource, a malformed key) is not read, so a refused
+// request's answer does not wait on a read it may not see.
+func (w Prefetch) reads(p Principal) Prefetched {
 	var r Prefetched
-	if w.StateKey != "" && validateStateKey("", w.StateKey) == nil {
-		r.State = &StateRead{Project: project, Key: w.StateKey}
+	if w.StateKey != "" && p.Authorize(OpStateGet) == nil && validateStateKey("", w.StateKey) == nil && p.CanTouch(w.StateKey) {
+		r.State = &StateRead{Project: p.ProjectID, Key: w.StateKey}
 	}
 	if w.MCPSession != "" {
-		r.MCPSession = &MCPSessionRead{Project: project, ID: w.MCPSession, Idle: w.MCPSessionIdle}
+		r.MCPSession = &MCPSessionRead{Project: p.ProjectID, ID: w.MCPSession, Idle: w.MCPSessionIdle}
 	}
 	return r
 }

@@ -434,16 +434,9 @@ func (s *States) Put(ctx context.Context, p Principal, in PutState) (State, bool
 			FencingToken    *int64          `json:"fencing_token"`
 		}{b.AgentID, data, meta, tags, b.LeaseID, ev, b.FencingToken})
 	}
-	m.Admission = p.admissionCheck()
-	event, replayed, err := s.store.MutateState(ctx, p.ProjectID, m)
-	if m.Admission != nil {
-		again, refusal := p.checked(ctx, m.Admission, err)
-		if refusal != nil {
-			return State{}, false, refusal
-		}
-		if again != nil {
-			return s.Put(ctx, *again, in)
-		}
+	event, replayed, again, err := s.mutate(ctx, p, m)
+	if again != nil {
+		return s.Put(ctx, *again, in)
 	}
 	if err != nil {
 		return State{}, false, Internal(op, err)
@@ -497,11 +490,29 @@ func (s *States) Delete(ctx context.Context, p Principal, in DeleteState) (Delet
 			FencingToken    *int64  `json:"fencing_token,omitempty"`
 		}{lease, ev, in.FencingToken})
 	}
-	event, replayed, err := s.store.MutateState(ctx, p.ProjectID, m)
+	event, replayed, again, err := s.mutate(ctx, p, m)
+	if again != nil {
+		return s.Delete(ctx, *again, in)
+	}
 	if err != nil {
 		return DeleteResult{}, false, Internal(op, err)
 	}
 	return DeleteResult{Deleted: true, Event: event}, replayed, nil
+}
+
+// mutate hands m to the store, with p's deferred admission when there is one (admission.go).
+// again, when set, is the principal to do the operation over with: the admission was refused
+// by the store's check and admitted the long way. A refused admission is err.
+func (s *States) mutate(ctx context.Context, p Principal, m StateMutation) (ev StateEvent, replayed bool, again *Principal, err error) {
+	m.Admission = p.admissionCheck()
+	ev, replayed, err = s.store.MutateState(ctx, p.ProjectID, m)
+	if m.Admission != nil {
+		again, refusal := p.checked(ctx, m.Admission, err)
+		if refusal != nil || again != nil {
+			return StateEvent{}, false, again, refusal
+		}
+	}
+	return ev, replayed, nil, err
 }
 
 // At bounds a time-travel read; zero fields are unbounded.
