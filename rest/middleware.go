@@ -407,7 +407,16 @@ func principal(r *http.Request) core.Principal {
 
 // readBody reads a bounded body; an oversized one is a 413 in the envelope.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var b []byte
+	var err error
+	if n := r.ContentLength; n > 0 && n <= limit {
+		// net/http ends the body at its Content-Length, within the limit: read into one buffer of
+		// that size (io.ReadAll grows its own from 512 bytes, and the limit cannot be reached).
+		b = make([]byte, n)
+		_, err = io.ReadFull(r.Body, b)
+	} else {
+		b, err = io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		return nil, &core.Error{Op: "rest.readBody", Code: core.CodePayloadTooLarge,

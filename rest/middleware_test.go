@@ -117,3 +117,32 @@ func TestStatusRecorderPassesThrough(t *testing.T) {
 		t.Fatal("ResponseController does not reach the writer beneath")
 	}
 }
+
+// A body is read whole up to the limit and refused with 413 past it, whether its length is
+// declared (Content-Length, read into one buffer) or not (chunked).
+func TestReadBodyLimit(t *testing.T) {
+	const limit = 8
+	for _, c := range []struct {
+		body    string
+		chunked bool
+		code    core.Code // "" = read
+	}{
+		{"12345678", false, ""}, {"123456789", false, core.CodePayloadTooLarge},
+		{"12345678", true, ""}, {"123456789", true, core.CodePayloadTooLarge}, {"", false, ""},
+	} {
+		r := httptest.NewRequest(http.MethodPut, "/", strings.NewReader(c.body))
+		if c.chunked {
+			r.ContentLength = -1
+		}
+		b, err := readBody(httptest.NewRecorder(), r, limit)
+		if c.code != "" {
+			if !core.IsCode(err, c.code) {
+				t.Errorf("%q (chunked %v): err %v, want %s", c.body, c.chunked, err, c.code)
+			}
+			continue
+		}
+		if err != nil || string(b) != c.body {
+			t.Errorf("%q (chunked %v): read %q, %v", c.body, c.chunked, b, err)
+		}
+	}
+}
