@@ -109,8 +109,34 @@ func WithPrincipal(ctx context.Context, p Principal) context.Context {
 	return context.WithValue(ctx, principalKey{}, p)
 }
 
-// PrincipalFrom returns the principal stored by WithPrincipal.
+// PrincipalSlot is a context with room for the principal, filled by Set once the request is
+// admitted: a server that already gives each request a context of its own keeps the principal
+// there, saving WithPrincipal's boxed copy, its context value and the copy of the request that
+// carries them.
+type PrincipalSlot struct {
+	context.Context // the request's context beneath
+	p               Principal
+	set             bool
+}
+
+// Set stores p; from then on PrincipalFrom of the slot, or of a context derived from it, returns it.
+func (s *PrincipalSlot) Set(p Principal) { s.p, s.set = p, true }
+
+// Value answers for the principal once it is set, and otherwise asks the context beneath.
+func (s *PrincipalSlot) Value(key any) any {
+	if _, ok := key.(principalKey); ok && s.set {
+		return &s.p
+	}
+	return s.Context.Value(key)
+}
+
+// PrincipalFrom returns the principal stored by WithPrincipal or PrincipalSlot.Set.
 func PrincipalFrom(ctx context.Context) (Principal, bool) {
-	p, ok := ctx.Value(principalKey{}).(Principal)
-	return p, ok
+	switch p := ctx.Value(principalKey{}).(type) {
+	case Principal:
+		return p, true
+	case *Principal:
+		return *p, true
+	}
+	return Principal{}, false
 }

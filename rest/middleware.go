@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 	"github.com/go-chi/cors"
 	"github.com/mark3labs/mcp-go/mcp"
 
@@ -104,44 +102,47 @@ func corsFor(origins []string) func(http.Handler) http.Handler {
 	})
 }
 
-// accessEntry collects what the access line reports that inner handlers learn (the credential).
-type accessEntry struct{ credentialID string }
-
-type accessKey struct{}
-
 // noteCredential records the authenticated credential's id (never its secret) for the access line.
 func noteCredential(ctx context.Context, p core.Principal) {
-	if e, ok := ctx.Value(accessKey{}).(*accessEntry); ok {
-		e.credentialID = p.CredentialID
+	if s := stateOf(ctx); s != nil {
+		s.credentialID = p.CredentialID
 	}
 }
 
 // accessLog writes one line per request at info: route pattern, status, duration, request id
 // and credential id. Health probes, which orchestrators send every few seconds, log at debug.
+// It reads the requestState NewHandler gives each request.
 func accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !slog.Default().Enabled(r.Context(), slog.LevelInfo) {
+		log := slog.Default().Handler()
+		s := stateOf(r.Context())
+		if s == nil || !log.Enabled(r.Context(), slog.LevelInfo) {
 			next.ServeHTTP(w, r) // nothing would be written (probes log lower still)
 			return
 		}
 		start := time.Now()
-		e := &accessEntry{}
-		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
-		r = r.WithContext(context.WithValue(r.Context(), accessKey{}, e))
-		next.ServeHTTP(ww, r)
+		s.rec.ResponseWriter = w
+		next.ServeHTTP(&s.rec, r)
 		route := "unmatched"
-		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
-			route = rc.RoutePattern()
+		if p := s.route.RoutePattern(); p != "" {
+			route = p
 		}
 		level := slog.LevelInfo
 		if route == "/healthz" || route == "/readyz" {
 			level = slog.LevelDebug
+			if !log.Enabled(r.Context(), level) {
+				return
+			}
 		}
-		// LogAttrs with typed attributes: no boxing of each value into an interface.
-		slog.LogAttrs(r.Context(), level, "http", slog.String("method", r.Method), slog.String("route", route),
-			slog.String("path", r.URL.Path), slog.Int("status", ww.Status()), slog.Int("bytes", ww.BytesWritten()),
-			slog.Int64("dur_ms", time.Since(start).Milliseconds()),
-			slog.String("request_id", headerValue(w.Header(), headerRequestID)), slog.String("credential_id", e.credentialID))
+		// The record goes to the handler as slog.LogAttrs would send it, without the caller's
+		// pc (a stack walk per request; our handlers add no source) and with one clock read.
+		end := time.Now()
+		rec := slog.NewRecord(end, level, "http", 0)
+		rec.AddAttrs(slog.String("method", r.Method), slog.String("route", route),
+			slog.String("path", r.URL.Path), slog.Int("status", s.rec.status), slog.Int("bytes", s.rec.bytes),
+			slog.Int64("dur_ms", end.Sub(start).Milliseconds()),
+			slog.String("request_id", headerValue(w.Header(), headerRequestID)), slog.String("credential_id", s.credentialID))
+		_ = log.Handle(r.Context(), rec)
 	})
 }
 
@@ -245,7 +246,7 @@ func (a authenticator) middleware(next http.Handler) http.Handler {
 			// so the pad happens where the status is written.
 			w = &padForbidden{ResponseWriter: w, ctx: r.Context(), start: start, delay: a.failureDelay}
 		}
-		next.ServeHTTP(w, r.WithContext(core.WithPrincipal(r.Context(), p)))
+		next.ServeHTTP(w, withPrincipal(r, p))
 	})
 }
 
@@ -406,7 +407,16 @@ func principal(r *http.Request) core.Principal {
 
 // readBody reads a bounded body; an oversized one is a 413 in the envelope.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var b []byte
+	var err error
+	if n := r.ContentLength; n > 0 && n <= limit {
+		// net/http ends the body at its Content-Length, within the limit: read into one buffer of
+		// that size (io.ReadAll grows its own from 512 bytes, and the limit cannot be reached).
+		b = make([]byte, n)
+		_, err = io.ReadFull(r.Body, b)
+	} else {
+		b, err = io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		return nil, &core.Error{Op: "rest.readBody", Code: core.CodePayloadTooLarge,

@@ -121,7 +121,7 @@ func NewHandler(d Deps) http.Handler {
 		r.Handle("/console", d.Console)
 		r.Handle("/console/*", d.Console)
 	}
-	return r
+	return withRequestState(r)
 }
 
 // legacyPath is v1's older /v1 prefix, still served for conversations, tags and analytics.

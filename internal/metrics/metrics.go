@@ -169,8 +169,8 @@ func (m *Metrics) HTTP(next http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		// The access log's wrapper, when it runs, already counts status and bytes.
-		ww, ok := w.(middleware.WrapResponseWriter)
+		// The access log's recorder, when it runs, already knows the status.
+		ww, ok := w.(statusWriter)
 		if !ok {
 			ww = middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 		}
@@ -180,6 +180,13 @@ func (m *Metrics) HTTP(next http.Handler) http.Handler {
 		s.requests.Inc()
 		s.duration.Observe(time.Since(start).Seconds())
 	})
+}
+
+// statusWriter is a response writer that tells the status written (rest's access-log recorder,
+// chi's middleware.WrapResponseWriter).
+type statusWriter interface {
+	http.ResponseWriter
+	Status() int
 }
 
 // RoutePattern is the chi pattern that served r, or "unmatched".
