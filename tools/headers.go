@@ -6,6 +6,8 @@ import (
 	"net/http"
 
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/agentstate/agentstate-go/internal/jsonx"
 )
 
 // From protocol version 2026-07-28 a streamable HTTP request repeats its method and the name it
@@ -50,7 +52,7 @@ func (c standardHeaders) check(ctx context.Context, _ any, message any) error {
 		Method mcp.MCPMethod   `json:"method"`
 		Params json.RawMessage `json:"params"`
 	}
-	if json.Unmarshal(raw, &m) != nil || mcp.ValidateStandardHeaders(h.Get, version, m.Method, m.Params) != nil {
+	if jsonx.Unmarshal(raw, &m) != nil || mcp.ValidateStandardHeaders(h.Get, version, m.Method, m.Params) != nil {
 		return nil // mcp-go's own check refuses it
 	}
 	if m.Method == mcp.MethodToolsCall && len(c.paramHeaders) > 0 {
