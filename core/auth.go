@@ -84,13 +84,14 @@ type AuthStore interface {
 	DeleteProject(ctx context.Context, id string) (bool, error)
 	// TouchCredential records a use of the credential (on the credential and its key or token record).
 	TouchCredential(ctx context.Context, c Credential, at int64) error
-	// CredentialAndCount reads the credential under hash, checks lineage (nil: none) against
-	// project's revoked set and counts one request for each of count in the window starting at
-	// windowStart, all in one round trip; counts are in count's order. A counter's expiry is
+	// CredentialAndCount reads what can change of the credential under hash (CredentialState;
+	// nil when there is none), checks lineage (nil: none) against project's revoked set and
+	// counts one request for each of count in the window starting at windowStart, all in one
+	// round trip; counts are in count's order. A counter's expiry is
 	// set with its count when SetExpiry asks, and otherwise only when the count finds the
 	// counter new, so that no counter outlives its window by more than one more.
 	// reads go out in the same round trip (Prefetched), and the store fills them unseen.
-	CredentialAndCount(ctx context.Context, hash, project string, lineage []string, windowStart int64, count []RateCounter, reads Prefetched) (*Credential, []bool, []int64, error)
+	CredentialAndCount(ctx context.Context, hash, project string, lineage []string, windowStart int64, count []RateCounter, reads Prefetched) (*CredentialState, []bool, []int64, error)
 	// CreateAPIKey stores key (without its raw value) and its credential under hash.
 	// An existing credential with the same hash is left as it is (bootstrap is idempotent).
 	CreateAPIKey(ctx context.Context, projectID string, key APIKey, hash string) error
@@ -173,7 +174,7 @@ func (a *Auth) AuthenticateFor(ctx context.Context, raw, resource string) (Princ
 			return Principal{}, Internal("core.Auth.Authenticate", err)
 		}
 	}
-	return a.principal(ctx, hash, cred, revoked, resource, true)
+	return a.principal(ctx, hash, cred, revoked, resource)
 }
 
 // Admit authenticates raw on resource (as AuthenticateFor) and charges the request to its rate
@@ -218,19 +219,20 @@ func (a *Auth) Admit(ctx context.Context, raw, resource string, l *RateLimiter, 
 	}
 	reads := want.reads(known)
 	now, window, count := l.charge(known.CredentialID, known.MintedBy)
-	cred, revoked, counts, err := a.store.CredentialAndCount(ctx, hash, known.ProjectID, lineage, window, count, reads)
+	cs, revoked, counts, err := a.store.CredentialAndCount(ctx, hash, known.ProjectID, lineage, window, count, reads)
 	if err != nil {
 		l.failed(window, count)
 		return Principal{}, RateStatus{}, Internal(op, err)
 	}
-	if cred != nil && (cred.ID != known.CredentialID || cred.ProjectID != known.ProjectID || !cred.hasLineage(id.lineage)) {
+	if cs != nil && (cs.ID != known.CredentialID || cs.ProjectID != known.ProjectID) {
 		// The raw credential was issued again (its project deleted and re-bootstrapped with the
-		// same key): what was sent with it named the old one. Start over without the hint.
+		// same key): what was sent with it named the old one. Start over without the hint. (An
+		// id is a nanoid made once: the same id in the same project is the same credential, with
+		// the same lineage.)
 		a.seen.Remove(hash)
 		return a.Admit(ctx, raw, resource, l, keysOnly, want)
 	}
-	// Not remembered again: it is the identity just checked, and Get has already marked it used.
-	p, err := a.principal(ctx, hash, cred, revoked, resource, false)
+	p, err := a.remembered(ctx, id, cs, revoked, resource)
 	if err != nil {
 		return Principal{}, RateStatus{}, err
 	}
@@ -240,6 +242,13 @@ func (a *Auth) Admit(ctx context.Context, raw, resource string, l *RateLimiter, 
 		p.prefetched = reads
 	}
 	return p, st, err
+}
+
+// CredentialState is what can change of a credential once it is issued, read on every request of
+// one this replica remembers (the rest is in its credentialIdentity).
+type CredentialState struct {
+	ID, ProjectID         string // to tell a raw key issued again from the one remembered
+	RevokedAt, LastUsedAt int64
 }
 
 // credentialIdentity is what never changes about a credential once it is issued: the
@@ -257,9 +266,8 @@ type credentialIdentity struct {
 const maxSeenCredentials = 100_000
 
 // principal checks a credential read for hash (nil: none), its lineage's revocation flags and
-// its audience against resource, and returns its principal; remember records its identity
-// for Admit.
-func (a *Auth) principal(ctx context.Context, hash string, cred *Credential, revoked []bool, resource string, remember bool) (Principal, error) {
+// its audience against resource, and returns its principal, remembering its identity for Admit.
+func (a *Auth) principal(ctx context.Context, hash string, cred *Credential, revoked []bool, resource string) (Principal, error) {
 	// The store finds the credential by hash; comparing the full stored hash in constant time
 	// keeps the decision independent of how the store matched.
 	if cred == nil || subtle.ConstantTimeCompare([]byte(cred.Hash), []byte(hash)) != 1 {
@@ -288,10 +296,28 @@ func (a *Auth) principal(ctx context.Context, hash string, cred *Credential, rev
 		Ancestors: cred.Ancestors, Depth: len(cred.Ancestors), MaxDepth: cred.MaxDepth, ExpiresAt: cred.ExpiresAt,
 		MintedBy: cred.MintedBy, Audience: cred.Audience,
 	}
-	if remember {
-		id := &credentialIdentity{principal: p, hash: hash, lineage: cred.Lineage()}
-		id.lastUsed.Store(lastUsed)
-		a.seen.Add(hash, id)
+	id := &credentialIdentity{principal: p, hash: hash, lineage: cred.Lineage()}
+	id.lastUsed.Store(lastUsed)
+	a.seen.Add(hash, id)
+	return p, nil
+}
+
+// remembered is principal for a credential this replica remembers (id), from what can have
+// changed of it (cs; nil: gone) and its lineage's revocation flags: the same refusals, and the
+// remembered principal.
+func (a *Auth) remembered(ctx context.Context, id *credentialIdentity, cs *CredentialState, revoked []bool, resource string) (Principal, error) {
+	p := id.principal
+	now := NowMs(a.clock)
+	if cs == nil || cs.RevokedAt != 0 || (p.ExpiresAt != 0 && p.ExpiresAt <= now) || slices.Contains(revoked, true) ||
+		(p.Audience != "" && p.Audience != resource) {
+		return Principal{}, errUnauthorized
+	}
+	if now-cs.LastUsedAt >= lastUsedResolution.Milliseconds() {
+		c := Credential{ID: p.CredentialID, Hash: id.hash, ProjectID: p.ProjectID, Kind: p.Kind}
+		if err := a.store.TouchCredential(ctx, c, now); err != nil {
+			return Principal{}, Internal("core.Auth.Authenticate", err)
+		}
+		id.lastUsed.Store(now)
 	}
 	return p, nil
 }
@@ -319,18 +345,6 @@ func (c Credential) Lineage() []string {
 		out = append(out, c.MintedBy)
 	}
 	return append(append(out, c.Ancestors...), c.ID)
-}
-
-// hasLineage is slices.Equal(c.Lineage(), l) without building the lineage (Admit checks it on
-// every request).
-func (c Credential) hasLineage(l []string) bool {
-	if c.MintedBy != "" {
-		if len(l) == 0 || l[0] != c.MintedBy {
-			return false
-		}
-		l = l[1:]
-	}
-	return len(l) == len(c.Ancestors)+1 && slices.Equal(l[:len(c.Ancestors)], c.Ancestors) && l[len(c.Ancestors)] == c.ID
 }
 
 // CreateProjectWithKey creates a project and its first full-access key. With rawKey empty a

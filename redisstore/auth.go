@@ -50,20 +50,21 @@ func credentialFromFields(hash string, f map[string]string) (*core.Credential, e
 	return c, nil
 }
 
-// CredentialAndCount is Credential, RevokedAmong and CountRequest in one pipeline: what a
-// request needs before its work, in one round trip. It can be sent together because a
-// credential's project, id and lineage never change once issued (the caller knows them from
-// an earlier request); revocation, expiry and scopes are read fresh by this very pipeline.
+// CredentialAndCount is what can change of a credential (HMGET of its id, project, revoked_at
+// and last_used_at), RevokedAmong and CountRequest in one pipeline: what a request needs before
+// its work, in one round trip. It can be sent together because everything else about a
+// credential never changes once issued (the caller knows it from an earlier request);
+// revocation is read fresh by this very pipeline.
 // The counters are plain INCR (+ PEXPIRE when asked; not MULTI): on a cluster the credential
 // and the project's keys live in different slots, and one counter more or less is no harm.
 //
 // reads adds, for each one not nil, StateEventsAt's current read of a key and MCPSession's
 // session check (its GETEX refreshing the idle time), and keeps their answers in reads, unseen
 // by anything here: the caller decides whether they may be used.
-func (s *Store) CredentialAndCount(ctx context.Context, hash, project string, lineage []string, windowStart int64, count []core.RateCounter, reads core.Prefetched) (*core.Credential, []bool, []int64, error) {
+func (s *Store) CredentialAndCount(ctx context.Context, hash, project string, lineage []string, windowStart int64, count []core.RateCounter, reads core.Prefetched) (*core.CredentialState, []bool, []int64, error) {
 	const op = "redisstore.CredentialAndCount"
 	pipe := s.rdb.Pipeline()
-	cred := pipe.HGetAll(ctx, credentialKey(hash))
+	cred := pipe.HMGet(ctx, credentialKey(hash), "id", "project_id", "revoked_at", "last_used_at")
 	read, sess := reads.State, reads.MCPSession
 	var state *redis.XMessageSliceCmd
 	if read != nil {
@@ -116,9 +117,10 @@ func (s *Store) CredentialAndCount(ctx context.Context, hash, project string, li
 			sess.Err = core.Internal(op, sess.Err)
 		}
 	}
-	c, err := credentialFromFields(hash, cred.Val())
-	if err != nil {
-		return nil, nil, nil, core.Internal(op, err)
+	var c *core.CredentialState
+	if f := cred.Val(); f[0] != nil {
+		c = &core.CredentialState{ID: hmgetString(f[0]), ProjectID: hmgetString(f[1]),
+			RevokedAt: int64Of(hmgetString(f[2])), LastUsedAt: int64Of(hmgetString(f[3]))}
 	}
 	var flags []bool
 	if revoked != nil {
@@ -142,13 +144,20 @@ func anySlice(l []string) []any {
 // int64Field is the field's integer, 0 when absent or malformed. An absent field is the
 // common case (a key's expires_at, revoked_at, …): it is not parsed, since a failed parse
 // allocates its error.
-func int64Field(f map[string]string, name string) int64 {
-	v := f[name]
+func int64Field(f map[string]string, name string) int64 { return int64Of(f[name]) }
+
+func int64Of(v string) int64 {
 	if v == "" {
 		return 0
 	}
 	n, _ := strconv.ParseInt(v, 10, 64)
 	return n
+}
+
+// hmgetString is one HMGET value: "" when the field is absent.
+func hmgetString(v any) string {
+	s, _ := v.(string)
+	return s
 }
 
 // optInt64 is a nullable wire field: absent or 0 is null.
