@@ -15,8 +15,9 @@ import (
 	"github.com/agentstate/agentstate-go/redisstore"
 )
 
-// outagePort is this test's own redis-server (the 7201-7209 range is the fault tests').
-const outagePort = 7203
+// outagePort is this test's own redis-server: no other test uses it (the 7201-7209 range is the
+// fault tests', and the durability tests use 7203, whose clients may still be dialing it).
+const outagePort = 7211
 
 // While Redis is down every face says so in a retryable way (503 STORE_UNAVAILABLE with
 // Retry-After, an MCP isError result saying retry, /readyz 503), nothing panics, an open
