@@ -142,7 +142,7 @@ func (p Principal) checked(ctx context.Context, c *AdmissionCheck, err error) (a
 		if len(c.Counters) > 0 && c.Count > 0 {
 			a.status, _ = a.limiter.verdict(a.at, []int64{c.Count})
 		}
-		a.auth.touch(ctx, a.id, p)
+		a.auth.touch(ctx, a.id)
 		return nil, nil
 	case AdmissionLimited:
 		a.settled = true

@@ -313,8 +313,7 @@ func (a *Auth) remembered(ctx context.Context, id *credentialIdentity, cs *Crede
 		return Principal{}, errUnauthorized
 	}
 	if now-cs.LastUsedAt >= lastUsedResolution.Milliseconds() {
-		c := Credential{ID: p.CredentialID, Hash: id.hash, ProjectID: p.ProjectID, Kind: p.Kind}
-		if err := a.store.TouchCredential(ctx, c, now); err != nil {
+		if err := a.store.TouchCredential(ctx, id.credential(), now); err != nil {
 			return Principal{}, Internal("core.Auth.Authenticate", err)
 		}
 		id.lastUsed.Store(now)
@@ -322,17 +321,22 @@ func (a *Auth) remembered(ctx context.Context, id *credentialIdentity, cs *Crede
 	return p, nil
 }
 
-// touch stamps last_used_at for a deferred admission's use of id's credential (p) when this
+// credential is what TouchCredential needs of id's credential.
+func (id *credentialIdentity) credential() Credential {
+	p := id.principal
+	return Credential{ID: p.CredentialID, Hash: id.hash, ProjectID: p.ProjectID, Kind: p.Kind}
+}
+
+// touch stamps last_used_at for a deferred admission's use of id's credential when this
 // replica has not recorded one in the last minute. The request's write is done by then, so a
 // failed stamp fails nothing: the next request tries again.
-func (a *Auth) touch(ctx context.Context, id *credentialIdentity, p Principal) {
+func (a *Auth) touch(ctx context.Context, id *credentialIdentity) {
 	now := NowMs(a.clock)
 	last := id.lastUsed.Load()
 	if now-last < lastUsedResolution.Milliseconds() || !id.lastUsed.CompareAndSwap(last, now) {
 		return
 	}
-	c := Credential{ID: p.CredentialID, Hash: id.hash, ProjectID: p.ProjectID, Kind: p.Kind}
-	if err := a.store.TouchCredential(ctx, c, now); err != nil {
+	if err := a.store.TouchCredential(ctx, id.credential(), now); err != nil {
 		id.lastUsed.CompareAndSwap(now, last)
 	}
 }
