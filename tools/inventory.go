@@ -5,6 +5,7 @@ package tools
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 
 	"github.com/agentstate/agentstate-go/conversations"
@@ -47,7 +48,10 @@ type Tool struct {
 	Structured bool
 	Toolset    string   // the toolset it belongs to (set by Inventory); see Toolsets
 	Optional   []string // arguments the shared type requires that this tool defaults (from the credential)
-	call       func(ctx context.Context, d Deps, p core.Principal, args json.RawMessage) (any, error)
+	// Waits marks a tool that may block for long (a long poll, a queued acquire): its calls stay
+	// on mcp-go's path, where notifications/cancelled and progress notifications reach them.
+	Waits bool
+	call  func(ctx context.Context, d Deps, p core.Principal, args json.RawMessage) (any, error)
 }
 
 // define builds a Tool whose handler decodes arguments (strictly) into In.
@@ -155,9 +159,20 @@ func (t Tool) Handler(d Deps) server.ToolHandlerFunc {
 	}
 }
 
-// NewServer builds an MCP server holding the whole inventory. tools/list shows only the tools
-// the calling credential may use; a call to any other gets v1's FORBIDDEN result.
-func NewServer(d Deps, opts ...server.ServerOption) *server.MCPServer {
+// Server is the MCP server holding the whole inventory, and each tool's handler wrapped in the
+// tool middleware as mcp-go wraps it, for the streamable HTTP face's parse-once calls (FastCalls).
+type Server struct {
+	*server.MCPServer
+	handlers map[string]server.ToolHandlerFunc
+}
+
+// serverName is the implementation name in initialize and in a 2026-07-28 result's serverInfo.
+const serverName = "agentstate"
+
+// NewServer builds the MCP server. tools/list shows only the tools the calling credential may
+// use; a call to any other gets v1's FORBIDDEN result. middleware wraps every tool call, the
+// first outermost (after the panic recovery), on every transport.
+func NewServer(d Deps, middleware []server.ToolHandlerMiddleware, opts ...server.ServerOption) *Server {
 	headers := standardHeaders{paramHeaders: map[string]bool{}}
 	hooks := &server.Hooks{}
 	hooks.AddOnRequestInitialization(gate)
@@ -168,20 +183,45 @@ func NewServer(d Deps, opts ...server.ServerOption) *server.MCPServer {
 			return err != nil || !byName[t.Name].callableBy(p) || !listed(ctx, byName[t.Name])
 		})
 	})
+	middleware = append([]server.ToolHandlerMiddleware{recovered}, middleware...)
 	opts = append([]server.ServerOption{
 		server.WithToolCapabilities(false), server.WithResourceCapabilities(true, false),
-		server.WithHooks(hooks), server.WithRecovery(), server.WithInstructions(instructions),
+		server.WithHooks(hooks), server.WithInstructions(instructions),
 	}, opts...)
-	s := server.NewMCPServer("agentstate", core.ProductVersion, opts...)
-	addResources(s, hooks, d)
+	for _, m := range middleware {
+		opts = append(opts, server.WithToolHandlerMiddleware(m))
+	}
+	s := &Server{MCPServer: server.NewMCPServer(serverName, core.ProductVersion, opts...), handlers: map[string]server.ToolHandlerFunc{}}
+	addResources(s.MCPServer, hooks, d)
 	for _, t := range Inventory() {
 		def := t.Definition()
-		if len(mcp.ExtractParamHeaderBindings(&def)) > 0 {
+		paramHeaders := len(mcp.ExtractParamHeaderBindings(&def)) > 0
+		if paramHeaders {
 			headers.paramHeaders[def.Name] = true
 		}
-		s.AddTool(def, t.Handler(d))
+		h := t.Handler(d)
+		s.AddTool(def, h)
+		if !t.Waits && !paramHeaders {
+			for _, m := range slices.Backward(middleware) { // as mcp-go applies them
+				h = m(h)
+			}
+			s.handlers[t.Name] = h
+		}
 	}
 	return s
+}
+
+// recovered answers a panicking tool with the JSON-RPC error mcp-go's WithRecovery gives, on
+// mcp-go's path and on FastCalls alike.
+func recovered(next server.ToolHandlerFunc) server.ToolHandlerFunc {
+	return func(ctx context.Context, req mcp.CallToolRequest) (res *mcp.CallToolResult, err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("panic recovered in %s tool handler: %v", req.Params.Name, r)
+			}
+		}()
+		return next(ctx, req)
+	}
 }
 
 var byName = func() map[string]Tool {

@@ -46,7 +46,7 @@ func leaseTools() []Tool {
 			Name: "acquire_lease", Title: "Acquire a lease", Op: core.OpLeaseAcquire, Optional: []string{"holder"}, Structured: true,
 			Description: "Take exclusive ownership of state_key for ttl_ms. Pass the returned lease_id (or fencing_token) on writes to the key, renew at half the TTL, release when done. " +
 				"Held by someone else: LEASE_CONFLICT at once, or with wait_ms queue for it (handed over on release). holder defaults to your agent. Only your credential, its ancestors and full keys may use the lease.",
-			Hints: Hints{},
+			Hints: Hints{}, Waits: true,
 		}, func(ctx context.Context, d Deps, p core.Principal, a AcquireLeaseArgs) (core.Lease, error) {
 			holder, err := agentFor(ctx, d, p, a.Holder, "holder")
 			if err != nil {

@@ -26,7 +26,7 @@ func watchTools() []Tool {
 			Name: "wait_for_state_change", Title: "Wait for a state to change", Op: core.OpStateWait,
 			Description: "Block until state_key moves past after_version (written or deleted by anyone) or timeout_ms passes; returns changed, deleted and the current state. " +
 				"React to other agents instead of polling get_state.",
-			Hints: Hints{ReadOnly: true, Idempotent: true},
+			Hints: Hints{ReadOnly: true, Idempotent: true}, Waits: true,
 		}, func(ctx context.Context, d Deps, p core.Principal, a WaitArgs) (core.WaitResult, error) {
 			if a.TimeoutMs < 0 || a.TimeoutMs > HostTimeoutMs {
 				e := core.E("tools.wait_for_state_change", core.CodeBadRequest, "timeout_ms must be between 0 and 50000")

@@ -90,13 +90,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return errors.New("AGENTSTATE_API_KEY is not a live credential of this store (unknown, revoked or expired): " + core.WireErrorOf(err).Message)
 	}
 	// A span per tool call when OTEL_EXPORTER_OTLP_ENDPOINT is set; flushed as the process ends.
-	srv := tools.NewServer(a.ToolDeps(), server.WithToolHandlerMiddleware(a.Tracing.Tool))
+	srv := tools.NewServer(a.ToolDeps(), []server.ToolHandlerMiddleware{a.Tracing.Tool})
 	defer func() {
 		flush, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		_ = a.Tracing.Shutdown(flush)
 	}()
-	stdio := server.NewStdioServer(srv)
+	stdio := server.NewStdioServer(srv.MCPServer)
 	stdio.SetContextFunc(func(ctx context.Context) context.Context {
 		// Every request (tools/list, tools/call, resources/*) authenticates the key afresh, and
 		// subscriptions re-check it, so a revoked key stops working at once.

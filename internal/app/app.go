@@ -59,6 +59,7 @@ type Config struct {
 	RateLimitPerMin  int
 	MaxConnections   int
 	IdleTimeout      time.Duration
+	MCPFastCalls     bool
 	BodyTimeout      time.Duration
 	MetricsToken     string
 	MetricsAddr      string
@@ -99,6 +100,7 @@ func HTTPFlags(fs *flag.FlagSet, c *Config) {
 	fs.IntVar(&c.MaxConnections, "max-connections", 4096, "open client connections at most; further ones wait to be accepted (AGENTSTATE_MAX_CONNECTIONS)")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", 2*time.Minute, "how long an idle keep-alive connection is kept (AGENTSTATE_IDLE_TIMEOUT)")
 	fs.DurationVar(&c.BodyTimeout, "body-timeout", 30*time.Second, "how long a client may take to send a request's headers and body (AGENTSTATE_BODY_TIMEOUT)")
+	fs.BoolVar(&c.MCPFastCalls, "mcp-fast-calls", true, "answer the common streamable HTTP tools/call from one decoding of its body instead of through mcp-go's full path (same answers; false = everything through mcp-go) (AGENTSTATE_MCP_FAST_CALLS)")
 	fs.StringVar(&c.PublicURL, "public-url", "", "the URL clients reach this server at; an https URL turns on HSTS behind a TLS-terminating proxy (AGENTSTATE_PUBLIC_URL)")
 }
 
@@ -161,6 +163,9 @@ type HTTPOptions struct {
 	// request; 0 = MCPSessionIdle (tests shorten it).
 	MCPSessionIdle time.Duration
 	PublicURL      string // the origin in OAuth metadata and the audience of access tokens; "" = the request's
+	// NoFastCalls sends every streamable HTTP MCP request through mcp-go (tools.Server.FastCalls
+	// off: -mcp-fast-calls=false).
+	NoFastCalls bool
 }
 
 // Start runs the background jobs: the lease sweeper, the conversation retention purge, the
@@ -302,7 +307,7 @@ func Open(ctx context.Context, c *Config, log *slog.Logger) (*App, error) {
 		log.Info("tracing on: OpenTelemetry spans go to the OTLP endpoint in OTEL_EXPORTER_OTLP_*")
 	}
 	a.HTTP = HTTPOptions{MetricsToken: c.MetricsToken, CORSOrigins: splitList(c.CORSOrigins),
-		HSTS: strings.HasPrefix(strings.ToLower(c.PublicURL), "https://"), PublicURL: c.PublicURL}
+		HSTS: strings.HasPrefix(strings.ToLower(c.PublicURL), "https://"), PublicURL: c.PublicURL, NoFastCalls: !c.MCPFastCalls}
 	a.OAuth.PublicURL = c.PublicURL
 	a.OAuth.RegisterPerHour, a.OAuth.TokenPerMinute = oauth.DefaultRegisterPerHour, oauth.DefaultTokenPerMinute
 	log.Info("claims log checkpoints signed", "key_id", signer.PublicKey().KeyID)
@@ -466,9 +471,8 @@ func (a *App) Close() {
 
 // NewHandler builds the full HTTP surface: REST, MCP over streamable HTTP and legacy SSE.
 func (a *App) NewHandler(authFailureDelay time.Duration) http.Handler {
-	mcpSrv := tools.NewServer(a.ToolDeps(), server.WithToolHandlerMiddleware(a.Metrics.Tool),
-		server.WithToolHandlerMiddleware(a.Tracing.Tool))
-	a.mcpSSE = server.NewSSEServer(mcpSrv, server.WithStaticBasePath("/api/mcp"),
+	mcpSrv := tools.NewServer(a.ToolDeps(), []server.ToolHandlerMiddleware{a.Metrics.Tool, a.Tracing.Tool})
+	a.mcpSSE = server.NewSSEServer(mcpSrv.MCPServer, server.WithStaticBasePath("/api/mcp"),
 		server.WithSSEEndpoint("/sse"), server.WithMessageEndpoint("/message"),
 		server.WithSSEContextFunc(func(ctx context.Context, r *http.Request) context.Context {
 			// SSE stays on the revisions it supports: 2026-07-28 has no HTTP+SSE transport.
@@ -479,6 +483,12 @@ func (a *App) NewHandler(authFailureDelay time.Duration) http.Handler {
 		idle = MCPSessionIdle
 	}
 	sessions := mcpSessions{store: a.Store, idle: idle}
+	var streamable http.Handler = server.NewStreamableHTTPServer(mcpSrv.MCPServer,
+		server.WithSessionIdManagerResolver(sessions), server.WithHTTPContextFunc(a.mcpContext))
+	if !a.HTTP.NoFastCalls {
+		// Common tools/calls are answered from one decoding of the body, the rest by mcp-go.
+		streamable = mcpSrv.FastCalls(streamable, a.mcpContext, sessions.valid)
+	}
 	return a.Tracing.Handler(rest.NewHandler(rest.Deps{
 		Auth:             a.Auth,
 		Keys:             a.Keys,
@@ -499,10 +509,7 @@ func (a *App) NewHandler(authFailureDelay time.Duration) http.Handler {
 		// keeps the Mcp-Session-Id from initialize and opens the GET stream gets resource
 		// notifications there; a 2026-07-28 client gets them on its subscriptions/listen stream.
 		// Both MCP transports answer a missing resource with -32002 (tools.NotFoundHandler).
-		MCP: tools.NotFoundHandler(sessions.guardStream(server.NewStreamableHTTPServer(mcpSrv, server.WithSessionIdManagerResolver(sessions),
-			server.WithHTTPContextFunc(func(ctx context.Context, r *http.Request) context.Context {
-				return tools.WithHTTPHeader(tools.WithToolsets(a.connection(ctx, r), r.URL.Query().Get("toolsets")), r.Header)
-			})))),
+		MCP:         tools.NotFoundHandler(sessions.guardStream(streamable)),
 		MCPSSE:      tools.NotFoundHandler(a.mcpSSE),
 		Console:     console.Handler(),
 		Middleware:  []func(http.Handler) http.Handler{a.Metrics.HTTP, a.Tracing.RouteName},
@@ -520,6 +527,11 @@ func (a *App) metricsOnMain() http.Handler {
 		return nil
 	}
 	return a.Metrics.Handler(a.HTTP.MetricsToken)
+}
+
+// mcpContext is a streamable HTTP MCP request's context (mcp-go's HTTP context function).
+func (a *App) mcpContext(ctx context.Context, r *http.Request) context.Context {
+	return tools.WithHTTPHeader(tools.WithToolsets(a.connection(ctx, r), r.URL.Query().Get("toolsets")), r.Header)
 }
 
 // connection prepares an HTTP MCP request's context: subscriptions re-authenticate its bearer
@@ -579,6 +591,12 @@ func (m mcpSessions) guardStream(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// valid reports whether mcp-go would serve r under session id (its Validate, as on a POST).
+func (m mcpSessions) valid(r *http.Request, id string) bool {
+	terminated, err := m.ResolveSessionIdManager(r).Validate(id)
+	return err == nil && !terminated
 }
 
 type sessionIDs struct {

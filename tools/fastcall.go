@@ -1,0 +1,236 @@
+package tools
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/agentstate/agentstate-go/core"
+	"github.com/agentstate/agentstate-go/internal/jsonx"
+)
+
+// mcp-go v1.2.1 decodes a streamable HTTP tools/call nine times with encoding/json (the
+// transport's envelope, its era check, HandleMessage's envelope, protocol info, standard
+// headers, trace _meta, the request, its arguments into a map; each pass also validates the
+// whole body first) and runs a goroutine and channels per POST for notifications the call may
+// send. For a modern upsert_state that was ~53 % of the server's CPU per call, and MCP ÷ REST
+// latency 1.8–2.7 (issue #20; docs/benchmarks.md, "MCP tools/call parsed once").
+//
+// FastCalls answers the common shape of that request itself, from one strict decoding of the
+// body: a single tools/call of a tool that answers without waiting, with no progress token,
+// task or multi-round-trip fields, on either protocol era. It runs the same handler mcp-go
+// would (Server.handlers: the tool's Handler in the same middleware) and writes what mcp-go
+// writes for it. Everything else — another method, a batch, any field it does not know, any
+// check that would fail (content type, Host on a loopback listener, protocol version, Mcp-*
+// headers, session id) — goes to mcp-go with the same bytes, which answers as it always has.
+// TestFastCallsAnswerAsMCPGo holds the two paths to the same answers.
+//
+// What FastCalls leaves out, because nothing here uses it: the ephemeral mcp-go session in the
+// handler's context (tools notify only with a progress token), the arguments decoded into a
+// map (Tool.Handler reads RawArguments), notifications/cancelled for the call's id (only tools
+// that wait need it, and they stay on mcp-go's path), and mcp-go's request logger, tracer,
+// input or output schema validation and call hooks, none of which NewServer configures.
+
+// FastCalls wraps next, mcp-go's streamable HTTP server of s. prepare is its HTTP context
+// function; session reports whether a legacy request's Mcp-Session-Id is one mcp-go would
+// accept (its SessionIdManager's Validate).
+func (s *Server) FastCalls(next http.Handler, prepare func(context.Context, *http.Request) context.Context,
+	session func(r *http.Request, id string) bool) http.Handler {
+	f := fastCalls{s: s, next: next, prepare: prepare, session: session,
+		info: mcp.Implementation{Name: serverName, Version: core.ProductVersion}}
+	return f
+}
+
+type fastCalls struct {
+	s       *Server
+	next    http.Handler
+	prepare func(context.Context, *http.Request) context.Context
+	session func(*http.Request, string) bool
+	info    mcp.Implementation
+}
+
+// fastRequest is every field FastCalls serves; DecodeStrict refuses any other.
+type fastRequest struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id"`
+	Method  string          `json:"method"`
+	Params  struct {
+		Name      string          `json:"name"`
+		Arguments json.RawMessage `json:"arguments"`
+		Meta      json.RawMessage `json:"_meta"`
+	} `json:"params"`
+}
+
+// fastMeta are the _meta keys FastCalls serves (what a 2026-07-28 request declares).
+var fastMeta = map[string]bool{mcp.MetaKeyProtocolVersion: true, mcp.MetaKeyClientInfo: true,
+	mcp.MetaKeyClientCapabilities: true, mcp.MetaKeyLogLevel: true}
+
+// fastCall is a request FastCalls answers.
+type fastCall struct {
+	id      any // as encoding/json decodes it, as mcp-go echoes it
+	handler server.ToolHandlerFunc
+	req     mcp.CallToolRequest
+	info    *server.RequestProtocolInfo
+}
+
+func (f fastCalls) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost || r.Body == nil {
+		f.next.ServeHTTP(w, r)
+		return
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		// mcp-go reads the same bytes and meets the same error, and words it.
+		r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), errReader{err}))
+		f.next.ServeHTTP(w, r)
+		return
+	}
+	call, ok := f.parse(r, body)
+	if ok && call.info.ProtocolVersion == "" {
+		ok = f.legacySession(r)
+	}
+	if !ok {
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		f.next.ServeHTTP(w, r)
+		return
+	}
+	f.answer(w, r, call)
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// parse reports whether r is a call FastCalls answers, checking what mcp-go's transport and
+// HandleMessage check on the way to the tool, in their order.
+func (f fastCalls) parse(r *http.Request, body []byte) (fastCall, bool) {
+	var c fastCall
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" ||
+		rebinding(r) {
+		return c, false
+	}
+	if _, ok := core.PrincipalFrom(r.Context()); !ok {
+		return c, false // the face authenticated nothing: gate checks the connection's credential
+	}
+	var m fastRequest
+	if jsonx.DecodeStrict(body, &m) != nil || !jsonx.Valid(body) || m.JSONRPC != mcp.JSONRPC_VERSION ||
+		m.Method != string(mcp.MethodToolsCall) || !scalar(m.ID) || json.Unmarshal(m.ID, &c.id) != nil {
+		return c, false
+	}
+	handler, ok := f.s.handlers[m.Params.Name]
+	if !ok || !(len(m.Params.Arguments) == 0 || m.Params.Arguments[0] == '{' || string(m.Params.Arguments) == "null") {
+		return c, false
+	}
+	var meta *mcp.Meta
+	if len(m.Params.Meta) > 0 && json.Unmarshal(m.Params.Meta, &meta) != nil {
+		return c, false
+	}
+	if meta != nil {
+		if meta.ProgressToken != nil {
+			return c, false
+		}
+		for k := range meta.AdditionalFields {
+			if !fastMeta[k] {
+				return c, false
+			}
+		}
+	}
+	c.handler = handler
+	c.req.Method = m.Method
+	c.req.Header = r.Header
+	c.req.Params.Name = m.Params.Name
+	c.req.Params.RawArguments = m.Params.Arguments
+	c.req.Params.Meta = meta
+	if ok := f.era(r, &c, meta); !ok {
+		return c, false
+	}
+	return c, true
+}
+
+// era fills c.info as mcp-go's protocol info for the request, and reports whether the
+// request passes the era's checks (streamable_http_modern.go, HandleMessage).
+func (f fastCalls) era(r *http.Request, c *fastCall, meta *mcp.Meta) bool {
+	metaVersion, headerVersion := meta.ProtocolVersion(), r.Header.Get(mcp.HeaderProtocolVersion)
+	if !mcp.IsModernProtocol(metaVersion) && !mcp.IsModernProtocol(headerVersion) {
+		c.info = &server.RequestProtocolInfo{ProtocolVersion: metaVersion}
+		// A legacy body naming a legacy version in _meta is unusual; leave it to mcp-go.
+		return metaVersion == "" && (headerVersion == "" || mcp.IsValidProtocolVersion(headerVersion))
+	}
+	if r.Header.Get(mcp.HeaderLastEventID) != "" || headerVersion != metaVersion || !mcp.IsValidProtocolVersion(metaVersion) {
+		return false
+	}
+	caps := meta.ClientCapabilities()
+	name, _ := json.Marshal(struct {
+		Name string `json:"name"`
+	}{c.req.Params.Name})
+	if caps == nil || mcp.ValidateStandardHeaders(r.Header.Get, metaVersion, mcp.MethodToolsCall, name) != nil {
+		return false
+	}
+	c.info = &server.RequestProtocolInfo{Modern: true, ProtocolVersion: metaVersion, ClientInfo: meta.ClientInfo(),
+		LogLevel: meta.LogLevel(), ClientCapabilities: caps}
+	return true
+}
+
+// legacySession reports whether a legacy request's session id (if any) is valid; an unknown
+// one is mcp-go's 404.
+func (f fastCalls) legacySession(r *http.Request) bool {
+	id := r.Header.Get(server.HeaderKeySessionID)
+	return id == "" || f.session(r, id)
+}
+
+// answer runs the call and writes mcp-go's response for it.
+func (f fastCalls) answer(w http.ResponseWriter, r *http.Request, c fastCall) {
+	ctx := server.WithRequestProtocolInfo(f.prepare(r.Context(), r), c.info)
+	res, err := c.handler(ctx, c.req)
+	var msg mcp.JSONRPCMessage
+	if err != nil {
+		msg = mcp.JSONRPCError{JSONRPC: mcp.JSONRPC_VERSION, ID: mcp.NewRequestId(c.id),
+			Error: mcp.NewJSONRPCErrorDetails(mcp.INTERNAL_ERROR, err.Error(), nil)}
+	} else {
+		if c.info.Modern { // decorateResponse: resultType and serverInfo, from 2026-07-28
+			if res.GetResultType() == "" {
+				res.SetResultType(mcp.ResultTypeComplete)
+			}
+			if meta := res.EnsureResultMeta(); meta.ServerInfo() == nil {
+				meta.SetServerInfo(f.info)
+			}
+		}
+		msg = mcp.NewJSONRPCResultResponse(mcp.NewRequestId(c.id), res)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK) // INTERNAL_ERROR maps to 200 in 2026-07-28 too
+	_ = json.NewEncoder(w).Encode(msg)
+}
+
+// scalar: a JSON-RPC id FastCalls echoes (a string or a number; mcp-go treats others apart).
+func scalar(id json.RawMessage) bool {
+	return len(id) > 0 && (id[0] == '"' || id[0] == '-' || (id[0] >= '0' && id[0] <= '9'))
+}
+
+// rebinding is mcp-go's DNS rebinding refusal (http_localhost.go): a request on a loopback
+// listener whose Host is not loopback.
+func rebinding(r *http.Request) bool {
+	local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	return ok && local != nil && loopback(local.String()) && !loopback(r.Host)
+}
+
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = strings.Trim(addr, "[]")
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
