@@ -18,9 +18,9 @@ type JSONAppender interface {
 // strings); TestStateAppendJSONMatchesMarshal holds it to that.
 func (s State) AppendJSON(b []byte) ([]byte, error) {
 	b = append(b, `{"state_key":`...)
-	b = appendString(b, s.StateKey)
+	b = AppendString(b, s.StateKey)
 	b = append(b, `,"agent_id":`...)
-	b = appendString(b, s.AgentID)
+	b = AppendString(b, s.AgentID)
 	b = append(b, `,"data":`...)
 	b, err := appendRaw(b, s.Data)
 	if err != nil {
@@ -52,13 +52,13 @@ func (e StateEvent) AppendJSON(b []byte) ([]byte, error) {
 	b = append(b, `{"sequence":`...)
 	b = strconv.AppendInt(b, e.Sequence, 10)
 	b = append(b, `,"id":`...)
-	b = appendString(b, e.ID)
+	b = AppendString(b, e.ID)
 	b = append(b, `,"state_key":`...)
-	b = appendString(b, e.StateKey)
+	b = AppendString(b, e.StateKey)
 	b = append(b, `,"agent_id":`...)
-	b = appendString(b, e.AgentID)
+	b = AppendString(b, e.AgentID)
 	b = append(b, `,"event_type":`...)
-	b = appendString(b, e.EventType)
+	b = AppendString(b, e.EventType)
 	b = append(b, `,"data":`...)
 	b, err := appendRaw(b, e.Data)
 	if err != nil {
@@ -74,7 +74,7 @@ func (e StateEvent) AppendJSON(b []byte) ([]byte, error) {
 	if e.IdempotencyKey == nil {
 		b = append(b, "null"...)
 	} else {
-		b = appendString(b, *e.IdempotencyKey)
+		b = AppendString(b, *e.IdempotencyKey)
 	}
 	b = append(b, `,"version":`...)
 	b = strconv.AppendInt(b, e.Version, 10)
@@ -130,15 +130,15 @@ func appendPage[T JSONAppender](b []byte, rows []T, pg Pagination) ([]byte, erro
 	if pg.NextCursor == nil {
 		b = append(b, "null"...)
 	} else {
-		b = appendString(b, *pg.NextCursor)
+		b = AppendString(b, *pg.NextCursor)
 	}
 	return append(b, "}}"...), nil
 }
 
-// appendString quotes s. Printable ASCII that encoding/json leaves alone is copied; anything
-// else (escapes, HTML characters, non-ASCII, invalid UTF-8) goes through json.Marshal, so
-// the bytes are always the encoder's.
-func appendString(b []byte, s string) []byte {
+// AppendString appends s quoted as encoding/json quotes it. Printable ASCII that encoding/json
+// leaves alone is copied; anything else (escapes, HTML characters, non-ASCII, invalid UTF-8)
+// goes through json.Marshal, so the bytes are always the encoder's.
+func AppendString(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
 			q, _ := json.Marshal(s) // a string always marshals
@@ -159,7 +159,7 @@ func appendStrings(b []byte, ss []string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, s)
+		b = AppendString(b, s)
 	}
 	return append(b, ']')
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -47,6 +48,9 @@ func (s *Server) FastCalls(next http.Handler, prepare func(context.Context, *htt
 	session func(r *http.Request, id string) bool) http.Handler {
 	f := fastCalls{s: s, next: next, prepare: prepare, session: session,
 		info: mcp.Implementation{Name: serverName, Version: core.ProductVersion}}
+	meta := &mcp.Meta{}
+	meta.SetServerInfo(f.info)
+	f.meta, _ = json.Marshal(meta) // a 2026-07-28 result's _meta, as mcp-go marshals it
 	return f
 }
 
@@ -56,6 +60,7 @@ type fastCalls struct {
 	prepare func(context.Context, *http.Request) context.Context
 	session func(*http.Request, string) bool
 	info    mcp.Implementation
+	meta    []byte
 }
 
 // fastRequest is every field FastCalls serves; DecodeStrict refuses any other.
@@ -131,18 +136,18 @@ func (f fastCalls) parse(r *http.Request, body []byte) (fastCall, bool) {
 		return c, false
 	}
 	var meta *mcp.Meta
-	if len(m.Params.Meta) > 0 && json.Unmarshal(m.Params.Meta, &meta) != nil {
-		return c, false
-	}
-	if meta != nil {
-		if meta.ProgressToken != nil {
+	if len(m.Params.Meta) > 0 && string(m.Params.Meta) != "null" {
+		// What mcp.Meta's UnmarshalJSON builds, decoded by jsonx.
+		var fields map[string]any
+		if jsonx.Unmarshal(m.Params.Meta, &fields) != nil || fields == nil {
 			return c, false
 		}
-		for k := range meta.AdditionalFields {
-			if !fastMeta[k] {
+		for k := range fields {
+			if !fastMeta[k] { // a progress token among them
 				return c, false
 			}
 		}
+		meta = &mcp.Meta{AdditionalFields: fields}
 	}
 	c.handler = handler
 	c.req.Method = m.Method
@@ -191,24 +196,77 @@ func (f fastCalls) legacySession(r *http.Request) bool {
 func (f fastCalls) answer(w http.ResponseWriter, r *http.Request, c fastCall) {
 	ctx := server.WithRequestProtocolInfo(f.prepare(r.Context(), r), c.info)
 	res, err := c.handler(ctx, c.req)
-	var msg mcp.JSONRPCMessage
-	if err != nil {
-		msg = mcp.JSONRPCError{JSONRPC: mcp.JSONRPC_VERSION, ID: mcp.NewRequestId(c.id),
-			Error: mcp.NewJSONRPCErrorDetails(mcp.INTERNAL_ERROR, err.Error(), nil)}
-	} else {
-		if c.info.Modern { // decorateResponse: resultType and serverInfo, from 2026-07-28
-			if res.GetResultType() == "" {
-				res.SetResultType(mcp.ResultTypeComplete)
-			}
-			if meta := res.EnsureResultMeta(); meta.ServerInfo() == nil {
-				meta.SetServerInfo(f.info)
-			}
-		}
-		msg = mcp.NewJSONRPCResultResponse(mcp.NewRequestId(c.id), res)
-	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK) // INTERNAL_ERROR maps to 200 in 2026-07-28 too
-	_ = json.NewEncoder(w).Encode(msg)
+	if err != nil {
+		_ = json.NewEncoder(w).Encode(mcp.JSONRPCError{JSONRPC: mcp.JSONRPC_VERSION, ID: mcp.NewRequestId(c.id),
+			Error: mcp.NewJSONRPCErrorDetails(mcp.INTERNAL_ERROR, err.Error(), nil)})
+		return
+	}
+	plain := res.Meta == nil && res.ResultType == ""
+	if c.info.Modern { // decorateResponse: resultType and serverInfo, from 2026-07-28
+		if res.GetResultType() == "" {
+			res.SetResultType(mcp.ResultTypeComplete)
+		}
+		if meta := res.EnsureResultMeta(); meta.ServerInfo() == nil {
+			meta.SetServerInfo(f.info)
+		}
+	}
+	if plain {
+		buf := responses.Get().(*[]byte)
+		defer responses.Put(buf)
+		var ok bool
+		if *buf, ok = f.appendResponse((*buf)[:0], c, res); ok {
+			_, _ = w.Write(*buf)
+			return
+		}
+	}
+	_ = json.NewEncoder(w).Encode(mcp.NewJSONRPCResultResponse(mcp.NewRequestId(c.id), res))
+}
+
+var responses = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// appendResponse appends what json.NewEncoder(w).Encode(mcp.NewJSONRPCResultResponse(id, res))
+// writes (CallToolResult.MarshalJSON builds a map and marshals it, which the encoder then
+// validates and compacts again), for the results tools build (results.go: one text content,
+// structured content as a json.RawMessage or none) with no _meta or resultType of their own.
+// ok = false for any other result: the encoder writes it.
+func (f fastCalls) appendResponse(b []byte, c fastCall, res *mcp.CallToolResult) ([]byte, bool) {
+	var text mcp.TextContent
+	if len(res.Content) == 1 {
+		text, _ = res.Content[0].(mcp.TextContent)
+	}
+	raw, isRaw := res.StructuredContent.(json.RawMessage)
+	id, err := json.Marshal(c.id)
+	if text.Type != "text" || text.Annotations != nil || text.Meta != nil || (res.StructuredContent != nil && !isRaw) ||
+		len(res.RawStructuredContent) > 0 || len(res.InputRequests) > 0 || res.RequestState != "" || err != nil {
+		return b, false
+	}
+	b = append(b, `{"jsonrpc":"2.0","id":`...)
+	b = append(b, id...)
+	b = append(b, `,"result":{`...) // the map's keys, sorted
+	if c.info.Modern {
+		b = append(b, `"_meta":`...)
+		b = append(b, f.meta...)
+		b = append(b, ',')
+	}
+	b = append(b, `"content":[{"type":"text","text":`...)
+	b = core.AppendString(b, text.Text)
+	b = append(b, "}]"...)
+	if res.IsError {
+		b = append(b, `,"isError":true`...)
+	}
+	if c.info.Modern {
+		b = append(b, `,"resultType":`...)
+		b = core.AppendString(b, string(res.ResultType))
+	}
+	if isRaw {
+		// successResult's bytes are json.Marshal's (or AppendJSON's, held to them): compact
+		// and HTML-escaped already, which the encoder's compaction leaves as they are.
+		b = append(b, `,"structuredContent":`...)
+		b = append(b, raw...)
+	}
+	return append(b, "}}\n"...), true
 }
 
 // scalar: a JSON-RPC id FastCalls echoes (a string or a number; mcp-go treats others apart).
