@@ -1,15 +1,19 @@
 package redisstore
 
 import (
+	_ "embed"
 	"strconv"
 	"strings"
 
 	"github.com/agentstate/agentstate-go/core"
 )
 
-// A deferred admission (core/admission.go) runs inside mutate_state.lua: its keys go last, its
-// spec after the generation guard in the last argument, and its count comes back at the end of
-// the reply.
+// A deferred admission (core/admission.go) runs inside the write's script (admission_lib.lua,
+// prepended to mutate_state.lua and the lease transitions): its keys go last, its spec in one
+// argument, and its count comes back at the end of the reply.
+
+//go:embed scripts/admission_lib.lua
+var admissionLibLua string
 
 // admissionKeys is how many keys adm adds to a write: none without one.
 func admissionKeys(adm *core.AdmissionCheck) int {

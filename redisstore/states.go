@@ -17,7 +17,7 @@ import (
 //go:embed scripts/mutate_state.lua
 var mutateStateLua string
 
-var mutateStateScript = redis.NewScript(mutateStateLua)
+var mutateStateScript = redis.NewScript(admissionLibLua + mutateStateLua)
 
 //go:embed scripts/state_at_time.lua
 var stateAtTimeLua string

@@ -23,11 +23,7 @@
 --          as:{p}:leaserec:<id> hash, the record of the presented lease id, when ARGV[11] ~= ""
 -- then the index zsets named by the labels ARGV[15..], in that order: "a:<agent>" is
 --          as:{p}:idx:agent:<agent>, "t:<tag>" is as:{p}:idx:tag:<tag>
--- then, only with an admission (in ARGV[#ARGV]), last:
---          as:{p}:key:<id> or as:{p}:tok:<id>  hash, the credential's record (its revoked_at
---                               is set when it is revoked; deleted with its project)
---          as:{p}:revoked       set, revoked credential ids, when the admission has a lineage
---          as:{p}:rl:<id>:<window>  string, each rate counter the request adds to (0 to 2)
+-- then, only with an admission (in ARGV[#ARGV]), last: its keys (admission_lib.lua)
 --
 -- ARGV[1]  op: "upsert" | "delete"
 -- ARGV[2]  now (Unix ms)
@@ -48,13 +44,8 @@
 -- ARGV[#ARGV] (the last, after the index labels) "<floor>:<seen>": the store generation's floor
 --          (no sequence is issued below it) and the highest sequence of the project the
 --          caller has seen issued (a counter below it means the store lost writes); then,
---          for the admission of a remembered credential, run here so that the write is its
---          request's only round trip (core/admission.go; none when it was admitted before),
---          ":<limit>:<expiry ms>:<flags>:<id>,<id>,...": the rate budget per counter, the
---          counters' expiry, one "1" or "0" per counter (set the expiry with this count even
---          if the counter exists), and a token's lineage (its minting key, ancestors and
---          itself), none of which may be in the revoked set; empty for an API key, whose
---          record alone says whether it is revoked. (One argument: each costs EVALSHA.)
+--          for the admission of a remembered credential (none when it was admitted before),
+--          its spec (admission_lib.lua). (One argument: each costs EVALSHA.)
 --
 -- Returns one of:
 --   {"OK", seq, version, created_at, state_created_at, fencing_token}  an upsert written: only
@@ -85,8 +76,7 @@ local op, now, key = ARGV[1], tonumber(ARGV[2]), ARGV[12]
 
 -- The store generation (redisstore/generation.go): a counter below a sequence already issued
 -- means the store lost writes, and writing on would issue their sequences again.
-local floor, seen, limit, expiry, flags, lineage =
-  string.match(ARGV[#ARGV], "^(%d+):(%d+):?(%d*):?(%d*):?([01]*):?(.*)$")
+local floor, seen, admission = string.match(ARGV[#ARGV], "^(%d+):(%d+)(.*)$")
 floor, seen = tonumber(floor), tonumber(seen)
 local counter = tonumber(redis.call("GET", KEYS[3]) or "0")
 if counter < seen then return {"ERR", "STORE_RESET", counter} end
@@ -141,31 +131,11 @@ end
 -- write that was admitted must answer with that write, not be counted or refused again), before
 -- anything else answers (a replay, a guard's refusal: a refused credential learns nothing).
 -- The highest of its counts ends every reply after it (answer; inline in the common ones).
-local top
+local refusal, top = admit(admission)
+if refusal then return refusal end
 local function answer(reply)
   if top then reply[#reply + 1] = top end
   return reply
-end
-if limit ~= "" then
-  local rec = #KEYS - #flags -- the record, then the revoked set when there is a lineage
-  if lineage ~= "" then rec = rec - 1 end
-  local r = redis.call("HMGET", KEYS[rec], "id", "revoked_at")
-  if not r[1] or r[2] then return {"NOADMIT"} end
-  if lineage ~= "" then
-    local ids = {}
-    for id in string.gmatch(lineage, "[^,]+") do ids[#ids + 1] = id end
-    for _, revoked in ipairs(redis.call("SMISMEMBER", KEYS[rec + 1], unpack(ids))) do
-      if revoked == 1 then return {"NOADMIT"} end
-    end
-  end
-  top = 0
-  for i = 1, #flags do
-    local counter = KEYS[#KEYS - #flags + i]
-    local n = redis.call("INCR", counter)
-    if n == 1 or string.byte(flags, i) == 49 then redis.call("PEXPIRE", counter, expiry) end -- 49: "1"
-    if n > top then top = n end
-  end
-  if top > tonumber(limit) then return {"LIMITED", top} end
 end
 
 local k = 10 -- the next optional key
