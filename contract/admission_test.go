@@ -277,3 +277,91 @@ func TestPrefetchedStateOnlyWhenReadable(t *testing.T) {
 		}
 	})
 }
+
+// A lease acquire, renew or release from a remembered credential is admitted by its own script
+// too (admission_lib.lua in the lease scripts): a revoked key, a token of a revoked key, and a
+// credential over its budget get nothing — no lease granted, none renewed or released, no
+// waiter queued — and every request is counted once.
+func TestLeaseTransitionsAdmittedByTheirScripts(t *testing.T) {
+	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+		const limit = 30
+		s := testenv.NewServer(t, e, func(a *app.App) { a.RateLimiter = core.NewRateLimiter(e.Store, e.Clock, limit) })
+		root := s.Project.Key
+		acquire := func(cred, key string, body map[string]any) (*http.Response, core.Lease) {
+			t.Helper()
+			resp, b := send(t, "POST", s.URL+"/api/v1/states/"+key+"/lease", cred, body, nil)
+			var l core.Lease
+			if resp.StatusCode == 201 {
+				require.NoError(t, json.Unmarshal(b, &l))
+			}
+			return resp, l
+		}
+		lease := func(id string) core.Lease {
+			t.Helper()
+			l, err := s.App.Store.Lease(context.Background(), s.Project.ID, id)
+			require.NoError(t, err)
+			require.NotNil(t, l)
+			return *l
+		}
+		onKey := func(key string) *core.Lease {
+			t.Helper()
+			l, err := s.App.Store.LeaseOnKey(context.Background(), s.Project.ID, key)
+			require.NoError(t, err)
+			return l
+		}
+		key := createKey(t, newREST(s, root), map[string]any{"name": "k", "scopes": []string{"lease:write", "state:read", "keys:write"}})
+		tok := mint(t, s, key.Key, "lease:write")
+		for _, cred := range []string{key.Key, tok.Token} { // first sight: the long way
+			resp, l := acquire(cred, "warm-"+cred[:6], map[string]any{"holder": "h"})
+			require.Equal(t, 201, resp.StatusCode)
+			require.Equal(t, 204, status(t, s, "DELETE", "/api/v1/leases/"+l.ID, cred, nil))
+		}
+		resp, held := acquire(key.Key, "held", map[string]any{"holder": "h", "ttl_ms": 60_000})
+		require.Equal(t, 201, resp.StatusCode, "remembered: admitted by the acquire script")
+		resp, byTok := acquire(tok.Token, "tok", map[string]any{"holder": "h", "ttl_ms": 60_000})
+		require.Equal(t, 201, resp.StatusCode)
+
+		require.Equal(t, 204, status(t, s, "DELETE", "/api/v1/keys/"+key.ID, root, nil))
+		for _, cred := range []string{key.Key, tok.Token} {
+			resp, _ = acquire(cred, "free", map[string]any{"holder": "h"})
+			assert.Equal(t, 401, resp.StatusCode, "acquire after revocation")
+			resp, _ = acquire(cred, "held", map[string]any{"holder": "other", "wait_ms": 2000})
+			assert.Equal(t, 401, resp.StatusCode, "a queued acquire after revocation")
+		}
+		assert.Nil(t, onKey("free"), "no lease granted")
+		waiters, err := s.App.Store.LeaseWaiters(context.Background(), s.Project.ID, "held", 10)
+		require.NoError(t, err)
+		assert.Empty(t, waiters, "no waiter queued")
+		before := lease(held.ID)
+		e.Clock.Advance(time.Second)
+		assert.Equal(t, 401, status(t, s, "POST", "/api/v1/leases/"+held.ID+"/renew", key.Key, map[string]any{"ttl_ms": 90_000}))
+		assert.Equal(t, 401, status(t, s, "POST", "/api/v1/leases/"+byTok.ID+"/renew", tok.Token, map[string]any{"ttl_ms": 90_000}))
+		assert.Equal(t, 401, status(t, s, "DELETE", "/api/v1/leases/"+held.ID, key.Key, nil))
+		assert.Equal(t, 401, status(t, s, "DELETE", "/api/v1/leases/"+byTok.ID, tok.Token, nil))
+		after := lease(held.ID)
+		assert.Equal(t, before.ExpiresAt, after.ExpiresAt, "not renewed")
+		assert.Equal(t, core.LeaseActive, after.Status, "not released")
+		assert.Equal(t, core.LeaseActive, lease(byTok.ID).Status, "the token's lease not released")
+
+		// The budget: each transition counted once; over it, 429 and nothing done.
+		live := createKey(t, newREST(s, root), map[string]any{"name": "b", "scopes": []string{"lease:write"}})
+		resp, l := acquire(live.Key, "budget", map[string]any{"holder": "h", "ttl_ms": 60_000}) // the long way: 1
+		require.Equal(t, 201, resp.StatusCode)
+		used := 1
+		for used < limit {
+			require.Equal(t, 200, status(t, s, "POST", "/api/v1/leases/"+l.ID+"/renew", live.Key, map[string]any{"ttl_ms": 60_000}), "request %d", used+1)
+			used++
+		}
+		renewed := lease(l.ID).ExpiresAt
+		e.Clock.Advance(time.Second)
+		resp, _ = send(t, "POST", s.URL+"/api/v1/leases/"+l.ID+"/renew", live.Key, map[string]any{"ttl_ms": 60_000}, nil)
+		assert.Equal(t, 429, resp.StatusCode, "over the budget")
+		assert.Equal(t, "0", resp.Header.Get("X-RateLimit-Remaining"))
+		assert.Equal(t, 429, status(t, s, "DELETE", "/api/v1/leases/"+l.ID, live.Key, nil))
+		resp, _ = acquire(live.Key, "budget-2", map[string]any{"holder": "h"})
+		assert.Equal(t, 429, resp.StatusCode)
+		assert.Equal(t, renewed, lease(l.ID).ExpiresAt, "the refused renew renewed nothing")
+		assert.Equal(t, core.LeaseActive, lease(l.ID).Status, "the refused release released nothing")
+		assert.Nil(t, onKey("budget-2"), "the refused acquire granted nothing")
+	})
+}

@@ -365,17 +365,17 @@ func TestLeaseScriptsAreRetrySafe(t *testing.T) {
 		assert.Equal(t, 1, seq)
 
 		l := first.Lease
-		r1, err := e.Store.RenewLease(ctx, p.ID, l, 20_000, att.NowMs+1, "renew-1")
+		r1, err := e.Store.RenewLease(ctx, p.ID, l, 20_000, att.NowMs+1, "renew-1", nil)
 		require.NoError(t, err)
-		r2, err := e.Store.RenewLease(ctx, p.ID, l, 20_000, att.NowMs+2, "renew-1")
+		r2, err := e.Store.RenewLease(ctx, p.ID, l, 20_000, att.NowMs+2, "renew-1", nil)
 		require.NoError(t, err)
 		assert.Equal(t, r1.ExpiresAt, r2.ExpiresAt, "a retried renew answers like the first")
-		ok1, err := e.Store.EndLease(ctx, p.ID, l, att.NowMs+3, core.LeaseReleased, "rel-1")
+		ok1, err := e.Store.EndLease(ctx, p.ID, l, att.NowMs+3, core.LeaseReleased, "rel-1", nil)
 		require.NoError(t, err)
-		ok2, err := e.Store.EndLease(ctx, p.ID, l, att.NowMs+4, core.LeaseReleased, "rel-1")
+		ok2, err := e.Store.EndLease(ctx, p.ID, l, att.NowMs+4, core.LeaseReleased, "rel-1", nil)
 		require.NoError(t, err)
 		assert.True(t, ok1 && ok2, "a retried release still reports success")
-		ok3, err := e.Store.EndLease(ctx, p.ID, l, att.NowMs+5, core.LeaseReleased, "rel-2")
+		ok3, err := e.Store.EndLease(ctx, p.ID, l, att.NowMs+5, core.LeaseReleased, "rel-2", nil)
 		require.NoError(t, err)
 		assert.False(t, ok3, "a second, different release finds nothing to end (v1's 404)")
 

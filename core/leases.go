@@ -105,6 +105,9 @@ type LeaseAttempt struct {
 	OwnerChain                          []string
 	TTLMs, NowMs                        int64
 	WaitLeftMs                          int64 // > 0: join (or stay in) the key's queue if refused
+	// Admission, when set, is the deferred admission the store checks first, in the same step
+	// (admission.go): only a request's first attempt carries it.
+	Admission *AdmissionCheck
 }
 
 // LeaseAttemptResult is what an attempt got: the lease, or what stands in the way.
@@ -128,9 +131,10 @@ type LeaseStore interface {
 	// LeaseWakes signals when attempt id should look again (it reached the front of a free
 	// key), whichever replica freed the key. stop unregisters.
 	LeaseWakes(ctx context.Context, id string) (wake <-chan struct{}, stop func(), err error)
-	RenewLease(ctx context.Context, project string, l Lease, ttlMs, now int64, requestID string) (Lease, error)
+	// RenewLease and EndLease check adm first, when set (the deferred admission, admission.go).
+	RenewLease(ctx context.Context, project string, l Lease, ttlMs, now int64, requestID string, adm *AdmissionCheck) (Lease, error)
 	// EndLease releases l, or with how = LeaseExpired expires it if due; false: nothing to end.
-	EndLease(ctx context.Context, project string, l Lease, now int64, how, requestID string) (bool, error)
+	EndLease(ctx context.Context, project string, l Lease, now int64, how, requestID string, adm *AdmissionCheck) (bool, error)
 	Lease(ctx context.Context, project, id string) (*Lease, error)
 	LeaseOnKey(ctx context.Context, project, key string) (*Lease, error)
 	ActiveLeases(ctx context.Context, project string, after string, limit int) ([]Lease, error)
@@ -254,7 +258,17 @@ func (s *Leases) Acquire(ctx context.Context, p Principal, key string, in Acquir
 		} else {
 			a.WaitLeftMs = 0
 		}
+		a.Admission = p.admissionCheck()
 		res, err := s.store.AcquireLease(ctx, p.ProjectID, a)
+		if a.Admission != nil {
+			again, refusal := p.checked(ctx, a.Admission, err)
+			if refusal != nil {
+				return Lease{}, refusal // nothing was written: no queue to leave
+			}
+			if again != nil {
+				return s.Acquire(ctx, *again, key, in)
+			}
+		}
 		if err != nil {
 			s.abandon(ctx, p.ProjectID, a)
 			return Lease{}, Internal(op, err)
@@ -379,7 +393,15 @@ func (s *Leases) Renew(ctx context.Context, p Principal, id string, in RenewLeas
 	if err != nil {
 		return Lease{}, err
 	}
-	l, err = s.store.RenewLease(ctx, p.ProjectID, l, ttl, NowMs(s.clock), NewID())
+	adm := p.admissionCheck()
+	l, err = s.store.RenewLease(ctx, p.ProjectID, l, ttl, NowMs(s.clock), NewID(), adm)
+	if adm != nil {
+		if again, refusal := p.checked(ctx, adm, err); refusal != nil {
+			return Lease{}, refusal
+		} else if again != nil {
+			return s.Renew(ctx, *again, id, in)
+		}
+	}
 	if err != nil {
 		return Lease{}, Internal(op, err)
 	}
@@ -396,7 +418,15 @@ func (s *Leases) Release(ctx context.Context, p Principal, id string) error {
 	if err != nil {
 		return err
 	}
-	ok, err := s.store.EndLease(ctx, p.ProjectID, l, NowMs(s.clock), LeaseReleased, NewID())
+	adm := p.admissionCheck()
+	ok, err := s.store.EndLease(ctx, p.ProjectID, l, NowMs(s.clock), LeaseReleased, NewID(), adm)
+	if adm != nil {
+		if again, refusal := p.checked(ctx, adm, err); refusal != nil {
+			return refusal
+		} else if again != nil {
+			return s.Release(ctx, *again, id)
+		}
+	}
 	if err != nil {
 		return Internal(op, err)
 	}

@@ -57,9 +57,9 @@ var (
 	OpStateWatch  = read("states.watch", ScopeStateWatch, KeysAndTokens)
 	OpStateWait   = read("states.wait", ScopeStateRead, KeysAndTokens)
 
-	OpLeaseAcquire = write("leases.acquire", ScopeLeaseWrite, KeysAndTokens)
-	OpLeaseRenew   = write("leases.renew", ScopeLeaseWrite, KeysAndTokens)
-	OpLeaseRelease = write("leases.release", ScopeLeaseWrite, KeysAndTokens)
+	OpLeaseAcquire = guardsAdmission(write("leases.acquire", ScopeLeaseWrite, KeysAndTokens))
+	OpLeaseRenew   = guardsAdmission(write("leases.renew", ScopeLeaseWrite, KeysAndTokens))
+	OpLeaseRelease = guardsAdmission(write("leases.release", ScopeLeaseWrite, KeysAndTokens))
 	OpLeaseGet     = read("leases.get", ScopeStateRead, KeysAndTokens)
 	OpLeaseOnKey   = read("leases.on_key", ScopeStateRead, KeysAndTokens)
 	OpLeaseList    = read("leases.list", ScopeStateRead, KeysAndTokens)

@@ -44,7 +44,7 @@ func TestGenerationFloorKeepsNumbersExact(t *testing.T) {
 			assert.EqualValues(t, 2, put(2000, "", nil).Sequence)
 			first := acquire(2000)
 			assert.EqualValues(t, 1, first.FencingToken, "floor 0: tokens start at 1")
-			_, err := s.EndLease(ctx, p, first, 2000, core.LeaseReleased, "")
+			_, err := s.EndLease(ctx, p, first, 2000, core.LeaseReleased, "", nil)
 			require.NoError(t, err)
 
 			floor := time.Now().UnixMicro()

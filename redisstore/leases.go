@@ -29,9 +29,9 @@ var (
 	//go:embed scripts/leave_lease_queue.lua
 	leaveLeaseQueueLua string
 
-	acquireLeaseScript    = redis.NewScript(leaseLibLua + acquireLeaseLua)
-	endLeaseScript        = redis.NewScript(leaseLibLua + endLeaseLua)
-	renewLeaseScript      = redis.NewScript(leaseLibLua + renewLeaseLua)
+	acquireLeaseScript    = redis.NewScript(admissionLibLua + leaseLibLua + acquireLeaseLua)
+	endLeaseScript        = redis.NewScript(admissionLibLua + leaseLibLua + endLeaseLua)
+	renewLeaseScript      = redis.NewScript(admissionLibLua + leaseLibLua + renewLeaseLua)
 	leaveLeaseQueueScript = redis.NewScript(leaseLibLua + leaveLeaseQueueLua)
 )
 
@@ -89,18 +89,22 @@ func (s *Store) AcquireLease(ctx context.Context, project string, a core.LeaseAt
 		seqKey(project),
 	}
 	seen := s.seqSeen(project)
+	keys, spec := appendAdmission(keys, project, a.Admission)
 	args := []any{a.ID, a.Key, a.Holder, a.AgentID, a.TTLMs, a.NowMs, a.RequestID, a.WaitLeftMs,
-		a.OwnerChain[len(a.OwnerChain)-1], chainField(a.OwnerChain), leaseEventsCap, s.tokenFloor(), seen}
+		a.OwnerChain[len(a.OwnerChain)-1], chainField(a.OwnerChain), leaseEventsCap, s.tokenFloor(), seen, spec}
 	res, err := s.runPipelined(ctx, acquireLeaseScript, keys, args, func(p redis.Pipeliner) {
 		p.SAdd(ctx, leaseProjectsKey(), project)
 	})
+	if err == nil && a.Admission != nil {
+		res, err = admissionReply(a.Admission, res)
+	}
 	if err != nil {
 		return core.LeaseAttemptResult{}, core.Internal(op, err)
 	}
 	if res[0] == "ERR" { // STORE_RESET: the counter is below a sequence this server saw issued
 		return core.LeaseAttemptResult{}, core.Internal(op, s.checkSequence(ctx, project, toInt(res[2]), seen))
 	}
-	if res[0] == "OK" {
+	if res[0] == "OK" || res[0] == "DONE" {
 		return core.LeaseAttemptResult{Granted: true, Lease: core.Lease{
 			ID: toStr(res[1]), StateKey: a.Key, Holder: a.Holder, AgentID: a.AgentID,
 			FencingToken: toInt(res[2]), ExpiresAt: toInt(res[3]), CreatedAt: toInt(res[4]), RenewedAt: toInt(res[5]),
@@ -162,12 +166,25 @@ func (s *Store) LeaveLeaseQueue(ctx context.Context, project, key, id string, no
 }
 
 // EndLease runs end_lease.lua.
-func (s *Store) EndLease(ctx context.Context, project string, l core.Lease, now int64, how, requestID string) (bool, error) {
-	n, err := s.run(ctx, endLeaseScript, s.queueKeys(project, l), l.ID, now, how, leaseEventsCap, requestID).Int()
-	if err != nil {
-		return false, core.Internal("redisstore.EndLease", err)
+func (s *Store) EndLease(ctx context.Context, project string, l core.Lease, now int64, how, requestID string, adm *core.AdmissionCheck) (bool, error) {
+	const op = "redisstore.EndLease"
+	keys, spec := appendAdmission(s.queueKeys(project, l), project, adm)
+	cmd := s.run(ctx, endLeaseScript, keys, l.ID, now, how, leaseEventsCap, requestID, spec)
+	if adm == nil {
+		n, err := cmd.Int()
+		if err != nil {
+			return false, core.Internal(op, err)
+		}
+		return n == 1, nil
 	}
-	return n == 1, nil
+	res, err := cmd.Slice()
+	if err == nil {
+		res, err = admissionReply(adm, res)
+	}
+	if err != nil {
+		return false, core.Internal(op, err)
+	}
+	return toInt(res[1]) == 1, nil
 }
 
 var renewErrors = map[string]struct {
@@ -180,15 +197,19 @@ var renewErrors = map[string]struct {
 
 // RenewLease runs renew_lease.lua on l, of which it uses the id and state key (they name the
 // script's keys); the rest of l comes back as given, with the new expiry.
-func (s *Store) RenewLease(ctx context.Context, project string, l core.Lease, ttlMs, now int64, requestID string) (core.Lease, error) {
+func (s *Store) RenewLease(ctx context.Context, project string, l core.Lease, ttlMs, now int64, requestID string, adm *core.AdmissionCheck) (core.Lease, error) {
 	const op = "redisstore.RenewLease"
-	res, err := s.run(ctx, renewLeaseScript, []string{
+	keys, spec := appendAdmission([]string{
 		leaseRecordKey(project, l.ID), leaseCurrentKey(project, l.StateKey), activeLeasesKey(project), leaseEventsKey(project),
-	}, l.ID, ttlMs, now, leaseEventsCap, requestID).Slice()
+	}, project, adm)
+	res, err := s.run(ctx, renewLeaseScript, keys, l.ID, ttlMs, now, leaseEventsCap, requestID, spec).Slice()
+	if err == nil && adm != nil {
+		res, err = admissionReply(adm, res)
+	}
 	if err != nil {
 		return core.Lease{}, core.Internal(op, err)
 	}
-	if res[0] != "OK" {
+	if res[0] != "OK" && res[0] != "DONE" {
 		e := renewErrors[res[1].(string)]
 		return core.Lease{}, core.E(op, e.code, e.msg)
 	}
@@ -310,7 +331,7 @@ func (s *Store) SweepExpired(ctx context.Context, now int64) (int, error) {
 			if l == nil {
 				continue
 			}
-			ok, err := s.EndLease(ctx, p, *l, now, core.LeaseExpired, "sweep:"+id)
+			ok, err := s.EndLease(ctx, p, *l, now, core.LeaseExpired, "sweep:"+id, nil)
 			if err != nil {
 				return ended, err
 			}

@@ -15,6 +15,7 @@
 -- KEYS[9] as:{p}:leasew:<id>     hash, who waits (holder, agent_id), for the console's queue
 --                                view; it expires with the wait, so no other script removes it
 -- KEYS[10] as:{p}:seq            string, the project's sequence counter (read only)
+-- then, only with an admission (ARGV[14]), its keys (admission_lib.lua)
 --
 -- ARGV[1] lease id (= waiter id)   ARGV[2] state key   ARGV[3] holder   ARGV[4] agent id or ""
 -- ARGV[5] ttl (ms)   ARGV[6] now (ms, service clock)   ARGV[7] client request id or ""
@@ -23,29 +24,37 @@
 -- ARGV[12] the store generation's floor: no token is issued below it (lease_lib next_fencing_token)
 -- ARGV[13] the highest sequence of the project the caller has seen issued: a counter below it
 --          means the store lost writes, fencing tokens likely among them (redisstore/generation.go)
+-- ARGV[14] the admission of a remembered credential (admission_lib.lua), or ""
 --
 -- Returns
 --   {"OK", id, fencing_token, expires_at, created_at, renewed_at, status}
---       granted now, or earlier to this attempt (retry), or the live lease of the same holder
---       client request id and credential (then id differs from ARGV[1])
+--       granted now, or the live lease of the same holder client request id and credential
+--       (then id differs from ARGV[1])
+--   {"DONE", id, fencing_token, expires_at, created_at, renewed_at, status}
+--       granted earlier to this attempt (a retried execution)
 --   {"BUSY", holder, agent_id, fencing_token, expires_at, wake_in_ms, queued}
 --       not granted. holder.. expires_at describe the live lease ("" when the key is free but
 --       waiters are ahead); wake_in_ms is when the situation can change without a wake-up (the
 --       lease's expiry or the head waiter's deadline); queued is 1 when ARGV[8] > 0.
 --   {"ERR", "STORE_RESET", counter}  the project's counter is below ARGV[13]; nothing written
+--   {"NOADMIT"}, {"LIMITED", count}  the admission's refusals; nothing written
+-- With an admission, "OK" and "BUSY" end with its count.
 
 local id, key, now = ARGV[1], ARGV[2], tonumber(ARGV[6])
 local wait = tonumber(ARGV[8])
 
 local mine = read_lease(KEYS[1])
 if mine then
-  return {"OK", id, mine.fencing_token, mine.expires_at, mine.created_at, mine.renewed_at, mine.status}
+  return {"DONE", id, mine.fencing_token, mine.expires_at, mine.created_at, mine.renewed_at, mine.status}
 end
 
 -- A store that lost the project's last writes may have lost fencing tokens too: granting now
 -- could issue one again.
 local counter = tonumber(redis.call("GET", KEYS[10]) or "0")
 if counter < tonumber(ARGV[13]) then return {"ERR", "STORE_RESET", counter} end
+
+local refusal, top = admit(ARGV[14])
+if refusal then return refusal end
 
 local srvnow = server_ms()
 local function queue()
@@ -63,10 +72,10 @@ local cur = read_lease(KEYS[2])
 if cur then
   if tonumber(cur.expires_at) > now then
     if ARGV[7] ~= "" and cur.request_id == ARGV[7] and cur.holder == ARGV[3] and cur.chain == ARGV[10] then
-      return {"OK", cur.id, cur.fencing_token, cur.expires_at, cur.created_at, cur.renewed_at, cur.status}
+      return counted({"OK", cur.id, cur.fencing_token, cur.expires_at, cur.created_at, cur.renewed_at, cur.status}, top)
     end
     local q = queue()
-    return {"BUSY", cur.holder, cur.agent_id, cur.fencing_token, cur.expires_at, tonumber(cur.expires_at) - now, q}
+    return counted({"BUSY", cur.holder, cur.agent_id, cur.fencing_token, cur.expires_at, tonumber(cur.expires_at) - now, q}, top)
   end
   -- Due: it expires here, in the same step that may grant the key. Its record is not in KEYS;
   -- it keeps status "active" with a past expires_at, which every reader shows as expired.
@@ -80,7 +89,7 @@ if h and h ~= id then
   -- Someone is ahead. The key is free, so make sure the head knows (it may have missed a wake).
   redis.call("PUBLISH", WAKE_CHANNEL, h)
   local q = queue()
-  return {"BUSY", "", "", "", "", hd - srvnow, q}
+  return counted({"BUSY", "", "", "", "", hd - srvnow, q}, top)
 end
 
 local token = next_fencing_token(KEYS[3], tonumber(ARGV[12]))
@@ -99,4 +108,4 @@ redis.call("ZADD", KEYS[4], exp, id)
 redis.call("ZREM", KEYS[6], id)
 redis.call("ZREM", KEYS[7], id)
 lease_event(KEYS[5], ARGV[11], "acquired", l, now)
-return {"OK", id, token, exp, now, now, "active"}
+return counted({"OK", id, token, exp, now, now, "active"}, top)

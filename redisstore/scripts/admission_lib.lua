@@ -44,3 +44,9 @@ local function admit(spec)
   if top > tonumber(limit) then return {"LIMITED", top} end
   return nil, top
 end
+
+-- counted ends reply with the admission's count top, when there was one.
+local function counted(reply, top)
+  if top then reply[#reply + 1] = top end
+  return reply
+end

@@ -133,10 +133,7 @@ end
 -- The highest of its counts ends every reply after it (answer; inline in the common ones).
 local refusal, top = admit(admission)
 if refusal then return refusal end
-local function answer(reply)
-  if top then reply[#reply + 1] = top end
-  return reply
-end
+local function answer(reply) return counted(reply, top) end
 
 local k = 10 -- the next optional key
 local idem

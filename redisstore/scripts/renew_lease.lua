@@ -8,22 +8,27 @@
 --
 -- ARGV[1] lease id   ARGV[2] ttl (ms)   ARGV[3] now (ms)   ARGV[4] events stream cap
 -- ARGV[5] request id: a retry of a renew that succeeded answers the same, with no second event
+-- ARGV[6] the admission of a remembered credential (admission_lib.lua), or ""; its keys follow
+--         KEYS[4]
 --
--- Returns {"OK", expires_at, renewed_at}, {"ERR", "NOT_FOUND"} (unknown or released) or
--- {"ERR", "LEASE_EXPIRED"}.
+-- Returns {"OK", expires_at, renewed_at}, {"DONE", expires_at, renewed_at} (this request's
+-- renew, retried), {"ERR", "NOT_FOUND"} (unknown or released), {"ERR", "LEASE_EXPIRED"}, or
+-- the admission's refusals; with an admission, "OK" and "ERR" end with its count.
 
 local l = read_lease(KEYS[1], "renew_req")
-if not l or l.status == "released" then return {"ERR", "NOT_FOUND"} end
-if ARGV[5] ~= "" and l.renew_req == ARGV[5] then
-  return {"OK", tonumber(l.expires_at), tonumber(l.renewed_at)}
+if l and l.status ~= "released" and ARGV[5] ~= "" and l.renew_req == ARGV[5] then
+  return {"DONE", tonumber(l.expires_at), tonumber(l.renewed_at)}
 end
+local refusal, top = admit(ARGV[6])
+if refusal then return refusal end
+if not l or l.status == "released" then return counted({"ERR", "NOT_FOUND"}, top) end
 local now = tonumber(ARGV[3])
 if l.status ~= "active" or tonumber(l.expires_at) <= now or redis.call("HGET", KEYS[2], "id") ~= ARGV[1] then
-  return {"ERR", "LEASE_EXPIRED"}
+  return counted({"ERR", "LEASE_EXPIRED"}, top)
 end
 local exp = now + tonumber(ARGV[2])
 redis.call("HSET", KEYS[1], "expires_at", exp, "renewed_at", now, "renew_req", ARGV[5])
 redis.call("HSET", KEYS[2], "expires_at", exp, "renewed_at", now)
 redis.call("ZADD", KEYS[3], exp, ARGV[1])
 lease_event(KEYS[4], ARGV[4], "renewed", l, now)
-return {"OK", exp, now}
+return counted({"OK", exp, now}, top)
