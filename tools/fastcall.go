@@ -214,7 +214,11 @@ func (f fastCalls) answer(w http.ResponseWriter, r *http.Request, c fastCall) {
 	}
 	if plain {
 		buf := responses.Get().(*[]byte)
-		defer responses.Put(buf)
+		defer func() {
+			if cap(*buf) <= maxPooledResponse { // a rare large answer is not kept
+				responses.Put(buf)
+			}
+		}()
 		var ok bool
 		if *buf, ok = f.appendResponse((*buf)[:0], c, res); ok {
 			_, _ = w.Write(*buf)
@@ -225,6 +229,8 @@ func (f fastCalls) answer(w http.ResponseWriter, r *http.Request, c fastCall) {
 }
 
 var responses = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+const maxPooledResponse = 64 << 10
 
 // appendResponse appends what json.NewEncoder(w).Encode(mcp.NewJSONRPCResultResponse(id, res))
 // writes (CallToolResult.MarshalJSON builds a map and marshals it, which the encoder then
