@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
@@ -178,3 +179,57 @@ func TestFastCallsAnswerAsMCPGo(t *testing.T) {
 // volatile matches the values two otherwise equal writes differ in, escaped inside a text
 // content or not.
 var volatile = regexp.MustCompile(`(\\?"(?:created_at|updated_at|latest_sequence|sequence|event_id)\\?":\s*)(\\?"[^"\\]*\\?"|\d+)`)
+
+// FastCalls must actually take the calls hosts send most (an upsert_state in either era), or
+// the work above buys nothing: with it, the server allocates well under what mcp-go's path
+// does per call (allocation counts of the handler alone, not time: the box's speed does not
+// matter, and the store's work is the same on both sides).
+func TestFastCallsTakeTheCommonCall(t *testing.T) {
+	e := testenv.Stores[0].Open(t)
+	handler := func(fastCalls bool) http.Handler {
+		a := e.App(t)
+		a.HTTP.NoFastCalls = !fastCalls
+		return a.NewHandler(0)
+	}
+	fast, full := handler(true), handler(false)
+	s := testenv.NewServer(t, e)
+	key := s.Project.Key
+	sid := legacySession(t, s, key) // kept in the store: both handlers serve it
+	meta := map[string]any{mcp.MetaKeyProtocolVersion: mcp.ProtocolVersion20260728, mcp.MetaKeyClientCapabilities: map[string]any{},
+		mcp.MetaKeyClientInfo: map[string]any{"name": "contract", "version": "1"}}
+	args := map[string]any{"state_key": "hot", "agent_id": "a", "data": map[string]any{"pad": strings.Repeat("x", 200)}}
+	for _, era := range []struct {
+		name string
+		body map[string]any
+		hdr  map[string]string
+	}{
+		{"2026-07-28", map[string]any{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": map[string]any{"_meta": meta, "name": "upsert_state", "arguments": args}},
+			map[string]string{"Accept": "application/json, text/event-stream", "Mcp-Protocol-Version": mcp.ProtocolVersion20260728, "Mcp-Method": "tools/call", "Mcp-Name": "upsert_state"}},
+		{"2025-11-25", map[string]any{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": map[string]any{"name": "upsert_state", "arguments": args}}, legacyHeaders(sid)},
+	} {
+		body, err := json.Marshal(era.body)
+		require.NoError(t, err)
+		allocs := func(h http.Handler) float64 {
+			req := httptest.NewRequest("POST", "/api/mcp", nil)
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+key)
+			for k, v := range era.hdr {
+				req.Header.Set(k, v)
+			}
+			call := func() {
+				rec := httptest.NewRecorder()
+				r := req.Clone(req.Context())
+				r.Body = io.NopCloser(bytes.NewReader(body))
+				h.ServeHTTP(rec, r)
+				if rec.Code != 200 || bytes.Contains(rec.Body.Bytes(), []byte(`"isError":true`)) {
+					t.Fatalf("%d %s", rec.Code, rec.Body)
+				}
+			}
+			call() // the credential's first sight: the long way
+			return testing.AllocsPerRun(200, call)
+		}
+		f, m := allocs(fast), allocs(full)
+		t.Logf("%s: %.0f allocations per call with FastCalls, %.0f through mcp-go", era.name, f, m)
+		assert.Less(t, f, 0.7*m, "%s: FastCalls answered the call", era.name)
+	}
+}
