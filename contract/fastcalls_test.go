@@ -117,6 +117,7 @@ func TestFastCallsAnswerAsMCPGo(t *testing.T) {
 			"another method":              with(legacy("", "get_state", get), func(b, _ map[string]any, _ map[string]string) { b["method"] = "tools/list" }),
 			"trailing data":               {body: []byte(`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"whoami","arguments":{}}} {}`), hdr: legacyHeaders("")},
 			"batch":                       {body: []byte(`[{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"whoami","arguments":{}}}]`), hdr: legacyHeaders("")},
+			"escaped method":              {body: []byte(`{"jsonrpc":"2.0","id":3,"method":"tools\/call","params":{"name":"whoami","arguments":{}}}`), hdr: legacyHeaders("")},
 			"not JSON":                    {body: []byte(`{"jsonrpc":"2.0",`), hdr: legacyHeaders("")},
 			"text/plain":                  with(legacy("", "get_state", get), func(_, _ map[string]any, h map[string]string) { h["Content-Type"] = "text/plain" }),
 			"Host not loopback":           {body: legacy("", "get_state", get).body, hdr: legacyHeaders(""), host: "evil.example"},

@@ -119,6 +119,9 @@ func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 // HandleMessage check on the way to the tool, in their order.
 func (f fastCalls) parse(r *http.Request, body []byte) (fastCall, bool) {
 	var c fastCall
+	if !bytes.Contains(body, []byte(`"tools/call"`)) {
+		return c, false // any other method (an escaped "tools\/call" too) costs no decoding here
+	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" ||
 		rebinding(r) {
 		return c, false
