@@ -13,6 +13,7 @@ import (
 	"github.com/go-redsync/redsync/v4"
 	"github.com/go-redsync/redsync/v4/redis/goredis/v9"
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/agentstate/agentstate-go/core"
 )
@@ -262,6 +263,7 @@ func newClient(o Options, pool int) (redis.UniversalClient, string, string, erro
 			return nil, "", "", fmt.Errorf("parse AGENTSTATE_REDIS_URL as a cluster URL (redis://h1:p1?addr=h2:p2): %w", err)
 		}
 		opts.PoolSize = max(opts.PoolSize, pool)
+		opts.MaintNotificationsConfig = noMaintNotifications()
 		return redis.NewClusterClient(opts), "cluster", strings.Join(opts.Addrs, ","), nil
 	case o.SentinelMaster != "":
 		opts, err := redis.ParseFailoverURL(o.URL)
@@ -282,6 +284,17 @@ func newClient(o Options, pool int) (redis.UniversalClient, string, string, erro
 			return nil, "", "", fmt.Errorf("parse AGENTSTATE_REDIS_URL (for a cluster URL with addr= set AGENTSTATE_REDIS_CLUSTER=true): %w", err)
 		}
 		opts.PoolSize = max(opts.PoolSize, pool)
+		opts.MaintNotificationsConfig = noMaintNotifications()
 		return redis.NewClient(opts), "single", opts.Addr, nil
 	}
+}
+
+// noMaintNotifications turns off go-redis's maintenance notifications (a Redis Enterprise and
+// Cloud feature, CLIENT MAINT_NOTIFICATIONS). In its default "auto" mode go-redis v9.23.0 tries
+// the handshake on new connections and, when the server refuses it, switches the mode off by
+// writing the shared options under the lock of whichever client dialled: a Client and a Conn
+// made from it (Store.run's WAIT path) hold different locks over the same options, a data race
+// the race detector reported in TestClusterFailover.
+func noMaintNotifications() *maintnotifications.Config {
+	return &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 }

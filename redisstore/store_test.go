@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -77,4 +78,39 @@ func TestClusterACLUser(t *testing.T) {
 
 	_, err = Open(ctx, Options{URL: strings.Replace(withUser, "s3cret", "wrong", 1), Cluster: true})
 	assert.Error(t, err)
+}
+
+// A client and the Conns made from it (Store.run's WAIT path) dial new connections at the same
+// time without a data race: go-redis's maintenance-notification handshake would write the
+// options they share under different locks (noMaintNotifications). Run with -race, as CI does.
+func TestClientAndItsConnsDialTogether(t *testing.T) {
+	url := os.Getenv("AGENTSTATE_TEST_REDIS_URL")
+	if url == "" {
+		url = "redis://127.0.0.1:6379/0"
+	}
+	ctx := context.Background()
+	probe, _, _, err := newClient(Options{URL: url}, minPoolSize)
+	require.NoError(t, err)
+	if err := probe.Ping(ctx).Err(); err != nil {
+		if os.Getenv("AGENTSTATE_TEST_REQUIRE_REDIS") == "1" {
+			t.Fatal(err)
+		}
+		t.Skip("no Redis:", err)
+	}
+	probe.Close()
+	for range 10 {
+		c, _, _, err := newClient(Options{URL: url}, minPoolSize) // no connection yet: they race to dial
+		require.NoError(t, err)
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				cn := c.(*redis.Client).Conn()
+				defer cn.Close()
+				assert.NoError(t, cn.Ping(ctx).Err())
+			})
+			wg.Go(func() { assert.NoError(t, c.Ping(ctx).Err()) })
+		}
+		wg.Wait()
+		c.Close()
+	}
 }
