@@ -172,7 +172,11 @@ const serverName = "agentstate"
 // NewServer builds the MCP server. tools/list shows only the tools the calling credential may
 // use; a call to any other gets v1's FORBIDDEN result. middleware wraps every tool call, the
 // first outermost (after the panic recovery), on every transport.
-func NewServer(d Deps, middleware []server.ToolHandlerMiddleware, opts ...server.ServerOption) *Server {
+//
+// Every mcp-go option is set here, and nowhere else: FastCalls (fastcall.go) answers common
+// calls without mcp-go's input or output schema validation, call hooks, request logger, tracer
+// or tool filters, so an option that adds one of those must be taught to FastCalls too.
+func NewServer(d Deps, middleware []server.ToolHandlerMiddleware) *Server {
 	headers := standardHeaders{paramHeaders: map[string]bool{}}
 	hooks := &server.Hooks{}
 	hooks.AddOnRequestInitialization(gate)
@@ -184,10 +188,10 @@ func NewServer(d Deps, middleware []server.ToolHandlerMiddleware, opts ...server
 		})
 	})
 	middleware = append([]server.ToolHandlerMiddleware{recovered}, middleware...)
-	opts = append([]server.ServerOption{
+	opts := []server.ServerOption{
 		server.WithToolCapabilities(false), server.WithResourceCapabilities(true, false),
 		server.WithHooks(hooks), server.WithInstructions(instructions),
-	}, opts...)
+	}
 	for _, m := range middleware {
 		opts = append(opts, server.WithToolHandlerMiddleware(m))
 	}
