@@ -133,8 +133,12 @@ func (p Principal) admissionCheck() *AdmissionCheck {
 // checked settles p's admission from its write's check c, given the store's answer err. A
 // refusal is an error to answer with; again, when set, is the principal to do the operation
 // over with: the check refused what the long way admits (the raw credential was issued again
-// after its project was deleted, so the remembered identity named the old one).
+// after its project was deleted, so the remembered identity named the old one). A nil c (the
+// write carried no check) settles nothing.
 func (p Principal) checked(ctx context.Context, c *AdmissionCheck, err error) (again *Principal, refusal error) {
+	if c == nil {
+		return nil, nil
+	}
 	a := p.admission
 	switch c.Outcome {
 	case AdmissionPassed:

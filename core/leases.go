@@ -260,14 +260,12 @@ func (s *Leases) Acquire(ctx context.Context, p Principal, key string, in Acquir
 		}
 		a.Admission = p.admissionCheck()
 		res, err := s.store.AcquireLease(ctx, p.ProjectID, a)
-		if a.Admission != nil {
-			again, refusal := p.checked(ctx, a.Admission, err)
-			if refusal != nil {
-				return Lease{}, refusal // nothing was written: no queue to leave
-			}
-			if again != nil {
-				return s.Acquire(ctx, *again, key, in)
-			}
+		again, refusal := p.checked(ctx, a.Admission, err)
+		if refusal != nil {
+			return Lease{}, refusal // nothing was written: no queue to leave
+		}
+		if again != nil {
+			return s.Acquire(ctx, *again, key, in)
 		}
 		if err != nil {
 			s.abandon(ctx, p.ProjectID, a)
@@ -395,12 +393,10 @@ func (s *Leases) Renew(ctx context.Context, p Principal, id string, in RenewLeas
 	}
 	adm := p.admissionCheck()
 	l, err = s.store.RenewLease(ctx, p.ProjectID, l, ttl, NowMs(s.clock), NewID(), adm)
-	if adm != nil {
-		if again, refusal := p.checked(ctx, adm, err); refusal != nil {
-			return Lease{}, refusal
-		} else if again != nil {
-			return s.Renew(ctx, *again, id, in)
-		}
+	if again, refusal := p.checked(ctx, adm, err); refusal != nil {
+		return Lease{}, refusal
+	} else if again != nil {
+		return s.Renew(ctx, *again, id, in)
 	}
 	if err != nil {
 		return Lease{}, Internal(op, err)
@@ -420,12 +416,10 @@ func (s *Leases) Release(ctx context.Context, p Principal, id string) error {
 	}
 	adm := p.admissionCheck()
 	ok, err := s.store.EndLease(ctx, p.ProjectID, l, NowMs(s.clock), LeaseReleased, NewID(), adm)
-	if adm != nil {
-		if again, refusal := p.checked(ctx, adm, err); refusal != nil {
-			return refusal
-		} else if again != nil {
-			return s.Release(ctx, *again, id)
-		}
+	if again, refusal := p.checked(ctx, adm, err); refusal != nil {
+		return refusal
+	} else if again != nil {
+		return s.Release(ctx, *again, id)
 	}
 	if err != nil {
 		return Internal(op, err)

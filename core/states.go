@@ -506,11 +506,8 @@ func (s *States) Delete(ctx context.Context, p Principal, in DeleteState) (Delet
 func (s *States) mutate(ctx context.Context, p Principal, m StateMutation) (ev StateEvent, replayed bool, again *Principal, err error) {
 	m.Admission = p.admissionCheck()
 	ev, replayed, err = s.store.MutateState(ctx, p.ProjectID, m)
-	if m.Admission != nil {
-		again, refusal := p.checked(ctx, m.Admission, err)
-		if refusal != nil || again != nil {
-			return StateEvent{}, false, again, refusal
-		}
+	if again, refusal := p.checked(ctx, m.Admission, err); refusal != nil || again != nil {
+		return StateEvent{}, false, again, refusal
 	}
 	return ev, replayed, nil, err
 }

@@ -46,7 +46,7 @@ import (
 // accept (its SessionIdManager's Validate).
 func (s *Server) FastCalls(next http.Handler, prepare func(context.Context, *http.Request) context.Context,
 	session func(r *http.Request, id string) bool) http.Handler {
-	f := fastCalls{s: s, next: next, prepare: prepare, session: session,
+	f := fastCalls{handlers: s.handlers, next: next, prepare: prepare, session: session,
 		info: mcp.Implementation{Name: serverName, Version: core.ProductVersion}}
 	meta := &mcp.Meta{}
 	meta.SetServerInfo(f.info)
@@ -55,12 +55,12 @@ func (s *Server) FastCalls(next http.Handler, prepare func(context.Context, *htt
 }
 
 type fastCalls struct {
-	s       *Server
-	next    http.Handler
-	prepare func(context.Context, *http.Request) context.Context
-	session func(*http.Request, string) bool
-	info    mcp.Implementation
-	meta    []byte
+	handlers map[string]server.ToolHandlerFunc // Server.handlers
+	next     http.Handler
+	prepare  func(context.Context, *http.Request) context.Context
+	session  func(*http.Request, string) bool
+	info     mcp.Implementation
+	meta     []byte
 }
 
 // fastRequest is every field FastCalls serves; DecodeStrict refuses any other.
@@ -134,7 +134,7 @@ func (f fastCalls) parse(r *http.Request, body []byte) (fastCall, bool) {
 		m.Method != string(mcp.MethodToolsCall) || !scalar(m.ID) || json.Unmarshal(m.ID, &c.id) != nil {
 		return c, false
 	}
-	handler, ok := f.s.handlers[m.Params.Name]
+	handler, ok := f.handlers[m.Params.Name]
 	if !ok || !(len(m.Params.Arguments) == 0 || m.Params.Arguments[0] == '{' || string(m.Params.Arguments) == "null") {
 		return c, false
 	}
