@@ -177,14 +177,9 @@ func TestModernMCPCallAdmittedByItsScript(t *testing.T) {
 	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
 		e, _ = e.WithOwnClients(t) // its round-trip count sees this test's commands only
 		s := testenv.NewServer(t, e, func(a *app.App) { a.RateLimiter = core.NewRateLimiter(e.Store, e.Clock, 1000) })
-		meta := map[string]any{mcp.MetaKeyProtocolVersion: mcp.ProtocolVersion20260728, mcp.MetaKeyClientCapabilities: map[string]any{},
-			mcp.MetaKeyClientInfo: map[string]any{"name": "contract", "version": "1"}}
 		call := func(cred, tool string, args map[string]any) (*http.Response, string) {
 			t.Helper()
-			body := map[string]any{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": map[string]any{"_meta": meta, "name": tool, "arguments": args}}
-			resp, b := send(t, "POST", s.URL+"/api/mcp", cred, body, map[string]string{"Accept": "application/json, text/event-stream",
-				"Mcp-Protocol-Version": mcp.ProtocolVersion20260728, "Mcp-Method": "tools/call", "Mcp-Name": tool})
-			return resp, string(b)
+			return modernToolCall(t, s, cred, tool, args)
 		}
 		upsert := map[string]any{"state_key": "k", "agent_id": "a", "data": map[string]any{"secret": "s3cr3t"}}
 		key := createKey(t, newREST(s, s.Project.Key), map[string]any{"name": "m"})
@@ -237,6 +232,18 @@ func TestModernMCPCallAdmittedByItsScript(t *testing.T) {
 		}
 		assert.Equal(t, v, version(), "nothing written or deleted")
 	})
+}
+
+// modernToolCall posts a 2026-07-28 tools/call of tool to s as cred (raw JSON-RPC: the tests
+// that use it count round trips or look at the HTTP answer itself).
+func modernToolCall(t *testing.T, s *testenv.Server, cred, tool string, args map[string]any) (*http.Response, string) {
+	t.Helper()
+	meta := map[string]any{mcp.MetaKeyProtocolVersion: mcp.ProtocolVersion20260728, mcp.MetaKeyClientCapabilities: map[string]any{},
+		mcp.MetaKeyClientInfo: map[string]any{"name": "contract", "version": "1"}}
+	body := map[string]any{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": map[string]any{"_meta": meta, "name": tool, "arguments": args}}
+	resp, b := send(t, "POST", s.URL+"/api/mcp", cred, body, map[string]string{"Accept": "application/json, text/event-stream",
+		"Mcp-Protocol-Version": mcp.ProtocolVersion20260728, "Mcp-Method": "tools/call", "Mcp-Name": tool})
+	return resp, string(b)
 }
 
 // mint makes a capability token with scopes, as cred.
@@ -363,5 +370,70 @@ func TestLeaseTransitionsAdmittedByTheirScripts(t *testing.T) {
 		assert.Equal(t, renewed, lease(l.ID).ExpiresAt, "the refused renew renewed nothing")
 		assert.Equal(t, core.LeaseActive, lease(l.ID).Status, "the refused release released nothing")
 		assert.Nil(t, onKey("budget-2"), "the refused acquire granted nothing")
+	})
+}
+
+// The MCP face of the same: a 2026-07-28 acquire_lease, renew_lease or release_lease from a
+// remembered credential is one round trip (its script admits it), and after the key's
+// revocation each gets the HTTP 401 with WWW-Authenticate, with nothing acquired, renewed or
+// released.
+func TestModernMCPLeaseToolsAdmittedByTheirScripts(t *testing.T) {
+	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+		e, _ = e.WithOwnClients(t) // its round-trip count sees this test's commands only
+		s := testenv.NewServer(t, e, func(a *app.App) { a.RateLimiter = core.NewRateLimiter(e.Store, e.Clock, 1000) })
+		key := createKey(t, newREST(s, s.Project.Key), map[string]any{"name": "m", "scopes": []string{"lease:write", "state:read"}})
+		leaseOf := func(b string) core.Lease {
+			t.Helper()
+			var res struct {
+				Result struct {
+					StructuredContent core.Lease `json:"structuredContent"`
+				} `json:"result"`
+			}
+			require.NoError(t, json.Unmarshal([]byte(b), &res), b)
+			require.NotEmpty(t, res.Result.StructuredContent.ID, b)
+			return res.Result.StructuredContent
+		}
+		// First sight of the credential and of each script: the long way.
+		resp, b := modernToolCall(t, s, key.Key, "acquire_lease", map[string]any{"state_key": "warm", "holder": "h"})
+		require.Equal(t, 200, resp.StatusCode, b)
+		warm := leaseOf(b)
+		for tool, args := range map[string]map[string]any{"renew_lease": {"lease_id": warm.ID, "ttl_ms": 60_000}, "release_lease": {"lease_id": warm.ID}} {
+			resp, b = modernToolCall(t, s, key.Key, tool, args)
+			require.Equal(t, 200, resp.StatusCode, b)
+			require.NotContains(t, b, `"isError":true`, tool)
+		}
+
+		trips := testenv.CountRoundTrips(e.Rdb)
+		before := trips.Load()
+		resp, b = modernToolCall(t, s, key.Key, "acquire_lease", map[string]any{"state_key": "k", "holder": "h", "ttl_ms": 60_000})
+		require.Equal(t, 200, resp.StatusCode, b)
+		held := leaseOf(b)
+		assert.EqualValues(t, 1, trips.Load()-before, "acquire_lease: one round trip")
+		before = trips.Load()
+		resp, b = modernToolCall(t, s, key.Key, "renew_lease", map[string]any{"lease_id": held.ID, "ttl_ms": 60_000})
+		require.Equal(t, 200, resp.StatusCode, b)
+		require.NotContains(t, b, `"isError":true`)
+		assert.EqualValues(t, 1, trips.Load()-before, "renew_lease: one round trip")
+
+		require.Equal(t, 204, status(t, s, "DELETE", "/api/v1/keys/"+key.ID, s.Project.Key, nil))
+		rec, err := s.App.Store.Lease(context.Background(), s.Project.ID, held.ID)
+		require.NoError(t, err)
+		e.Clock.Advance(time.Second)
+		for tool, args := range map[string]map[string]any{
+			"acquire_lease": {"state_key": "free", "holder": "h"},
+			"renew_lease":   {"lease_id": held.ID, "ttl_ms": 90_000},
+			"release_lease": {"lease_id": held.ID},
+		} {
+			resp, b := modernToolCall(t, s, key.Key, tool, args)
+			assert.Equal(t, 401, resp.StatusCode, "%s after revocation: %s", tool, b)
+			assert.NotEmpty(t, resp.Header.Get("WWW-Authenticate"), tool)
+		}
+		after, err := s.App.Store.Lease(context.Background(), s.Project.ID, held.ID)
+		require.NoError(t, err)
+		assert.Equal(t, rec.ExpiresAt, after.ExpiresAt, "not renewed")
+		assert.Equal(t, core.LeaseActive, after.Status, "not released")
+		free, err := s.App.Store.LeaseOnKey(context.Background(), s.Project.ID, "free")
+		require.NoError(t, err)
+		assert.Nil(t, free, "nothing acquired")
 	})
 }
