@@ -29,6 +29,7 @@ import (
 // the key or of the key that minted a token, refuses the very next request.
 func TestAuthenticatedRequestRoundTrips(t *testing.T) {
 	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+		e, _ = e.WithOwnClients(t) // its counts see this test's commands only
 		s := testenv.NewServer(t, e, func(a *app.App) { a.RateLimiter = core.NewRateLimiter(e.Store, e.Clock, 1000) })
 		key := s.Project.Key
 		trips := testenv.CountRoundTrips(e.Rdb)
@@ -78,6 +79,7 @@ func TestAuthenticatedRequestRoundTrips(t *testing.T) {
 // key or a second read in the request read the store.
 func TestPrefetchedStateOnlyForAdmittedRequest(t *testing.T) {
 	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+		e, _ = e.WithOwnClients(t) // its counts see this test's commands only
 		const limit = 12
 		s := testenv.NewServer(t, e, func(a *app.App) { a.RateLimiter = core.NewRateLimiter(e.Store, e.Clock, limit) })
 		secret := map[string]any{"agent_id": "a", "data": map[string]any{"secret": "s3cr3t"}}
@@ -248,6 +250,7 @@ func legacyHeaders(id string) map[string]string {
 // pipeline.
 func TestLeaseRequestRoundTrips(t *testing.T) {
 	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+		e, _ = e.WithOwnClients(t) // its counts see this test's commands only
 		s := testenv.NewServer(t, e, func(a *app.App) { a.RateLimiter = core.NewRateLimiter(e.Store, e.Clock, 1000) })
 		key := s.Project.Key
 		trips, cmds := testenv.CountRoundTrips(e.Rdb), testenv.CountCommands(e.Rdb)
@@ -288,6 +291,7 @@ func TestLeaseRequestRoundTrips(t *testing.T) {
 // many; one that must filter still finds its matches further down.
 func TestQueryReadsOnlyWhatThePageNeeds(t *testing.T) {
 	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+		e, _ = e.WithOwnClients(t) // its counts see this test's commands only
 		a := e.App(t)
 		p := testenv.NewProject(t, a)
 		ctx := context.Background()
