@@ -79,7 +79,7 @@ func admissionReply(adm *core.AdmissionCheck, res []any) ([]any, error) {
 		adm.Outcome = core.AdmissionPassed
 		return res, nil
 	case "ERR":
-		if res[1] == "STORE_RESET" { // answered before the admission ran
+		if res[1] == "STORE_RESET" { // answered without the admission's count (the store counts as reset)
 			return res, nil
 		}
 	}

@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"strconv"
@@ -76,32 +77,46 @@ func TestGenerationFloorKeepsNumbersExact(t *testing.T) {
 // store has seen issued; from then on the store refuses every command.
 func TestWriteRefusedWhenTheCounterWentBack(t *testing.T) {
 	for name, rdb := range scriptStores(t) {
-		t.Run(name, func(t *testing.T) {
-			ctx := context.Background()
-			p := scratchProject(t, rdb, "t_back_")
-			own := redis.NewClient(rdb.(*redis.Client).Options()) // the store that counts as reset
-			t.Cleanup(func() { _ = own.Close() })
-			s := New(own)
-			put := func() error {
-				_, _, err := s.MutateState(ctx, p, core.StateMutation{Op: core.EventUpsert, Key: "k", EventID: core.NewID(),
-					AgentID: "a", Data: json.RawMessage(`{}`), Tags: []string{}, NowMs: 1000})
-				return err
-			}
-			for range 3 {
-				require.NoError(t, put())
-			}
-			require.NoError(t, rdb.Set(ctx, seqKey(p), 1, 0).Err()) // what a restore does
-			err := put()
-			require.True(t, core.IsCode(err, core.CodeStoreReset), "%v", err)
-			assert.Contains(t, err.Error(), "is 1, below sequence 3")
-			n, err := rdb.XLen(ctx, stateKey(p, "k")).Result()
-			require.NoError(t, err)
-			assert.EqualValues(t, 3, n, "nothing written")
-			_, err = s.WatchBounds(ctx, p)
-			require.True(t, core.IsCode(err, core.CodeStoreReset), "every command refused: %v", err)
-			err = s.CheckGeneration(ctx)
-			require.True(t, core.IsCode(err, core.CodeStoreReset), "%v", err)
-			assert.Contains(t, err.Error(), "is 1, below sequence 3", "the generation check reports why")
-		})
+		for _, restored := range []string{"1", ""} { // "": the counter gone
+			t.Run(name+"/counter="+restored, func(t *testing.T) {
+				ctx := context.Background()
+				p := scratchProject(t, rdb, "t_back_")
+				own := redis.NewClient(rdb.(*redis.Client).Options()) // the store that counts as reset
+				t.Cleanup(func() { _ = own.Close() })
+				s := New(own)
+				put := func() error {
+					_, _, err := s.MutateState(ctx, p, core.StateMutation{Op: core.EventUpsert, Key: "k", EventID: core.NewID(),
+						AgentID: "a", Data: json.RawMessage(`{}`), Tags: []string{}, NowMs: 1000})
+					return err
+				}
+				for range 3 {
+					require.NoError(t, put())
+				}
+				if restored == "" { // what a flush of the project does
+					require.NoError(t, rdb.Del(ctx, seqKey(p)).Err())
+				} else { // what a restore does
+					require.NoError(t, rdb.Set(ctx, seqKey(p), restored, 0).Err())
+				}
+				err := put()
+				require.True(t, core.IsCode(err, core.CodeStoreReset), "%v", err)
+				below := "is " + cmp.Or(restored, "0") + ", below sequence 3"
+				assert.Contains(t, err.Error(), below)
+				after, err := rdb.Get(ctx, seqKey(p)).Result()
+				if restored == "" {
+					assert.ErrorIs(t, err, redis.Nil, "the counter left gone")
+				} else {
+					require.NoError(t, err)
+					assert.Equal(t, restored, after, "the counter put back")
+				}
+				n, err := rdb.XLen(ctx, stateKey(p, "k")).Result()
+				require.NoError(t, err)
+				assert.EqualValues(t, 3, n, "nothing written")
+				_, err = s.WatchBounds(ctx, p)
+				require.True(t, core.IsCode(err, core.CodeStoreReset), "every command refused: %v", err)
+				err = s.CheckGeneration(ctx)
+				require.True(t, core.IsCode(err, core.CodeStoreReset), "%v", err)
+				assert.Contains(t, err.Error(), below, "the generation check reports why")
+			})
+		}
 	}
 }
