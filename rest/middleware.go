@@ -14,6 +14,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/agentstate/agentstate-go/core"
+	"github.com/agentstate/agentstate-go/internal/accesslog"
 )
 
 const headerRequestID = "X-Request-Id"
@@ -134,15 +135,10 @@ func accessLog(next http.Handler) http.Handler {
 				return
 			}
 		}
-		// The record goes to the handler as slog.LogAttrs would send it, without the caller's
-		// pc (a stack walk per request; our handlers add no source) and with one clock read.
-		end := time.Now()
-		rec := slog.NewRecord(end, level, "http", 0)
-		rec.AddAttrs(slog.String("method", r.Method), slog.String("route", route),
-			slog.String("path", r.URL.Path), slog.Int("status", s.rec.status), slog.Int("bytes", s.rec.bytes),
-			slog.Int64("dur_ms", end.Sub(start).Milliseconds()),
-			slog.String("request_id", headerValue(w.Header(), headerRequestID)), slog.String("credential_id", s.credentialID))
-		_ = log.Handle(r.Context(), rec)
+		end := time.Now() // one clock read for the duration and the stamp
+		accesslog.Log(r.Context(), log, end, level, &accesslog.Line{Method: r.Method, Route: route,
+			Path: r.URL.Path, Status: s.rec.status, Bytes: s.rec.bytes, DurMs: end.Sub(start).Milliseconds(),
+			RequestID: headerValue(w.Header(), headerRequestID), CredentialID: s.credentialID})
 	})
 }
 

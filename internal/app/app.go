@@ -31,6 +31,7 @@ import (
 
 	"github.com/agentstate/agentstate-go/console"
 	"github.com/agentstate/agentstate-go/core"
+	"github.com/agentstate/agentstate-go/internal/accesslog"
 	"github.com/agentstate/agentstate-go/internal/metrics"
 	"github.com/agentstate/agentstate-go/internal/telemetry"
 	"github.com/agentstate/agentstate-go/redisstore"
@@ -114,7 +115,7 @@ func NewLogger(level, format string, w io.Writer) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: l}
 	switch format {
 	case "", "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		return slog.New(accesslog.NewJSON(w, opts)), nil // slog.JSONHandler, access lines written directly
 	case "text":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	}
