@@ -208,15 +208,14 @@ var writtenFields = [...]string{"version", "created_at", "state_created_at", "fe
 // writtenEvent is the event the script has just written: what the request sent, with the
 // values only the script knew, so the record does not travel back.
 func writtenEvent(m core.StateMutation, tagsJSON string, seq int64, vals []any) (core.StateEvent, error) {
-	f := map[string]string{"type": m.Op, "id": m.EventID, "agent_id": m.AgentID,
-		"metadata": string(m.Metadata), "tags": tagsJSON, "idempotency_key": m.IdempotencyKey}
-	if m.Op == core.EventDelete {
-		f["idempotency_key"] = "" // a delete event records none
+	f := eventFields{typ: m.Op, id: m.EventID, agent: m.AgentID, metadata: string(m.Metadata), tags: tagsJSON}
+	if m.Op == core.EventUpsert {
+		f.idem = m.IdempotencyKey // a delete event records none
 	}
 	for i, v := range vals {
-		f[writtenFields[i]] = v.(string)
+		f.set(writtenFields[i], v.(string))
 	}
-	ev, err := eventFromFields(m.Key, seq, f)
+	ev, err := f.event(m.Key, seq)
 	if m.Op == core.EventUpsert {
 		ev.Data = m.Data
 	}
@@ -225,44 +224,78 @@ func writtenEvent(m core.StateMutation, tagsJSON string, seq int64, vals []any) 
 
 // decodeEvent turns a stream entry's flat field list into an event.
 func decodeEvent(key string, seq int64, flat []any) (core.StateEvent, error) {
-	f := make(map[string]string, len(flat)/2)
+	var f eventFields
 	for i := 0; i+1 < len(flat); i += 2 {
-		f[flat[i].(string)] = flat[i+1].(string)
+		f.set(flat[i].(string), flat[i+1].(string))
 	}
-	return eventFromFields(key, seq, f)
+	return f.event(key, seq)
 }
 
-func eventFromFields(key string, seq int64, f map[string]string) (core.StateEvent, error) {
-	ev := core.StateEvent{
-		Sequence: seq, ID: f["id"], StateKey: key, AgentID: f["agent_id"], EventType: f["type"],
+// eventFields are the fields of a state's stream entry (docs/redis-keys.md), gathered in one
+// pass over a reply: a struct, not a map, as each request reads one or writes one.
+type eventFields struct {
+	typ, id, agent, data, metadata, tags, idem, fence, version, createdAt, stateCreatedAt string
+}
+
+func (f *eventFields) set(name, v string) {
+	switch name {
+	case "type":
+		f.typ = v
+	case "id":
+		f.id = v
+	case "agent_id":
+		f.agent = v
+	case "data":
+		f.data = v
+	case "metadata":
+		f.metadata = v
+	case "tags":
+		f.tags = v
+	case "idempotency_key":
+		f.idem = v
+	case "fencing_token":
+		f.fence = v
+	case "version":
+		f.version = v
+	case "created_at":
+		f.createdAt = v
+	case "state_created_at":
+		f.stateCreatedAt = v
 	}
-	if d := f["data"]; d != "" {
-		ev.Data = json.RawMessage(d)
+}
+
+func (f *eventFields) event(key string, seq int64) (core.StateEvent, error) {
+	const op = "redisstore.decodeEvent"
+	ev := core.StateEvent{Sequence: seq, ID: f.id, StateKey: key, AgentID: f.agent, EventType: f.typ}
+	if f.data != "" {
+		ev.Data = json.RawMessage(f.data)
 	}
-	if md := f["metadata"]; md != "" {
-		ev.Metadata = json.RawMessage(md)
+	if f.metadata != "" {
+		ev.Metadata = json.RawMessage(f.metadata)
 	}
-	if ik := f["idempotency_key"]; ik != "" {
+	if f.idem != "" {
+		ik := f.idem
 		ev.IdempotencyKey = &ik
 	}
-	if ft := f["fencing_token"]; ft != "" {
-		n, err := strconv.ParseInt(ft, 10, 64)
+	if f.fence != "" {
+		n, err := strconv.ParseInt(f.fence, 10, 64)
 		if err != nil {
-			return ev, core.Internal("redisstore.decodeEvent", fmt.Errorf("fencing_token of %s@%d: %w", key, seq, err))
+			return ev, core.Internal(op, fmt.Errorf("fencing_token of %s@%d: %w", key, seq, err))
 		}
 		ev.FencingToken = &n
 	}
-	var err error
-	if err = json.Unmarshal([]byte(f["tags"]), &ev.Tags); err != nil {
-		return ev, core.Internal("redisstore.decodeEvent", fmt.Errorf("tags of %s@%d: %w", key, seq, err))
+	if f.tags == "[]" { // most states have none: no decoder for them
+		ev.Tags = []string{}
+	} else if err := json.Unmarshal([]byte(f.tags), &ev.Tags); err != nil {
+		return ev, core.Internal(op, fmt.Errorf("tags of %s@%d: %w", key, seq, err))
 	}
-	ints := []struct {
-		name string
-		dst  *int64
-	}{{"version", &ev.Version}, {"created_at", &ev.CreatedAt}, {"state_created_at", &ev.StateCreatedAt}}
-	for _, n := range ints {
-		if *n.dst, err = strconv.ParseInt(f[n.name], 10, 64); err != nil {
-			return ev, core.Internal("redisstore.decodeEvent", fmt.Errorf("%s of %s@%d: %w", n.name, key, seq, err))
+	var err error
+	for _, n := range [...]struct {
+		name, text string
+		dst        *int64
+	}{{"version", f.version, &ev.Version}, {"created_at", f.createdAt, &ev.CreatedAt}, {"state_created_at", f.stateCreatedAt, &ev.StateCreatedAt}} {
+		if *n.dst, err = strconv.ParseInt(n.text, 10, 64); err != nil {
+			return ev, core.Internal(op, fmt.Errorf("%s of %s@%d: %w", n.name, key, seq, err))
 		}
 	}
 	return ev, nil
@@ -275,11 +308,12 @@ func seqOfID(id string) int64 {
 }
 
 func streamEvent(key string, m redis.XMessage) (core.StateEvent, error) {
-	f := make(map[string]string, len(m.Values))
+	var f eventFields
 	for k, v := range m.Values {
-		f[k], _ = v.(string)
+		s, _ := v.(string)
+		f.set(k, s)
 	}
-	return eventFromFields(key, seqOfID(m.ID), f)
+	return f.event(key, seqOfID(m.ID))
 }
 
 func upperID(atSeq int64) string {
