@@ -94,3 +94,20 @@ func TestCompactObject(t *testing.T) {
 		}
 	}
 }
+
+// plainJSON: whatever it calls plain, json.Marshal copies unchanged.
+func TestPlainJSON(t *testing.T) {
+	for raw, want := range map[string]bool{
+		`{"a":1}`: true, `{"s":"x y"}`: true, `{"s":"\""}`: true, `{"s":"\\"}`: true, `{"s":"é€"}`: true,
+		`{"a": 1}`: false, "{\"a\":\n1}": false, `{"s":"\"", "b":1}`: false, `{"s":"\\", "b":1}`: false,
+		`{"s":"<"}`: false, `{"s":">"}`: false, `{"s":"&"}`: false,
+		"{\"s\":\"\u2028\"}": false, "{\"s\":\"\u2029\"}": false, "{\"s\":\"\u2027\u202a\"}": true,
+	} {
+		if got := plainJSON([]byte(raw)); got != want {
+			t.Errorf("plainJSON(%s) = %v, want %v", raw, got, want)
+		}
+		if m, err := json.Marshal(json.RawMessage(raw)); want && (err != nil || string(m) != raw) {
+			t.Errorf("json.Marshal(%s) = %s, %v: not copied unchanged", raw, m, err)
+		}
+	}
+}
