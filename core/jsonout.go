@@ -195,7 +195,11 @@ func appendRaw(b []byte, raw json.RawMessage) ([]byte, error) {
 func plainJSON(raw []byte) bool {
 	in := false // inside a string
 	for i := 0; i < len(raw); i++ {
-		switch plainClass[raw[i]] {
+		k := plainClass[raw[i]]
+		if k == 0 { // most bytes: one test, not the switch's
+			continue
+		}
+		switch k {
 		case plainQuote:
 			in = !in
 		case plainEscape: // only inside a string; the escaped byte is never a quote that ends it
