@@ -23,7 +23,7 @@ import (
 func TestConsoleInBrowser(t *testing.T) {
 	node := testenv.RequireBrowser(t, "e2e", "playwright-core", "axe-core")
 
-	e := testenv.Stores[0].Open(t)
+	e := testenv.OpenRealClock(t) // its lease sweeper runs on the system clock
 	a := app.New(e.Store, core.SystemClock{}, core.DefaultLimits())
 	a.RateLimiter = core.NewRateLimiter(e.Store, core.SystemClock{}, 6000) // the overview shows its use
 	ctx, cancel := context.WithCancel(context.Background())

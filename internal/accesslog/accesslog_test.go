@@ -57,7 +57,7 @@ func TestLineAsJSONHandler(t *testing.T) {
 		{"the clock's monotonic reading", time.Now(), slog.LevelInfo, typical, nil, true},
 		{"another zone", at.In(time.FixedZone("x", -(3*3600 + 30*60))), slog.LevelInfo, typical, nil, true},
 		{"empty strings, zero numbers", at, slog.LevelInfo, Line{}, nil, true},
-		{"negative and large numbers", at, slog.LevelInfo, with(func(l *Line) { l.Status, l.Bytes, l.DurMs = -1, 1 << 40, -7 }), nil, true},
+		{"negative and large numbers", at, slog.LevelInfo, with(func(l *Line) { l.Status, l.Bytes, l.DurMs = -1, 1<<40, -7 }), nil, true},
 		{"HTML characters", at, slog.LevelInfo, with(func(l *Line) { l.Path = "/a<b>&c?d=e'f" }), nil, true},
 		{"a quote", at, slog.LevelInfo, with(func(l *Line) { l.Path = `/a"b` }), nil, false},
 		{"a backslash", at, slog.LevelInfo, with(func(l *Line) { l.Path = `/a\b` }), nil, false},

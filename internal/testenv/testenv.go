@@ -69,7 +69,7 @@ func (sh *shared) get(open func() (redis.UniversalClient, error)) (redis.Univers
 	return sh.rdb, sh.err
 }
 
-var realRedis, clusterRedis shared
+var realRedis, realClockRedis, clusterRedis shared
 
 func openRealClient() (redis.UniversalClient, error) {
 	opts, err := redis.ParseURL(RedisURL())
@@ -129,6 +129,28 @@ func openReal(tb testing.TB) *Env {
 		tb.Skipf("real Redis at %s not answering (%v): skipped; the embedded half still runs", RedisURL(), err)
 	}
 	return &Env{Name: "redis", Rdb: rdb, Store: realRedis.store, Clock: NewClock()}
+}
+
+// OpenRealClock is the real Redis on a database of its own (the test URL's database + 1), for
+// a test whose server runs the background jobs on the system clock. Its lease sweeper ends the
+// due leases of every project in the database it runs on, and every lease of a test on
+// testenv's Clock (January 2026) is long past due by the system clock: on the shared database
+// it would expire them under the tests of other packages running at the same time.
+func OpenRealClock(tb testing.TB) *Env {
+	tb.Helper()
+	opts, err := redis.ParseURL(RedisURL())
+	if err != nil {
+		tb.Fatalf("AGENTSTATE_TEST_REDIS_URL: %v", err)
+	}
+	opts.DB++
+	rdb, err := realClockRedis.get(func() (redis.UniversalClient, error) { return redis.NewClient(opts), nil })
+	if err != nil {
+		if os.Getenv("AGENTSTATE_TEST_REQUIRE_REDIS") == "1" {
+			tb.Fatalf("real Redis at %s (database %d) is required: %v", RedisURL(), opts.DB, err)
+		}
+		tb.Skipf("real Redis at %s (database %d) not answering (%v): skipped", RedisURL(), opts.DB, err)
+	}
+	return &Env{Name: "redis", Rdb: rdb, Store: realClockRedis.store, Clock: NewClock()}
 }
 
 // openCluster uses the Redis Cluster of AGENTSTATE_TEST_REDIS_CLUSTER; unset, the test is
