@@ -38,10 +38,31 @@ func (h labelHints) saw(project string, ev core.StateEvent) {
 		h.c.Remove(hintKey(project, ev.StateKey))
 		return
 	}
+	hk := hintKey(project, ev.StateKey)
+	if old, ok := h.c.Get(hk); ok && sameLabels(old, ev) {
+		return // the common read or rewrite: nothing to build (Get keeps it recent)
+	}
 	l := make([]string, 0, 1+len(ev.Tags))
 	l = append(l, "a:"+ev.AgentID)
 	for _, t := range ev.Tags {
 		l = append(l, "t:"+t)
 	}
-	h.c.Add(hintKey(project, ev.StateKey), l)
+	h.c.Add(hk, l)
+}
+
+// sameLabels: l are ev's labels, in saw's order.
+func sameLabels(l []string, ev core.StateEvent) bool {
+	if len(l) != 1+len(ev.Tags) || !isLabel(l[0], "a:", ev.AgentID) {
+		return false
+	}
+	for i, t := range ev.Tags {
+		if !isLabel(l[1+i], "t:", t) {
+			return false
+		}
+	}
+	return true
+}
+
+func isLabel(l, kind, name string) bool {
+	return len(l) == len(kind)+len(name) && l[:len(kind)] == kind && l[len(kind):] == name
 }

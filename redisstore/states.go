@@ -284,21 +284,27 @@ func (f *eventFields) event(key string, seq int64) (core.StateEvent, error) {
 		}
 		ev.FencingToken = &n
 	}
-	if f.tags == "[]" { // most states have none: no decoder for them
-		ev.Tags = []string{}
-	} else if err := json.Unmarshal([]byte(f.tags), &ev.Tags); err != nil {
-		return ev, core.Internal(op, fmt.Errorf("tags of %s@%d: %w", key, seq, err))
-	}
-	var err error
-	for _, n := range [...]struct {
-		name, text string
-		dst        *int64
-	}{{"version", f.version, &ev.Version}, {"created_at", f.createdAt, &ev.CreatedAt}, {"state_created_at", f.stateCreatedAt, &ev.StateCreatedAt}} {
-		if *n.dst, err = strconv.ParseInt(n.text, 10, 64); err != nil {
-			return ev, core.Internal(op, fmt.Errorf("%s of %s@%d: %w", n.name, key, seq, err))
+	ev.Tags = []string{} // most states have none: no decoder for them
+	if f.tags != "[]" {
+		var tags []string // not &ev.Tags, which would move ev to the heap
+		if err := json.Unmarshal([]byte(f.tags), &tags); err != nil {
+			return ev, core.Internal(op, fmt.Errorf("tags of %s@%d: %w", key, seq, err))
 		}
+		ev.Tags = tags
 	}
-	return ev, nil
+	// Parsed by value: a pointer into ev would move it to the heap, an allocation per event.
+	var err error
+	parse := func(name, text string) int64 {
+		n, perr := strconv.ParseInt(text, 10, 64)
+		if perr != nil && err == nil {
+			err = core.Internal(op, fmt.Errorf("%s of %s@%d: %w", name, key, seq, perr))
+		}
+		return n
+	}
+	ev.Version = parse("version", f.version)
+	ev.CreatedAt = parse("created_at", f.createdAt)
+	ev.StateCreatedAt = parse("state_created_at", f.stateCreatedAt)
+	return ev, err
 }
 
 func seqOfID(id string) int64 {
