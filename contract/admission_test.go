@@ -397,8 +397,12 @@ func TestModernMCPLeaseToolsAdmittedByTheirScripts(t *testing.T) {
 		resp, b := modernToolCall(t, s, key.Key, "acquire_lease", map[string]any{"state_key": "warm", "holder": "h"})
 		require.Equal(t, 200, resp.StatusCode, b)
 		warm := leaseOf(b)
-		for tool, args := range map[string]map[string]any{"renew_lease": {"lease_id": warm.ID, "ttl_ms": 60_000}, "release_lease": {"lease_id": warm.ID}} {
-			resp, b = modernToolCall(t, s, key.Key, tool, args)
+		for _, c := range []struct { // in this order: a released lease cannot be renewed
+			tool string
+			args map[string]any
+		}{{"renew_lease", map[string]any{"lease_id": warm.ID, "ttl_ms": 60_000}}, {"release_lease", map[string]any{"lease_id": warm.ID}}} {
+			tool := c.tool
+			resp, b = modernToolCall(t, s, key.Key, tool, c.args)
 			require.Equal(t, 200, resp.StatusCode, b)
 			require.NotContains(t, b, `"isError":true`, tool)
 		}
