@@ -71,15 +71,6 @@ func (sh *shared) get(open func() (redis.UniversalClient, error)) (redis.Univers
 
 var realRedis, realClockRedis, clusterRedis shared
 
-func openRealClient() (redis.UniversalClient, error) {
-	opts, err := redis.ParseURL(RedisURL())
-	if err != nil {
-		return nil, err
-	}
-	opts.PoolSize = 64
-	return redis.NewClient(opts), nil
-}
-
 // ClusterURL is the Redis Cluster the suite uses, "" when none is configured.
 func ClusterURL() string { return os.Getenv("AGENTSTATE_TEST_REDIS_CLUSTER") }
 
@@ -120,37 +111,34 @@ var Stores = []Store{{"redis", openReal}, {"embedded", openEmbedded}, {"cluster"
 
 // openReal uses the real Redis. Without one the test is skipped, unless
 // AGENTSTATE_TEST_REQUIRE_REDIS=1 (CI), where that is a failure.
-func openReal(tb testing.TB) *Env {
-	rdb, err := realRedis.get(openRealClient)
-	if err != nil {
-		if os.Getenv("AGENTSTATE_TEST_REQUIRE_REDIS") == "1" {
-			tb.Fatalf("real Redis at %s is required: %v", RedisURL(), err)
-		}
-		tb.Skipf("real Redis at %s not answering (%v): skipped; the embedded half still runs", RedisURL(), err)
-	}
-	return &Env{Name: "redis", Rdb: rdb, Store: realRedis.store, Clock: NewClock()}
-}
+func openReal(tb testing.TB) *Env { return openRealDB(tb, &realRedis, 0) }
 
 // OpenRealClock is the real Redis on a database of its own (the test URL's database + 1), for
 // a test whose server runs the background jobs on the system clock. Its lease sweeper ends the
 // due leases of every project in the database it runs on, and every lease of a test on
 // testenv's Clock (January 2026) is long past due by the system clock: on the shared database
 // it would expire them under the tests of other packages running at the same time.
-func OpenRealClock(tb testing.TB) *Env {
+func OpenRealClock(tb testing.TB) *Env { return openRealDB(tb, &realClockRedis, 1) }
+
+// openRealDB opens the real Redis on the test URL's database + offset, once per binary in sh.
+func openRealDB(tb testing.TB, sh *shared, offset int) *Env {
 	tb.Helper()
-	opts, err := redis.ParseURL(RedisURL())
-	if err != nil {
-		tb.Fatalf("AGENTSTATE_TEST_REDIS_URL: %v", err)
-	}
-	opts.DB++
-	rdb, err := realClockRedis.get(func() (redis.UniversalClient, error) { return redis.NewClient(opts), nil })
+	rdb, err := sh.get(func() (redis.UniversalClient, error) {
+		opts, err := redis.ParseURL(RedisURL())
+		if err != nil {
+			return nil, err
+		}
+		opts.DB += offset
+		opts.PoolSize = 64
+		return redis.NewClient(opts), nil
+	})
 	if err != nil {
 		if os.Getenv("AGENTSTATE_TEST_REQUIRE_REDIS") == "1" {
-			tb.Fatalf("real Redis at %s (database %d) is required: %v", RedisURL(), opts.DB, err)
+			tb.Fatalf("real Redis at %s (database +%d) is required: %v", RedisURL(), offset, err)
 		}
-		tb.Skipf("real Redis at %s (database %d) not answering (%v): skipped", RedisURL(), opts.DB, err)
+		tb.Skipf("real Redis at %s (database +%d) not answering (%v): skipped; the embedded half still runs", RedisURL(), offset, err)
 	}
-	return &Env{Name: "redis", Rdb: rdb, Store: realClockRedis.store, Clock: NewClock()}
+	return &Env{Name: "redis", Rdb: rdb, Store: sh.store, Clock: NewClock()}
 }
 
 // openCluster uses the Redis Cluster of AGENTSTATE_TEST_REDIS_CLUSTER; unset, the test is
