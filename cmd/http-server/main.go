@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/agentstate/agentstate-go/internal/accesslog"
 	"github.com/agentstate/agentstate-go/internal/app"
 	"github.com/agentstate/agentstate-go/internal/cli"
 )
@@ -47,6 +48,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer accesslog.Flush(log.Handler()) // the access lines still held
 	slog.SetDefault(log)
 	log.Info("starting", "version", cli.Version(), "go", runtime.Version(), "pid", os.Getpid())
 

@@ -3,8 +3,12 @@ package accesslog
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,6 +32,7 @@ func logged(opts *slog.HandlerOptions, at time.Time, level slog.Level, l *Line) 
 	var b bytes.Buffer
 	h := NewJSON(&b, opts).(*jsonHandler)
 	if h.direct(at, level, l) {
+		Flush(h)
 		return b.String(), true
 	}
 	Log(context.Background(), h, at, level, l)
@@ -104,6 +109,7 @@ func TestLinesWholeUnderConcurrency(t *testing.T) {
 	for range 8 {
 		<-done
 	}
+	Flush(h)
 	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
 	require.Len(t, lines, 1600)
 	for _, l := range lines {
@@ -123,4 +129,106 @@ func FuzzLineAsJSONHandler(f *testing.F) {
 			t.Fatalf("direct line differs:\n got %s\nwant %s", got, want)
 		}
 	})
+}
+
+// writes records each Write the log makes, whole.
+type writes struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (w *writes) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.calls = append(w.calls, string(p))
+	return len(p), nil
+}
+
+func (w *writes) all() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.calls)
+}
+
+// Access lines are held and written together: by Flush, by any other record (before it, in the
+// same write, so the order holds), when BufferBytes are held, and by the timer the first held
+// line arms. Nothing else is ever held.
+func TestAccessLinesHeldThenWrittenTogether(t *testing.T) {
+	at := time.Date(2026, 12, 2, 5, 20, 51, 0, time.UTC)
+	access := func(h slog.Handler, path string) {
+		Log(context.Background(), h, at, slog.LevelInfo, &Line{Method: "GET", Route: "/r", Path: path, Status: 200})
+	}
+	newLog := func(every time.Duration) (*writes, *jsonHandler) {
+		var w writes
+		h := NewJSON(&w, nil).(*jsonHandler)
+		h.w.every = every
+		return &w, h
+	}
+
+	t.Run("flush", func(t *testing.T) {
+		w, h := newLog(time.Hour)
+		access(h, "/a")
+		access(h, "/b")
+		assert.Empty(t, w.all(), "held")
+		Flush(h)
+		require.Len(t, w.all(), 1)
+		assert.Equal(t, []string{"/a", "/b"}, paths(t, w.all()[0]))
+		Flush(h)
+		assert.Len(t, w.all(), 1, "nothing held, nothing written")
+	})
+
+	t.Run("another record writes them first", func(t *testing.T) {
+		for _, level := range []slog.Level{slog.LevelInfo, slog.LevelWarn, slog.LevelError} {
+			w, h := newLog(time.Hour)
+			log := slog.New(h).With("k", "v") // a derived handler writes through the same writer
+			log.Info("at once")
+			require.Len(t, w.all(), 1, "a record with nothing held is written at once")
+			access(h, "/a")
+			access(h, "/b")
+			log.Log(context.Background(), level, "then")
+			calls := w.all()
+			require.Len(t, calls, 2, "the held lines and the record in one write")
+			assert.Equal(t, []string{"/a", "/b", ""}, paths(t, calls[1]), "in order")
+			assert.Contains(t, calls[1], `"msg":"then"`)
+			Flush(h)
+			assert.Len(t, w.all(), 2)
+		}
+	})
+
+	t.Run("full", func(t *testing.T) {
+		w, h := newLog(time.Hour)
+		n := 0
+		for len(w.all()) == 0 {
+			access(h, "/p"+strconv.Itoa(n))
+			n++
+			require.Less(t, n, BufferBytes, "never written")
+		}
+		calls := w.all()
+		assert.GreaterOrEqual(t, len(calls[0]), BufferBytes)
+		assert.Len(t, paths(t, calls[0]), n, "every held line, whole")
+	})
+
+	t.Run("timer", func(t *testing.T) {
+		w, h := newLog(10 * time.Millisecond)
+		access(h, "/a")
+		require.Eventually(t, func() bool { return len(w.all()) == 1 }, 5*time.Second, time.Millisecond)
+		access(h, "/b") // the next held line arms it again
+		require.Eventually(t, func() bool { return len(w.all()) == 2 }, 5*time.Second, time.Millisecond)
+		assert.Equal(t, []string{"/b"}, paths(t, w.all()[1]))
+	})
+}
+
+// paths is the path of each line in one write ("" for a line without one).
+func paths(t *testing.T, write string) []string {
+	var out []string
+	for _, line := range strings.SplitAfter(write, "\n") {
+		if line == "" {
+			continue
+		}
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &m), line)
+		p, _ := m["path"].(string)
+		out = append(out, p)
+	}
+	return out
 }
