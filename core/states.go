@@ -523,6 +523,9 @@ func (a At) IsSet() bool { return a.Sequence > 0 || a.Time > 0 }
 
 // ParseAtParam reads at_sequence / at_time: positive integers, anything else is ignored (v1).
 func ParseAtParam(v string) int64 {
+	if v == "" {
+		return 0 // the usual case: not parsed, since a failed parse allocates its error
+	}
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n <= 0 {
 		return 0

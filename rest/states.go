@@ -47,12 +47,15 @@ func (s *Server) getState(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	q := r.URL.Query()
-	if q.Has("wait_version") {
-		s.longPoll(w, r, key)
-		return
+	var at core.At
+	if r.URL.RawQuery != "" { // a plain GET has no query to parse (url.Values is a map)
+		q := r.URL.Query()
+		if q.Has("wait_version") {
+			s.longPoll(w, r, key)
+			return
+		}
+		at = core.At{Sequence: core.ParseAtParam(q.Get("at_sequence")), Time: core.ParseAtParam(q.Get("at_time"))}
 	}
-	at := core.At{Sequence: core.ParseAtParam(q.Get("at_sequence")), Time: core.ParseAtParam(q.Get("at_time"))}
 	st, err := s.States.Get(r.Context(), principal(r), key, at)
 	if err != nil {
 		writeError(w, r, err)
