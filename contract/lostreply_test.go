@@ -2,12 +2,15 @@ package contract
 
 import (
 	"encoding/json"
+	"net/http"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/agentstate/agentstate-go/core"
+	"github.com/agentstate/agentstate-go/internal/app"
 	"github.com/agentstate/agentstate-go/internal/testenv"
 )
 
@@ -106,5 +109,49 @@ func TestConversationAndClaimWritesAppliedOnceWhenTheirReplyIsLost(t *testing.T)
 		ex, err := s.App.Claims.Export(t.Context(), s.Project.P)
 		require.NoError(t, err)
 		require.NoError(t, core.VerifyLog(ex.Entries, ex.Checkpoint, ex.PublicKey, true, ""), "the chain is intact")
+	})
+}
+
+// TestRetriedWriteAnsweredWithItsBudget: a write admitted by its own script (a remembered
+// credential) whose reply is lost, and which go-redis sends again, is counted once — by its
+// first execution — and its answer still carries the rate-limit headers, with the count as it
+// stands. For each script that answers a retried execution with DONE: the state write and the
+// lease acquire, renew and release.
+func TestRetriedWriteAnsweredWithItsBudget(t *testing.T) {
+	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+		const limit = 1000
+		pe, proxy := e.ThroughProxy(t)
+		s := testenv.NewServer(t, pe, func(a *app.App) { a.RateLimiter = core.NewRateLimiter(pe.Store, pe.Clock, limit) })
+		remaining := func(resp *http.Response) int {
+			t.Helper()
+			n, err := strconv.Atoi(resp.Header.Get("X-RateLimit-Remaining"))
+			require.NoError(t, err, "X-RateLimit-Remaining %q", resp.Header.Get("X-RateLimit-Remaining"))
+			assert.Equal(t, strconv.Itoa(limit), resp.Header.Get("X-RateLimit-Limit"))
+			return n
+		}
+		resp, out := send(t, "PUT", s.URL+"/api/v1/states/warm", s.Project.Key, map[string]any{"agent_id": "a", "data": map[string]any{}}, nil)
+		require.Equal(t, 200, resp.StatusCode, string(out)) // first sight: admitted the long way
+		left := remaining(resp)
+		lost := func(want int, method, path string, body any) []byte {
+			t.Helper()
+			before := proxy.Dropped.Load()
+			proxy.DropNextReply("EVALSHA")
+			resp, out := send(t, method, s.URL+path, s.Project.Key, body, nil)
+			require.Equal(t, before+1, proxy.Dropped.Load(), "the fault happened")
+			require.Equal(t, want, resp.StatusCode, "%s %s: %s", method, path, out)
+			left--
+			assert.Equal(t, left, remaining(resp), "%s %s: counted once, and told", method, path)
+			return out
+		}
+		lost(200, "PUT", "/api/v1/states/k", map[string]any{"agent_id": "a", "data": map[string]any{"n": 1}})
+		var l core.Lease
+		require.NoError(t, json.Unmarshal(lost(201, "POST", "/api/v1/states/k/lease", map[string]any{"holder": "h", "ttl_ms": 60_000}), &l))
+		assert.EqualValues(t, 1, l.FencingToken, "one token issued")
+		lost(200, "POST", "/api/v1/leases/"+l.ID+"/renew", map[string]any{"ttl_ms": 90_000})
+		lost(204, "DELETE", "/api/v1/leases/"+l.ID, nil)
+
+		resp, out = send(t, "GET", s.URL+"/api/v1/states/k", s.Project.Key, nil, nil)
+		require.Equal(t, 200, resp.StatusCode, string(out))
+		assert.Equal(t, left-1, remaining(resp), "no request counted twice")
 	})
 }

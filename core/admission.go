@@ -45,7 +45,8 @@ const (
 	// AdmissionUnknown: the check did not run (or its answer was lost); settle it the long way.
 	AdmissionUnknown AdmissionOutcome = iota
 	// AdmissionPassed: admitted and counted (Count), the write went ahead. A retried execution
-	// that finds its own earlier write passed before and has no Count.
+	// that finds its own earlier write passed before: its Count is the counters' as they stand
+	// (this request was counted once, by the first execution).
 	AdmissionPassed
 	// AdmissionRefused: the record is gone or the lineage revoked; nothing counted or written.
 	AdmissionRefused

@@ -75,9 +75,6 @@ func admissionReply(adm *core.AdmissionCheck, res []any) ([]any, error) {
 	case "LIMITED":
 		adm.Outcome, adm.Count = core.AdmissionLimited, res[1].(int64)
 		return nil, core.ErrNotAdmitted
-	case "DONE": // this call's earlier execution, admitted then
-		adm.Outcome = core.AdmissionPassed
-		return res, nil
 	case "ERR":
 		if res[1] == "STORE_RESET" { // answered without the admission's count (the store counts as reset)
 			return res, nil

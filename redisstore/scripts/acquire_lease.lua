@@ -38,14 +38,15 @@
 --       lease's expiry or the head waiter's deadline); queued is 1 when ARGV[8] > 0.
 --   {"ERR", "STORE_RESET", counter}  the project's counter is below ARGV[13]; nothing written
 --   {"NOADMIT"}, {"LIMITED", count}  the admission's refusals; nothing written
--- With an admission, "OK" and "BUSY" end with its count.
+-- With an admission, "OK", "BUSY" and "DONE" end with its count (DONE: as it stands).
 
 local id, key, now = ARGV[1], ARGV[2], tonumber(ARGV[6])
 local wait = tonumber(ARGV[8])
 
 local mine = read_lease(KEYS[1])
 if mine then
-  return {"DONE", id, mine.fencing_token, mine.expires_at, mine.created_at, mine.renewed_at, mine.status}
+  return counted({"DONE", id, mine.fencing_token, mine.expires_at, mine.created_at, mine.renewed_at, mine.status},
+    admitted_count(ARGV[14]))
 end
 
 -- A store that lost the project's last writes may have lost fencing tokens too: granting now

@@ -15,8 +15,8 @@
 -- API key, whose record alone says whether it is revoked. "" = no admission.
 --
 -- A script runs it after its retried-execution check (a retry of an admitted write answers with
--- that write, counted once) and before anything else answers (a refused credential learns
--- nothing). Its refusals are the script's reply: {"NOADMIT"} (the record is gone or the lineage
+-- that write, counted once, and ends with admitted_count's count) and before anything else
+-- answers (a refused credential learns nothing). Its refusals are the script's reply: {"NOADMIT"} (the record is gone or the lineage
 -- revoked; nothing counted) or {"LIMITED", count} (counted over the budget; nothing written).
 -- Admitted, it returns nil and the highest of the counts, which ends every reply after it.
 
@@ -43,6 +43,21 @@ local function admit(spec)
   end
   if top > tonumber(limit) then return {"LIMITED", top} end
   return nil, top
+end
+
+-- admitted_count is, for a retried execution's answer, the highest of the admission's counters
+-- as they stand (read, not counted again: the first execution counted this request), so the
+-- retry's reply tells the client its budget as the first one would have; 0 when the counters
+-- have expired since, nil with no admission.
+local function admitted_count(spec)
+  if spec == "" then return nil end
+  local flags = string.match(spec, "^:%d+:%d+:([01]*):")
+  local top = 0
+  for i = 1, #flags do
+    local n = tonumber(redis.call("GET", KEYS[#KEYS - #flags + i]) or "0")
+    if n > top then top = n end
+  end
+  return top
 end
 
 -- counted ends reply with the admission's count top, when there was one.

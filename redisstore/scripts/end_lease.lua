@@ -15,14 +15,14 @@
 --
 -- Returns 1 when the lease ended (now, or by this request before), 0 when there was nothing to
 -- end: unknown or already ended; for "expired", also not yet due. Releasing an expired lease is
--- allowed (v1). With an admission: {"OK", 1 or 0, count}, {"DONE", 1} (this request's release,
--- retried), or the admission's refusals.
+-- allowed (v1). With an admission: {"OK", 1 or 0, count}, {"DONE", 1, count} (this request's
+-- release, retried; its count as it stands), or the admission's refusals.
 
 local function run()
   return end_lease(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], ARGV[1], ARGV[2], ARGV[3], ARGV[5], ARGV[4])
 end
 if (ARGV[6] or "") == "" then return run() end
-if ARGV[5] ~= "" and redis.call("HGET", KEYS[1], "end_req") == ARGV[5] then return {"DONE", 1} end
+if ARGV[5] ~= "" and redis.call("HGET", KEYS[1], "end_req") == ARGV[5] then return counted({"DONE", 1}, admitted_count(ARGV[6])) end
 local refusal, top = admit(ARGV[6])
 if refusal then return refusal end
 return {"OK", run(), top}

@@ -71,8 +71,8 @@
 --                                       nothing counted, nothing written
 --   {"LIMITED", count}                  the admission counted over its budget (count: the
 --                                       highest of its counters); nothing written
--- With an admission, every reply after it (all but DONE, STORE_RESET and those two) ends with
--- the highest of its counters' counts.
+-- With an admission, every reply but STORE_RESET and those two ends with the highest of its
+-- counters' counts (DONE: as they stand, this request counted by the first execution).
 
 local op, now, key = ARGV[1], tonumber(ARGV[2]), ARGV[12]
 
@@ -125,7 +125,7 @@ local cur_at_n = cur_type and tonumber(cur_at)
 -- look-up is needed only when the key was written at or after this request's clock.
 if cur_type and cur_at_n >= now then
   local done = redis.call("HGET", KEYS[6], ARGV[3])
-  if done then return {"DONE", tonumber(done), unpack(event_at(done))} end
+  if done then return counted({"DONE", tonumber(done), unpack(event_at(done))}, admitted_count(admission)) end
 end
 
 -- The admission of a remembered credential: after the retried-execution check (a retry of a

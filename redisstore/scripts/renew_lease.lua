@@ -13,11 +13,12 @@
 --
 -- Returns {"OK", expires_at, renewed_at}, {"DONE", expires_at, renewed_at} (this request's
 -- renew, retried), {"ERR", "NOT_FOUND"} (unknown or released), {"ERR", "LEASE_EXPIRED"}, or
--- the admission's refusals; with an admission, "OK" and "ERR" end with its count.
+-- the admission's refusals; with an admission, "OK", "ERR" and "DONE" end with its count
+-- (DONE: as it stands).
 
 local l = read_lease(KEYS[1], "renew_req")
 if l and l.status ~= "released" and ARGV[5] ~= "" and l.renew_req == ARGV[5] then
-  return {"DONE", tonumber(l.expires_at), tonumber(l.renewed_at)}
+  return counted({"DONE", tonumber(l.expires_at), tonumber(l.renewed_at)}, admitted_count(ARGV[6]))
 end
 local refusal, top = admit(ARGV[6])
 if refusal then return refusal end
