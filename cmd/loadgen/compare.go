@@ -36,6 +36,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -55,7 +56,7 @@ type compareConfig struct {
 	mcpProtocol           string
 	conns                 []int
 	d                     time.Duration
-	size, keys            int
+	size, keys, rounds    int
 }
 
 // clockTicks is Linux's USER_HZ, the unit of utime and stime in /proc/<pid>/stat.
@@ -72,6 +73,7 @@ func parseCompare(args []string) (compareConfig, error) {
 	fs.DurationVar(&c.d, "d", 5*time.Second, "duration of each measurement")
 	fs.IntVar(&c.size, "size", 200, "bytes of each PUT's data object")
 	fs.IntVar(&c.keys, "keys", 1000, "distinct state keys")
+	fs.IntVar(&c.rounds, "rounds", 1, "PUT and GET: measure every target this many times, in turn, and print medians (ratios: the median of each round's)")
 	fs.StringVar(&c.mcpProtocol, "mcp-protocol", mcp.LATEST_PROTOCOL_VERSION, mcpProtocolUsage)
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -88,6 +90,8 @@ func parseCompare(args []string) (compareConfig, error) {
 		return c, errors.New("-compare needs -server, the path of a built cmd/http-server")
 	case c.d <= 0 || c.d > maxDuration:
 		return c, fmt.Errorf("-d must be 0..%s", maxDuration)
+	case c.rounds < 1 || c.rounds > 20:
+		return c, errors.New("-rounds must be 1..20")
 	case !mcp.IsValidProtocolVersion(c.mcpProtocol):
 		return c, fmt.Errorf("-mcp-protocol %q: want one of %v", c.mcpProtocol, mcp.ValidProtocolVersions)
 	}
@@ -172,24 +176,38 @@ func runCompare(args []string) error {
 		for _, n := range cc.conns {
 			fmt.Printf("\n%s, %d connections, %s each, %d-byte data over %d keys\n", op, n, cc.d, cc.size, cc.keys)
 			fmt.Printf("%-26s %9s %8s %8s %11s %11s %10s %8s %8s %8s\n", "target", "req/s", "p50", "p99", "server µs", "redis µs", "redis cmd", "vs (a)", "vs (c)", "vs (c0)")
-			rates := make([]float64, len(targets))
+			// In turn, round after round: a burst on a shared machine lands in one round of
+			// every target rather than in all of one target's.
+			runs := make([][]measurement, len(targets))
+			for range cc.rounds {
+				for i, t := range targets {
+					if i == floorC0 && method == http.MethodGet {
+						continue // its GET is floor (c)'s
+					}
+					m, err := measure(rdb, t, cc, method, n)
+					if err != nil {
+						return fmt.Errorf("%s: %w", t.name, err)
+					}
+					runs[i] = append(runs[i], m)
+				}
+			}
 			for i, t := range targets {
-				if i == floorC0 && method == http.MethodGet {
-					continue // its GET is floor (c)'s
+				if len(runs[i]) == 0 {
+					continue
 				}
-				m, err := measure(rdb, t, cc, method, n)
-				if err != nil {
-					return fmt.Errorf("%s: %w", t.name, err)
-				}
-				rates[i] = m.rate
+				m := medianMeasurement(runs[i])
 				ratio := func(j int) string {
-					if j >= i || rates[j] == 0 {
+					if j >= i || len(runs[j]) == 0 {
 						return "-"
 					}
-					return strconv.FormatFloat(m.rate/rates[j], 'f', 2, 64)
+					return strconv.FormatFloat(median(roundRatios(runs[i], runs[j])), 'f', 2, 64)
 				}
 				fmt.Printf("%-26s %9.0f %8s %8s %11.1f %11.1f %10.2f %8s %8s %8s\n", t.name, m.rate, ms(m.p50), ms(m.p99),
 					m.serverCPU, m.redisCPU, m.redisCmds, ratio(0), ratio(1), ratio(floorC0))
+			}
+			if cc.rounds > 1 {
+				ours := runs[len(runs)-1]
+				fmt.Printf("ours by round: vs (a) %s, vs (c) %s\n", fmtRatios(roundRatios(ours, runs[0])), fmtRatios(roundRatios(ours, runs[1])))
 			}
 		}
 	}
@@ -225,6 +243,51 @@ func startTarget(name, bin string, args []string, key string) (*target, error) {
 type measurement struct {
 	rate, serverCPU, redisCPU, redisCmds float64
 	p50, p99                             time.Duration
+}
+
+// medianMeasurement is each field's median over the rounds.
+func medianMeasurement(ms []measurement) measurement {
+	field := func(f func(measurement) float64) float64 {
+		v := make([]float64, len(ms))
+		for i, m := range ms {
+			v[i] = f(m)
+		}
+		return median(v)
+	}
+	return measurement{
+		rate:      field(func(m measurement) float64 { return m.rate }),
+		serverCPU: field(func(m measurement) float64 { return m.serverCPU }),
+		redisCPU:  field(func(m measurement) float64 { return m.redisCPU }),
+		redisCmds: field(func(m measurement) float64 { return m.redisCmds }),
+		p50:       time.Duration(field(func(m measurement) float64 { return float64(m.p50) })),
+		p99:       time.Duration(field(func(m measurement) float64 { return float64(m.p99) })),
+	}
+}
+
+// roundRatios is a's rate over b's, round by round.
+func roundRatios(a, b []measurement) []float64 {
+	out := make([]float64, min(len(a), len(b)))
+	for i := range out {
+		out[i] = a[i].rate / b[i].rate
+	}
+	return out
+}
+
+// median of v (the mean of the middle two for an even count); v is sorted in place.
+func median(v []float64) float64 {
+	slices.Sort(v)
+	if n := len(v); n%2 == 0 {
+		return (v[n/2-1] + v[n/2]) / 2
+	}
+	return v[len(v)/2]
+}
+
+func fmtRatios(v []float64) string {
+	s := make([]string, len(v))
+	for i, r := range v {
+		s[i] = strconv.FormatFloat(r, 'f', 2, 64)
+	}
+	return strings.Join(s, " ")
 }
 
 func measure(rdb *redis.Client, t *target, cc compareConfig, method string, conns int) (measurement, error) {
