@@ -116,7 +116,8 @@ func TestConversationAndClaimWritesAppliedOnceWhenTheirReplyIsLost(t *testing.T)
 // credential) whose reply is lost, and which go-redis sends again, is counted once — by its
 // first execution — and its answer still carries the rate-limit headers, with the count as it
 // stands. For each script that answers a retried execution with DONE: the state write and the
-// lease acquire, renew and release.
+// lease acquire, renew and release, over REST and as 2026-07-28 MCP tool calls (raw JSON-RPC:
+// the HTTP answer's headers are what is checked).
 func TestRetriedWriteAnsweredWithItsBudget(t *testing.T) {
 	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
 		const limit = 1000
@@ -132,15 +133,36 @@ func TestRetriedWriteAnsweredWithItsBudget(t *testing.T) {
 		resp, out := send(t, "PUT", s.URL+"/api/v1/states/warm", s.Project.Key, map[string]any{"agent_id": "a", "data": map[string]any{}}, nil)
 		require.Equal(t, 200, resp.StatusCode, string(out)) // first sight: admitted the long way
 		left := remaining(resp)
-		lost := func(want int, method, path string, body any) []byte {
+		// dropped sends one request with its script's reply dropped, and checks it was counted
+		// once and told so.
+		dropped := func(what string, do func() *http.Response) {
 			t.Helper()
 			before := proxy.Dropped.Load()
 			proxy.DropNextReply("EVALSHA")
-			resp, out := send(t, method, s.URL+path, s.Project.Key, body, nil)
-			require.Equal(t, before+1, proxy.Dropped.Load(), "the fault happened")
-			require.Equal(t, want, resp.StatusCode, "%s %s: %s", method, path, out)
+			resp := do()
+			require.Equal(t, before+1, proxy.Dropped.Load(), "%s: the fault happened", what)
 			left--
-			assert.Equal(t, left, remaining(resp), "%s %s: counted once, and told", method, path)
+			assert.Equal(t, left, remaining(resp), "%s: counted once, and told", what)
+		}
+		lost := func(want int, method, path string, body any) (out []byte) {
+			t.Helper()
+			dropped(method+" "+path, func() *http.Response {
+				resp, b := send(t, method, s.URL+path, s.Project.Key, body, nil)
+				require.Equal(t, want, resp.StatusCode, "%s %s: %s", method, path, b)
+				out = b
+				return resp
+			})
+			return out
+		}
+		lostTool := func(tool string, args map[string]any) (out string) {
+			t.Helper()
+			dropped(tool, func() *http.Response {
+				resp, b := modernToolCall(t, s, s.Project.Key, tool, args)
+				require.Equal(t, 200, resp.StatusCode, "%s: %s", tool, b)
+				require.NotContains(t, b, `"isError":true`, tool)
+				out = b
+				return resp
+			})
 			return out
 		}
 		lost(200, "PUT", "/api/v1/states/k", map[string]any{"agent_id": "a", "data": map[string]any{"n": 1}})
@@ -149,6 +171,20 @@ func TestRetriedWriteAnsweredWithItsBudget(t *testing.T) {
 		assert.EqualValues(t, 1, l.FencingToken, "one token issued")
 		lost(200, "POST", "/api/v1/leases/"+l.ID+"/renew", map[string]any{"ttl_ms": 90_000})
 		lost(204, "DELETE", "/api/v1/leases/"+l.ID, nil)
+
+		lostTool("upsert_state", map[string]any{"state_key": "m", "agent_id": "a", "data": map[string]any{"n": 1}})
+		var acquired struct {
+			Result struct {
+				StructuredContent core.Lease `json:"structuredContent"`
+			} `json:"result"`
+		}
+		b := lostTool("acquire_lease", map[string]any{"state_key": "m", "holder": "h", "ttl_ms": 60_000})
+		require.NoError(t, json.Unmarshal([]byte(b), &acquired), b)
+		ml := acquired.Result.StructuredContent
+		require.NotEmpty(t, ml.ID, b)
+		assert.EqualValues(t, 1, ml.FencingToken, "one token issued")
+		lostTool("renew_lease", map[string]any{"lease_id": ml.ID, "ttl_ms": 90_000})
+		lostTool("release_lease", map[string]any{"lease_id": ml.ID})
 
 		resp, out = send(t, "GET", s.URL+"/api/v1/states/k", s.Project.Key, nil, nil)
 		require.Equal(t, 200, resp.StatusCode, string(out))
