@@ -16,8 +16,9 @@
 --
 -- A script runs it after its retried-execution check (a retry of an admitted write answers with
 -- that write, counted once, and ends with admitted_count's count) and before anything else
--- answers (a refused credential learns nothing). Its refusals are the script's reply: {"NOADMIT"} (the record is gone or the lineage
--- revoked; nothing counted) or {"LIMITED", count} (counted over the budget; nothing written).
+-- answers (a refused credential learns nothing). Its refusals are the script's reply:
+-- {"NOADMIT"} (the record is gone or the lineage revoked; nothing counted) or {"LIMITED", count}
+-- (counted over the budget; nothing written).
 -- Admitted, it returns nil and the highest of the counts, which ends every reply after it.
 
 local function admit(spec)
