@@ -12,7 +12,9 @@ package main
 //	    PUT only, its GET being (c)'s;
 //	(d) "script": the write script (or the XREVRANGE) alone, no credential read: one round trip
 //	    per request, what no authenticated server can beat;
-//	"ours": the http-server binary given with -server, over the same Redis, rate limit on.
+//	"ours": the http-server binary given with -server, over the same Redis, rate limit on;
+//	"baseline" (with -baseline): another build of it, measured in the same rounds, so that a
+//	    change is judged as ours ÷ baseline round by round rather than across runs.
 //
 // Each runs as its own process (the floors are this binary re-executed with -floor), so the
 // server CPU per request comes from /proc/<pid>/stat; Redis CPU and commands per request come
@@ -52,11 +54,12 @@ import (
 )
 
 type compareConfig struct {
-	server, redisURL, ops string
-	mcpProtocol           string
-	conns                 []int
-	d                     time.Duration
-	size, keys, rounds    int
+	server, baseline   string
+	redisURL, ops      string
+	mcpProtocol        string
+	conns              []int
+	d                  time.Duration
+	size, keys, rounds int
 }
 
 // clockTicks is Linux's USER_HZ, the unit of utime and stime in /proc/<pid>/stat.
@@ -67,6 +70,7 @@ func parseCompare(args []string) (compareConfig, error) {
 	fs := flag.NewFlagSet("loadgen -compare", flag.ContinueOnError)
 	fs.Bool("compare", true, "")
 	fs.StringVar(&c.server, "server", "", "path of a built cmd/http-server binary (required)")
+	fs.StringVar(&c.baseline, "baseline", "", "PUT and GET: path of another build of cmd/http-server (say, of the commit before), measured in the same rounds as ours and printed as ours ÷ baseline")
 	fs.StringVar(&c.redisURL, "redis", "redis://127.0.0.1:6379/15", "Redis for our server and floor (c); loopback only")
 	fs.StringVar(&c.ops, "ops", "put,get,mcp", "operations to measure: put, get, mcp (upsert_state over /api/mcp against ours's REST PUT), lease (hand-off on one key, lease.go)")
 	conns := fs.String("c", "1,8,32,128", "connection counts, comma-separated")
@@ -139,17 +143,25 @@ func runCompare(args []string) error {
 			_ = t.cmd.Wait()
 		}
 	}()
-	floorKey, floorKey0, floorKeyD, ourKey := core.NewAPIKeySecret(), core.NewAPIKeySecret(), core.NewAPIKeySecret(), core.NewAPIKeySecret()
-	for _, spec := range []struct {
+	floorKey, floorKey0, floorKeyD := core.NewAPIKeySecret(), core.NewAPIKeySecret(), core.NewAPIKeySecret()
+	type spec struct {
 		name, bin, key string
 		args           []string
-	}{
+	}
+	ours := func(name, bin string) spec {
+		key := core.NewAPIKeySecret()
+		return spec{name, bin, key, []string{"-redis-url", cc.redisURL, "-bootstrap-key", key, "-rate-limit-per-min", "1000000000"}}
+	}
+	specs := []spec{
 		{"floor (a) bare", self, "", []string{"-floor", "bare"}},
 		{"floor (c) auth+script", self, floorKey, []string{"-floor", "auth+script", "-redis", cc.redisURL}},
 		{"floor (c0) issue's script", self, floorKey0, []string{"-floor", "auth+script-v0", "-redis", cc.redisURL}},
 		{"floor (d) script only", self, floorKeyD, []string{"-floor", "script", "-redis", cc.redisURL}},
-		{"ours", cc.server, ourKey, []string{"-redis-url", cc.redisURL, "-bootstrap-key", ourKey, "-rate-limit-per-min", "1000000000"}},
-	} {
+	}
+	if cc.baseline != "" {
+		specs = append(specs, ours("baseline", cc.baseline))
+	}
+	for _, spec := range append(specs, ours("ours", cc.server)) {
 		t, err := startTarget(spec.name, spec.bin, spec.args, spec.key)
 		if err != nil {
 			return err
@@ -205,9 +217,13 @@ func runCompare(args []string) error {
 				fmt.Printf("%-26s %9.0f %8s %8s %11.1f %11.1f %10.2f %8s %8s %8s\n", t.name, m.rate, ms(m.p50), ms(m.p99),
 					m.serverCPU, m.redisCPU, m.redisCmds, ratio(0), ratio(1), ratio(floorC0))
 			}
+			ours := runs[len(runs)-1]
 			if cc.rounds > 1 {
-				ours := runs[len(runs)-1]
 				fmt.Printf("ours by round: vs (a) %s, vs (c) %s\n", fmtRatios(roundRatios(ours, runs[0])), fmtRatios(roundRatios(ours, runs[1])))
+			}
+			if cc.baseline != "" {
+				r := roundRatios(ours, runs[len(runs)-2])
+				fmt.Printf("ours ÷ baseline: %.2f (by round: %s)\n", median(slices.Clone(r)), fmtRatios(r))
 			}
 		}
 	}
