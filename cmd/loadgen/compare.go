@@ -148,7 +148,7 @@ func runCompare(args []string) error {
 		name, bin, key string
 		args           []string
 	}
-	ours := func(name, bin string) spec {
+	server := func(name, bin string) spec { // ours or the baseline
 		key := core.NewAPIKeySecret()
 		return spec{name, bin, key, []string{"-redis-url", cc.redisURL, "-bootstrap-key", key, "-rate-limit-per-min", "1000000000"}}
 	}
@@ -159,9 +159,9 @@ func runCompare(args []string) error {
 		{"floor (d) script only", self, floorKeyD, []string{"-floor", "script", "-redis", cc.redisURL}},
 	}
 	if cc.baseline != "" {
-		specs = append(specs, ours("baseline", cc.baseline))
+		specs = append(specs, server("baseline", cc.baseline))
 	}
-	for _, spec := range append(specs, ours("ours", cc.server)) {
+	for _, spec := range append(specs, server("ours", cc.server)) {
 		t, err := startTarget(spec.name, spec.bin, spec.args, spec.key)
 		if err != nil {
 			return err
