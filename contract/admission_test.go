@@ -169,10 +169,11 @@ func TestStateWriteAdmittedByItsScript(t *testing.T) {
 }
 
 // The 2026-07-28 MCP era has no session, so a remembered credential's upsert_state is
-// admitted by its write script too (one round trip, as the REST PUT), and every other tool or
+// admitted by its write script too (one round trip, as the REST PUT), its get_state by the
+// pipeline that carries the read (one round trip, as the REST GET), and every other tool or
 // method settles the admission before it touches the store: a revoked credential gets the HTTP
 // 401 (with WWW-Authenticate) of an unauthenticated request, whatever it called, and nothing
-// is written or read for it.
+// is written or answered for it.
 func TestModernMCPCallAdmittedByItsScript(t *testing.T) {
 	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
 		e, _ = e.WithOwnClients(t) // its round-trip count sees this test's commands only
@@ -198,7 +199,24 @@ func TestModernMCPCallAdmittedByItsScript(t *testing.T) {
 		resp, b = call(key.Key, "get_state", map[string]any{"state_key": "k"})
 		require.Equal(t, 200, resp.StatusCode, b)
 		assert.Contains(t, b, "s3cr3t")
-		assert.EqualValues(t, 2, trips.Load()-before, "get_state settles the admission, then reads")
+		assert.EqualValues(t, 1, trips.Load()-before, "a modern get_state: the read goes with the credential, as the REST GET's: %v", sent.list())
+		before = trips.Load()
+		resp, b = call(key.Key, "get_state", map[string]any{"state_key": "k", "at_sequence": 1})
+		require.Equal(t, 200, resp.StatusCode, b)
+		assert.Contains(t, b, "s3cr3t")
+		assert.EqualValues(t, 2, trips.Load()-before, "time travel settles the admission, then reads its own way")
+
+		// A remembered credential that may not read the key gets the tool's refusal, and the
+		// state is not read with its credential.
+		writer := mint(t, s, s.Project.Key, "state:write")
+		resp, b = call(writer.Token, "get_state", map[string]any{"state_key": "k"}) // first sight
+		require.Equal(t, 200, resp.StatusCode, b)
+		sent.reset()
+		resp, b = call(writer.Token, "get_state", map[string]any{"state_key": "k"})
+		require.Equal(t, 200, resp.StatusCode, b)
+		assert.Contains(t, b, `"isError":true`)
+		assert.NotContains(t, b, "s3cr3t")
+		assert.NotContains(t, sent.list(), "xrevrange")
 
 		reader := mint(t, s, s.Project.Key, "state:read")
 		resp, b = call(reader.Token, "get_state", map[string]any{"state_key": "k"})

@@ -98,12 +98,19 @@ func (p Principal) AdmissionDeferred() bool { return p.admission != nil && !p.ad
 // its rate status and, when the credential is refused, the error to answer with instead of
 // anything the request found. A principal admitted when it was built returns at once.
 func (p Principal) Settle(ctx context.Context) (Principal, RateStatus, error) {
+	return p.settle(ctx, Prefetch{})
+}
+
+// settle is Settle with want's reads in the round trip that settles the admission (as
+// Auth.Admit sends them), for the operation to take from the principal it returns: an
+// operation that reads settles its own admission with its read (States.Get), one round trip.
+func (p Principal) settle(ctx context.Context, want Prefetch) (Principal, RateStatus, error) {
 	a := p.admission
 	if a == nil {
 		return p, RateStatus{}, nil
 	}
 	if !a.settled {
-		q, st, err := a.auth.Admit(ctx, a.raw, a.resource, a.limiter, a.keysOnly, Prefetch{})
+		q, st, err := a.auth.Admit(ctx, a.raw, a.resource, a.limiter, a.keysOnly, want)
 		a.settled, a.status, a.err = true, st, err
 		if err == nil {
 			a.admitted = &q

@@ -28,7 +28,9 @@ type Operation struct {
 	// whatever its scopes: such a token manages its own descendants.
 	Delegation bool
 	// ReadsState: the operation reads the current state of the key the request names, and the
-	// authentication round trip may carry that read (StateRead; REST only, no query options).
+	// authentication round trip may carry that read (StateRead; no query options): a REST
+	// GET's, or the one in which the operation settles an admission its face deferred
+	// (States.Get; a 2026-07-28 MCP get_state).
 	ReadsState bool
 	// GuardsAdmission: the operation's only store write carries the admission check of a
 	// remembered credential (AdmissionCheck), and nothing is written before it, so a request is
@@ -36,6 +38,11 @@ type Operation struct {
 	// admission (Principal.Settle) before it answers anything the write did not.
 	GuardsAdmission bool
 }
+
+// SettlesAdmission reports whether the operation settles a deferred admission in its own
+// round trip to the store (GuardsAdmission, ReadsState), so a face that deferred one need not
+// settle it first.
+func (o Operation) SettlesAdmission() bool { return o.GuardsAdmission || o.ReadsState }
 
 // AcceptsTokens reports whether a capability token may call the operation.
 func (o Operation) AcceptsTokens() bool { return o.Access == KeysAndTokens }

@@ -545,6 +545,19 @@ func (s *States) Get(ctx context.Context, p Principal, key string, at At) (State
 	if err := p.RequireResource(op, key); err != nil {
 		return State{}, err
 	}
+	if p.AdmissionDeferred() {
+		// Left to this read by its face (a 2026-07-28 MCP get_state): the admission is settled
+		// here, the current read going out with the credential in the same round trip, as a
+		// REST GET's does. What it read is answered only once the credential is admitted.
+		var want Prefetch
+		if !at.IsSet() {
+			want.StateKey = key
+		}
+		var err error
+		if p, _, err = p.settle(ctx, want); err != nil {
+			return State{}, err
+		}
+	}
 	var ev *StateEvent
 	if r := p.prefetched.State; !at.IsSet() && r.take(p.ProjectID, key) {
 		if r.Err != nil {

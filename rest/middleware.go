@@ -186,8 +186,8 @@ type authenticator struct {
 	mcpSessionIdle time.Duration
 	// guardsAdmission is set on the routes of operations that GuardsAdmission, and on the
 	// streamable HTTP MCP route for 2026-07-28 requests (its tools settle the admission before
-	// anything but such an operation: tools.Tool.Handler): a remembered credential's admission
-	// is settled by the write (or by settleWriter) instead of first.
+	// anything but an operation that settles it itself: tools.Tool.Handler): a remembered
+	// credential's admission is settled by the write or read (or by settleWriter) instead of first.
 	guardsAdmission bool
 }
 

@@ -123,13 +123,14 @@ func trueOrNil(b bool) *bool {
 }
 
 // Handler adapts t to mcp-go: the caller is authenticated for this request (see caller), the
-// scope is checked, and failures become isError results. A tool whose operation GuardsAdmission
-// leaves a deferred admission to its write; every other tool settles it first.
+// scope is checked, and failures become isError results. A tool whose operation settles a
+// deferred admission in its own round trip (core.Operation.SettlesAdmission: upsert_state's
+// write, get_state's read) leaves it to the operation; every other tool settles it first.
 func (t Tool) Handler(d Deps) server.ToolHandlerFunc {
 	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		p, ok := core.PrincipalFrom(ctx)
 		var err error
-		if !ok || !t.Op.GuardsAdmission {
+		if !ok || !t.Op.SettlesAdmission() {
 			p, err = caller(ctx)
 		}
 		if err != nil {

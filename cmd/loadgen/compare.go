@@ -72,7 +72,7 @@ func parseCompare(args []string) (compareConfig, error) {
 	fs.StringVar(&c.server, "server", "", "path of a built cmd/http-server binary (required)")
 	fs.StringVar(&c.baseline, "baseline", "", "PUT and GET: path of another build of cmd/http-server (say, of the commit before), measured in the same rounds as ours and printed as ours ÷ baseline")
 	fs.StringVar(&c.redisURL, "redis", "redis://127.0.0.1:6379/15", "Redis for our server and floor (c); loopback only")
-	fs.StringVar(&c.ops, "ops", "put,get,mcp", "operations to measure: put, get, mcp (upsert_state over /api/mcp against ours's REST PUT), lease (hand-off on one key, lease.go)")
+	fs.StringVar(&c.ops, "ops", "put,get,mcp", "operations to measure: put, get, mcp (upsert_state over /api/mcp against ours's REST PUT), mcp-get (get_state against the REST GET), lease (hand-off on one key, lease.go)")
 	conns := fs.String("c", "1,8,32,128", "connection counts, comma-separated")
 	fs.DurationVar(&c.d, "d", 5*time.Second, "duration of each measurement")
 	fs.IntVar(&c.size, "size", 200, "bytes of each PUT's data object")
@@ -175,8 +175,8 @@ func runCompare(args []string) error {
 			}
 			continue
 		}
-		if op == "mcp" {
-			if err := compareMCP(rdb, targets[len(targets)-1], cc); err != nil {
+		if call, ok := mcpCalls[op]; ok {
+			if err := compareMCP(rdb, targets[len(targets)-1], cc, call); err != nil {
 				return err
 			}
 			continue
@@ -340,17 +340,24 @@ func measure(rdb *redis.Client, t *target, cc compareConfig, method string, conn
 	}, nil
 }
 
-// compareMCP measures upsert_state called over streamable HTTP (one session per connection),
-// through mcp-go's client and through the lean one (mcpLoad.lean), beside REST PUTs on the same
-// server, at each connection count.
-func compareMCP(rdb *redis.Client, ours *target, cc compareConfig) error {
+// mcpCall is a tool -compare -ops calls over MCP, and the REST request it is measured against.
+type mcpCall struct{ tool, method string }
+
+// mcpCalls are -compare's MCP operations.
+var mcpCalls = map[string]mcpCall{"mcp": {"upsert_state", http.MethodPut}, "mcp-get": {"get_state", http.MethodGet}}
+
+// compareMCP measures call's tool called over streamable HTTP (one session per connection),
+// through mcp-go's client and through the lean one (mcpLoad.lean), beside its REST request on
+// the same server, at each connection count. The REST GET's prefill writes the keys get_state
+// reads.
+func compareMCP(rdb *redis.Client, ours *target, cc compareConfig, call mcpCall) error {
 	for _, n := range cc.conns {
-		rest, err := measure(rdb, ours, cc, http.MethodPut, n)
+		rest, err := measure(rdb, ours, cc, call.method, n)
 		if err != nil {
 			return err
 		}
-		fmt.Printf("\nmcp upsert_state vs REST PUT on ours, %d connections: REST %.0f req/s p50 %s p99 %s\n",
-			n, rest.rate, ms(rest.p50), ms(rest.p99))
+		fmt.Printf("\nmcp %s vs REST %s on ours, %d connections: REST %.0f req/s p50 %s p99 %s\n",
+			call.tool, call.method, n, rest.rate, ms(rest.p50), ms(rest.p99))
 		for _, lean := range []bool{false, true} {
 			cpu0, err := procCPU(ours.cmd.Process.Pid)
 			if err != nil {
@@ -360,7 +367,7 @@ func compareMCP(rdb *redis.Client, ours *target, cc compareConfig) error {
 			if err != nil {
 				return err
 			}
-			lat, rate, err := fireMCP(mcpLoad{url: ours.url, key: ours.key, protocol: cc.mcpProtocol, conns: n, size: cc.size, keys: cc.keys, d: cc.d, lean: lean})
+			lat, rate, err := fireMCP(mcpLoad{url: ours.url, key: ours.key, protocol: cc.mcpProtocol, tool: call.tool, conns: n, size: cc.size, keys: cc.keys, d: cc.d, lean: lean})
 			if err != nil {
 				return fmt.Errorf("mcp: %w", err)
 			}
@@ -382,6 +389,7 @@ func compareMCP(rdb *redis.Client, ours *target, cc compareConfig) error {
 // mcpLoad is what fireMCP drives: n calls in all (0 = until the deadline) over conns sessions.
 type mcpLoad struct {
 	url, key, protocol string
+	tool               string // upsert_state or get_state
 	conns, size, keys  int
 	n                  int64
 	d                  time.Duration
@@ -393,7 +401,7 @@ type mcpLoad struct {
 	lean bool
 }
 
-// fireMCP runs l.conns initialised MCP sessions calling upsert_state until l.n calls were issued
+// fireMCP runs l.conns initialised MCP sessions calling l.tool until l.n calls were issued
 // or l.d passed. l.protocol is the revision each session asks for in initialize: 2026-07-28 (the
 // stateless era, every request carrying its version in _meta and Mcp-* headers) or a legacy one
 // such as 2025-11-25 or 2025-06-18, which the hosts in use today send.
@@ -423,7 +431,7 @@ func fireMCP(l mcpLoad) (summary, float64, error) {
 			return summary{}, 0, err
 		}
 		clients[i] = c
-		leans[i] = &leanMCP{http: hc, url: l.url + "/api/mcp", key: l.key, protocol: l.protocol, session: c.GetSessionId(), data: dataJSON}
+		leans[i] = &leanMCP{http: hc, url: l.url + "/api/mcp", key: l.key, protocol: l.protocol, session: c.GetSessionId(), tool: l.tool, data: dataJSON}
 	}
 	ws := make([]*worker, l.conns)
 	var issued atomic.Int64
@@ -446,8 +454,11 @@ func fireMCP(l mcpLoad) (summary, float64, error) {
 					isError, err = leans[i].call(ctx, key)
 				} else {
 					var req mcp.CallToolRequest
-					req.Params.Name = "upsert_state"
-					req.Params.Arguments = map[string]any{"state_key": key, "agent_id": "loadgen", "data": data}
+					req.Params.Name = l.tool
+					req.Params.Arguments = map[string]any{"state_key": key}
+					if l.tool == "upsert_state" {
+						req.Params.Arguments = map[string]any{"state_key": key, "agent_id": "loadgen", "data": data}
+					}
 					var res *mcp.CallToolResult
 					if res, err = c.CallTool(ctx, req); err == nil {
 						isError = res.IsError
@@ -476,14 +487,15 @@ func fireMCP(l mcpLoad) (summary, float64, error) {
 	return s, float64(s.total) / time.Since(start).Seconds(), nil
 }
 
-// leanMCP sends upsert_state calls in a session mcp-go's client opened (mcpLoad.lean).
+// leanMCP sends upsert_state or get_state calls in a session mcp-go's client opened
+// (mcpLoad.lean).
 type leanMCP struct {
-	http                        *http.Client
-	url, key, protocol, session string
-	data                        []byte
+	http                              *http.Client
+	url, key, protocol, session, tool string
+	data                              []byte
 }
 
-// call sends one upsert_state of key and reports whether the result is an error.
+// call sends one call of key and reports whether the result is an error.
 func (m *leanMCP) call(ctx context.Context, key string) (bool, error) {
 	var b bytes.Buffer
 	b.WriteString(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{`)
@@ -491,8 +503,11 @@ func (m *leanMCP) call(ctx context.Context, key string) (bool, error) {
 		b.WriteString(`"_meta":{"` + mcp.MetaKeyProtocolVersion + `":"` + m.protocol + `","` + mcp.MetaKeyClientCapabilities +
 			`":{},"` + mcp.MetaKeyClientInfo + `":{"name":"loadgen","version":"1"}},`)
 	}
-	b.WriteString(`"name":"upsert_state","arguments":{"state_key":"` + key + `","agent_id":"loadgen","data":`)
-	b.Write(m.data)
+	b.WriteString(`"name":"` + m.tool + `","arguments":{"state_key":"` + key + `"`)
+	if m.tool == "upsert_state" {
+		b.WriteString(`,"agent_id":"loadgen","data":`)
+		b.Write(m.data)
+	}
 	b.WriteString(`}}}`)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.url, &b)
 	if err != nil {
@@ -505,7 +520,7 @@ func (m *leanMCP) call(ctx context.Context, key string) (bool, error) {
 	h.Set("Mcp-Protocol-Version", m.protocol)
 	if mcp.IsModernProtocol(m.protocol) {
 		h.Set("Mcp-Method", "tools/call")
-		h.Set("Mcp-Name", "upsert_state")
+		h.Set("Mcp-Name", m.tool)
 	} else if m.session != "" {
 		h.Set("Mcp-Session-Id", m.session)
 	}

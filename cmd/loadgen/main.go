@@ -266,7 +266,7 @@ func run(args []string) error {
 	}
 	if cfg.op == "mcp" {
 		start := time.Now()
-		s, _, err := fireMCP(mcpLoad{url: cfg.url, key: cfg.key, protocol: cfg.mcpProtocol, conns: cfg.c, size: cfg.size, keys: cfg.keys, n: cfg.n, d: cfg.d, allowRemote: cfg.allowRemote, lean: cfg.mcpLean})
+		s, _, err := fireMCP(mcpLoad{url: cfg.url, key: cfg.key, protocol: cfg.mcpProtocol, tool: "upsert_state", conns: cfg.c, size: cfg.size, keys: cfg.keys, n: cfg.n, d: cfg.d, allowRemote: cfg.allowRemote, lean: cfg.mcpLean})
 		s.print(os.Stdout, cfg, time.Since(start))
 		return err
 	}
