@@ -61,8 +61,8 @@ type config struct {
 	keys        int
 	allowRemote bool
 	pace        time.Duration // each client's pause between requests (0 = none: as fast as answered)
-	mcpProtocol string        // -op mcp: the revision each session initializes with
-	mcpLean     bool          // -op mcp: calls sent by the lean client (mcpLoad.lean)
+	mcpProtocol string        // -op mcp, mcp-get: the revision each session initializes with
+	mcpLean     bool          // -op mcp, mcp-get: calls sent by the lean client (mcpLoad.lean)
 }
 
 const mcpProtocolUsage = "MCP protocol revision each session initializes with: 2026-07-28 (stateless, Mcp-* headers) or a legacy one hosts send today (2025-11-25, 2025-06-18)"
@@ -90,9 +90,9 @@ func parse(args []string) (config, error) {
 	fs.IntVar(&c.c, "c", 32, "concurrent clients")
 	fs.Int64Var(&c.n, "n", 0, "total requests (0 = until -d)")
 	fs.DurationVar(&c.d, "d", 0, "duration, at most 60s (default 10s when -n is 0; with -n, a cap of 60s)")
-	fs.StringVar(&c.op, "op", "put", "put, get, mixed (half PUT, half GET) or mcp (upsert_state over /api/mcp, one session per client)")
+	fs.StringVar(&c.op, "op", "put", "put, get, mixed (half PUT, half GET), mcp (upsert_state over /api/mcp, one session per client) or mcp-get (get_state)")
 	fs.StringVar(&c.mcpProtocol, "mcp-protocol", mcp.LATEST_PROTOCOL_VERSION, mcpProtocolUsage)
-	fs.BoolVar(&c.mcpLean, "mcp-lean", false, "-op mcp: send each call as one prepared POST, as the REST client does, instead of through mcp-go's client (the session is still opened by it)")
+	fs.BoolVar(&c.mcpLean, "mcp-lean", false, "-op mcp, mcp-get: send each call as one prepared POST, as the REST client does, instead of through mcp-go's client (the session is still opened by it)")
 	fs.IntVar(&c.size, "size", 1024, "bytes of each PUT's data object")
 	fs.IntVar(&c.keys, "keys", 1000, "distinct state keys (loadgen-0 … loadgen-<keys-1>)")
 	fs.BoolVar(&c.allowRemote, "allow-remote", false, "allow a non-loopback target (see the package comment)")
@@ -108,8 +108,8 @@ func parse(args []string) (config, error) {
 		return c, errors.New("-n must be >= 0")
 	case c.d < 0 || c.d > maxDuration:
 		return c, fmt.Errorf("-d must be at most %s", maxDuration)
-	case c.op != "put" && c.op != "get" && c.op != "mixed" && c.op != "mcp":
-		return c, errors.New("-op must be put, get, mixed or mcp")
+	case c.op != "put" && c.op != "get" && c.op != "mixed" && c.op != "mcp" && c.op != "mcp-get":
+		return c, errors.New("-op must be put, get, mixed, mcp or mcp-get")
 	case !mcp.IsValidProtocolVersion(c.mcpProtocol):
 		return c, fmt.Errorf("-mcp-protocol %q: want one of %v", c.mcpProtocol, mcp.ValidProtocolVersions)
 	case c.size < len(`{"pad":""}`) || c.size > maxSize:
@@ -264,14 +264,8 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	if cfg.op == "mcp" {
-		start := time.Now()
-		s, _, err := fireMCP(mcpLoad{url: cfg.url, key: cfg.key, protocol: cfg.mcpProtocol, tool: "upsert_state", conns: cfg.c, size: cfg.size, keys: cfg.keys, n: cfg.n, d: cfg.d, allowRemote: cfg.allowRemote, lean: cfg.mcpLean})
-		s.print(os.Stdout, cfg, time.Since(start))
-		return err
-	}
 	c := newClient(cfg)
-	if cfg.op != "put" {
+	if cfg.op != "put" && cfg.op != "mcp" {
 		// GETs must find their states: write each key once first (not measured, also bounded).
 		ctx, cancel := context.WithTimeout(context.Background(), maxDuration)
 		pre, _ := c.fire(ctx, int64(cfg.keys), func(int64) string { return http.MethodPut })
@@ -279,6 +273,12 @@ func run(args []string) error {
 		if bad := summarize(pre).failed; bad > 0 {
 			return fmt.Errorf("prefill of %d keys: %d requests failed", cfg.keys, bad)
 		}
+	}
+	if call, ok := mcpCalls[cfg.op]; ok {
+		start := time.Now()
+		s, _, err := fireMCP(mcpLoad{url: cfg.url, key: cfg.key, protocol: cfg.mcpProtocol, tool: call.tool, conns: cfg.c, size: cfg.size, keys: cfg.keys, n: cfg.n, d: cfg.d, allowRemote: cfg.allowRemote, lean: cfg.mcpLean})
+		s.print(os.Stdout, cfg, time.Since(start))
+		return err
 	}
 	method := func(int64) string { return http.MethodPut }
 	switch cfg.op {
