@@ -100,6 +100,15 @@ func TestFastCallsAnswerAsMCPGo(t *testing.T) {
 			"modern no capabilities": with(modern("get_state", get), func(_, p map[string]any, _ map[string]string) {
 				delete(p["_meta"].(map[string]any), mcp.MetaKeyClientCapabilities)
 			}),
+			"modern capabilities a string": with(modern("get_state", get), func(_, p map[string]any, _ map[string]string) {
+				p["_meta"].(map[string]any)[mcp.MetaKeyClientCapabilities] = "all"
+			}),
+			"modern client info malformed": with(modern("get_state", get), func(_, p map[string]any, _ map[string]string) {
+				p["_meta"].(map[string]any)[mcp.MetaKeyClientInfo] = map[string]any{"name": 5}
+			}),
+			"modern log level": with(modern("get_state", get), func(_, p map[string]any, _ map[string]string) {
+				p["_meta"].(map[string]any)[mcp.MetaKeyLogLevel] = "debug"
+			}),
 			"modern Last-Event-ID":        with(modern("get_state", get), func(_, _ map[string]any, h map[string]string) { h["Last-Event-ID"] = "1" }),
 			"progress token":              with(legacy(sid, "get_state", get), func(_, p map[string]any, _ map[string]string) { p["_meta"] = map[string]any{"progressToken": 1} }),
 			"other _meta":                 with(modern("get_state", get), func(_, p map[string]any, _ map[string]string) { p["_meta"].(map[string]any)["traceparent"] = "x" }),

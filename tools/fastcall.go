@@ -139,18 +139,23 @@ func (f fastCalls) parse(r *http.Request, body []byte) (fastCall, bool) {
 		return c, false
 	}
 	var meta *mcp.Meta
+	var values metaValues
 	if len(m.Params.Meta) > 0 && string(m.Params.Meta) != "null" {
-		// What mcp.Meta's UnmarshalJSON builds, decoded by jsonx.
-		var fields map[string]any
-		if jsonx.Unmarshal(m.Params.Meta, &fields) != nil || fields == nil {
+		// What mcp.Meta's UnmarshalJSON builds, decoded by jsonx, and the typed values era needs.
+		var raw map[string]json.RawMessage
+		if jsonx.Unmarshal(m.Params.Meta, &raw) != nil || raw == nil {
 			return c, false
 		}
-		for k := range fields {
-			if !fastMeta[k] { // a progress token among them
+		fields := make(map[string]any, len(raw))
+		for k, v := range raw {
+			var x any
+			if !fastMeta[k] || jsonx.Unmarshal(v, &x) != nil { // a progress token among them
 				return c, false
 			}
+			fields[k] = x
 		}
 		meta = &mcp.Meta{AdditionalFields: fields}
+		values = decodeMetaValues(raw)
 	}
 	c.handler = handler
 	c.req.Method = m.Method
@@ -158,7 +163,7 @@ func (f fastCalls) parse(r *http.Request, body []byte) (fastCall, bool) {
 	c.req.Params.Name = m.Params.Name
 	c.req.Params.RawArguments = m.Params.Arguments
 	c.req.Params.Meta = meta
-	if ok := f.era(r, &c, meta); !ok {
+	if ok := f.era(r, &c, meta, values); !ok {
 		return c, false
 	}
 	return c, true
@@ -166,7 +171,7 @@ func (f fastCalls) parse(r *http.Request, body []byte) (fastCall, bool) {
 
 // era fills c.info as mcp-go's protocol info for the request, and reports whether the
 // request passes the era's checks (streamable_http_modern.go, HandleMessage).
-func (f fastCalls) era(r *http.Request, c *fastCall, meta *mcp.Meta) bool {
+func (f fastCalls) era(r *http.Request, c *fastCall, meta *mcp.Meta, values metaValues) bool {
 	metaVersion, headerVersion := meta.ProtocolVersion(), r.Header.Get(mcp.HeaderProtocolVersion)
 	if !mcp.IsModernProtocol(metaVersion) && !mcp.IsModernProtocol(headerVersion) {
 		c.info = &server.RequestProtocolInfo{ProtocolVersion: metaVersion}
@@ -176,16 +181,42 @@ func (f fastCalls) era(r *http.Request, c *fastCall, meta *mcp.Meta) bool {
 	if r.Header.Get(mcp.HeaderLastEventID) != "" || headerVersion != metaVersion || !mcp.IsValidProtocolVersion(metaVersion) {
 		return false
 	}
-	caps := meta.ClientCapabilities()
+	caps := values.capabilities
 	name, _ := json.Marshal(struct {
 		Name string `json:"name"`
 	}{c.req.Params.Name})
 	if caps == nil || mcp.ValidateStandardHeaders(r.Header.Get, metaVersion, mcp.MethodToolsCall, name) != nil {
 		return false
 	}
-	c.info = &server.RequestProtocolInfo{Modern: true, ProtocolVersion: metaVersion, ClientInfo: meta.ClientInfo(),
-		LogLevel: meta.LogLevel(), ClientCapabilities: caps}
+	c.info = &server.RequestProtocolInfo{Modern: true, ProtocolVersion: metaVersion, ClientInfo: values.clientInfo,
+		LogLevel: values.logLevel, ClientCapabilities: caps}
 	return true
+}
+
+// metaValues are the _meta values of mcp-go's protocol info, as mcp.Meta's accessors give them
+// (ClientInfo, ClientCapabilities, LogLevel: a value that does not decode as its type is
+// absent), decoded once from the raw value. The accessors re-encode the value decoded into the
+// Meta's map and decode that again with encoding/json: ~18k instructions per 2026-07-28 call.
+type metaValues struct {
+	clientInfo   *mcp.Implementation
+	capabilities *mcp.ClientCapabilities
+	logLevel     mcp.LoggingLevel
+}
+
+func decodeMetaValues(raw map[string]json.RawMessage) metaValues {
+	var v metaValues
+	decodeMetaValue(raw[mcp.MetaKeyClientInfo], &v.clientInfo)
+	decodeMetaValue(raw[mcp.MetaKeyClientCapabilities], &v.capabilities)
+	decodeMetaValue(raw[mcp.MetaKeyLogLevel], &v.logLevel)
+	return v
+}
+
+// decodeMetaValue decodes b into *out, leaving it zero when b is absent or does not decode.
+func decodeMetaValue[T any](b json.RawMessage, out *T) {
+	if len(b) > 0 && jsonx.Unmarshal(b, out) != nil {
+		var zero T
+		*out = zero
+	}
 }
 
 // legacySession reports whether a legacy request's session id (if any) is valid; an unknown
