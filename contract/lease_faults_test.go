@@ -134,6 +134,14 @@ func TestLeaseRoundTrips(t *testing.T) {
 		_, err = a.Leases.Renew(ctx, p.P, l.ID, core.RenewLease{})
 		require.NoError(t, err)
 		require.NoError(t, a.Leases.Release(ctx, p.P, l.ID))
+		// And dial both of go-redis's pools (scripts go out as pipelines, which have a pool of
+		// their own; the record read below is a single command): a dial's set-up commands are
+		// not the transition's.
+		ow, err := other.Leases.Acquire(ctx, p.P, "warm", core.AcquireLease{Holder: "h"})
+		require.NoError(t, err)
+		_, err = a.Leases.Renew(ctx, p.P, ow.ID, core.RenewLease{})
+		require.NoError(t, err)
+		require.NoError(t, a.Leases.Release(ctx, p.P, ow.ID))
 
 		h.set(0, false)
 		l, err = a.Leases.Acquire(ctx, p.P, "k", core.AcquireLease{Holder: "h"})

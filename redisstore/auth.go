@@ -86,7 +86,11 @@ func (s *Store) CredentialAndCount(ctx context.Context, hash, project string, li
 			pipe.PExpire(ctx, key, 2*core.RateWindow)
 		}
 	}
-	if cmds, err := pipe.Exec(ctx); err != nil {
+	cmds := pipe.Cmds()
+	if err := s.co.exec(ctx, pipe); err != nil {
+		if ctx.Err() != nil { // none of cmds may be read (coalescer.exec)
+			return nil, nil, nil, core.Internal(op, err)
+		}
 		// A failed read in reads (or an unknown session's nil) is the read's answer, not the
 		// credential's: the request is refused or admitted as it would be without it.
 		for _, c := range cmds {

@@ -119,8 +119,7 @@ func (s *Store) AcquireLease(ctx context.Context, project string, a core.LeaseAt
 	return out, nil
 }
 
-// runPipelined runs script by its SHA in one pipeline with also's commands, loading it (EVAL)
-// on a server that does not know it yet.
+// runPipelined runs script in one pipeline with also's commands (evalPipelined).
 func (s *Store) runPipelined(ctx context.Context, script *redis.Script, keys []string, args []any, also func(redis.Pipeliner)) ([]any, error) {
 	if s.waitReplicas > 0 {
 		// The script must be WAITed for on its own connection; the sweeper's project set, like
@@ -132,20 +131,39 @@ func (s *Store) runPipelined(ctx context.Context, script *redis.Script, keys []s
 		_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error { also(p); return nil })
 		return res, err
 	}
+	cmd, err := s.evalPipelined(ctx, script, keys, args, also)
+	if err != nil {
+		return nil, err
+	}
+	return cmd.Slice()
+}
+
+// evalPipelined runs script by its SHA in one pipeline with also's commands (nil: none), its
+// round trip coalesced with others under load (coalesce.go), loading the script (EVAL) on a
+// server that does not know it yet. It returns the script's command and the pipeline's first
+// error.
+func (s *Store) evalPipelined(ctx context.Context, script *redis.Script, keys []string, args []any, also func(redis.Pipeliner)) (*redis.Cmd, error) {
 	for _, eval := range []func(context.Context, redis.Scripter, []string, ...any) *redis.Cmd{script.EvalSha, script.Eval} {
 		pipe := s.rdb.Pipeline()
 		cmd := eval(ctx, pipe, keys, args...)
-		also(pipe)
-		_, err := pipe.Exec(ctx)
+		if also != nil {
+			also(pipe)
+		}
+		err := s.co.exec(ctx, pipe)
+		if err != nil && ctx.Err() != nil {
+			cmd = redis.NewCmd(ctx) // the script's may still be answered: not read (coalescer.exec)
+			cmd.SetErr(err)
+			return cmd, err
+		}
 		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
 			continue
 		}
-		if err != nil {
-			return nil, err
-		}
-		return cmd.Slice()
+		return cmd, err
 	}
-	return nil, errors.New("script could not be loaded")
+	err := errors.New("script could not be loaded")
+	cmd := redis.NewCmd(ctx)
+	cmd.SetErr(err)
+	return cmd, err
 }
 
 func (s *Store) queueKeys(project string, l core.Lease) []string {

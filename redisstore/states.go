@@ -341,7 +341,7 @@ func (s *Store) StateEventsAt(ctx context.Context, project string, keys []string
 	for i, k := range keys {
 		cmds[i] = pipe.XRevRangeN(ctx, stateKey(project, k), upperID(atSeq), "-", 1)
 	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+	if err := s.co.exec(ctx, pipe); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, core.Internal(op, err)
 	}
 	for i, cmd := range cmds {

@@ -35,6 +35,8 @@ type Store struct {
 	gen generation // the store generation this server started on (generation.go)
 	// labelHints guess the index keys a state write must name (labelhints.go).
 	labelHints labelHints
+	// co sends the round trips of a request's work, coalesced under load (coalesce.go).
+	co *coalescer
 }
 
 // New wraps a client. Its errors are classified from here on (availability.go): call it once
@@ -43,6 +45,7 @@ func New(rdb redis.UniversalClient) *Store {
 	s := &Store{rdb: rdb, blocking: rdb, rs: redsync.New(goredis.NewPool(rdb)), labelHints: newLabelHints()}
 	rdb.AddHook(availabilityHook{})
 	rdb.AddHook(resetHook{&s.gen})
+	s.co = &coalescer{rdb: rdb}
 	return s
 }
 
@@ -142,8 +145,13 @@ func (s *Store) writeOnce(ctx context.Context, key string, fn func(c redis.Cmdab
 	return nil
 }
 
-// run runs a script as one write (keys[0]'s slot is the script's slot).
+// run runs a script as one write (keys[0]'s slot is the script's slot), its round trip
+// coalesced with others under load (coalesce.go) unless writes WAIT for replicas.
 func (s *Store) run(ctx context.Context, script *redis.Script, keys []string, args ...any) *redis.Cmd {
+	if s.waitReplicas == 0 {
+		cmd, _ := s.evalPipelined(ctx, script, keys, args, nil)
+		return cmd
+	}
 	var cmd *redis.Cmd
 	err := s.write(ctx, keys[0], func(c redis.Cmdable) error {
 		cmd = script.Run(ctx, c, keys, args...)

@@ -15,13 +15,18 @@ import (
 // FaultProxy is a TCP proxy in front of a store that can lose a reply: armed with a command
 // name, it forwards the next request carrying that command to the server, lets the server
 // execute it, then throws the reply away and cuts the connection. The client sees exactly
-// what a network fault after the write looks like, and go-redis retries the command.
+// what a network fault after the write looks like, and go-redis retries the command. It can
+// also hold every reply (a stalled network or server) until released.
 type FaultProxy struct {
 	ln      net.Listener
 	target  string
 	armed   atomic.Pointer[[]byte] // upper-case command name whose next reply is dropped
 	Dropped atomic.Int64           // replies dropped so far
-	wg      sync.WaitGroup
+	// Requests counts the reads from clients forwarded to the server: one per pipeline or
+	// command, as go-redis writes each in one go (a large one may take several).
+	Requests atomic.Int64
+	held     atomic.Pointer[chan struct{}] // while set, replies wait for it to close
+	wg       sync.WaitGroup
 }
 
 // NewFaultProxy listens on a loopback port and forwards to target until the test ends.
@@ -33,8 +38,22 @@ func NewFaultProxy(tb testing.TB, target string) *FaultProxy {
 	}
 	p := &FaultProxy{ln: ln, target: target}
 	p.wg.Go(p.accept)
-	tb.Cleanup(func() { _ = ln.Close(); p.wg.Wait() })
+	tb.Cleanup(func() { p.ReleaseReplies(); _ = ln.Close(); p.wg.Wait() })
 	return p
+}
+
+// HoldReplies makes every reply wait, unsent, until ReleaseReplies: the requests still reach
+// the server and are executed.
+func (p *FaultProxy) HoldReplies() {
+	ch := make(chan struct{})
+	p.held.Store(&ch)
+}
+
+// ReleaseReplies sends the held replies and stops holding.
+func (p *FaultProxy) ReleaseReplies() {
+	if ch := p.held.Swap(nil); ch != nil {
+		close(*ch)
+	}
 }
 
 // Addr is where clients connect.
@@ -74,6 +93,7 @@ func (p *FaultProxy) pipe(client, server net.Conn) {
 		for {
 			n, err := client.Read(buf)
 			if n > 0 {
+				p.Requests.Add(1)
 				if c := p.armed.Load(); c != nil && bytes.Contains(bytes.ToUpper(buf[:n]), *c) && p.armed.CompareAndSwap(c, nil) {
 					drop.Store(true)
 				}
@@ -91,6 +111,9 @@ func (p *FaultProxy) pipe(client, server net.Conn) {
 		buf := make([]byte, 64<<10)
 		for {
 			n, err := server.Read(buf)
+			if ch := p.held.Load(); n > 0 && ch != nil {
+				<-*ch
+			}
 			if n > 0 && drop.Load() {
 				p.Dropped.Add(1)
 				return // the reply is lost with the connection
