@@ -250,11 +250,18 @@ func (h redisHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	}
 }
 
+// ProcessPipelineHook times a pipeline of one command as that command (a write script is sent
+// as one, so that it can be coalesced with others: redisstore/coalesce.go), and any other as
+// "pipeline".
 func (h redisHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		start := time.Now()
 		err := next(ctx, cmds)
-		h.record("pipeline", start, err)
+		name := "pipeline"
+		if len(cmds) == 1 {
+			name = cmds[0].Name()
+		}
+		h.record(name, start, err)
 		return err
 	}
 }
