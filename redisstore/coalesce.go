@@ -12,8 +12,8 @@ import (
 // event loop per pipeline. Under load, concurrent requests' round trips are sent together: while
 // soloRoundTrips of them are in flight, a request's pipeline waits for the next one to be
 // answered and then goes out with every other that waited, as one pipeline on one connection
-// (docs/benchmarks.md, "Session 12": at 128 connections Redis CPU per GET −45 %). Below that, as
-// at low load, a pipeline goes out at once on its own, as before.
+// (docs/benchmarks.md, "Session 12": at 128 connections, Redis CPU per GET −32 to −39 %).
+// Below that, as at low load, a pipeline goes out at once on its own, as before.
 //
 // go-redis has a coalescing pipeliner of its own (AutoPipeline, full duplex), but its wait for
 // an admitted batch ignores the caller's context: under lost replies requests hung in it past
