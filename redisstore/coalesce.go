@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -34,6 +35,9 @@ type coalescer struct {
 	mu       sync.Mutex
 	inflight int             // round trips sent and not answered yet (a batch counts once)
 	queue    []*coalescedJob // pipelines waiting for the next batch, oldest first
+	// batched counts the pipelines sent in a batch rather than alone: the share of round
+	// trips coalesced (agentstate_redis_coalesced_round_trips_total) says whether it is on.
+	batched atomic.Int64
 }
 
 // coalescedJob is one request's pipeline waiting in the queue.
@@ -98,6 +102,7 @@ func (c *coalescer) send(jobs []*coalescedJob) {
 	if len(sent) == 0 {
 		return
 	}
+	c.batched.Add(int64(len(sent)))
 	// The batch is everyone's: no one request's end may cut it short. Its values (the trace
 	// span) are the first request's.
 	_, _ = pipe.Exec(context.WithoutCancel(sent[0].ctx))
@@ -111,3 +116,7 @@ func (c *coalescer) send(jobs []*coalescedJob) {
 		close(j.done)
 	}
 }
+
+// CoalescedRoundTrips is how many requests' pipelines this store has sent in a batch with
+// others' rather than alone, since it opened.
+func (s *Store) CoalescedRoundTrips() int64 { return s.co.batched.Load() }

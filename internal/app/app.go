@@ -319,7 +319,8 @@ func Open(ctx context.Context, c *Config, log *slog.Logger) (*App, error) {
 	a.Metrics.WatchState(metrics.State{SearchPath: a.search.path,
 		LeasesHeld: func(ctx context.Context) (int64, error) {
 			return a.Store.LeasesHeld(ctx, core.NowMs(core.SystemClock{}))
-		}})
+		},
+		CoalescedRoundTrips: a.Store.CoalescedRoundTrips})
 	return a, nil
 }
 

@@ -194,6 +194,8 @@ func TestMetricsCountAScriptedWorkload(t *testing.T) {
 	assert.Equal(t, 1.0, during["agentstate_watches_open"])
 	assert.Equal(t, 1.0, after["agentstate_search_path{path=portable}"], "the embedded store has no RediSearch")
 	assert.Equal(t, 0.0, after["agentstate_search_path{path=redisearch}"])
+	_, exported := after["agentstate_redis_coalesced_round_trips_total"]
+	assert.True(t, exported, "the coalesced round trips counter is exported (it moves only under load: contract's TestStatesAreLinearizableWhenCoalesced)")
 	assert.Eventually(t, func() bool { return scrape(t, ts.URL)["agentstate_watches_open"] == 0 }, 10*time.Second, 20*time.Millisecond,
 		"the watch gauge drops when the client goes")
 }

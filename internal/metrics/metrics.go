@@ -298,13 +298,16 @@ func (m *Metrics) Handler(token string) http.Handler {
 type State struct {
 	LeasesHeld func(ctx context.Context) (int64, error) // live leases in every project, from the store
 	SearchPath func() string                            // the conversation search path serving queries now
+	// CoalescedRoundTrips is the store's count of round trips sent in a batch with others.
+	CoalescedRoundTrips func() int64
 }
 
 // SearchPaths are the values SearchPath may return.
 var SearchPaths = []string{"portable", "redisearch"}
 
 // WatchState registers the gauges of s: agentstate_leases_held, counted in the store (so it
-// is the same on every replica), and agentstate_search_path{path}, 1 for the path in use.
+// is the same on every replica), and agentstate_search_path{path}, 1 for the path in use; and
+// agentstate_redis_coalesced_round_trips_total, a counter kept by the store and read at scrape.
 func (m *Metrics) WatchState(s State) {
 	if m == nil {
 		return
@@ -315,6 +318,8 @@ func (m *Metrics) WatchState(s State) {
 var (
 	leasesHeldDesc = prometheus.NewDesc("agentstate_leases_held", "Leases live now, in every project (read from the store at scrape time).", nil, nil)
 	searchPathDesc = prometheus.NewDesc("agentstate_search_path", "Conversation search path serving queries: 1 for the one in use.", []string{"path"}, nil)
+	coalescedDesc  = prometheus.NewDesc("agentstate_redis_coalesced_round_trips_total",
+		"Requests' Redis round trips sent in one pipeline with other requests' under load, rather than alone.", nil, nil)
 )
 
 // stateScrapeTimeout bounds the store reads one scrape makes.
@@ -325,6 +330,7 @@ type stateCollector struct{ s State }
 func (c stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- leasesHeldDesc
 	ch <- searchPathDesc
+	ch <- coalescedDesc
 }
 
 func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
@@ -346,6 +352,9 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 			ch <- prometheus.MustNewConstMetric(searchPathDesc, prometheus.GaugeValue, v, p)
 		}
+	}
+	if c.s.CoalescedRoundTrips != nil {
+		ch <- prometheus.MustNewConstMetric(coalescedDesc, prometheus.CounterValue, float64(c.s.CoalescedRoundTrips()))
 	}
 }
 
