@@ -252,3 +252,14 @@ func TestLeasesAreLinearizable(t *testing.T) {
 			return recordLeaseHistory(t, s, 8, 120, []string{"lease-a", "lease-b"})
 		})
 }
+
+// TestLeasesAreLinearizableWhenCoalesced: the same lease history from 24 clients on three keys,
+// so that acquires, renewals, releases and fenced writes go out batched with other requests'
+// (coalesce.go): a batch resent after a lost reply must still grant once and burn one token.
+func TestLeasesAreLinearizableWhenCoalesced(t *testing.T) {
+	linearizableOnEveryStore(t, leaseModel, "lease-coalesced", 5*time.Millisecond,
+		func(op porcupine.Operation) bool { return op.Output.(leaseOut).Unknown },
+		whileCoalesced(func(t *testing.T, s *testenv.Server) []porcupine.Operation {
+			return recordLeaseHistory(t, s, 24, 40, []string{"lease-a", "lease-b", "lease-c"})
+		}))
+}
