@@ -2,10 +2,14 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Coalesced round trips. Beyond its commands, what a request costs Redis, and this process, is
@@ -23,7 +27,8 @@ import (
 //
 // Each command keeps its own answer and error, and go-redis's hooks (store reset refusal,
 // availability, metrics, tracing) and retries apply to the combined pipeline as they applied to
-// each; every script a batch carries is retry-safe as it was alone.
+// each; every script a batch carries is retry-safe as it was alone. Each traced request also
+// gets a span of its own for the batch it went out in (batchSpans).
 
 // soloRoundTrips is how many round trips may be in flight before later ones are coalesced: at
 // 8 concurrent requests and below (a replica serving a few agents) nothing waits for another.
@@ -103,15 +108,22 @@ func (c *coalescer) send(jobs []*coalescedJob) {
 		return
 	}
 	c.batched.Add(int64(len(sent)))
-	// The batch is everyone's: no one request's end may cut it short. Its values (the trace
-	// span) are the first request's.
-	_, _ = pipe.Exec(context.WithoutCancel(sent[0].ctx))
-	for _, j := range sent {
+	ctx, spans := batchSpans(sent, len(pipe.Cmds()))
+	// The batch is everyone's: no one request's end may cut it short.
+	_, _ = pipe.Exec(context.WithoutCancel(ctx))
+	for i, j := range sent {
 		for _, cmd := range j.cmds {
 			if err := cmd.Err(); err != nil {
 				j.err = err
 				break
 			}
+		}
+		if spans != nil && spans[i] != nil {
+			if j.err != nil && !errors.Is(j.err, redis.Nil) {
+				spans[i].RecordError(j.err)
+				spans[i].SetStatus(codes.Error, j.err.Error())
+			}
+			spans[i].End()
 		}
 		close(j.done)
 	}
@@ -120,3 +132,41 @@ func (c *coalescer) send(jobs []*coalescedJob) {
 // CoalescedRoundTrips is how many requests' pipelines this store has sent in a batch with
 // others' rather than alone, since it opened.
 func (s *Store) CoalescedRoundTrips() int64 { return s.co.batched.Load() }
+
+// batchSpans gives each traced request of a batch a client span of its own, "redis.coalesced",
+// from the batch's start to its answer. go-redis's tracing hook sees one pipeline and records
+// it once, under the context the batch runs in; without these, every request but that one
+// would show no Redis time at all. ctx is the first traced request's context, with its span,
+// so the pipeline's span is a child of that one, and the other requests' spans link to it
+// (the first request's context when none is traced). spans[i] is nil for an untraced
+// request; spans is nil when none is, and costs nothing then.
+func batchSpans(sent []*coalescedJob, commands int) (ctx context.Context, spans []trace.Span) {
+	ctx = sent[0].ctx
+	var first trace.SpanContext
+	for i, j := range sent {
+		parent := trace.SpanFromContext(j.ctx)
+		if !parent.SpanContext().IsValid() {
+			continue
+		}
+		opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
+			attribute.String("db.system", "redis"), // as go-redis's own spans say it
+			attribute.Int("agentstate.redis.batch.requests", len(sent)),
+			attribute.Int("agentstate.redis.batch.commands", commands),
+			attribute.Int("agentstate.redis.commands", len(j.cmds)))}
+		if first.IsValid() {
+			opts = append(opts, trace.WithLinks(trace.Link{SpanContext: first}))
+		}
+		jctx, span := parent.TracerProvider().Tracer(tracerScope).Start(j.ctx, "redis.coalesced", opts...)
+		if spans == nil {
+			spans = make([]trace.Span, len(sent))
+		}
+		spans[i] = span
+		if !first.IsValid() {
+			ctx, first = jctx, span.SpanContext()
+		}
+	}
+	return ctx, spans
+}
+
+// tracerScope names the store's own spans' instrumentation scope.
+const tracerScope = "github.com/agentstate/agentstate-go/redisstore"

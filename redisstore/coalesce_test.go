@@ -4,12 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/extra/redisotel/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/agentstate/agentstate-go/core"
 	"github.com/agentstate/agentstate-go/internal/testenv"
@@ -162,5 +168,74 @@ func TestQueuedRoundTripLeavesWithItsContext(t *testing.T) {
 		}
 		release()
 		assert.Nil(t, c.get(t, "late"), "the write that left unsent was never applied")
+	})
+}
+
+// Every traced request of a coalesced batch has a span of its own for its round trip, a child
+// of its own span: go-redis's tracing hook records the batch once, as a child of the first
+// traced request's, and the others link to that one. An untraced request gets none.
+func TestCoalescedRequestsEachTraced(t *testing.T) {
+	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
+		c := newCoalescing(t, e)
+		rec := tracetest.NewSpanRecorder()
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+		require.NoError(t, redisotel.InstrumentTracing(c.env.Rdb, redisotel.WithTracerProvider(tp)))
+		const queued = 10
+		release := c.fillSlots(t)
+		var wg sync.WaitGroup
+		c.waitFor(t, &wg)
+		requests := make([]trace.SpanContext, queued)
+		for i := range queued {
+			ctx := context.Background()
+			if i%5 != 4 { // every fifth request untraced
+				var span trace.Span
+				ctx, span = tp.Tracer("test").Start(ctx, fmt.Sprintf("request %d", i))
+				requests[i] = span.SpanContext()
+				defer span.End()
+			}
+			wg.Go(func() {
+				_, err := c.st.StateEventsAt(ctx, c.project, []string{fmt.Sprintf("t-%d", i)}, 0, 0)
+				assert.NoError(t, err)
+			})
+		}
+		require.Eventually(t, func() bool { return c.st.QueuedRoundTrips() == queued }, 10*time.Second, time.Millisecond)
+		release()
+		wg.Wait()
+
+		byParent := map[trace.SpanID]sdktrace.ReadOnlySpan{} // the coalesced spans, by their request's span
+		coalesced := map[trace.SpanID]bool{}
+		var pipelines []sdktrace.ReadOnlySpan
+		for _, s := range rec.Ended() {
+			switch {
+			case s.Name() == "redis.coalesced":
+				assert.NotContains(t, byParent, s.Parent().SpanID(), "one span per request")
+				byParent[s.Parent().SpanID()] = s
+				coalesced[s.SpanContext().SpanID()] = true
+				assert.Contains(t, s.Attributes(), attribute.Int("agentstate.redis.batch.requests", queued))
+			case strings.HasPrefix(s.Name(), "redis.pipeline"):
+				pipelines = append(pipelines, s)
+			}
+		}
+		var batch []sdktrace.ReadOnlySpan // the batch's pipeline span: under a coalesced one
+		for _, p := range pipelines {
+			if coalesced[p.Parent().SpanID()] {
+				batch = append(batch, p)
+			}
+		}
+		require.Len(t, batch, 1, "the batch is one pipeline, traced once")
+		head := batch[0].Parent().SpanID()
+		for i, r := range requests {
+			if !r.IsValid() {
+				continue
+			}
+			s, ok := byParent[r.SpanID()]
+			require.True(t, ok, "request %d has a span for its round trip", i)
+			assert.Equal(t, r.TraceID(), s.SpanContext().TraceID(), "request %d: in its own trace", i)
+			if s.SpanContext().SpanID() != head {
+				require.Len(t, s.Links(), 1, "request %d links to the span the batch is under", i)
+				assert.Equal(t, head, s.Links()[0].SpanContext.SpanID())
+			}
+		}
+		assert.Len(t, byParent, queued-queued/5, "no span for an untraced request")
 	})
 }

@@ -109,7 +109,7 @@ func checkRedisURL(v string) (*redis.Options, error) {
 	if err != nil {
 		return nil, fmt.Errorf("-redis: %w", err)
 	}
-	if h, _, _ := net.SplitHostPort(u.Addr); !isLoopbackHost(h) {
+	if h, _, _ := net.SplitHostPort(u.Addr); u.Network != "unix" && !isLoopbackHost(h) { // a unix socket is local by nature
 		return nil, fmt.Errorf("-redis %s is not on loopback", u.Addr)
 	}
 	return u, nil
