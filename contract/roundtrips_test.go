@@ -178,10 +178,12 @@ func TestPrefetchedStateOnlyForAdmittedRequest(t *testing.T) {
 }
 
 // A legacy-era MCP tools/call (initialize handshake, Mcp-Session-Id) from a remembered
-// credential costs two round trips, one more than the same REST write (whose script admits it):
-// the session check's GETEX goes in the auth pipeline (core.MCPSessionRead), still once per
-// request, so its idle time starts again exactly once; a 2026-07-28 request, whose session
-// header nothing checks, reads none.
+// credential: upsert_state costs two round trips, one more than the same REST write (whose
+// script admits it): the session is checked before the write, its GETEX with the credential
+// (core.MCPSessionRead), still once per request, so its idle time starts again exactly once.
+// get_state costs one, as the REST GET: the credential, the session and the read go together,
+// and under an unknown session what was read is not answered. A 2026-07-28 request, whose
+// session header nothing checks, reads none.
 func TestLegacyMCPCallRoundTrips(t *testing.T) {
 	testenv.ForEachStore(t, func(t *testing.T, e *testenv.Env) {
 		e, _ = e.WithOwnClients(t) // its hooks see this test's commands only
@@ -211,6 +213,35 @@ func TestLegacyMCPCallRoundTrips(t *testing.T) {
 		assert.EqualValues(t, 2, trips.Load()-before, "a legacy tools/call: credential and session, then the write")
 		assert.Equal(t, 1, strings.Count(strings.Join(sent.list(), " "), "getex"), "one session check: %v", sent.list())
 
+		// get_state settles the admission with its read, and the session check goes in that
+		// round trip too: one, as the REST GET. Under an unknown session, or another
+		// credential's, nothing read is answered: mcp-go's 404.
+		get := map[string]any{"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": map[string]any{
+			"name": "get_state", "arguments": map[string]any{"state_key": "k"}}}
+		sent.reset()
+		before = trips.Load()
+		resp, b := send(t, "POST", s.URL+"/api/mcp", key, get, legacyHeaders(sid))
+		require.Equal(t, 200, resp.StatusCode, string(b))
+		require.NotContains(t, string(b), `"isError":true`)
+		assert.Contains(t, string(b), `\"n\":1`)
+		assert.EqualValues(t, 1, trips.Load()-before, "a legacy get_state: credential, session and read together: %v", sent.list())
+		assert.Equal(t, 1, strings.Count(strings.Join(sent.list(), " "), "getex"), "one session check: %v", sent.list())
+		other, err := s.App.Keys.CreateAPIKey(context.Background(), s.Project.P, core.CreateKeyRequest{Name: "other"})
+		require.NoError(t, err)
+		require.Equal(t, 200, status(t, s, "GET", "/api/v1/states/k", other.Key, nil)) // remembered from now on
+		for _, c := range []struct{ name, cred, sid string }{
+			{"a session never issued", key, "mcp-session-never-issued"},
+			{"another credential's session", other.Key, sid},
+		} {
+			resp, b := send(t, "POST", s.URL+"/api/mcp", c.cred, get, legacyHeaders(c.sid))
+			assert.Equal(t, http.StatusNotFound, resp.StatusCode, "%s: %s", c.name, b)
+			assert.NotContains(t, string(b), `\"n\"`, c.name)
+			// A write is checked against its session before it runs.
+			resp, b = send(t, "POST", s.URL+"/api/mcp", c.cred, call, legacyHeaders(c.sid))
+			assert.Equal(t, http.StatusNotFound, resp.StatusCode, "%s: %s", c.name, b)
+		}
+		assert.NotContains(t, sent.list(), "evalsha", "no write under those sessions")
+
 		// A 2026-07-28 request's session header is ignored by mcp-go, so it is not read either.
 		modern := map[string]string{"Accept": "application/json, text/event-stream", "Mcp-Session-Id": sid,
 			"Mcp-Protocol-Version": mcp.ProtocolVersion20260728, "Mcp-Method": "tools/list"}
@@ -218,7 +249,7 @@ func TestLegacyMCPCallRoundTrips(t *testing.T) {
 			mcp.MetaKeyProtocolVersion: mcp.ProtocolVersion20260728, mcp.MetaKeyClientCapabilities: map[string]any{},
 			mcp.MetaKeyClientInfo: map[string]any{"name": "contract", "version": "1"}}}}
 		sent.reset()
-		resp, b := send(t, "POST", s.URL+"/api/mcp", key, list, modern)
+		resp, b = send(t, "POST", s.URL+"/api/mcp", key, list, modern)
 		require.Equal(t, 200, resp.StatusCode, string(b))
 		assert.NotContains(t, sent.list(), "getex")
 	})

@@ -65,8 +65,11 @@ type admission struct {
 	limiter       *RateLimiter
 	raw, resource string
 	keysOnly      bool
-	id            *credentialIdentity
-	at            time.Time // when the request was charged (check's window)
+	// session is a legacy MCP request's session check (Prefetch.MCPSession, MCPSessionIdle):
+	// it goes in whichever round trip settles the admission, as it went in Admit's.
+	session Prefetch
+	id      *credentialIdentity
+	at      time.Time // when the request was charged (check's window)
 
 	settled bool
 	status  RateStatus
@@ -79,13 +82,14 @@ type admission struct {
 // deferred returns the remembered principal of id with its admission left to the write, or
 // ok = false when the request must be admitted now: a kind this route refuses, another
 // audience, an expired token (each refused the long way, with the usual answer).
-func (a *Auth) deferred(id *credentialIdentity, raw, resource string, l *RateLimiter, keysOnly bool) (Principal, bool) {
+func (a *Auth) deferred(id *credentialIdentity, raw, resource string, l *RateLimiter, keysOnly bool, want Prefetch) (Principal, bool) {
 	p := id.principal
 	if (keysOnly && p.Kind != KindAPIKey) || (p.Audience != "" && p.Audience != resource) ||
 		(p.ExpiresAt != 0 && p.ExpiresAt <= NowMs(a.clock)) {
 		return Principal{}, false
 	}
-	p.admission = &admission{auth: a, limiter: l, raw: raw, resource: resource, keysOnly: keysOnly, id: id}
+	p.admission = &admission{auth: a, limiter: l, raw: raw, resource: resource, keysOnly: keysOnly, id: id,
+		session: Prefetch{MCPSession: want.MCPSession, MCPSessionIdle: want.MCPSessionIdle}}
 	return p, true
 }
 
@@ -110,6 +114,7 @@ func (p Principal) settle(ctx context.Context, want Prefetch) (Principal, RateSt
 		return p, RateStatus{}, nil
 	}
 	if !a.settled {
+		want.MCPSession, want.MCPSessionIdle = a.session.MCPSession, a.session.MCPSessionIdle
 		q, st, err := a.auth.Admit(ctx, a.raw, a.resource, a.limiter, a.keysOnly, want)
 		a.settled, a.status, a.err = true, st, err
 		if err == nil {
@@ -123,6 +128,8 @@ func (p Principal) settle(ctx context.Context, want Prefetch) (Principal, RateSt
 }
 
 // admissionCheck is the check p's one write carries; nil when p's admission is not deferred.
+// A legacy MCP session is not checked by it: the face validates the session (settling the
+// admission) before any tool that writes.
 func (p Principal) admissionCheck() *AdmissionCheck {
 	a := p.admission
 	if a == nil || a.settled {

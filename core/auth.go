@@ -205,7 +205,7 @@ func (a *Auth) Admit(ctx context.Context, raw, resource string, l *RateLimiter, 
 		return p, st, err
 	}
 	if want.GuardsAdmission {
-		if p, ok := a.deferred(id, raw, resource, l, keysOnly); ok {
+		if p, ok := a.deferred(id, raw, resource, l, keysOnly, want); ok {
 			return p, RateStatus{}, nil
 		}
 	}

@@ -185,8 +185,9 @@ type authenticator struct {
 	// Mcp-Session-Id header names (core.MCPSessionRead), refreshing its idle time this long.
 	mcpSessionIdle time.Duration
 	// guardsAdmission is set on the routes of operations that GuardsAdmission, and on the
-	// streamable HTTP MCP route for 2026-07-28 requests (its tools settle the admission before
-	// anything but an operation that settles it itself: tools.Tool.Handler): a remembered
+	// streamable HTTP MCP POST route (its tools settle the admission before anything but an
+	// operation that settles it itself: tools.Tool.Handler; a legacy session check settles it
+	// too, carrying the session read, and no write script carries one): a remembered
 	// credential's admission is settled by the write or read (or by settleWriter) instead of first.
 	guardsAdmission bool
 }
@@ -218,10 +219,9 @@ func (a authenticator) middleware(next http.Handler) http.Handler {
 		if a.mcpSessionIdle > 0 && !mcp.IsModernProtocol(r.Header.Get(mcp.HeaderProtocolVersion)) {
 			// mcp-go ignores the session header of a 2026-07-28 request: reading it would keep
 			// alive a session nothing checks. A legacy request's session check reads the
-			// session with the credential, which a deferred admission would put off: one
-			// round trip more.
+			// session with the credential: in this round trip, or, when the admission is
+			// deferred, in the one that settles it (a get_state's read: one round trip).
 			want.MCPSession, want.MCPSessionIdle = r.Header.Get("Mcp-Session-Id"), a.mcpSessionIdle
-			want.GuardsAdmission = false
 		}
 		p, st, err := a.auth.Admit(r.Context(), cred, resource, a.limiter, a.access == core.KeysOnly, want)
 		if err != nil && st.Limit == 0 { // refused before it was charged: not a rate-limit refusal

@@ -33,6 +33,8 @@ import (
 // writes for it. Everything else — another method, a batch, any field it does not know, any
 // check that would fail (content type, Host on a loopback listener, protocol version, Mcp-*
 // headers, session id) — goes to mcp-go with the same bytes, which answers as it always has.
+// (A legacy get_state's session is checked after its read, whose round trip carries the session
+// read too; an unknown one drops what was read and goes to mcp-go the same way.)
 // TestFastCallsAnswerAsMCPGo holds the two paths to the same answers.
 //
 // What FastCalls leaves out, because nothing here uses it: the ephemeral mcp-go session in the
@@ -46,7 +48,7 @@ import (
 // accept (its SessionIdManager's Validate).
 func (s *Server) FastCalls(next http.Handler, prepare func(context.Context, *http.Request) context.Context,
 	session func(r *http.Request, id string) bool) http.Handler {
-	f := fastCalls{handlers: s.handlers, next: next, prepare: prepare, session: session,
+	f := fastCalls{handlers: s.handlers, readsFirst: s.readsFirst, next: next, prepare: prepare, session: session,
 		info: mcp.Implementation{Name: serverName, Version: core.ProductVersion}}
 	meta := &mcp.Meta{}
 	meta.SetServerInfo(f.info)
@@ -55,12 +57,13 @@ func (s *Server) FastCalls(next http.Handler, prepare func(context.Context, *htt
 }
 
 type fastCalls struct {
-	handlers map[string]server.ToolHandlerFunc // Server.handlers
-	next     http.Handler
-	prepare  func(context.Context, *http.Request) context.Context
-	session  func(*http.Request, string) bool
-	info     mcp.Implementation
-	meta     []byte
+	handlers   map[string]server.ToolHandlerFunc // Server.handlers
+	readsFirst map[string]bool                   // Server.readsFirst
+	next       http.Handler
+	prepare    func(context.Context, *http.Request) context.Context
+	session    func(*http.Request, string) bool
+	info       mcp.Implementation
+	meta       []byte
 }
 
 // fastRequest is every field FastCalls serves; DecodeStrict refuses any other.
@@ -100,15 +103,27 @@ func (f fastCalls) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	call, ok := f.parse(r, body)
-	if ok && call.info.ProtocolVersion == "" {
+	// A legacy request's session is checked first, as mcp-go checks it, except for a tool that
+	// only reads: its read settles the admission and carries the session read in the same round
+	// trip, and the session is checked from that before anything is answered.
+	legacy := ok && call.info.ProtocolVersion == ""
+	sessionAfter := legacy && f.readsFirst[call.req.Params.Name] && r.Header.Get(server.HeaderKeySessionID) != ""
+	if legacy && !sessionAfter {
 		ok = f.legacySession(r)
+	}
+	var res *mcp.CallToolResult
+	if ok {
+		res, err = call.handler(server.WithRequestProtocolInfo(f.prepare(r.Context(), r), call.info), call.req)
+		// An unknown session: what was read is dropped, and mcp-go answers as it does for one
+		// (its 404, or the credential's refusal, already settled).
+		ok = !sessionAfter || f.legacySession(r)
 	}
 	if !ok {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		f.next.ServeHTTP(w, r)
 		return
 	}
-	f.answer(w, r, call)
+	f.answer(w, call, res, err)
 }
 
 type errReader struct{ err error }
@@ -226,10 +241,8 @@ func (f fastCalls) legacySession(r *http.Request) bool {
 	return id == "" || f.session(r, id)
 }
 
-// answer runs the call and writes mcp-go's response for it.
-func (f fastCalls) answer(w http.ResponseWriter, r *http.Request, c fastCall) {
-	ctx := server.WithRequestProtocolInfo(f.prepare(r.Context(), r), c.info)
-	res, err := c.handler(ctx, c.req)
+// answer writes mcp-go's response for the call's result (res, err).
+func (f fastCalls) answer(w http.ResponseWriter, c fastCall, res *mcp.CallToolResult, err error) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK) // INTERNAL_ERROR maps to 200 in 2026-07-28 too
 	if err != nil {

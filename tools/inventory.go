@@ -165,6 +165,10 @@ func (t Tool) Handler(d Deps) server.ToolHandlerFunc {
 type Server struct {
 	*server.MCPServer
 	handlers map[string]server.ToolHandlerFunc
+	// readsFirst are the tools whose legacy session check may follow the call (FastCalls): they
+	// write nothing and settle a deferred admission with their read (get_state), whose round
+	// trip then carries the session read too.
+	readsFirst map[string]bool
 }
 
 // serverName is the implementation name in initialize and in a 2026-07-28 result's serverInfo.
@@ -196,7 +200,8 @@ func NewServer(d Deps, middleware []server.ToolHandlerMiddleware) *Server {
 	for _, m := range middleware {
 		opts = append(opts, server.WithToolHandlerMiddleware(m))
 	}
-	s := &Server{MCPServer: server.NewMCPServer(serverName, core.ProductVersion, opts...), handlers: map[string]server.ToolHandlerFunc{}}
+	s := &Server{MCPServer: server.NewMCPServer(serverName, core.ProductVersion, opts...), handlers: map[string]server.ToolHandlerFunc{},
+		readsFirst: map[string]bool{}}
 	addResources(s.MCPServer, hooks, d)
 	for _, t := range Inventory() {
 		def := t.Definition()
@@ -211,6 +216,7 @@ func NewServer(d Deps, middleware []server.ToolHandlerMiddleware) *Server {
 				h = m(h)
 			}
 			s.handlers[t.Name] = h
+			s.readsFirst[t.Name] = t.Op.ReadsState && !t.Op.Mutates
 		}
 	}
 	return s
