@@ -33,6 +33,11 @@ type AdmissionCheck struct {
 	Window   int64
 	Counters []RateCounter
 	Limit    int64
+	// Session is the legacy MCP session the request names (its Mcp-Session-Id), checked as the
+	// face's session check would: it must be this credential's, and its idle time starts again,
+	// SessionIdle long; refused with AdmissionNoSession. "" = none.
+	Session     string
+	SessionIdle time.Duration
 
 	Outcome AdmissionOutcome
 	Count   int64 // the highest of the counters' counts after this request
@@ -52,6 +57,9 @@ const (
 	AdmissionRefused
 	// AdmissionLimited: counted (Count) and over budget; nothing written.
 	AdmissionLimited
+	// AdmissionNoSession: the credential passed, but Session is unknown or another credential's;
+	// nothing counted or written. The face answers as for an unknown session.
+	AdmissionNoSession
 )
 
 // ErrNotAdmitted is the store's answer to a write whose AdmissionCheck refused it
@@ -77,6 +85,9 @@ type admission struct {
 	// admitted is the principal a settlement the long way admitted; set only when that was
 	// needed and succeeded.
 	admitted *Principal
+	// sessionRead is the session check the write's script passed (AdmissionCheck.Session), for
+	// the face's session check to take (Principal.PrefetchedMCPSession).
+	sessionRead *MCPSessionRead
 }
 
 // deferred returns the remembered principal of id with its admission left to the write, or
@@ -142,7 +153,7 @@ func (p Principal) admissionCheck() *AdmissionCheck {
 		limit = a.limiter.perWindow
 	}
 	return &AdmissionCheck{Kind: p.Kind, CredentialID: p.CredentialID, Lineage: a.id.lineage,
-		Window: window, Counters: counters, Limit: limit}
+		Window: window, Counters: counters, Limit: limit, Session: a.session.MCPSession, SessionIdle: a.session.MCPSessionIdle}
 }
 
 // checked settles p's admission from its write's check c, given the store's answer err. A
@@ -158,6 +169,9 @@ func (p Principal) checked(ctx context.Context, c *AdmissionCheck, err error) (a
 	switch c.Outcome {
 	case AdmissionPassed:
 		a.settled = true
+		if c.Session != "" {
+			a.sessionRead = &MCPSessionRead{Project: p.ProjectID, ID: c.Session, Credential: p.CredentialID}
+		}
 		if len(c.Counters) > 0 && c.Count > 0 {
 			a.status, _ = a.limiter.verdict(a.at, []int64{c.Count})
 		}
@@ -171,7 +185,15 @@ func (p Principal) checked(ctx context.Context, c *AdmissionCheck, err error) (a
 		if _, _, err := p.Settle(ctx); err != nil {
 			return nil, err
 		}
+		if c.Session != "" {
+			// Admitted the long way: done over only under the session (read by that settlement).
+			if cred, _, err := a.admitted.PrefetchedMCPSession(c.Session); err != nil || cred != a.admitted.CredentialID {
+				return nil, errNoSession
+			}
+		}
 		return a.admitted, nil
+	case AdmissionNoSession:
+		return nil, errNoSession // unsettled: the face's session check settles it, and refuses
 	}
 	if err != nil {
 		// The answer was lost: the counters' expiries may not be set, and the request is

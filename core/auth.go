@@ -146,6 +146,10 @@ const lastUsedResolution = time.Minute
 
 var errUnauthorized = E("core.Auth.Authenticate", CodeUnauthorized, MsgUnauthorized)
 
+// errNoSession refuses a write whose admission found its legacy MCP session unknown
+// (AdmissionNoSession): the face answers as for an unknown session instead.
+var errNoSession = E("core.Auth.Admit", CodeNotFound, MsgMCPSessionUnknown)
+
 // Authenticate resolves raw to a principal for a face that is no OAuth resource (REST, stdio):
 // an audience-bound credential is refused there.
 func (a *Auth) Authenticate(ctx context.Context, raw string) (Principal, error) {

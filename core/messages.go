@@ -5,15 +5,16 @@ package core
 // and transports use these names and never write a text of their own; validation messages
 // that belong to one check stay beside that check.
 const (
-	MsgUnauthorized     = "Unauthorized"
-	MsgTokenLacksScope  = "Capability token does not have required scope"
-	MsgMissingScope     = "Missing required scope: " // followed by the scope
-	MsgCannotDelegate   = "This capability token cannot delegate (its max_depth is 0)"
-	MsgBoundAgent       = "This credential is bound to agent " // followed by the agent
-	MsgInternal         = "Internal server error"
-	MsgStoreUnavailable = "The store is temporarily unavailable; retry shortly"
-	MsgAudienceBound    = "This token is bound to one resource and cannot mint tokens for another"
-	MsgShuttingDown     = "The server is shutting down; reconnect to resume (a watch resumes from its Last-Event-ID)"
+	MsgUnauthorized      = "Unauthorized"
+	MsgTokenLacksScope   = "Capability token does not have required scope"
+	MsgMissingScope      = "Missing required scope: " // followed by the scope
+	MsgCannotDelegate    = "This capability token cannot delegate (its max_depth is 0)"
+	MsgBoundAgent        = "This credential is bound to agent " // followed by the agent
+	MsgInternal          = "Internal server error"
+	MsgStoreUnavailable  = "The store is temporarily unavailable; retry shortly"
+	MsgAudienceBound     = "This token is bound to one resource and cannot mint tokens for another"
+	MsgMCPSessionUnknown = "MCP session not found; initialize a new session"
+	MsgShuttingDown      = "The server is shutting down; reconnect to resume (a watch resumes from its Last-Event-ID)"
 
 	MsgInvalidUTF8      = "Invalid JSON body: text must be valid UTF-8"
 	MsgMalformedRequest = "Malformed request: the request line or a header cannot be parsed (in a path, % must be followed by two hex digits)"

@@ -69,6 +69,9 @@ type MCPSessionRead struct {
 // when it was read for session id in p's project and not taken yet; ok = false: read it.
 func (p Principal) PrefetchedMCPSession(id string) (credential string, ok bool, err error) {
 	r := p.prefetched.MCPSession
+	if r == nil && p.admission != nil {
+		r = p.admission.sessionRead // checked by the write that settled the admission
+	}
 	if r == nil || !r.once.take(r.Project == p.ProjectID && r.ID == id) {
 		return "", false, nil
 	}

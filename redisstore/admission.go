@@ -24,6 +24,9 @@ func admissionKeys(adm *core.AdmissionCheck) int {
 	if checksRevokedSet(adm) {
 		n++
 	}
+	if adm.Session != "" {
+		n++
+	}
 	return n
 }
 
@@ -34,7 +37,8 @@ func admissionKeys(adm *core.AdmissionCheck) int {
 func checksRevokedSet(adm *core.AdmissionCheck) bool { return adm.Kind == core.KindCapabilityToken }
 
 // appendAdmission adds adm's keys to a write's (the credential's record, for a token the
-// revoked set, its rate counters) and returns its spec, ":<limit>:<expiry>:<flags>:<lineage>";
+// revoked set, the session it names, its rate counters) and returns its spec,
+// ":<limit>:<expiry>:<flags>:<idle>:<lineage>";
 // "" without one.
 func appendAdmission(keys []string, project string, adm *core.AdmissionCheck) ([]string, string) {
 	if adm == nil {
@@ -45,6 +49,9 @@ func appendAdmission(keys []string, project string, adm *core.AdmissionCheck) ([
 	if checksRevokedSet(adm) {
 		keys = append(keys, revokedTokensKey(project))
 		lineage = strings.Join(adm.Lineage, ",") // ids are nanoids: no commas
+	}
+	if adm.Session != "" {
+		keys = append(keys, mcpSessionKey(project, adm.Session))
 	}
 	var b strings.Builder
 	b.WriteByte(':')
@@ -61,6 +68,10 @@ func appendAdmission(keys []string, project string, adm *core.AdmissionCheck) ([
 		}
 	}
 	b.WriteByte(':')
+	if adm.Session != "" {
+		b.WriteString(strconv.FormatInt(adm.SessionIdle.Milliseconds(), 10))
+	}
+	b.WriteByte(':')
 	b.WriteString(lineage)
 	return keys, b.String()
 }
@@ -71,6 +82,9 @@ func admissionReply(adm *core.AdmissionCheck, res []any) ([]any, error) {
 	switch res[0] {
 	case "NOADMIT":
 		adm.Outcome = core.AdmissionRefused
+		return nil, core.ErrNotAdmitted
+	case "NOSESSION":
+		adm.Outcome = core.AdmissionNoSession
 		return nil, core.ErrNotAdmitted
 	case "LIMITED":
 		adm.Outcome, adm.Count = core.AdmissionLimited, res[1].(int64)

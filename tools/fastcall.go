@@ -33,8 +33,9 @@ import (
 // writes for it. Everything else — another method, a batch, any field it does not know, any
 // check that would fail (content type, Host on a loopback listener, protocol version, Mcp-*
 // headers, session id) — goes to mcp-go with the same bytes, which answers as it always has.
-// (A legacy get_state's session is checked after its read, whose round trip carries the session
-// read too; an unknown one drops what was read and goes to mcp-go the same way.)
+// (A legacy call of a tool whose operation settles its own admission checks its session in
+// that round trip: get_state's read, a write's script; an unknown session drops the tool's
+// answer and goes to mcp-go the same way.)
 // TestFastCallsAnswerAsMCPGo holds the two paths to the same answers.
 //
 // What FastCalls leaves out, because nothing here uses it: the ephemeral mcp-go session in the
@@ -48,7 +49,7 @@ import (
 // accept (its SessionIdManager's Validate).
 func (s *Server) FastCalls(next http.Handler, prepare func(context.Context, *http.Request) context.Context,
 	session func(r *http.Request, id string) bool) http.Handler {
-	f := fastCalls{handlers: s.handlers, readsFirst: s.readsFirst, next: next, prepare: prepare, session: session,
+	f := fastCalls{handlers: s.handlers, checksSession: s.checksSession, next: next, prepare: prepare, session: session,
 		info: mcp.Implementation{Name: serverName, Version: core.ProductVersion}}
 	meta := &mcp.Meta{}
 	meta.SetServerInfo(f.info)
@@ -57,13 +58,13 @@ func (s *Server) FastCalls(next http.Handler, prepare func(context.Context, *htt
 }
 
 type fastCalls struct {
-	handlers   map[string]server.ToolHandlerFunc // Server.handlers
-	readsFirst map[string]bool                   // Server.readsFirst
-	next       http.Handler
-	prepare    func(context.Context, *http.Request) context.Context
-	session    func(*http.Request, string) bool
-	info       mcp.Implementation
-	meta       []byte
+	handlers      map[string]server.ToolHandlerFunc // Server.handlers
+	checksSession map[string]bool                   // Server.checksSession
+	next          http.Handler
+	prepare       func(context.Context, *http.Request) context.Context
+	session       func(*http.Request, string) bool
+	info          mcp.Implementation
+	meta          []byte
 }
 
 // fastRequest is every field FastCalls serves; DecodeStrict refuses any other.
@@ -103,19 +104,20 @@ func (f fastCalls) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	call, ok := f.parse(r, body)
-	// A legacy request's session is checked first, as mcp-go checks it, except for a tool that
-	// only reads: its read settles the admission and carries the session read in the same round
-	// trip, and the session is checked from that before anything is answered.
+	// A legacy request's session is checked first, as mcp-go checks it, except by a tool that
+	// checks it itself: the round trip that settles its admission (its read, or its write's
+	// script, which writes nothing under an unknown session) carries the session check too, and
+	// the session is checked from that before anything is answered.
 	legacy := ok && call.info.ProtocolVersion == ""
-	sessionAfter := legacy && f.readsFirst[call.req.Params.Name] && r.Header.Get(server.HeaderKeySessionID) != ""
+	sessionAfter := legacy && f.checksSession[call.req.Params.Name] && r.Header.Get(server.HeaderKeySessionID) != ""
 	if legacy && !sessionAfter {
 		ok = f.legacySession(r)
 	}
 	var res *mcp.CallToolResult
 	if ok {
 		res, err = call.handler(server.WithRequestProtocolInfo(f.prepare(r.Context(), r), call.info), call.req)
-		// An unknown session: what was read is dropped, and mcp-go answers as it does for one
-		// (its 404, or the credential's refusal, already settled).
+		// An unknown session: the tool's answer is dropped, and mcp-go answers as it does for one
+		// (its 404, or the credential's refusal once settled).
 		ok = !sessionAfter || f.legacySession(r)
 	}
 	if !ok {

@@ -165,10 +165,10 @@ func (t Tool) Handler(d Deps) server.ToolHandlerFunc {
 type Server struct {
 	*server.MCPServer
 	handlers map[string]server.ToolHandlerFunc
-	// readsFirst are the tools whose legacy session check may follow the call (FastCalls): they
-	// write nothing and settle a deferred admission with their read (get_state), whose round
-	// trip then carries the session read too.
-	readsFirst map[string]bool
+	// checksSession are the tools whose call checks a legacy session itself (FastCalls): their
+	// operation settles a deferred admission in its own round trip (get_state's read, a write's
+	// script: core.Operation.SettlesAdmission), and the session check goes in it too.
+	checksSession map[string]bool
 }
 
 // serverName is the implementation name in initialize and in a 2026-07-28 result's serverInfo.
@@ -201,7 +201,7 @@ func NewServer(d Deps, middleware []server.ToolHandlerMiddleware) *Server {
 		opts = append(opts, server.WithToolHandlerMiddleware(m))
 	}
 	s := &Server{MCPServer: server.NewMCPServer(serverName, core.ProductVersion, opts...), handlers: map[string]server.ToolHandlerFunc{},
-		readsFirst: map[string]bool{}}
+		checksSession: map[string]bool{}}
 	addResources(s.MCPServer, hooks, d)
 	for _, t := range Inventory() {
 		def := t.Definition()
@@ -216,7 +216,7 @@ func NewServer(d Deps, middleware []server.ToolHandlerMiddleware) *Server {
 				h = m(h)
 			}
 			s.handlers[t.Name] = h
-			s.readsFirst[t.Name] = t.Op.ReadsState && !t.Op.Mutates
+			s.checksSession[t.Name] = t.Op.SettlesAdmission()
 		}
 	}
 	return s

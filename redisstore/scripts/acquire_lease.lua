@@ -37,7 +37,7 @@
 --       waiters are ahead); wake_in_ms is when the situation can change without a wake-up (the
 --       lease's expiry or the head waiter's deadline); queued is 1 when ARGV[8] > 0.
 --   {"ERR", "STORE_RESET", counter}  the project's counter is below ARGV[13]; nothing written
---   {"NOADMIT"}, {"LIMITED", count}  the admission's refusals; nothing written
+--   {"NOADMIT"}, {"NOSESSION"}, {"LIMITED", count}  the admission's refusals; nothing written
 -- With an admission, "OK", "BUSY" and "DONE" end with its count (DONE: as it stands).
 
 local id, key, now = ARGV[1], ARGV[2], tonumber(ARGV[6])

@@ -69,9 +69,11 @@
 --                                       admission's count); no event written, the counter put back
 --   {"NOADMIT"}                         the admission's record is gone or its lineage revoked;
 --                                       nothing counted, nothing written
+--   {"NOSESSION"}                       the admission names a legacy MCP session that is unknown
+--                                       or another credential's; nothing counted, nothing written
 --   {"LIMITED", count}                  the admission counted over its budget (count: the
 --                                       highest of its counters); nothing written
--- With an admission, every reply but STORE_RESET and those two ends with the highest of its
+-- With an admission, every reply but STORE_RESET and those three ends with the highest of its
 -- counters' counts (DONE: as they stand, this request counted by the first execution).
 
 local op, now, key = ARGV[1], tonumber(ARGV[2]), ARGV[12]
