@@ -249,6 +249,18 @@ func TestLegacyMCPCallRoundTrips(t *testing.T) {
 			assert.Equal(t, http.StatusNotFound, resp.StatusCode, "%s: %s", c.name, b)
 		}
 		assert.Equal(t, v, version(), "nothing written under those sessions")
+		// A tool whose write carries no admission checks the session before it runs.
+		keys := func() int {
+			l, err := s.App.Keys.ListAPIKeys(context.Background(), s.Project.P)
+			require.NoError(t, err)
+			return len(l.Data)
+		}
+		n := keys()
+		mintKey := map[string]any{"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": map[string]any{
+			"name": "create_api_key", "arguments": map[string]any{"name": "under an unknown session"}}}
+		resp, b = send(t, "POST", s.URL+"/api/mcp", key, mintKey, legacyHeaders("mcp-session-never-issued"))
+		assert.Equal(t, http.StatusNotFound, resp.StatusCode, string(b))
+		assert.Equal(t, n, keys(), "no key created under an unknown session")
 
 		// A 2026-07-28 request's session header is ignored by mcp-go, so it is not read either.
 		modern := map[string]string{"Accept": "application/json, text/event-stream", "Mcp-Session-Id": sid,
