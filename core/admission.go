@@ -139,8 +139,7 @@ func (p Principal) settle(ctx context.Context, want Prefetch) (Principal, RateSt
 }
 
 // admissionCheck is the check p's one write carries; nil when p's admission is not deferred.
-// A legacy MCP session is not checked by it: the face validates the session (settling the
-// admission) before any tool that writes.
+// A legacy MCP session the request names is checked by it too (AdmissionCheck.Session).
 func (p Principal) admissionCheck() *AdmissionCheck {
 	a := p.admission
 	if a == nil || a.settled {

@@ -186,8 +186,8 @@ type authenticator struct {
 	mcpSessionIdle time.Duration
 	// guardsAdmission is set on the routes of operations that GuardsAdmission, and on the
 	// streamable HTTP MCP POST route (its tools settle the admission before anything but an
-	// operation that settles it itself: tools.Tool.Handler; a legacy session check settles it
-	// too, carrying the session read, and no write script carries one): a remembered
+	// operation that settles it itself: tools.Tool.Handler; a legacy request's session check
+	// goes in whichever round trip settles it, a write script's included): a remembered
 	// credential's admission is settled by the write or read (or by settleWriter) instead of first.
 	guardsAdmission bool
 }
@@ -220,7 +220,7 @@ func (a authenticator) middleware(next http.Handler) http.Handler {
 			// mcp-go ignores the session header of a 2026-07-28 request: reading it would keep
 			// alive a session nothing checks. A legacy request's session check reads the
 			// session with the credential: in this round trip, or, when the admission is
-			// deferred, in the one that settles it (a get_state's read: one round trip).
+			// deferred, in the one that settles it (a get_state's read, a write's script).
 			want.MCPSession, want.MCPSessionIdle = r.Header.Get("Mcp-Session-Id"), a.mcpSessionIdle
 		}
 		p, st, err := a.auth.Admit(r.Context(), cred, resource, a.limiter, a.access == core.KeysOnly, want)
